@@ -1,0 +1,49 @@
+// Methods a data server serves. Block bytes travel as the frame payload, never in the header.
+
+import { limits } from '../common/limits.js';
+import { checksumStr, empty } from './common-decoders.js';
+import { method } from './method.js';
+import { array, bool, boundedStr, object, optional, str, uint } from './schema.js';
+
+const key = boundedStr(limits.maxKeyBytes);
+
+export const blockInfo = object({ key, version: uint, sizeBytes: uint, checksum: checksumStr });
+
+const summary = object({ checksum: str, sizeBytes: uint, preview: str });
+
+export const serverInfo = object({
+  role: str,
+  port: uint,
+  pid: uint,
+  blocks: uint,
+  bytes: uint,
+  freeBytes: optional(uint),
+  uptimeMs: uint,
+  faultInjection: bool,
+});
+
+export const dataMethods = {
+  /** Stores the payload as (key, version); the payload's checksum must match. */
+  put: method('put', object({ key, version: uint, checksum: checksumStr }), empty, true),
+  /** Returns the payload of (key, version), or of the highest version held. CORRUPT, NOT_FOUND. */
+  get: method('get', object({ key, version: optional(uint) }), object({ version: uint, checksum: checksumStr }), true),
+  stat: method('stat', object({ key, version: optional(uint) }), blockInfo, true),
+  /** Deletes one version, or every version of the key; absent is not an error. */
+  delete: method('delete', object({ key, version: optional(uint) }), object({ removed: uint }), true),
+  /** Deletes the versions of a key below the given one. */
+  deleteOlderThan: method('deleteOlderThan', object({ key, version: uint }), object({ removed: uint }), true),
+  list: method(
+    'list',
+    object({ limit: optional(uint) }),
+    object({ entries: array(blockInfo, limits.maxListEntries), truncated: bool }),
+    true,
+  ),
+  heartbeat: method('heartbeat', empty, serverInfo, true),
+  corrupt: method(
+    'corrupt',
+    object({ key, version: optional(uint) }),
+    object({ key, version: uint, before: summary, after: summary }),
+    false,
+  ),
+  terminate: method('terminate', empty, empty, false),
+} as const;

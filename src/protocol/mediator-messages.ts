@@ -1,0 +1,63 @@
+// Methods the mediator serves to clients (the FUSE mount, the CLI, tests): the namespace methods
+// of the metadata server unchanged, plus file data, attributes with truncation, and status.
+
+import { limits } from '../common/limits.js';
+import { blockRef, empty, inodeAttr } from './common-decoders.js';
+import { method } from './method.js';
+import { namespaceMethods, setAttrRequest } from './meta-messages.js';
+import { array, bool, int, object, optional, str, uint } from './schema.js';
+
+const serverStatus = object({
+  id: str,
+  host: str,
+  port: uint,
+  role: str,
+  state: str,
+  local: bool,
+  pid: optional(uint),
+  blocks: optional(uint),
+  bytes: optional(uint),
+  replaces: optional(str),
+  replacedBy: optional(str),
+  downReason: optional(str),
+});
+
+export const statusReport = object({
+  mediator: object({ address: str, pid: uint, readQuorum: uint, writeQuorum: uint, uptimeMs: uint }),
+  servers: array(serverStatus, 1024),
+  sparePortsLeft: array(uint, 65536),
+  counters: object({
+    inodes: uint,
+    blocks: uint,
+    bytes: uint,
+    reads: uint,
+    writes: uint,
+    corruptFound: uint,
+    writeMisses: uint,
+    replacements: uint,
+    metaRestarts: uint,
+  }),
+});
+
+export type StatusReport = ReturnType<typeof statusReport>;
+export type ServerStatus = ReturnType<typeof serverStatus>;
+
+export const mediatorMethods = {
+  ...namespaceMethods,
+  /** Reads up to `size` bytes at `offset`; the reply's payload holds them (short at EOF). */
+  read: method('read', object({ ino: uint, offset: uint, size: uint }), empty, true),
+  /** Writes the request's payload at `offset`; returns the new attributes. Not idempotent in
+   * general (appends are not), so never retried blindly. */
+  write: method('write', object({ ino: uint, offset: uint }), inodeAttr, false),
+  setattr: method('setattr', object({ ino: uint, attr: setAttrRequest }), inodeAttr, false),
+  blockMap: method(
+    'blockMap',
+    object({ ino: uint }),
+    object({ attr: inodeAttr, blocks: array(blockRef, 10_000_000) }),
+    true,
+  ),
+  status: method('status', empty, statusReport, true),
+  ping: method('ping', empty, object({ pid: int }), true),
+} as const;
+
+export const MAX_IO_BYTES = limits.maxPayloadBytes;

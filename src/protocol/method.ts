@@ -1,0 +1,20 @@
+// An RPC method: its name on the wire, decoders for its arguments and result (both ends validate
+// what they receive), and whether it is safe to send again after a timeout or a lost connection.
+
+import type { Decoder } from './schema.js';
+
+export interface Method<A, R> {
+  readonly name: string;
+  readonly args: Decoder<A>;
+  readonly result: Decoder<R>;
+  /** True if sending the same call twice has the same effect as once (reads, puts of a fixed
+   * version, deletes). The client retries only these. */
+  readonly idempotent: boolean;
+}
+
+export function method<A, R>(name: string, args: Decoder<A>, result: Decoder<R>, idempotent: boolean): Method<A, R> {
+  return { name, args, result, idempotent };
+}
+
+export type ArgsOf<M> = M extends Method<infer A, unknown> ? A : never;
+export type ResultOf<M> = M extends Method<never, infer R> ? R : never;

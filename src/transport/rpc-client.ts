@@ -1,0 +1,233 @@
+// Framed RPC client over node:net: one connection to one peer, made lazily and made again after
+// it breaks. Every call has a deadline; a call still unanswered at its deadline fails TIMEOUT,
+// and every call in flight fails UNAVAILABLE when the connection breaks. Only idempotent methods
+// are retried, and only while their deadline allows. Replies are validated by the method's
+// result decoder before they reach the caller.
+
+import net from 'node:net';
+import { QfsError, isErrorCode, qfsError } from '../common/errors.js';
+import { formatAddress, type Address } from '../common/address.js';
+import { limits } from '../common/limits.js';
+import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
+import type { Method } from '../protocol/method.js';
+import { bool, object, optional, str, uint, unknownValue } from '../protocol/schema.js';
+
+export interface CallOptions {
+  /** Bytes sent as the frame payload; the caller must not change them until the call settles. */
+  payload?: Uint8Array;
+  timeoutMs?: number;
+  /** Retry after UNAVAILABLE/TIMEOUT until the deadline (default: the client's setting); only
+   * idempotent methods, or calls that never left this process, are sent again. */
+  retry?: boolean;
+}
+
+export interface CallReply<R> {
+  result: R;
+  /** The reply's payload; owned by the caller. */
+  payload: Buffer;
+}
+
+export interface RpcClientOptions {
+  /** Used in error messages: "data server 127.0.0.1:60000". */
+  peerName?: string;
+  defaultTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  retryIdempotent?: boolean;
+  /** Called with every event frame the peer pushes. */
+  onEvent?: (event: string, data: unknown) => void;
+  /** Called after a new connection is established (not the first one). */
+  onReconnect?: () => void;
+}
+
+interface Pending {
+  resolve: (reply: { header: ResponseHeader; payload: Buffer }) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const responseHeader = object({
+  id: uint,
+  ok: bool,
+  result: unknownValue,
+  code: optional(str),
+  message: optional(str),
+});
+type ResponseHeader = ReturnType<typeof responseHeader>;
+
+const eventHeader = object({ event: str, data: unknownValue });
+
+const RETRY_BACKOFF_MS = [20, 50, 100, 200, 400];
+
+/** Errors of calls that never left this process (the connection could not be made): any
+ * method, idempotent or not, may be sent again after one of these. */
+const unsent = new WeakSet<Error>();
+
+export class RpcClient {
+  readonly address: Address;
+  readonly peerName: string;
+  private socket: net.Socket | undefined;
+  private connecting: Promise<net.Socket> | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'peerName'>> &
+    Pick<RpcClientOptions, 'onEvent' | 'onReconnect'>;
+  private connectedOnce = false;
+  private closed = false;
+
+  constructor(address: Address, options: RpcClientOptions = {}) {
+    this.address = address;
+    this.peerName = options.peerName ?? formatAddress(address);
+    this.options = {
+      defaultTimeoutMs: options.defaultTimeoutMs ?? limits.defaultCallTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? limits.connectTimeoutMs,
+      retryIdempotent: options.retryIdempotent ?? false,
+      onEvent: options.onEvent,
+      onReconnect: options.onReconnect,
+    };
+  }
+
+  /** Calls a method and returns its validated result. */
+  async call<A, R>(m: Method<A, R>, args: A, options: CallOptions = {}): Promise<R> {
+    return (await this.callWithPayload(m, args, options)).result;
+  }
+
+  /** Calls a method and returns its validated result and the reply's payload. */
+  async callWithPayload<A, R>(m: Method<A, R>, args: A, options: CallOptions = {}): Promise<CallReply<R>> {
+    const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs;
+    const deadlineMs = Date.now() + timeoutMs;
+    const retryAllowed = options.retry ?? this.options.retryIdempotent;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.attempt(m, args, options.payload, deadlineMs);
+      } catch (err) {
+        const backoffMs = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
+        const safeToResend = err instanceof QfsError && err.retryable && (m.idempotent || unsent.has(err));
+        const canRetry = retryAllowed && safeToResend && Date.now() + backoffMs < deadlineMs;
+        if (!canRetry) throw err;
+        await new Promise((r) => setTimeout(r, backoffMs));
+      }
+    }
+  }
+
+  /** Closes the connection; calls in flight fail UNAVAILABLE and later calls fail at once. */
+  close(): void {
+    this.closed = true;
+    this.socket?.destroy();
+    this.failAll(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
+  }
+
+  get isConnected(): boolean {
+    return this.socket !== undefined && !this.socket.destroyed;
+  }
+
+  private async attempt<A, R>(
+    m: Method<A, R>,
+    args: A,
+    payload: Uint8Array | undefined,
+    deadlineMs: number,
+  ): Promise<CallReply<R>> {
+    const remainingMs = deadlineMs - Date.now();
+    if (remainingMs <= 0) throw qfsError('TIMEOUT', `${m.name} to ${this.peerName}: deadline passed`);
+    const socket = await this.connect(Math.min(remainingMs, this.options.connectTimeoutMs));
+    const id = this.nextId++;
+    const head = encodeFrameHead(FRAME_REQUEST, { id, op: m.name, timeoutMs: remainingMs, args }, payload?.length ?? 0);
+    const reply = await new Promise<{ header: ResponseHeader; payload: Buffer }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(qfsError('TIMEOUT', `${m.name} to ${this.peerName}: no reply within ${Math.round(remainingMs)} ms`));
+      }, deadlineMs - Date.now());
+      this.pending.set(id, { resolve, reject, timer });
+      socket.cork();
+      socket.write(head);
+      if (payload && payload.length > 0) socket.write(payload);
+      socket.uncork();
+    });
+    if (!reply.header.ok) {
+      const code = isErrorCode(reply.header.code) ? reply.header.code : 'INTERNAL';
+      throw qfsError(code, reply.header.message ?? `${m.name} failed on ${this.peerName}`);
+    }
+    return { result: m.result(reply.header.result, `${m.name} result`), payload: reply.payload };
+  }
+
+  private connect(timeoutMs: number): Promise<net.Socket> {
+    if (this.closed) return Promise.reject(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
+    if (this.socket && !this.socket.destroyed) return this.waitForDrain(this.socket);
+    if (this.connecting) return this.connecting;
+    this.connecting = new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect({ host: this.address.host, port: this.address.port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: no answer within ${timeoutMs} ms`)));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onConnectError);
+        this.adopt(socket);
+        resolve(socket);
+      });
+      const onConnectError = (err: Error): void => {
+        clearTimeout(timer);
+        reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: ${err.message}`, err)));
+      };
+      socket.once('error', onConnectError);
+    }).finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** Waits while too many bytes are queued on the socket, so a fast caller cannot grow memory. */
+  private async waitForDrain(socket: net.Socket): Promise<net.Socket> {
+    while (socket.writableLength > limits.maxQueuedSendBytes && !socket.destroyed) {
+      await new Promise<void>((resolve) => socket.once('drain', resolve).once('close', resolve));
+    }
+    return socket;
+  }
+
+  private adopt(socket: net.Socket): void {
+    this.socket = socket;
+    const decoder = new FrameDecoder();
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of decoder.push(chunk)) this.dispatch(frame.kind, frame.header, frame.payload);
+      } catch (err) {
+        socket.destroy(err instanceof Error ? err : undefined);
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = undefined;
+      this.failAll(qfsError('UNAVAILABLE', `connection to ${this.peerName} lost`));
+    });
+    if (this.connectedOnce) this.options.onReconnect?.();
+    this.connectedOnce = true;
+  }
+
+  private dispatch(kind: number, rawHeader: unknown, payload: Buffer): void {
+    if (kind === FRAME_EVENT) {
+      const { event, data } = eventHeader(rawHeader, 'event');
+      this.options.onEvent?.(event, data);
+      return;
+    }
+    if (kind !== FRAME_RESPONSE) throw qfsError('BAD_FRAME', `unexpected frame kind ${kind} from ${this.peerName}`);
+    const header = responseHeader(rawHeader, 'response');
+    const pending = this.pending.get(header.id);
+    if (!pending) return; // timed out already
+    this.pending.delete(header.id);
+    clearTimeout(pending.timer);
+    pending.resolve({ header, payload });
+  }
+
+  private failAll(err: QfsError): void {
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      this.pending.delete(id);
+      pending.reject(err);
+    }
+  }
+}
+
+function markUnsent(err: QfsError): QfsError {
+  unsent.add(err);
+  return err;
+}
