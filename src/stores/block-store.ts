@@ -1,0 +1,840 @@
+// BlockStore: a data server's blocks on its own directory, one file per (key, version), in the
+// format of block-file-format.ts. Invariants: a block file only ever appears whole (temp file,
+// fsync, rename, directory fsync), so a crash leaves no block or the whole block, never a torn one;
+// bytes are checked against their checksum before they are written and after they are read, and
+// bad bytes are reported as CORRUPT, never returned; the in-memory index mirrors the directory
+// (rebuilt at open, changed together with the files under a per-key lock).
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, statfs, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+
+import { KeyedMutex } from '../common/async.js';
+import { checksumOf, isChecksum } from '../common/checksum.js';
+import { QfsError, messageOf, qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
+import {
+  MAX_HEADER_BYTES,
+  STORE_LAYOUT_VERSION,
+  STORE_MARKER_NAME,
+  TEMP_FILE_SUFFIX,
+  blockFileName,
+  decodeHeader,
+  decodeStoreMarker,
+  encodeHeader,
+  encodeStoreMarker,
+  isBlockKey,
+  isBlockVersion,
+  isSubdirName,
+  parseBlockFileName,
+  subdirOf,
+} from './block-file-format.js';
+
+export interface BlockStoreOptions {
+  /** fsync files and directories before acknowledging (default true). false only for tests and
+   * simulations: a process crash is still safe (rename is atomic), a power loss is not. */
+  durable?: boolean;
+  /** Header reads in flight while the directory is scanned at open (default 32). */
+  scanConcurrency?: number;
+}
+
+export interface BlockData {
+  version: number;
+  /** The checksum recorded in the block file; `data` has been verified against it. */
+  checksum: string;
+  /** A fresh buffer the caller owns. */
+  data: Buffer;
+}
+
+export interface BlockStat {
+  key: string;
+  version: number;
+  checksum: string;
+  sizeBytes: number;
+}
+
+export interface BlockListEntry extends BlockStat {
+  /** The file was found unusable at open (see damaged()); get and stat throw CORRUPT for it. */
+  damaged: boolean;
+}
+
+export interface DamagedBlock {
+  key: string;
+  version: number;
+  reason: string;
+}
+
+export interface CorruptSide {
+  checksum: string;
+  sizeBytes: number;
+  /** The first 16 bytes, in hex. */
+  preview: string;
+}
+
+export interface CorruptResult {
+  key: string;
+  version: number;
+  before: CorruptSide;
+  after: CorruptSide;
+}
+
+export interface BlockStoreUsage {
+  blocks: number;
+  /** Data bytes held (headers not counted). */
+  bytes: number;
+  /** Bytes an unprivileged writer may still use on the store's file system. */
+  freeBytes: number;
+  totalBytes: number;
+}
+
+/** What open found. Damaged blocks stay indexed (so they can be listed, repaired or deleted). */
+export interface OpenReport {
+  tempFilesRemoved: number;
+  damaged: DamagedBlock[];
+  /** Files the store does not own (bad name, wrong subdirectory, not a file): left untouched. */
+  ignored: Array<{ path: string; reason: string }>;
+}
+
+interface IndexEntry {
+  /** Data bytes recorded in the header; the file size if the header did not parse. */
+  sizeBytes: number;
+  /** Recorded checksum; null only when the header did not parse. */
+  checksum: string | null;
+  /** Why the file cannot be served; null when its header is sound. */
+  damage: string | null;
+}
+
+const PREVIEW_BYTES = 16;
+/** Made by mkfs at the root of a file system; a store may own a whole one. */
+const LOST_AND_FOUND = 'lost+found';
+const MAX_FILE_BYTES = MAX_HEADER_BYTES + limits.maxPayloadBytes;
+
+export class BlockStore {
+  private readonly index = new BlockIndex();
+  /** Per key: the steps that change files and index together (rename, unlink, corrupt). */
+  private readonly locks = new KeyedMutex<string>();
+  private readonly syncers = new Map<string, DirSyncer>();
+  /** Subdirectories kept open (at most 256 fds) so a directory fsync costs one call, not three. */
+  private readonly dirHandles = new Map<string, Promise<FileHandle>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private report: OpenReport = { tempFilesRemoved: 0, damaged: [], ignored: [] };
+  private tempCounter = 0;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly dir: string,
+    private readonly durable: boolean,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the store in `dir`: removes temp files left by a crash and builds
+   * the index from every block file's header. Damaged files are reported, never fatal.
+   * Errors: INVALID if `dir` holds something other than a block store of this layout version.
+   */
+  static async open(dir: string, options: BlockStoreOptions = {}): Promise<BlockStore> {
+    const durable = options.durable ?? true;
+    await prepareDirectory(dir, durable);
+    const store = new BlockStore(dir, durable);
+    store.report = await store.scan(options.scanConcurrency ?? 32);
+    return store;
+  }
+
+  get openReport(): OpenReport {
+    return this.report;
+  }
+
+  /**
+   * Stores `data` as (key, version), durably before resolving. `data` is only read, and must not
+   * change until the promise settles. Replaces whatever (key, version) held: the same checksum
+   * makes it idempotent, and it is how a bad replica is repaired.
+   * Errors: INVALID (key, version, checksum syntax, data over limits.maxPayloadBytes), CORRUPT
+   * (checksumOf(data) !== checksum: nothing is stored), NO_SPACE, UNAVAILABLE (closed).
+   */
+  put(key: string, version: number, checksum: string, data: Uint8Array): Promise<void> {
+    return this.track(async () => {
+      const op = `put ${describeBlock(key, version)}`;
+      assertKey(key, op);
+      assertVersion(version, op);
+      assertPayload(checksum, data, op);
+      const header = encodeHeader({ key, version, checksum, dataLengthBytes: data.length });
+      const finalPath = this.blockPath(key, version);
+      // The hash runs on this thread while the thread pool writes the temp file; a mismatch
+      // discards the temp file, so bad bytes never become a block.
+      const tempPath = await this.writeTemp(finalPath, [header, data], op, () => {
+        const actual = checksumOf(data);
+        if (actual !== checksum) {
+          throw qfsError('CORRUPT', `${op}: the bytes that arrived have checksum ${actual}, not ${checksum}`);
+        }
+      });
+      await this.locks.run(key, async () => {
+        await renameOrDiscard(tempPath, finalPath, op);
+        this.index.set(key, version, { sizeBytes: data.length, checksum, damage: null });
+      });
+      await this.syncDir(subdirOf(key), op);
+    });
+  }
+
+  /**
+   * Reads version `version` of `key`, or its highest held version if omitted, verified against
+   * its checksum. Errors: INVALID, NOT_FOUND, CORRUPT (bytes or header do not match; the message
+   * names key and version), UNAVAILABLE (closed).
+   */
+  get(key: string, version?: number): Promise<BlockData> {
+    return this.track(async () => {
+      const v = this.resolveSound(key, version, 'get');
+      return this.readBlock(key, v);
+    });
+  }
+
+  /** Version, checksum and size from the index, without reading data. Errors as get. */
+  stat(key: string, version?: number): Promise<BlockStat> {
+    return this.track(async () => {
+      const v = this.resolveSound(key, version, 'stat');
+      const entry = this.index.get(key, v);
+      if (entry === undefined || entry.checksum === null) {
+        throw qfsError('INTERNAL', `stat ${describeBlock(key, v)}: index lost the entry`);
+      }
+      return { key, version: v, checksum: entry.checksum, sizeBytes: entry.sizeBytes };
+    });
+  }
+
+  /**
+   * Removes `version` of `key`, or every version if omitted; returns how many files were removed.
+   * Absent blocks count 0 and are not an error, so the mediator may retry. Errors: INVALID.
+   */
+  delete(key: string, version?: number): Promise<number> {
+    return this.track(async () => {
+      const op = `delete ${describeBlock(key, version)}`;
+      assertKey(key, op);
+      if (version !== undefined) assertVersion(version, op);
+      return this.removeVersions(key, (held) => (version === undefined ? held : [version]), op);
+    });
+  }
+
+  /** Removes the versions of `key` below `version` (garbage collection); returns the count. */
+  deleteOlderThan(key: string, version: number): Promise<number> {
+    return this.track(async () => {
+      const op = `deleteOlderThan ${describeBlock(key, version)}`;
+      assertKey(key, op);
+      assertVersion(version, op);
+      return this.removeVersions(key, (held) => held.filter((v) => v < version), op);
+    });
+  }
+
+  /**
+   * Every block whose header names a checksum, sorted by key then version; from the index, so it
+   * costs no I/O. A file whose header does not parse has no checksum to show: it is only in
+   * damaged(), and get/stat of it throw CORRUPT. Errors: UNAVAILABLE (closed).
+   */
+  list(): BlockListEntry[] {
+    this.assertOpen();
+    return this.index.entries();
+  }
+
+  /** Blocks found unusable at open and neither replaced by a put nor deleted since. */
+  damaged(): DamagedBlock[] {
+    this.assertOpen();
+    return this.index.damaged();
+  }
+
+  /** Blocks and data bytes held, and the file system's space. Errors: UNAVAILABLE (closed). */
+  usage(): Promise<BlockStoreUsage> {
+    return this.track(async () => {
+      const fsStats = await statfs(this.dir).catch((err: unknown) => {
+        throw ioError('usage', err);
+      });
+      return {
+        blocks: this.index.blocks,
+        bytes: this.index.bytes,
+        freeBytes: fsStats.bavail * fsStats.bsize,
+        totalBytes: fsStats.blocks * fsStats.bsize,
+      };
+    });
+  }
+
+  /**
+   * Fault injection: overwrites the stored data of (key, version or highest) with random bytes of
+   * the same length (one byte for an empty block), keeping the recorded checksum, so the next get
+   * throws CORRUPT. The caller (the data server) decides whether fault injection is allowed.
+   * Errors: INVALID, NOT_FOUND, CORRUPT (already damaged at open), NO_SPACE.
+   */
+  corrupt(key: string, version?: number): Promise<CorruptResult> {
+    return this.track(async () => {
+      return this.locks.run(key, async () => {
+        const v = this.resolveSound(key, version, 'corrupt');
+        return this.overwriteWithGarbage(key, v);
+      });
+    });
+  }
+
+  /** Waits for calls in flight, then refuses new ones with UNAVAILABLE. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    const handles = [...this.dirHandles.values()];
+    this.dirHandles.clear();
+    await Promise.allSettled(handles.map(async (handle) => (await handle).close()));
+  }
+
+  private track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(closedError(this.dir));
+    const done = work();
+    this.inFlight.add(done);
+    const forget = (): void => {
+      this.inFlight.delete(done);
+    };
+    done.then(forget, forget);
+    return done;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw closedError(this.dir);
+  }
+
+  private blockPath(key: string, version: number): string {
+    return path.join(this.dir, subdirOf(key), blockFileName(key, version));
+  }
+
+  /** Validates, picks the version (highest if omitted) and refuses blocks damaged at open. */
+  private resolveSound(key: string, version: number | undefined, opName: string): number {
+    const op = `${opName} ${describeBlock(key, version)}`;
+    assertKey(key, op);
+    if (version !== undefined) assertVersion(version, op);
+    const v = version ?? this.index.highestVersion(key);
+    const entry = v === undefined ? undefined : this.index.get(key, v);
+    if (v === undefined || entry === undefined) throw qfsError('NOT_FOUND', `${op}: no such block`);
+    if (entry.damage !== null) {
+      throw qfsError('CORRUPT', `${opName} ${describeBlock(key, v)}: block file damaged: ${entry.damage}`);
+    }
+    return v;
+  }
+
+  /** Writes `chunks` to a fresh temp file beside `finalPath`, running `check` meanwhile. */
+  private async writeTemp(finalPath: string, chunks: Uint8Array[], op: string, check: () => void): Promise<string> {
+    this.tempCounter += 1;
+    const unique = `${process.pid}-${this.tempCounter}-${randomBytes(4).toString('hex')}`;
+    const tempPath = `${finalPath}.${unique}${TEMP_FILE_SUFFIX}`;
+    let handle: FileHandle | undefined;
+    try {
+      handle = await this.createFile(tempPath);
+      const writing = writeAll(handle, chunks, 0);
+      const checked = runCheck(check);
+      await writing;
+      if (checked !== null) throw checked;
+      if (this.durable) await handle.datasync();
+      const closing = handle;
+      handle = undefined;
+      await closing.close();
+      return tempPath;
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      await unlink(tempPath).catch(() => undefined);
+      throw ioError(op, err);
+    }
+  }
+
+  /** Creates `filePath` exclusively, making its subdirectory (durably) on first use. */
+  private async createFile(filePath: string): Promise<FileHandle> {
+    try {
+      return await open(filePath, 'wx', 0o644);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw err;
+    }
+    await mkdir(path.dirname(filePath)).catch((err: unknown) => {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    });
+    // Even after EEXIST: a concurrent creator's mkdir may not be durable yet.
+    if (this.durable) await fsyncDirectory(this.dir);
+    return open(filePath, 'wx', 0o644);
+  }
+
+  private async readBlock(key: string, version: number): Promise<BlockData> {
+    const what = describeBlock(key, version);
+    const bytes = await readBlockFile(this.blockPath(key, version), `get ${what}`);
+    if (bytes === undefined) throw qfsError('NOT_FOUND', `get ${what}: no such block`);
+    const decoded = decodeHeader(bytes);
+    if (!decoded.ok) throw qfsError('CORRUPT', `get ${what}: ${decoded.reason}`);
+    const { header, headerBytes } = decoded;
+    if (header.key !== key || header.version !== version) {
+      throw qfsError('CORRUPT', `get ${what}: file holds ${describeBlock(header.key, header.version)}`);
+    }
+    const data = bytes.subarray(headerBytes);
+    if (data.length !== header.dataLengthBytes) {
+      throw qfsError('CORRUPT', `get ${what}: ${data.length} data bytes stored, header says ${header.dataLengthBytes}`);
+    }
+    const actual = checksumOf(data);
+    if (actual !== header.checksum) {
+      throw qfsError('CORRUPT', `get ${what}: stored bytes have checksum ${actual}, recorded ${header.checksum}`);
+    }
+    return { version, checksum: header.checksum, data };
+  }
+
+  private async removeVersions(key: string, pick: (held: number[]) => number[], op: string): Promise<number> {
+    const removed = await this.locks.run(key, async () => {
+      let count = 0;
+      for (const v of pick(this.index.versions(key))) {
+        if (await unlinkIfPresent(this.blockPath(key, v), op)) count += 1;
+        this.index.remove(key, v);
+      }
+      return count;
+    });
+    if (removed > 0) await this.syncDir(subdirOf(key), op);
+    return removed;
+  }
+
+  private async overwriteWithGarbage(key: string, version: number): Promise<CorruptResult> {
+    const op = `corrupt ${describeBlock(key, version)}`;
+    const filePath = this.blockPath(key, version);
+    const bytes = await readBlockFile(filePath, op);
+    if (bytes === undefined) throw qfsError('NOT_FOUND', `${op}: no such block`);
+    const decoded = decodeHeader(bytes);
+    if (!decoded.ok) throw qfsError('CORRUPT', `${op}: ${decoded.reason}`);
+    const before = bytes.subarray(decoded.headerBytes);
+    const after = garbageFor(before);
+    await writeInPlace(filePath, after, decoded.headerBytes, this.durable, op);
+    return { key, version, before: describeBytes(before), after: describeBytes(after) };
+  }
+
+  /** Directory fsyncs are batched per subdirectory (see DirSyncer): one covers many renames. */
+  private async syncDir(subdir: string, op: string): Promise<void> {
+    if (!this.durable) return;
+    let syncer = this.syncers.get(subdir);
+    if (syncer === undefined) {
+      const dirPath = path.join(this.dir, subdir);
+      syncer = new DirSyncer(async () => (await this.dirHandle(dirPath)).sync());
+      this.syncers.set(subdir, syncer);
+    }
+    await syncer.sync().catch((err: unknown) => {
+      throw ioError(op, err);
+    });
+  }
+
+  private dirHandle(dirPath: string): Promise<FileHandle> {
+    let handle = this.dirHandles.get(dirPath);
+    if (handle === undefined) {
+      handle = open(dirPath, 'r');
+      this.dirHandles.set(dirPath, handle);
+      handle.catch(() => this.dirHandles.delete(dirPath)); // retry the open next time
+    }
+    return handle;
+  }
+
+  private async scan(concurrency: number): Promise<OpenReport> {
+    const report: OpenReport = { tempFilesRemoved: 0, damaged: [], ignored: [] };
+    const subdirs = await this.scanRoot(report);
+    const found: Array<{ filePath: string; key: string; version: number }> = [];
+    await forEachLimited(subdirs, concurrency, async (subdir) => {
+      const dirPath = path.join(this.dir, subdir);
+      const entries = await readdir(dirPath, { withFileTypes: true }).catch((err: unknown) => {
+        throw ioError(`open ${dirPath}`, err);
+      });
+      for (const entry of entries) {
+        const filePath = path.join(dirPath, entry.name);
+        if (entry.isFile() && entry.name.endsWith(TEMP_FILE_SUFFIX)) {
+          if (await unlinkIfPresent(filePath, `open ${filePath}`)) report.tempFilesRemoved += 1;
+          continue;
+        }
+        const parsed = entry.isFile() ? parseBlockFileName(entry.name) : undefined;
+        const reason = ignoreReason(entry.isFile(), parsed, subdir);
+        if (reason !== null) report.ignored.push({ path: filePath, reason });
+        else if (parsed) found.push({ filePath, ...parsed });
+      }
+    });
+    await forEachLimited(found, concurrency, async ({ filePath, key, version }) => {
+      this.index.set(key, version, await inspectBlockFile(filePath, key, version));
+    });
+    report.damaged = this.index.damaged();
+    report.ignored.sort((a, b) => (a.path < b.path ? -1 : 1));
+    return report;
+  }
+
+  /** The subdirectories to scan; removes the marker's temp files; reports anything foreign. */
+  private async scanRoot(report: OpenReport): Promise<string[]> {
+    const entries = await readdir(this.dir, { withFileTypes: true }).catch((err: unknown) => {
+      throw ioError(`open ${this.dir}`, err);
+    });
+    const subdirs: string[] = [];
+    for (const entry of entries) {
+      const entryPath = path.join(this.dir, entry.name);
+      if (entry.isDirectory() && isSubdirName(entry.name)) subdirs.push(entry.name);
+      else if (entry.name === STORE_MARKER_NAME || entry.name === LOST_AND_FOUND) continue;
+      else if (entry.name.startsWith(STORE_MARKER_NAME) && entry.name.endsWith(TEMP_FILE_SUFFIX)) {
+        if (await unlinkIfPresent(entryPath, `open ${entryPath}`)) report.tempFilesRemoved += 1;
+      } else report.ignored.push({ path: entryPath, reason: 'not part of a block store' });
+    }
+    return subdirs.sort();
+  }
+}
+
+function ignoreReason(isFile: boolean, parsed: { key: string } | undefined, subdir: string): string | null {
+  if (!isFile) return 'not a regular file';
+  if (parsed === undefined) return 'name is not <key>.<version>.blk';
+  if (subdirOf(parsed.key) !== subdir) return `belongs in subdirectory ${subdirOf(parsed.key)}`;
+  return null;
+}
+
+/** Reads a block file's header and size (not its data) and says whether they agree with its name. */
+async function inspectBlockFile(filePath: string, key: string, version: number): Promise<IndexEntry> {
+  let head: Buffer;
+  let fileBytes: number;
+  try {
+    const handle = await open(filePath, 'r');
+    try {
+      fileBytes = (await handle.stat()).size;
+      head = await readAt(handle, Math.min(fileBytes, MAX_HEADER_BYTES), 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    return { sizeBytes: 0, checksum: null, damage: `unreadable: ${messageOf(err)}` };
+  }
+  const decoded = decodeHeader(head);
+  if (!decoded.ok) return { sizeBytes: fileBytes, checksum: null, damage: decoded.reason };
+  const { header, headerBytes } = decoded;
+  const entry = { sizeBytes: header.dataLengthBytes, checksum: header.checksum };
+  if (header.key !== key || header.version !== version) {
+    return { ...entry, damage: `header names ${describeBlock(header.key, header.version)}` };
+  }
+  if (fileBytes - headerBytes !== header.dataLengthBytes) {
+    return { ...entry, damage: `${fileBytes - headerBytes} data bytes stored, header says ${header.dataLengthBytes}` };
+  }
+  return { ...entry, damage: null };
+}
+
+/** Creates the directory and its layout marker; refuses a foreign directory. */
+async function prepareDirectory(dir: string, durable: boolean): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await ensureMarker(dir, durable);
+  } catch (err) {
+    throw ioError(`open ${dir}`, err);
+  }
+}
+
+async function ensureMarker(dir: string, durable: boolean): Promise<void> {
+  const markerPath = path.join(dir, STORE_MARKER_NAME);
+  const text = await readFile(markerPath, 'utf8').catch((err: unknown) => {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (text === undefined) {
+    await assertNothingElse(dir);
+    const tempPath = `${markerPath}.${process.pid}${TEMP_FILE_SUFFIX}`;
+    const handle = await open(tempPath, 'w', 0o644);
+    try {
+      await writeAll(handle, [Buffer.from(encodeStoreMarker(), 'utf8')], 0);
+      if (durable) await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tempPath, markerPath);
+    if (durable) await fsyncDirectory(dir);
+    return;
+  }
+  const marker = decodeStoreMarker(text);
+  if (!marker.ok) throw qfsError('INVALID', `open ${dir}: ${marker.reason}`);
+  if (marker.layoutVersion !== STORE_LAYOUT_VERSION) {
+    throw qfsError('INVALID', `open ${dir}: block store layout ${marker.layoutVersion}, this build reads ${STORE_LAYOUT_VERSION}`);
+  }
+}
+
+/** A directory without a marker becomes a store only if empty: never scatter files into a home. */
+async function assertNothingElse(dir: string): Promise<void> {
+  const names = await readdir(dir);
+  const foreign = names.filter((n) => n !== LOST_AND_FOUND && !n.startsWith(STORE_MARKER_NAME));
+  if (foreign.length > 0) {
+    throw qfsError('INVALID', `open ${dir}: not a block store (no ${STORE_MARKER_NAME}) and not empty`);
+  }
+}
+
+/** Whole file, or undefined if it does not exist; CORRUPT if larger than any block file can be. */
+async function readBlockFile(filePath: string, op: string): Promise<Buffer | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(filePath, 'r');
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw ioError(op, err);
+  }
+  try {
+    const sizeBytes = (await handle.stat()).size;
+    if (sizeBytes > MAX_FILE_BYTES) throw qfsError('CORRUPT', `${op}: file of ${sizeBytes} bytes is larger than any block`);
+    return await readAt(handle, sizeBytes, 0);
+  } catch (err) {
+    throw ioError(op, err);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readAt(handle: FileHandle, lengthBytes: number, position: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(lengthBytes);
+  let filled = 0;
+  while (filled < lengthBytes) {
+    const { bytesRead } = await handle.read(buf, filled, lengthBytes - filled, position + filled);
+    if (bytesRead === 0) return buf.subarray(0, filled); // the file shrank under us
+    filled += bytesRead;
+  }
+  return buf;
+}
+
+async function writeAll(handle: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
+  let pending = chunks.filter((c) => c.length > 0);
+  let at = position;
+  while (pending.length > 0) {
+    const { bytesWritten } = await handle.writev(pending, at);
+    if (bytesWritten <= 0) throw qfsError('INTERNAL', 'writev wrote nothing');
+    at += bytesWritten;
+    pending = dropWritten(pending, bytesWritten);
+  }
+}
+
+function dropWritten(chunks: Uint8Array[], writtenBytes: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = writtenBytes;
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    rest.push(skip > 0 ? chunk.subarray(skip) : chunk);
+    skip = 0;
+  }
+  return rest;
+}
+
+async function writeInPlace(filePath: string, data: Uint8Array, position: number, durable: boolean, op: string): Promise<void> {
+  try {
+    const handle = await open(filePath, 'r+');
+    try {
+      await writeAll(handle, [data], position);
+      if (durable) await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw ioError(op, err);
+  }
+}
+
+async function renameOrDiscard(tempPath: string, finalPath: string, op: string): Promise<void> {
+  try {
+    await rename(tempPath, finalPath);
+  } catch (err) {
+    await unlink(tempPath).catch(() => undefined);
+    throw ioError(op, err);
+  }
+}
+
+async function unlinkIfPresent(filePath: string, op: string): Promise<boolean> {
+  try {
+    await unlink(filePath);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw ioError(op, err);
+  }
+}
+
+async function fsyncDirectory(dirPath: string): Promise<void> {
+  const handle = await open(dirPath, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The error `check` throws, or null; so a write in flight is awaited before giving up. */
+function runCheck(check: () => void): unknown {
+  try {
+    check();
+    return null;
+  } catch (err) {
+    return err;
+  }
+}
+
+/** Random bytes of the same length that differ from `before` in at least one byte. */
+function garbageFor(before: Uint8Array): Buffer {
+  const after = randomBytes(Math.max(1, before.length));
+  if (before.length > 0 && after.equals(before)) after[0] = (after[0] ?? 0) ^ 0xff;
+  return after;
+}
+
+function describeBytes(bytes: Uint8Array): CorruptSide {
+  const preview = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, PREVIEW_BYTES)).toString('hex');
+  return { checksum: checksumOf(bytes), sizeBytes: bytes.length, preview };
+}
+
+function assertKey(key: unknown, op: string): asserts key is string {
+  if (!isBlockKey(key)) {
+    throw qfsError('INVALID', `${op}: a key is 1..${limits.maxKeyBytes} characters of [A-Za-z0-9._:-]`);
+  }
+}
+
+function assertVersion(version: unknown, op: string): asserts version is number {
+  if (!isBlockVersion(version)) throw qfsError('INVALID', `${op}: a version is a non-negative safe integer`);
+}
+
+function assertPayload(checksum: unknown, data: unknown, op: string): void {
+  if (!isChecksum(checksum)) throw qfsError('INVALID', `${op}: checksum must be sha256:<64 hex digits>`);
+  if (!(data instanceof Uint8Array)) throw qfsError('INVALID', `${op}: data must be bytes`);
+  if (data.length > limits.maxPayloadBytes) {
+    throw qfsError('INVALID', `${op}: ${data.length} bytes is over the limit of ${limits.maxPayloadBytes}`);
+  }
+}
+
+/** For messages only: bad input is cut short and quoted so it cannot forge a log line. */
+function describeBlock(key: unknown, version: unknown): string {
+  const keyText = isBlockKey(key) ? key : JSON.stringify(String(key).slice(0, 40));
+  return version === undefined ? `block ${keyText}` : `block ${keyText} version ${String(version)}`;
+}
+
+function closedError(dir: string): QfsError {
+  return qfsError('UNAVAILABLE', `block store ${dir} is closed`);
+}
+
+function errnoOf(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** QfsErrors pass through; a full disk is NO_SPACE; any other I/O failure is INTERNAL. */
+function ioError(op: string, err: unknown): QfsError {
+  if (err instanceof QfsError) return err;
+  const errno = errnoOf(err);
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') return qfsError('NO_SPACE', `${op}: ${messageOf(err)}`, err);
+  return qfsError('INTERNAL', `${op}: ${messageOf(err)}`, err);
+}
+
+function compareBlocks(keyA: string, versionA: number, keyB: string, versionB: number): number {
+  if (keyA !== keyB) return keyA < keyB ? -1 : 1;
+  return versionA - versionB;
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next] as T;
+      next += 1;
+      await work(item);
+    }
+  };
+  const workers = Number.isSafeInteger(limit) && limit > 1 ? Math.min(limit, items.length) : 1;
+  await Promise.all(Array.from({ length: workers }, worker));
+}
+
+/** The index: key → version → entry, with running totals for usage(). */
+class BlockIndex {
+  private readonly byKey = new Map<string, Map<number, IndexEntry>>();
+  private blockCount = 0;
+  private byteCount = 0;
+
+  get blocks(): number {
+    return this.blockCount;
+  }
+
+  get bytes(): number {
+    return this.byteCount;
+  }
+
+  get(key: string, version: number): IndexEntry | undefined {
+    return this.byKey.get(key)?.get(version);
+  }
+
+  /** Ascending. */
+  versions(key: string): number[] {
+    return [...(this.byKey.get(key)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  highestVersion(key: string): number | undefined {
+    const held = this.versions(key);
+    return held.length === 0 ? undefined : held[held.length - 1];
+  }
+
+  set(key: string, version: number, entry: IndexEntry): void {
+    this.remove(key, version);
+    let versions = this.byKey.get(key);
+    if (versions === undefined) {
+      versions = new Map();
+      this.byKey.set(key, versions);
+    }
+    versions.set(version, entry);
+    this.blockCount += 1;
+    this.byteCount += entry.sizeBytes;
+  }
+
+  remove(key: string, version: number): boolean {
+    const versions = this.byKey.get(key);
+    const entry = versions?.get(version);
+    if (versions === undefined || entry === undefined) return false;
+    versions.delete(version);
+    if (versions.size === 0) this.byKey.delete(key);
+    this.blockCount -= 1;
+    this.byteCount -= entry.sizeBytes;
+    return true;
+  }
+
+  /** Entries that have a checksum, sorted. */
+  entries(): BlockListEntry[] {
+    const out: BlockListEntry[] = [];
+    for (const [key, versions] of this.byKey) {
+      for (const [version, e] of versions) {
+        if (e.checksum === null) continue;
+        out.push({ key, version, sizeBytes: e.sizeBytes, checksum: e.checksum, damaged: e.damage !== null });
+      }
+    }
+    return out.sort((a, b) => compareBlocks(a.key, a.version, b.key, b.version));
+  }
+
+  damaged(): DamagedBlock[] {
+    const out: DamagedBlock[] = [];
+    for (const [key, versions] of this.byKey) {
+      for (const [version, e] of versions) {
+        if (e.damage !== null) out.push({ key, version, reason: e.damage });
+      }
+    }
+    return out.sort((a, b) => compareBlocks(a.key, a.version, b.key, b.version));
+  }
+}
+
+/**
+ * Group commit of one directory's fsync. A caller must be covered by an fsync that starts after
+ * its rename or unlink: if one is running, the caller joins the single next one, which starts when
+ * the running one ends; every caller arriving meanwhile shares it. So N concurrent creates in a
+ * directory cost about two directory fsyncs, not N.
+ */
+class DirSyncer {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly syncOnce: () => Promise<void>) {}
+
+  sync(): Promise<void> {
+    if (this.next !== undefined) return this.next;
+    if (this.running === undefined) return this.start();
+    const next = this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.start();
+      });
+    this.next = next;
+    return next;
+  }
+
+  private start(): Promise<void> {
+    const run: Promise<void> = this.syncOnce().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+}

@@ -1,0 +1,113 @@
+// The metadata store interface: inodes, directory entries, symlink targets, extended attributes
+// and block maps. Every method is one atomic transaction: it either happens whole or not at all,
+// and once it returns the change is durable. Implementation: SqliteMetaStore, on disk (crash
+// safe) or in memory (':memory:', for tests and simulation). Errors are QfsError with the codes named.
+
+import type {
+  BlockRef,
+  Caller,
+  DirEntry,
+  InodeAttr,
+  OrphanBlock,
+  SetAttrRequest,
+  StatFs,
+  Timespec,
+} from '../common/types.js';
+
+export interface CreateRequest {
+  parent: number;
+  name: string;
+  /** Full st_mode: S_IFREG, S_IFDIR, S_IFIFO, S_IFCHR, S_IFBLK or S_IFSOCK plus permissions. */
+  mode: number;
+  rdev?: number;
+  caller: Caller;
+  /** If true and the name exists, fail with EXISTS (O_EXCL); otherwise return the existing
+   * regular file instead of failing (only meaningful for regular files). */
+  exclusive: boolean;
+}
+
+export interface CommitBlocksRequest {
+  ino: number;
+  /** New block-map entries; each replaces the entry with the same index. */
+  blocks: BlockRef[];
+  /** The file's size after the write; the size only grows here (truncate is setattr). */
+  sizeBytes: number;
+  /** mtime and ctime to set (the time of the write). */
+  time: Timespec;
+}
+
+export interface CommitResult {
+  attr: InodeAttr;
+  /** Versions replaced by this commit, to be deleted from the data servers. */
+  orphans: OrphanBlock[];
+}
+
+export interface RemoveResult {
+  /** The attributes of the removed entry's inode after the change (nlink already decremented). */
+  attr: InodeAttr;
+  /** Blocks of an inode whose last link went away, to be deleted from the data servers. */
+  orphans: OrphanBlock[];
+}
+
+export interface MetaStore {
+  /** Attributes of an inode. NOT_FOUND if there is none. */
+  getattr(ino: number): InodeAttr;
+  /** The inode a name in a directory refers to. NOT_FOUND, NOT_DIR. */
+  lookup(parent: number, name: string): InodeAttr;
+  /** Creates a non-directory, non-symlink inode and its entry. EXISTS (when exclusive), NOT_DIR,
+   * NOT_FOUND (parent), NAME_TOO_LONG. New inodes belong to the caller; the parent's mtime and
+   * ctime change. A setgid parent directory passes its gid on (and its setgid bit to subdirectories). */
+  create(req: CreateRequest): InodeAttr;
+  /** Creates a directory. EXISTS, NOT_DIR, NOT_FOUND, NAME_TOO_LONG. */
+  mkdir(parent: number, name: string, mode: number, caller: Caller): InodeAttr;
+  /** Creates a symbolic link holding `target` (at most limits.maxSymlinkBytes). */
+  symlink(parent: number, name: string, target: string, caller: Caller): InodeAttr;
+  readlink(ino: number): string;
+  /** Adds a name for an existing non-directory inode. IS_DIR→PERMISSION (directories), EXISTS. */
+  link(ino: number, newParent: number, newName: string): InodeAttr;
+  /** Removes a non-directory entry. IS_DIR, NOT_FOUND. Blocks become orphans when nlink reaches
+   * 0 and the inode is not held open (see hold/release). */
+  unlink(parent: number, name: string): RemoveResult;
+  /** Removes an empty directory. NOT_EMPTY, NOT_DIR, NOT_FOUND. */
+  rmdir(parent: number, name: string): RemoveResult;
+  /** Renames with POSIX semantics: replaces a file or an empty directory, refuses to move a
+   * directory into its own subtree (INVALID), NOT_EMPTY, IS_DIR/NOT_DIR for kind mismatches.
+   * flags: RENAME_NOREPLACE (EXISTS if the target exists) or RENAME_EXCHANGE (swap both). */
+  rename(oldParent: number, oldName: string, newParent: number, newName: string, flags: number): RemoveResult | null;
+  /** Changes attributes. A size change truncates or extends the block map (orphans returned);
+   * the last block is cut to the new length by the caller, not here (its data is elsewhere). */
+  setattr(ino: number, req: SetAttrRequest, now: Timespec): CommitResult;
+  /** Directory entries after `cookie` (0 = from the start), at most `limit`, in a stable order;
+   * includes '.' and '..'. */
+  readdir(ino: number, cookie: number, limit: number): DirEntry[];
+  /** Block-map entries with fromIndex <= index < toIndex, in index order. INVALID if the range is
+   * wider than limits.maxBlocksPerCall; NOT_FOUND if there is no such inode. */
+  getBlocks(ino: number, fromIndex: number, toIndex: number): BlockRef[];
+  /** Commits newly written blocks and the new size in one transaction: the commit point of a
+   * write. NOT_FOUND if the inode was removed meanwhile (its blocks are then orphans). */
+  commitBlocks(req: CommitBlocksRequest): CommitResult;
+  /** Reserves `count` fresh block versions, durably: no version is handed out twice, even after
+   * a crash. Returns the first; the range is [first, first + count). */
+  reserveVersions(count: number): number;
+  setxattr(ino: number, name: string, value: Uint8Array, flags: number): void;
+  getxattr(ino: number, name: string): Uint8Array;
+  listxattr(ino: number): string[];
+  removexattr(ino: number, name: string): void;
+  statfs(): StatFs;
+  /** Every block of every file, in (ino, index) order, after the position given; for heal and
+   * scrub. */
+  listBlocks(afterIno: number, afterIndex: number, limit: number): Array<BlockRef & { ino: number }>;
+  /** Counts for status: inodes, blocks, bytes. */
+  counts(): { inodes: number; blocks: number; bytes: number };
+  /** Marks an inode open once more (e.g. by a FUSE open or opendir). While held, an inode whose
+   * last name goes away keeps its attributes and blocks. Holds do not survive a restart.
+   * NOT_FOUND if there is no such inode. */
+  hold(ino: number): void;
+  /** Drops one hold. When the last hold goes and nlink is 0, the inode is deleted and its blocks
+   * are returned as orphans; otherwise []. INVALID if the inode is not held. */
+  release(ino: number): OrphanBlock[];
+  /** Blocks of the inodes that an earlier run left with nlink 0 (unlinked while held, then a
+   * crash or restart); opening the store deletes those inodes. Returns them once, then []. */
+  takeStartupOrphans(): OrphanBlock[];
+  close(): void;
+}

@@ -1,0 +1,131 @@
+// Argument checks for metadata-store calls: names, times, ids, modes and ranges. Pure functions
+// that throw QfsError (INVALID, NAME_TOO_LONG) before a transaction starts, so a store method
+// body can trust its arguments. Shared by every MetaStore implementation.
+
+import { qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
+import { isChecksum } from '../common/checksum.js';
+import type { BlockRef, Caller, SetAttrRequest, Timespec } from '../common/types.js';
+import type { CommitBlocksRequest } from './meta-store.js';
+
+const MAX_ID = 0xffff_ffff;
+const NSEC_PER_SEC = 1_000_000_000;
+
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+export function isDotName(name: string): boolean {
+  return name === '.' || name === '..';
+}
+
+/** A directory entry name: non-empty, no '/', no NUL, at most limits.maxNameBytes bytes.
+ * '.' and '..' pass here; each operation decides what they mean for it. */
+export function checkName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw qfsError('INVALID', 'name is empty');
+  if (name.includes('/') || name.includes('\0')) {
+    throw qfsError('INVALID', `name contains '/' or NUL: ${JSON.stringify(name)}`);
+  }
+  if (utf8Bytes(name) > limits.maxNameBytes) throw qfsError('NAME_TOO_LONG', `name is over ${limits.maxNameBytes} bytes`);
+}
+
+export function checkSymlinkTarget(target: string): void {
+  // Linux: symlink("", ...) is ENOENT.
+  if (typeof target !== 'string' || target.length === 0) throw qfsError('NOT_FOUND', 'symlink target is empty');
+  if (target.includes('\0')) throw qfsError('INVALID', 'symlink target contains NUL');
+  if (utf8Bytes(target) > limits.maxSymlinkBytes) {
+    throw qfsError('NAME_TOO_LONG', `symlink target is over ${limits.maxSymlinkBytes} bytes`);
+  }
+}
+
+export function checkNonNegativeInt(value: number, what: string, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw qfsError('INVALID', `${what} is not an integer in [0, ${max}]: ${value}`);
+  }
+}
+
+export function checkPositiveInt(value: number, what: string, max: number): void {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw qfsError('INVALID', `${what} is not an integer in [1, ${max}]: ${value}`);
+  }
+}
+
+export function checkTimespec(time: Timespec, what: string): void {
+  const ok =
+    typeof time === 'object' &&
+    time !== null &&
+    Number.isSafeInteger(time.sec) &&
+    Number.isInteger(time.nsec) &&
+    time.nsec >= 0 &&
+    time.nsec < NSEC_PER_SEC;
+  if (!ok) throw qfsError('INVALID', `${what} is not a timespec with nsec in [0, 1e9)`);
+}
+
+export function checkCaller(caller: Caller): void {
+  if (typeof caller !== 'object' || caller === null) throw qfsError('INVALID', 'caller is missing');
+  checkNonNegativeInt(caller.uid, 'caller uid', MAX_ID);
+  checkNonNegativeInt(caller.gid, 'caller gid', MAX_ID);
+}
+
+export function checkMode(mode: number): void {
+  checkNonNegativeInt(mode, 'mode', 0o177777);
+}
+
+export function checkSetAttr(req: SetAttrRequest, now: Timespec): void {
+  checkTimespec(now, 'now');
+  if (req.mode !== undefined) checkMode(req.mode);
+  if (req.uid !== undefined) checkNonNegativeInt(req.uid, 'uid', MAX_ID);
+  if (req.gid !== undefined) checkNonNegativeInt(req.gid, 'gid', MAX_ID);
+  if (req.size !== undefined) checkNonNegativeInt(req.size, 'size');
+  if (req.atime !== undefined && req.atime !== 'now') checkTimespec(req.atime, 'atime');
+  if (req.mtime !== undefined && req.mtime !== 'now') checkTimespec(req.mtime, 'mtime');
+  if (req.ctime !== undefined) checkTimespec(req.ctime, 'ctime');
+}
+
+/** A page size: at least 1; larger requests are cut to `max` (the caller pages on). */
+export function pageLimit(limit: number, max: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw qfsError('INVALID', `limit is not a positive integer: ${limit}`);
+  return Math.min(limit, max);
+}
+
+export function checkXattrName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw qfsError('INVALID', 'xattr name is empty');
+  if (name.includes('\0')) throw qfsError('INVALID', 'xattr name contains NUL');
+  // Linux says ERANGE here; the kernel checks before FUSE ever sees it, so this is a backstop.
+  if (utf8Bytes(name) > limits.maxXattrNameBytes) {
+    throw qfsError('INVALID', `xattr name is over ${limits.maxXattrNameBytes} bytes`);
+  }
+}
+
+export function checkXattrValue(value: Uint8Array): void {
+  if (!(value instanceof Uint8Array)) throw qfsError('INVALID', 'xattr value is not bytes');
+  // Linux says E2BIG; there is no such code, and the kernel checks first anyway.
+  if (value.byteLength > limits.maxXattrValueBytes) {
+    throw qfsError('INVALID', `xattr value is over ${limits.maxXattrValueBytes} bytes`);
+  }
+}
+
+function checkBlockRef(block: BlockRef): void {
+  checkNonNegativeInt(block.index, 'block index');
+  checkPositiveInt(block.version, 'block version', Number.MAX_SAFE_INTEGER);
+  if (!isChecksum(block.checksum)) throw qfsError('INVALID', `block ${block.index} has a malformed checksum`);
+  checkNonNegativeInt(block.lengthBytes, 'block lengthBytes', limits.blockSizeBytes);
+}
+
+/** Shape and limits of a commit; that each block ends within the file is checked by the store,
+ * which knows the current size. */
+export function checkCommitBlocks(req: CommitBlocksRequest): void {
+  checkNonNegativeInt(req.ino, 'ino');
+  checkNonNegativeInt(req.sizeBytes, 'sizeBytes');
+  checkTimespec(req.time, 'time');
+  if (!Array.isArray(req.blocks)) throw qfsError('INVALID', 'blocks is not an array');
+  if (req.blocks.length > limits.maxBlocksPerCall) {
+    throw qfsError('INVALID', `commit names ${req.blocks.length} blocks, over ${limits.maxBlocksPerCall}`);
+  }
+  const seen = new Set<number>();
+  for (const block of req.blocks) {
+    checkBlockRef(block);
+    if (seen.has(block.index)) throw qfsError('INVALID', `block ${block.index} appears twice in one commit`);
+    seen.add(block.index);
+  }
+}

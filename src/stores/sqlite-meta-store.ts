@@ -1,0 +1,821 @@
+// SqliteMetaStore: the MetaStore on SQLite, on disk (WAL + synchronous=FULL: whatever a call
+// returned survives kill -9) or in memory (':memory:', for unit tests and simulation). Each public
+// method is one transaction. Invariants: every entry names an existing inode; a directory has one
+// entry (the root none) and nlink = 2 + its subdirectories; an inode with nlink 0 exists only
+// while held, and open() deletes any a previous run left behind. No rwx checks: the kernel does them.
+
+import { statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { asQfsError, qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
+import {
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  ROOT_INO,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  S_IFSOCK,
+  type BlockRef,
+  type Caller,
+  type DirEntry,
+  type InodeAttr,
+  type OrphanBlock,
+  type SetAttrRequest,
+  type StatFs,
+  type Timespec,
+} from '../common/types.js';
+import type { CommitBlocksRequest, CommitResult, CreateRequest, MetaStore, RemoveResult } from './meta-store.js';
+import {
+  checkCaller,
+  checkCommitBlocks,
+  checkMode,
+  checkName,
+  checkNonNegativeInt,
+  checkPositiveInt,
+  checkSetAttr,
+  checkSymlinkTarget,
+  checkTimespec,
+  checkXattrName,
+  checkXattrValue,
+  isDotName,
+  pageLimit,
+} from './meta-validate.js';
+import {
+  attrToRow,
+  newInodeRow,
+  prepareStatements,
+  rowToAttr,
+  type EntryRow,
+  type Statements,
+} from './sqlite-meta-statements.js';
+import { openDatabase } from './sqlite-schema.js';
+
+export interface SqliteMetaStoreOptions {
+  /** Source of "now" for timestamps; the real clock (nanosecond resolution) by default. */
+  clock?: () => Timespec;
+}
+
+/** What create, mkdir and symlink decide about a new inode; the rest comes from caller and parent. */
+interface NewInodeSpec {
+  mode: number;
+  rdev: number;
+  size: number;
+  target: string | null;
+}
+
+const S_ISGID = 0o2000;
+const PERMISSION_BITS = 0o7777;
+/** mkdir keeps only these of the requested bits (as Linux: setgid comes from the parent only). */
+const MKDIR_BITS = 0o1777;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+/** Reported inode capacity; SQLite has no real limit short of the disk. */
+const INODE_BUDGET = 2 ** 32;
+/** Reported space of an in-memory store: 1 TiB. */
+const MEMORY_SPACE_BYTES = 2 ** 40;
+/** Walking up more directories than this means a cycle in the tree: a bug, not a deep tree. */
+const MAX_TREE_DEPTH = 1_000_000;
+
+const wallAnchorNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
+/** Wall-clock time with nanosecond resolution: anchored to Date.now() once, advanced by hrtime. */
+function realClock(): Timespec {
+  const ns = wallAnchorNs + process.hrtime.bigint();
+  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
+}
+
+function isDir(attr: InodeAttr): boolean {
+  return (attr.mode & S_IFMT) === S_IFDIR;
+}
+
+function isRegular(attr: InodeAttr): boolean {
+  return (attr.mode & S_IFMT) === S_IFREG;
+}
+
+/** The full mode of a create(): type bits default to S_IFREG; directories and symlinks have calls of their own. */
+function createMode(mode: number): number {
+  const type = (mode & S_IFMT) === 0 ? S_IFREG : mode & S_IFMT;
+  const allowed = [S_IFREG, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK];
+  if (!allowed.includes(type)) throw qfsError('INVALID', `create cannot make file type 0o${type.toString(8)}`);
+  return type | (mode & PERMISSION_BITS);
+}
+
+/** SQLite failures become QfsErrors: a full disk is NO_SPACE, a lock held too long UNAVAILABLE. */
+function translate(err: unknown): never {
+  if (err instanceof Database.SqliteError) {
+    if (err.code === 'SQLITE_FULL') throw qfsError('NO_SPACE', `metadata store is full: ${err.message}`, err);
+    if (err.code.startsWith('SQLITE_BUSY')) throw qfsError('UNAVAILABLE', `metadata store is locked: ${err.message}`, err);
+  }
+  throw asQfsError(err);
+}
+
+export class SqliteMetaStore implements MetaStore {
+  private readonly st: Statements;
+  private readonly runInTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
+  private startupOrphans: OrphanBlock[];
+
+  /** Opens or creates the store at `path` (':memory:' for a private in-memory one). */
+  static open(path: string, options: SqliteMetaStoreOptions = {}): SqliteMetaStore {
+    const clock = options.clock ?? realClock;
+    let db: Database.Database;
+    try {
+      db = openDatabase(path, clock());
+    } catch (err) {
+      translate(err);
+    }
+    const diskDir = path === ':memory:' ? undefined : dirname(resolve(path));
+    try {
+      return new SqliteMetaStore(db, clock, diskDir);
+    } catch (err) {
+      db.close();
+      translate(err);
+    }
+  }
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly clock: () => Timespec,
+    private readonly diskDir: string | undefined,
+  ) {
+    this.st = prepareStatements(db);
+    this.runInTransaction = db.transaction((fn: () => unknown) => fn());
+    this.startupOrphans = this.write(() => this.purgeUnlinked());
+  }
+
+  // ---- transactions and row helpers ----
+
+  private write<T>(fn: () => T): T {
+    try {
+      return this.runInTransaction.immediate(fn) as T;
+    } catch (err) {
+      translate(err);
+    }
+  }
+
+  private read<T>(fn: () => T): T {
+    try {
+      return this.runInTransaction.deferred(fn) as T;
+    } catch (err) {
+      translate(err);
+    }
+  }
+
+  /** The injected clock, checked: a bad timestamp must not reach the database. */
+  private now(): Timespec {
+    const now = this.clock();
+    checkTimespec(now, 'clock reading');
+    return now;
+  }
+
+  private findInode(ino: number): InodeAttr | undefined {
+    const row = this.st.inodeGet.get(ino);
+    return row === undefined ? undefined : rowToAttr(row);
+  }
+
+  private requireInode(ino: number): InodeAttr {
+    const attr = this.findInode(ino);
+    if (attr === undefined) throw qfsError('NOT_FOUND', `no inode ${ino}`);
+    return attr;
+  }
+
+  /** A live directory: a removed one (nlink 0, still held) counts as gone, as on Linux. */
+  private requireDir(ino: number): InodeAttr {
+    const attr = this.findInode(ino);
+    if (attr === undefined || (isDir(attr) && attr.nlink === 0)) throw qfsError('NOT_FOUND', `no directory ${ino}`);
+    if (!isDir(attr)) throw qfsError('NOT_DIR', `inode ${ino} is not a directory`);
+    return attr;
+  }
+
+  private requireEntry(parent: number, name: string): EntryRow {
+    const entry = this.st.entryGet.get(parent, name);
+    if (entry === undefined) throw qfsError('NOT_FOUND', `no entry ${JSON.stringify(name)} in directory ${parent}`);
+    return entry;
+  }
+
+  private parentOf(dir: number): number {
+    if (dir === ROOT_INO) return ROOT_INO;
+    const row = this.st.entryParentOf.get(dir);
+    if (row === undefined) throw qfsError('INTERNAL', `directory ${dir} has no entry`);
+    return row.parent;
+  }
+
+  /** True if `ancestor` is `ino` or a directory above it. */
+  private isAncestorOrSelf(ancestor: number, ino: number): boolean {
+    let current = ino;
+    for (let depth = 0; depth < MAX_TREE_DEPTH; depth++) {
+      if (current === ancestor) return true;
+      if (current === ROOT_INO) return false;
+      current = this.parentOf(current);
+    }
+    throw qfsError('INTERNAL', `directory ${ino} is over ${MAX_TREE_DEPTH} levels deep: a cycle`);
+  }
+
+  /** Writes an inode row back; every change bumps the generation. */
+  private save(attr: InodeAttr): InodeAttr {
+    attr.generation += 1;
+    this.st.inodeUpdate.run(attrToRow(attr));
+    return attr;
+  }
+
+  /** A directory whose entries changed: new mtime and ctime, saved. */
+  private touchDir(dir: InodeAttr, now: Timespec): void {
+    dir.mtime = { ...now };
+    dir.ctime = { ...now };
+    this.save(dir);
+  }
+
+  private isHeld(ino: number): boolean {
+    return this.st.holdCount.get(ino) !== undefined;
+  }
+
+  /** Deletes an inode with its block map and xattrs; returns its blocks. */
+  private deleteInode(ino: number): OrphanBlock[] {
+    const orphans = this.blocksFrom(ino, 0);
+    this.st.xattrDeleteAll.run(ino);
+    this.st.inodeDelete.run(ino);
+    return orphans;
+  }
+
+  /** Removes the block-map entries from `firstIndex` on and returns them. */
+  private blocksFrom(ino: number, firstIndex: number): OrphanBlock[] {
+    const orphans = this.st.blocksFrom.all(ino, firstIndex).map((b) => ({ ino, index: b.idx, version: b.version }));
+    this.st.blocksDeleteFrom.run(ino, firstIndex);
+    return orphans;
+  }
+
+  private purgeUnlinked(): OrphanBlock[] {
+    return this.st.inodesUnlinked.all().flatMap((row) => this.deleteInode(row.ino));
+  }
+
+  /** One name of `attr` went away (its entry is already deleted): nlink drops (a directory's to
+   * 0), and an inode left with no name and no holder is deleted. */
+  private dropLink(attr: InodeAttr, now: Timespec): RemoveResult {
+    attr.nlink = isDir(attr) ? 0 : attr.nlink - 1;
+    attr.ctime = { ...now };
+    if (attr.nlink > 0 || this.isHeld(attr.ino)) return { attr: this.save(attr), orphans: [] };
+    attr.generation += 1;
+    return { attr, orphans: this.deleteInode(attr.ino) };
+  }
+
+  /** The name is free for a new entry; '.' and '..' always exist. */
+  private requireFreeName(parent: InodeAttr, name: string): void {
+    if (isDotName(name) || this.st.entryGet.get(parent.ino, name) !== undefined) {
+      throw qfsError('EXISTS', `${JSON.stringify(name)} exists in directory ${parent.ino}`);
+    }
+  }
+
+  /** Inserts a new inode and its entry. A setgid parent gives its gid (and, to a directory, its
+   * setgid bit). */
+  private addChild(parent: InodeAttr, name: string, caller: Caller, spec: NewInodeSpec): InodeAttr {
+    const now = this.now();
+    const setgidParent = (parent.mode & S_ISGID) !== 0;
+    const dir = (spec.mode & S_IFMT) === S_IFDIR;
+    const attr: InodeAttr = {
+      ino: 0,
+      mode: setgidParent && dir ? spec.mode | S_ISGID : spec.mode,
+      uid: caller.uid,
+      gid: setgidParent ? parent.gid : caller.gid,
+      size: spec.size,
+      nlink: dir ? 2 : 1,
+      rdev: spec.rdev,
+      atime: { ...now },
+      mtime: { ...now },
+      ctime: { ...now },
+      generation: 1,
+    };
+    attr.ino = Number(this.st.inodeInsert.run(newInodeRow(attr, spec.target)).lastInsertRowid);
+    this.st.entryInsert.run(parent.ino, name, attr.ino);
+    if (dir) parent.nlink += 1;
+    this.touchDir(parent, now);
+    return attr;
+  }
+
+  // ---- lookups ----
+
+  getattr(ino: number): InodeAttr {
+    checkNonNegativeInt(ino, 'ino');
+    return this.read(() => this.requireInode(ino));
+  }
+
+  lookup(parent: number, name: string): InodeAttr {
+    checkNonNegativeInt(parent, 'parent');
+    checkName(name);
+    return this.read(() => {
+      const dir = this.requireDir(parent);
+      if (name === '.') return dir;
+      if (name === '..') return this.requireInode(this.parentOf(dir.ino));
+      return this.requireInode(this.requireEntry(dir.ino, name).ino);
+    });
+  }
+
+  readlink(ino: number): string {
+    checkNonNegativeInt(ino, 'ino');
+    return this.read(() => {
+      const attr = this.requireInode(ino);
+      const row = this.st.inodeTarget.get(ino);
+      if ((attr.mode & S_IFMT) !== S_IFLNK || row?.target == null) {
+        throw qfsError('INVALID', `inode ${ino} is not a symlink`);
+      }
+      return row.target;
+    });
+  }
+
+  /** Cookies: '.' is 1, '..' is 2, an entry is its id + 2; pass the last cookie seen to go on. */
+  readdir(ino: number, cookie: number, limit: number): DirEntry[] {
+    checkNonNegativeInt(ino, 'ino');
+    checkNonNegativeInt(cookie, 'cookie');
+    const max = pageLimit(limit, limits.maxReaddirEntries);
+    return this.read(() => {
+      const dir = this.requireDir(ino);
+      const out: DirEntry[] = [];
+      if (cookie < 1) out.push({ name: '.', ino: dir.ino, mode: dir.mode, cookie: 1 });
+      if (cookie < 2 && out.length < max) {
+        const up = this.requireInode(this.parentOf(dir.ino));
+        out.push({ name: '..', ino: up.ino, mode: up.mode, cookie: 2 });
+      }
+      const rest = this.st.entryPage.all(dir.ino, Math.max(cookie - 2, 0), max - out.length);
+      for (const row of rest) out.push({ name: row.name, ino: row.ino, mode: row.mode, cookie: row.id + 2 });
+      return out;
+    });
+  }
+
+  // ---- namespace changes ----
+
+  create(req: CreateRequest): InodeAttr {
+    checkNonNegativeInt(req.parent, 'parent');
+    checkName(req.name);
+    checkCaller(req.caller);
+    checkMode(req.mode);
+    const mode = createMode(req.mode);
+    const special = (mode & S_IFMT) === S_IFCHR || (mode & S_IFMT) === S_IFBLK;
+    const rdev = special ? (req.rdev ?? 0) : 0;
+    checkNonNegativeInt(rdev, 'rdev');
+    return this.write(() => {
+      const parent = this.requireDir(req.parent);
+      const existing = this.existingForCreate(parent, req.name, mode, req.exclusive);
+      if (existing !== undefined) return existing;
+      return this.addChild(parent, req.name, req.caller, { mode, rdev, size: 0, target: null });
+    });
+  }
+
+  /** create() without O_EXCL opens an existing regular file, as open(O_CREAT) does. */
+  private existingForCreate(parent: InodeAttr, name: string, mode: number, exclusive: boolean): InodeAttr | undefined {
+    const entry = isDotName(name) ? undefined : this.st.entryGet.get(parent.ino, name);
+    if (entry === undefined) {
+      this.requireFreeName(parent, name);
+      return undefined;
+    }
+    const attr = this.requireInode(entry.ino);
+    const wantsRegular = (mode & S_IFMT) === S_IFREG;
+    if (!exclusive && wantsRegular && isRegular(attr)) return attr;
+    if (!exclusive && wantsRegular && isDir(attr)) throw qfsError('IS_DIR', `${JSON.stringify(name)} is a directory`);
+    throw qfsError('EXISTS', `${JSON.stringify(name)} exists in directory ${parent.ino}`);
+  }
+
+  mkdir(parent: number, name: string, mode: number, caller: Caller): InodeAttr {
+    checkNonNegativeInt(parent, 'parent');
+    checkName(name);
+    checkMode(mode);
+    checkCaller(caller);
+    return this.write(() => {
+      const dir = this.requireDir(parent);
+      this.requireFreeName(dir, name);
+      return this.addChild(dir, name, caller, { mode: S_IFDIR | (mode & MKDIR_BITS), rdev: 0, size: 0, target: null });
+    });
+  }
+
+  symlink(parent: number, name: string, target: string, caller: Caller): InodeAttr {
+    checkNonNegativeInt(parent, 'parent');
+    checkName(name);
+    checkSymlinkTarget(target);
+    checkCaller(caller);
+    const size = Buffer.byteLength(target, 'utf8');
+    return this.write(() => {
+      const dir = this.requireDir(parent);
+      this.requireFreeName(dir, name);
+      return this.addChild(dir, name, caller, { mode: S_IFLNK | 0o777, rdev: 0, size, target });
+    });
+  }
+
+  /** Error order as Linux linkat: source, target directory, EXISTS, then EPERM for directories. */
+  link(ino: number, newParent: number, newName: string): InodeAttr {
+    checkNonNegativeInt(ino, 'ino');
+    checkNonNegativeInt(newParent, 'newParent');
+    checkName(newName);
+    return this.write(() => {
+      const attr = this.requireInode(ino);
+      const dir = this.requireDir(newParent);
+      this.requireFreeName(dir, newName);
+      if (isDir(attr)) throw qfsError('PERMISSION', `inode ${ino} is a directory; directories cannot be hard-linked`);
+      // Linux refuses to give an unlinked (open) file a name again: ENOENT.
+      if (attr.nlink === 0) throw qfsError('NOT_FOUND', `inode ${ino} has been removed`);
+      const now = this.now();
+      this.st.entryInsert.run(dir.ino, newName, ino);
+      attr.nlink += 1;
+      attr.ctime = { ...now };
+      this.save(attr);
+      this.touchDir(dir, now);
+      return attr;
+    });
+  }
+
+  unlink(parent: number, name: string): RemoveResult {
+    checkNonNegativeInt(parent, 'parent');
+    checkName(name);
+    return this.write(() => {
+      const dir = this.requireDir(parent);
+      if (isDotName(name)) throw qfsError('IS_DIR', `cannot unlink ${JSON.stringify(name)}`);
+      const entry = this.requireEntry(dir.ino, name);
+      const attr = this.requireInode(entry.ino);
+      if (isDir(attr)) throw qfsError('IS_DIR', `${JSON.stringify(name)} is a directory`);
+      const now = this.now();
+      this.st.entryDelete.run(entry.id);
+      this.touchDir(dir, now);
+      return this.dropLink(attr, now);
+    });
+  }
+
+  rmdir(parent: number, name: string): RemoveResult {
+    checkNonNegativeInt(parent, 'parent');
+    checkName(name);
+    return this.write(() => {
+      const dir = this.requireDir(parent);
+      if (name === '.') throw qfsError('INVALID', `cannot rmdir '.'`);
+      if (name === '..') throw qfsError('NOT_EMPTY', `cannot rmdir '..'`);
+      const entry = this.requireEntry(dir.ino, name);
+      const attr = this.requireInode(entry.ino);
+      if (!isDir(attr)) throw qfsError('NOT_DIR', `${JSON.stringify(name)} is not a directory`);
+      if (this.st.entryAny.get(attr.ino) !== undefined) {
+        throw qfsError('NOT_EMPTY', `directory ${JSON.stringify(name)} is not empty`);
+      }
+      const now = this.now();
+      this.st.entryDelete.run(entry.id);
+      dir.nlink -= 1;
+      this.touchDir(dir, now);
+      return this.dropLink(attr, now);
+    });
+  }
+
+  /** Error order follows Linux renameat2: lookups, NOREPLACE/EXCHANGE, loops, same inode (a
+   * successful no-op), then kinds and emptiness. '.' and '..' are INVALID (Linux: EBUSY). */
+  rename(oldParent: number, oldName: string, newParent: number, newName: string, flags: number): RemoveResult | null {
+    checkNonNegativeInt(oldParent, 'oldParent');
+    checkNonNegativeInt(newParent, 'newParent');
+    checkName(oldName);
+    checkName(newName);
+    if (flags !== 0 && flags !== RENAME_NOREPLACE && flags !== RENAME_EXCHANGE) {
+      throw qfsError('INVALID', `rename flags ${flags} are not supported`);
+    }
+    if (isDotName(oldName) || isDotName(newName)) throw qfsError('INVALID', `cannot rename '.' or '..'`);
+    return this.write(() => {
+      const from = this.requireDir(oldParent);
+      // One object per directory, so that two updates to the same parent do not overwrite each other.
+      const to = newParent === oldParent ? from : this.requireDir(newParent);
+      const src = this.requireEntry(from.ino, oldName);
+      const dst = this.st.entryGet.get(to.ino, newName);
+      if (dst !== undefined && flags === RENAME_NOREPLACE) {
+        throw qfsError('EXISTS', `${JSON.stringify(newName)} exists in directory ${to.ino}`);
+      }
+      if (dst === undefined && flags === RENAME_EXCHANGE) {
+        throw qfsError('NOT_FOUND', `no entry ${JSON.stringify(newName)} in directory ${to.ino}`);
+      }
+      const srcAttr = this.requireInode(src.ino);
+      const dstAttr = dst === undefined ? undefined : this.requireInode(dst.ino);
+      this.checkRenameLoops(from, to, srcAttr, dstAttr, flags);
+      if (dst !== undefined && dst.ino === src.ino) return null;
+      const now = this.now();
+      if (dst !== undefined && dstAttr !== undefined && flags === RENAME_EXCHANGE) {
+        this.exchange({ from, to, src, dst, srcAttr, dstAttr, now });
+        return null;
+      }
+      return this.move({ from, to, src, srcAttr, newName, dst, dstAttr, now });
+    });
+  }
+
+  /** A directory cannot move below itself (INVALID); a target directory above the source is
+   * NOT_EMPTY by nature, INVALID when exchanging (as Linux). */
+  private checkRenameLoops(
+    from: InodeAttr,
+    to: InodeAttr,
+    srcAttr: InodeAttr,
+    dstAttr: InodeAttr | undefined,
+    flags: number,
+  ): void {
+    if (isDir(srcAttr) && this.isAncestorOrSelf(srcAttr.ino, to.ino)) {
+      throw qfsError('INVALID', `cannot move directory ${srcAttr.ino} into its own subtree`);
+    }
+    if (dstAttr !== undefined && isDir(dstAttr) && this.isAncestorOrSelf(dstAttr.ino, from.ino)) {
+      if (flags === RENAME_EXCHANGE) {
+        throw qfsError('INVALID', `cannot exchange directory ${dstAttr.ino} with its own descendant`);
+      }
+      throw qfsError('NOT_EMPTY', `target directory ${dstAttr.ino} contains the source`);
+    }
+  }
+
+  private move(m: {
+    from: InodeAttr;
+    to: InodeAttr;
+    src: EntryRow;
+    srcAttr: InodeAttr;
+    newName: string;
+    dst: EntryRow | undefined;
+    dstAttr: InodeAttr | undefined;
+    now: Timespec;
+  }): RemoveResult | null {
+    if (m.dstAttr !== undefined) this.checkReplace(m.srcAttr, m.dstAttr);
+    this.st.entryDelete.run(m.src.id);
+    // A replaced name keeps its entry (and so its readdir position); only the inode changes.
+    if (m.dst !== undefined) this.st.entrySetIno.run(m.srcAttr.ino, m.dst.id);
+    else this.st.entryInsert.run(m.to.ino, m.newName, m.srcAttr.ino);
+    if (isDir(m.srcAttr) && m.from !== m.to) {
+      m.from.nlink -= 1;
+      m.to.nlink += 1;
+    }
+    // A replaced directory's '..' no longer counts toward the target parent.
+    if (m.dstAttr !== undefined && isDir(m.dstAttr)) m.to.nlink -= 1;
+    m.srcAttr.ctime = { ...m.now };
+    this.save(m.srcAttr);
+    this.touchDir(m.from, m.now);
+    if (m.to !== m.from) this.touchDir(m.to, m.now);
+    return m.dstAttr === undefined ? null : this.dropLink(m.dstAttr, m.now);
+  }
+
+  private checkReplace(srcAttr: InodeAttr, dstAttr: InodeAttr): void {
+    if (isDir(srcAttr) && !isDir(dstAttr)) {
+      throw qfsError('NOT_DIR', `cannot replace non-directory ${dstAttr.ino} with a directory`);
+    }
+    if (!isDir(srcAttr) && isDir(dstAttr)) {
+      throw qfsError('IS_DIR', `cannot replace directory ${dstAttr.ino} with a non-directory`);
+    }
+    if (isDir(dstAttr) && this.st.entryAny.get(dstAttr.ino) !== undefined) {
+      throw qfsError('NOT_EMPTY', `target directory ${dstAttr.ino} is not empty`);
+    }
+  }
+
+  private exchange(x: {
+    from: InodeAttr;
+    to: InodeAttr;
+    src: EntryRow;
+    dst: EntryRow;
+    srcAttr: InodeAttr;
+    dstAttr: InodeAttr;
+    now: Timespec;
+  }): void {
+    this.st.entrySetIno.run(x.dstAttr.ino, x.src.id);
+    this.st.entrySetIno.run(x.srcAttr.ino, x.dst.id);
+    // A directory changing parents takes its '..' link along.
+    if (x.from !== x.to && isDir(x.srcAttr) !== isDir(x.dstAttr)) {
+      const delta = isDir(x.srcAttr) ? 1 : -1;
+      x.from.nlink -= delta;
+      x.to.nlink += delta;
+    }
+    for (const attr of [x.srcAttr, x.dstAttr]) {
+      attr.ctime = { ...x.now };
+      this.save(attr);
+    }
+    this.touchDir(x.from, x.now);
+    if (x.to !== x.from) this.touchDir(x.to, x.now);
+  }
+
+  // ---- attributes ----
+
+  setattr(ino: number, req: SetAttrRequest, now: Timespec): CommitResult {
+    checkNonNegativeInt(ino, 'ino');
+    checkSetAttr(req, now);
+    return this.write(() => {
+      const attr = this.requireInode(ino);
+      if (req.size !== undefined) this.requireResizable(attr);
+      const orphans = req.size === undefined ? [] : this.resize(attr, req.size, req.mtime === undefined, now);
+      if (req.mode !== undefined) attr.mode = (attr.mode & S_IFMT) | (req.mode & PERMISSION_BITS);
+      if (req.uid !== undefined) attr.uid = req.uid;
+      if (req.gid !== undefined) attr.gid = req.gid;
+      if (req.atime !== undefined) attr.atime = req.atime === 'now' ? { ...now } : { ...req.atime };
+      if (req.mtime !== undefined) attr.mtime = req.mtime === 'now' ? { ...now } : { ...req.mtime };
+      const changed = Object.values(req).some((value) => value !== undefined);
+      if (!changed) return { attr, orphans };
+      attr.ctime = req.ctime === undefined ? { ...now } : { ...req.ctime };
+      return { attr: this.save(attr), orphans };
+    });
+  }
+
+  private requireResizable(attr: InodeAttr): void {
+    if (isDir(attr)) throw qfsError('IS_DIR', `inode ${attr.ino} is a directory`);
+    if (!isRegular(attr)) throw qfsError('INVALID', `inode ${attr.ino} is not a regular file`);
+  }
+
+  /** Drops the block-map entries wholly past the new end and returns them; the block straddling
+   * the end keeps its entry, since the caller rewrites it. A real size change sets mtime. */
+  private resize(attr: InodeAttr, size: number, setMtime: boolean, now: Timespec): OrphanBlock[] {
+    const firstGone = Math.ceil(size / limits.blockSizeBytes);
+    const orphans = this.blocksFrom(attr.ino, firstGone);
+    if (size !== attr.size && setMtime) attr.mtime = { ...now };
+    attr.size = size;
+    return orphans;
+  }
+
+  // ---- block maps ----
+
+  getBlocks(ino: number, fromIndex: number, toIndex: number): BlockRef[] {
+    checkNonNegativeInt(ino, 'ino');
+    checkNonNegativeInt(fromIndex, 'fromIndex');
+    checkNonNegativeInt(toIndex, 'toIndex');
+    if (toIndex < fromIndex || toIndex - fromIndex > limits.maxBlocksPerCall) {
+      throw qfsError('INVALID', `block range [${fromIndex}, ${toIndex}) is reversed or over ${limits.maxBlocksPerCall} blocks`);
+    }
+    return this.read(() => {
+      this.requireInode(ino);
+      return this.st.blocksRange.all(ino, fromIndex, toIndex).map((row) => ({
+        index: row.idx,
+        version: row.version,
+        checksum: row.checksum,
+        lengthBytes: row.length_bytes,
+      }));
+    });
+  }
+
+  commitBlocks(req: CommitBlocksRequest): CommitResult {
+    checkCommitBlocks(req);
+    return this.write(() => {
+      const attr = this.requireInode(req.ino);
+      this.requireResizable(attr);
+      const size = Math.max(attr.size, req.sizeBytes);
+      for (const block of req.blocks) {
+        if (block.index * limits.blockSizeBytes + block.lengthBytes > size) {
+          throw qfsError('INVALID', `block ${block.index} of inode ${req.ino} ends past the file size ${size}`);
+        }
+      }
+      const orphans = req.blocks.flatMap((block) => this.putBlock(req.ino, block));
+      attr.size = size;
+      attr.mtime = { ...req.time };
+      attr.ctime = { ...req.time };
+      return { attr: this.save(attr), orphans };
+    });
+  }
+
+  /** Writes one block-map entry; returns the version it replaced, if any other. */
+  private putBlock(ino: number, block: BlockRef): OrphanBlock[] {
+    const previous = this.st.blockVersion.get(ino, block.index);
+    const { index, version, checksum, lengthBytes } = block;
+    this.st.blockUpsert.run({ ino, idx: index, version, checksum, length_bytes: lengthBytes });
+    return previous === undefined || previous.version === version ? [] : [{ ino, index, version: previous.version }];
+  }
+
+  reserveVersions(count: number): number {
+    checkPositiveInt(count, 'count', limits.versionReserveBatch);
+    return this.write(() => {
+      const row = this.st.versionBump.get(count);
+      if (row === undefined) throw qfsError('INTERNAL', 'version counter is missing');
+      return row.value - count;
+    });
+  }
+
+  /** Pass (0, 0) to start: inode 0 never exists. */
+  listBlocks(afterIno: number, afterIndex: number, limit: number): Array<BlockRef & { ino: number }> {
+    checkNonNegativeInt(afterIno, 'afterIno');
+    checkNonNegativeInt(afterIndex, 'afterIndex');
+    const max = pageLimit(limit, limits.maxListEntries);
+    return this.read(() =>
+      this.st.blocksAfter.all(afterIno, afterIndex, max).map((row) => ({
+        ino: row.ino,
+        index: row.idx,
+        version: row.version,
+        checksum: row.checksum,
+        lengthBytes: row.length_bytes,
+      })),
+    );
+  }
+
+  // ---- extended attributes ----
+
+  setxattr(ino: number, name: string, value: Uint8Array, flags: number): void {
+    checkNonNegativeInt(ino, 'ino');
+    checkXattrName(name);
+    checkXattrValue(value);
+    if (flags !== 0 && flags !== XATTR_CREATE && flags !== XATTR_REPLACE) {
+      throw qfsError('INVALID', `setxattr flags ${flags} are not supported`);
+    }
+    this.write(() => {
+      const attr = this.requireInode(ino);
+      const present = this.st.xattrGet.get(ino, name) !== undefined;
+      if (present && flags === XATTR_CREATE) {
+        throw qfsError('EXISTS', `xattr ${JSON.stringify(name)} exists on inode ${ino}`);
+      }
+      if (!present && flags === XATTR_REPLACE) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
+      this.st.xattrUpsert.run(ino, name, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      attr.ctime = this.now();
+      this.save(attr);
+    });
+  }
+
+  getxattr(ino: number, name: string): Uint8Array {
+    checkNonNegativeInt(ino, 'ino');
+    checkXattrName(name);
+    return this.read(() => {
+      this.requireInode(ino);
+      const row = this.st.xattrGet.get(ino, name);
+      if (row === undefined) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
+      return new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength);
+    });
+  }
+
+  listxattr(ino: number): string[] {
+    checkNonNegativeInt(ino, 'ino');
+    return this.read(() => {
+      this.requireInode(ino);
+      return this.st.xattrNames.all(ino).map((row) => row.name);
+    });
+  }
+
+  removexattr(ino: number, name: string): void {
+    checkNonNegativeInt(ino, 'ino');
+    checkXattrName(name);
+    this.write(() => {
+      const attr = this.requireInode(ino);
+      if (this.st.xattrDelete.run(ino, name).changes === 0) {
+        throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
+      }
+      attr.ctime = this.now();
+      this.save(attr);
+    });
+  }
+
+  // ---- open files ----
+
+  hold(ino: number): void {
+    checkNonNegativeInt(ino, 'ino');
+    this.write(() => {
+      this.requireInode(ino);
+      this.st.holdAdd.run(ino);
+    });
+  }
+
+  release(ino: number): OrphanBlock[] {
+    checkNonNegativeInt(ino, 'ino');
+    return this.write(() => {
+      const held = this.st.holdCount.get(ino);
+      if (held === undefined) throw qfsError('INVALID', `inode ${ino} is not held`);
+      if (held.count > 1) {
+        this.st.holdSet.run(held.count - 1, ino);
+        return [];
+      }
+      this.st.holdDelete.run(ino);
+      const attr = this.findInode(ino);
+      return attr === undefined || attr.nlink > 0 ? [] : this.deleteInode(ino);
+    });
+  }
+
+  takeStartupOrphans(): OrphanBlock[] {
+    const orphans = this.startupOrphans;
+    this.startupOrphans = [];
+    return orphans;
+  }
+
+  // ---- status ----
+
+  statfs(): StatFs {
+    const inodes = this.read(() => this.st.inodeCount.get()?.n ?? 0);
+    return {
+      blockSizeBytes: limits.blockSizeBytes,
+      ...this.spaceBlocks(),
+      totalInodes: INODE_BUDGET,
+      freeInodes: Math.max(0, INODE_BUDGET - inodes),
+      maxNameBytes: limits.maxNameBytes,
+    };
+  }
+
+  /** Space of the disk the database lives on, in blocks of limits.blockSizeBytes. */
+  private spaceBlocks(): { totalBlocks: number; freeBlocks: number; availBlocks: number } {
+    const toBlocks = (bytes: number): number => Math.floor(bytes / limits.blockSizeBytes);
+    if (this.diskDir === undefined) {
+      const all = toBlocks(MEMORY_SPACE_BYTES);
+      return { totalBlocks: all, freeBlocks: all, availBlocks: all };
+    }
+    try {
+      const disk = statfsSync(this.diskDir);
+      return {
+        totalBlocks: toBlocks(disk.blocks * disk.bsize),
+        freeBlocks: toBlocks(disk.bfree * disk.bsize),
+        availBlocks: toBlocks(disk.bavail * disk.bsize),
+      };
+    } catch (err) {
+      throw asQfsError(err);
+    }
+  }
+
+  counts(): { inodes: number; blocks: number; bytes: number } {
+    return this.read(() => {
+      const blocks = this.st.blockTotals.get();
+      return { inodes: this.st.inodeCount.get()?.n ?? 0, blocks: blocks?.n ?? 0, bytes: blocks?.bytes ?? 0 };
+    });
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,118 @@
+// The on-disk format of the SQLite metadata store and how a database is opened. The format
+// version lives in PRAGMA user_version; a database newer than this code is refused, never read
+// or written. Files are opened in WAL mode with synchronous=FULL, so a committed transaction
+// survives kill -9 and power loss. A new database gets the root directory, inode 1.
+
+import Database from 'better-sqlite3';
+import { qfsError } from '../common/errors.js';
+import { ROOT_INO, S_IFDIR, type Timespec } from '../common/types.js';
+
+export const SCHEMA_VERSION = 1;
+
+/** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5_000;
+
+const SCHEMA_V1 = `
+CREATE TABLE inodes (
+  ino INTEGER PRIMARY KEY AUTOINCREMENT, -- AUTOINCREMENT: an inode number is never reused
+  mode INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  gid INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  nlink INTEGER NOT NULL,
+  rdev INTEGER NOT NULL,
+  atime_sec INTEGER NOT NULL,
+  atime_nsec INTEGER NOT NULL,
+  mtime_sec INTEGER NOT NULL,
+  mtime_nsec INTEGER NOT NULL,
+  ctime_sec INTEGER NOT NULL,
+  ctime_nsec INTEGER NOT NULL,
+  generation INTEGER NOT NULL,
+  target TEXT -- a symlink's target; NULL for every other type
+);
+-- Unlinked inodes kept only while open; found at open without a full scan.
+CREATE INDEX inodes_unlinked ON inodes (ino) WHERE nlink = 0;
+
+CREATE TABLE entries (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, -- readdir cookie = id + 2; never reused, so cookies stay valid
+  parent INTEGER NOT NULL REFERENCES inodes (ino),
+  name TEXT NOT NULL,
+  ino INTEGER NOT NULL REFERENCES inodes (ino),
+  UNIQUE (parent, name)
+);
+CREATE INDEX entries_by_parent ON entries (parent); -- (parent, id) order for readdir pages
+CREATE INDEX entries_by_ino ON entries (ino); -- a directory's parent, for '..' and loop checks
+
+CREATE TABLE blocks (
+  ino INTEGER NOT NULL REFERENCES inodes (ino),
+  idx INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  checksum TEXT NOT NULL,
+  length_bytes INTEGER NOT NULL,
+  PRIMARY KEY (ino, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE xattrs (
+  ino INTEGER NOT NULL REFERENCES inodes (ino),
+  name TEXT NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (ino, name)
+) WITHOUT ROWID;
+
+CREATE TABLE counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('next_version', 1);
+`;
+
+/** Open counts of inodes. TEMP: per connection, gone after a restart, so a crash cannot leave a
+ * stale hold; and changing it never writes the database file. */
+const HOLDS_TABLE = `CREATE TEMP TABLE holds (ino INTEGER PRIMARY KEY, count INTEGER NOT NULL)`;
+
+function configure(db: Database.Database, path: string): void {
+  db.pragma('foreign_keys = ON');
+  db.pragma('temp_store = MEMORY');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  if (path === ':memory:') return;
+  const journal = db.pragma('journal_mode = WAL', { simple: true });
+  if (journal !== 'wal') throw qfsError('INTERNAL', `metadata store at ${path} refused WAL mode (got ${String(journal)})`);
+  db.pragma('synchronous = FULL');
+}
+
+function createSchema(db: Database.Database, path: string, now: Timespec): void {
+  const tables = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM sqlite_master`).get();
+  if (tables !== undefined && tables.n > 0) throw qfsError('NOT_SUPPORTED', `${path} is not a quorumfs metadata store`);
+  db.exec(SCHEMA_V1);
+  db.prepare(
+    `INSERT INTO inodes (ino, mode, uid, gid, size, nlink, rdev, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
+       ctime_sec, ctime_nsec, generation, target)
+     VALUES (?, ?, 0, 0, 0, 2, 0, ?, ?, ?, ?, ?, ?, 1, NULL)`,
+  ).run(ROOT_INO, S_IFDIR | 0o755, now.sec, now.nsec, now.sec, now.nsec, now.sec, now.nsec);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}
+
+/** Brings the schema to SCHEMA_VERSION in one transaction; refuses a newer one. */
+function migrate(db: Database.Database, path: string, now: Timespec): void {
+  const version = Number(db.pragma('user_version', { simple: true }));
+  if (version > SCHEMA_VERSION) {
+    const why = `has schema version ${version}; this build reads up to ${SCHEMA_VERSION}`;
+    throw qfsError('NOT_SUPPORTED', `metadata store ${path} ${why}`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.transaction(() => createSchema(db, path, now)).immediate();
+}
+
+/** Opens (creating if needed) a metadata database. path ':memory:' gives a private in-memory one. */
+export function openDatabase(path: string, now: Timespec): Database.Database {
+  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    configure(db, path);
+    migrate(db, path, now);
+    db.exec(HOLDS_TABLE);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,675 @@
+// Unit tests of BlockStore and its file format: round trips, versions, deletes, validation,
+// corruption found on read, index rebuilt at open, damaged and temp files met at open,
+// concurrency, a seeded property test against a Map model, and a kill -9 crash test in a child.
+// Every test works in its own temp directory and removes it.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import fc from 'fast-check';
+
+import { checksumOf } from '../../src/common/checksum.js';
+import { QfsError } from '../../src/common/errors.js';
+import type { ErrorCode } from '../../src/common/errors.js';
+import { limits } from '../../src/common/limits.js';
+import {
+  STORE_MARKER_NAME,
+  blockFileName,
+  decodeHeader,
+  encodeHeader,
+  parseBlockFileName,
+  subdirOf,
+} from '../../src/stores/block-file-format.js';
+import { BlockStore } from '../../src/stores/block-store.js';
+import { crashBlockData } from '../helpers/block-crash-writer.js';
+
+const SEED = Number(process.env.QFS_SEED ?? 42);
+const MiB = 1024 * 1024;
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'qfs-block-store-'));
+}
+
+/** Runs `body` with a store open on a fresh directory; closes and removes both afterwards. */
+async function withStore(body: (store: BlockStore, dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir();
+  const store = await BlockStore.open(dir);
+  try {
+    await body(store, dir);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function bytes(sizeBytes: number, seed = 1): Buffer {
+  const data = Buffer.allocUnsafe(sizeBytes);
+  for (let i = 0; i < sizeBytes; i++) data[i] = (i * 31 + seed * 7) & 0xff;
+  return data;
+}
+
+async function put(store: BlockStore, key: string, version: number, data: Uint8Array): Promise<void> {
+  await store.put(key, version, checksumOf(data), data);
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, ...mentions: string[]): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof QfsError, `expected a QfsError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    for (const m of mentions) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
+    return true;
+  });
+}
+
+function blockPath(dir: string, key: string, version: number): string {
+  return path.join(dir, subdirOf(key), blockFileName(key, version));
+}
+
+/** Every file under the store's subdirectories, relative to `dir`. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    for (const name of await readdir(path.join(dir, entry.name))) out.push(`${entry.name}/${name}`);
+  }
+  return out.sort();
+}
+
+describe('BlockStore basics', () => {
+  test('round-trips 0 B, 1 B and 1 MiB blocks', async () => {
+    await withStore(async (store) => {
+      for (const sizeBytes of [0, 1, MiB]) {
+        const data = bytes(sizeBytes, sizeBytes);
+        await put(store, `rt:${sizeBytes}`, 7, data);
+        const got = await store.get(`rt:${sizeBytes}`, 7);
+        assert.equal(got.version, 7);
+        assert.equal(got.checksum, checksumOf(data));
+        assert.ok(got.data.equals(data));
+        assert.deepEqual(await store.stat(`rt:${sizeBytes}`), {
+          key: `rt:${sizeBytes}`,
+          version: 7,
+          checksum: checksumOf(data),
+          sizeBytes,
+        });
+      }
+    });
+  });
+
+  test('keeps versions apart; get and stat without a version take the highest', async () => {
+    await withStore(async (store) => {
+      await put(store, 'v', 3, bytes(10, 3));
+      await put(store, 'v', 12, bytes(10, 12));
+      await put(store, 'v', 5, bytes(10, 5));
+      assert.ok((await store.get('v', 3)).data.equals(bytes(10, 3)));
+      assert.ok((await store.get('v', 5)).data.equals(bytes(10, 5)));
+      const highest = await store.get('v');
+      assert.equal(highest.version, 12);
+      assert.ok(highest.data.equals(bytes(10, 12)));
+      assert.equal((await store.stat('v')).version, 12);
+      assert.deepEqual(
+        store.list().map((e) => e.version),
+        [3, 5, 12],
+      );
+    });
+  });
+
+  test('NOT_FOUND for absent keys and versions', async () => {
+    await withStore(async (store) => {
+      await put(store, 'k', 1, bytes(4));
+      await rejectsWith(store.get('nope'), 'NOT_FOUND', 'nope');
+      await rejectsWith(store.get('k', 2), 'NOT_FOUND', 'k', '2');
+      await rejectsWith(store.stat('k', 0), 'NOT_FOUND');
+      await rejectsWith(store.corrupt('nope'), 'NOT_FOUND');
+    });
+  });
+
+  test('delete removes one version or all; absent is 0, not an error', async () => {
+    await withStore(async (store) => {
+      for (const v of [1, 2, 3]) await put(store, 'd', v, bytes(8, v));
+      assert.equal(await store.delete('d', 2), 1);
+      assert.equal(await store.delete('d', 2), 0);
+      await rejectsWith(store.get('d', 2), 'NOT_FOUND');
+      assert.equal((await store.get('d')).version, 3);
+      assert.equal(await store.delete('d'), 2);
+      assert.equal(await store.delete('d'), 0);
+      assert.equal(await store.delete('never'), 0);
+      assert.deepEqual(store.list(), []);
+    });
+  });
+
+  test('deleteOlderThan removes only lower versions', async () => {
+    await withStore(async (store) => {
+      for (const v of [1, 4, 6, 9]) await put(store, 'g', v, bytes(8, v));
+      await put(store, 'other', 1, bytes(8));
+      assert.equal(await store.deleteOlderThan('g', 6), 2);
+      assert.equal(await store.deleteOlderThan('g', 6), 0);
+      assert.deepEqual(
+        store.list().map((e) => `${e.key}@${e.version}`),
+        ['g@6', 'g@9', 'other@1'],
+      );
+    });
+  });
+
+  test('put is idempotent and a put replaces what the version held', async () => {
+    await withStore(async (store) => {
+      const data = bytes(100);
+      await put(store, 'i', 1, data);
+      await put(store, 'i', 1, data);
+      assert.equal(store.list().length, 1);
+      await put(store, 'i', 1, bytes(50, 9));
+      assert.ok((await store.get('i', 1)).data.equals(bytes(50, 9)));
+      assert.deepEqual(await store.usage().then((u) => [u.blocks, u.bytes]), [1, 50]);
+    });
+  });
+
+  test('usage counts blocks and data bytes and reports free space', async () => {
+    await withStore(async (store) => {
+      await put(store, 'u', 1, bytes(100));
+      await put(store, 'u', 2, bytes(28));
+      const usage = await store.usage();
+      assert.equal(usage.blocks, 2);
+      assert.equal(usage.bytes, 128);
+      assert.ok(usage.freeBytes > 0 && usage.totalBytes >= usage.freeBytes);
+    });
+  });
+});
+
+describe('BlockStore validation', () => {
+  test('bad keys and versions are INVALID; every key of the alphabet works', async () => {
+    await withStore(async (store) => {
+      const data = bytes(3);
+      const badKeys = ['', 'k'.repeat(limits.maxKeyBytes + 1), 'a/b', 'a b', 'é', 'a\0b', '../x'];
+      for (const key of badKeys) await rejectsWith(put(store, key, 1, data), 'INVALID', 'key');
+      for (const key of badKeys) await rejectsWith(store.get(key), 'INVALID');
+      await rejectsWith(store.delete('a/b'), 'INVALID');
+      for (const version of [-1, 1.5, Number.NaN, 2 ** 53, Number.POSITIVE_INFINITY]) {
+        await rejectsWith(put(store, 'ok', version, data), 'INVALID', 'version');
+        await rejectsWith(store.get('ok', version), 'INVALID');
+      }
+      await rejectsWith(store.deleteOlderThan('ok', -1), 'INVALID');
+      const goodKeys = ['.', '..', '...', '-', 'k'.repeat(limits.maxKeyBytes), 'Az09._:-', '12:0'];
+      for (const key of goodKeys) await put(store, key, Number.MAX_SAFE_INTEGER, data);
+      for (const key of goodKeys) assert.ok((await store.get(key)).data.equals(data));
+      assert.deepEqual(
+        store.list().map((e) => e.key),
+        [...goodKeys].sort(),
+      );
+    });
+  });
+
+  test('a malformed checksum is INVALID; bytes that do not match it are CORRUPT and not stored', async () => {
+    await withStore(async (store, dir) => {
+      const data = bytes(5000);
+      await rejectsWith(store.put('c', 1, 'md5:abc', data), 'INVALID', 'checksum');
+      await rejectsWith(store.put('c', 1, checksumOf(data).toUpperCase(), data), 'INVALID');
+      await rejectsWith(store.put('c', 1, checksumOf(bytes(5000, 2)), data), 'CORRUPT', 'c', '1');
+      assert.deepEqual(store.list(), []);
+      assert.deepEqual(await filesUnder(dir), [], 'no block and no temp file is left behind');
+    });
+  });
+
+  test('data over maxPayloadBytes is INVALID', async () => {
+    await withStore(async (store) => {
+      const data = Buffer.alloc(limits.maxPayloadBytes + 1);
+      await rejectsWith(store.put('big', 1, checksumOf(data), data), 'INVALID', 'limit');
+      const max = data.subarray(0, limits.maxPayloadBytes);
+      await put(store, 'big', 1, max);
+      assert.equal((await store.get('big')).data.length, limits.maxPayloadBytes);
+    });
+  });
+});
+
+describe('BlockStore corruption', () => {
+  test('corrupt() then get is CORRUPT naming key and version; stat still works; put repairs', async () => {
+    await withStore(async (store) => {
+      const data = bytes(1000);
+      await put(store, 'bad:1', 4, data);
+      const result = await store.corrupt('bad:1');
+      assert.equal(result.key, 'bad:1');
+      assert.equal(result.version, 4);
+      assert.deepEqual(result.before, { checksum: checksumOf(data), sizeBytes: 1000, preview: data.subarray(0, 16).toString('hex') });
+      assert.equal(result.after.sizeBytes, 1000);
+      assert.notEqual(result.after.checksum, result.before.checksum);
+      assert.equal(result.after.preview.length, 32);
+      await rejectsWith(store.get('bad:1', 4), 'CORRUPT', 'bad:1', '4');
+      await rejectsWith(store.get('bad:1'), 'CORRUPT', 'bad:1', '4');
+      assert.deepEqual(await store.stat('bad:1'), { key: 'bad:1', version: 4, checksum: checksumOf(data), sizeBytes: 1000 });
+      await put(store, 'bad:1', 4, data);
+      assert.ok((await store.get('bad:1')).data.equals(data));
+    });
+  });
+
+  test('corrupt() of an empty block writes one byte and get is CORRUPT', async () => {
+    await withStore(async (store) => {
+      await put(store, 'empty', 0, new Uint8Array(0));
+      const result = await store.corrupt('empty', 0);
+      assert.equal(result.before.sizeBytes, 0);
+      assert.equal(result.before.preview, '');
+      assert.equal(result.after.sizeBytes, 1);
+      await rejectsWith(store.get('empty'), 'CORRUPT', 'empty');
+      assert.equal((await store.stat('empty')).sizeBytes, 0);
+    });
+  });
+
+  test('corruption survives a reopen and is caught by get, not by open', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await BlockStore.open(dir);
+      await put(store, 'r', 1, bytes(64));
+      await store.corrupt('r');
+      await store.close();
+      const reopened = await BlockStore.open(dir);
+      assert.deepEqual(reopened.openReport.damaged, []);
+      await rejectsWith(reopened.get('r'), 'CORRUPT', 'r');
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('BlockStore open', () => {
+  test('reopen rebuilds the index', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await BlockStore.open(dir);
+      const keys = ['.', '..', 'a', 'a.1', 'b:2', 'Z-9'];
+      for (const [i, key] of keys.entries()) {
+        await put(store, key, i, bytes(i * 10, i));
+        await put(store, key, i + 100, bytes(i, i));
+      }
+      const before = store.list();
+      const usageBefore = await store.usage();
+      await store.close();
+      const reopened = await BlockStore.open(dir);
+      assert.deepEqual(reopened.list(), before);
+      assert.deepEqual(
+        await reopened.usage().then((u) => [u.blocks, u.bytes]),
+        [usageBefore.blocks, usageBefore.bytes],
+      );
+      assert.deepEqual(reopened.openReport, { tempFilesRemoved: 0, damaged: [], ignored: [] });
+      for (const [i, key] of keys.entries()) assert.ok((await reopened.get(key, i)).data.equals(bytes(i * 10, i)));
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('open removes temp files left by a crash', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await BlockStore.open(dir);
+      await put(store, 't', 1, bytes(10));
+      await store.close();
+      const leftover = `${blockPath(dir, 't', 2)}.123-1-abcd.tmp`;
+      await writeFile(leftover, bytes(30));
+      await mkdir(path.join(dir, '7f'), { recursive: true });
+      await writeFile(path.join(dir, '7f', 'x.tmp'), '');
+      await writeFile(path.join(dir, `${STORE_MARKER_NAME}.99.tmp`), '');
+      const reopened = await BlockStore.open(dir);
+      assert.equal(reopened.openReport.tempFilesRemoved, 3);
+      assert.deepEqual(await filesUnder(dir), [`${subdirOf('t')}/t.1.blk`]);
+      assert.equal(reopened.list().length, 1);
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('damaged headers do not crash open: reported, get is CORRUPT, delete and put still work', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await BlockStore.open(dir);
+      for (const key of ['short', 'magic', 'format', 'moved', 'longer', 'fine']) await put(store, key, 1, bytes(40));
+      await store.close();
+      await writeFile(blockPath(dir, 'short', 1), 'QFS');
+      const magic = await readFile(blockPath(dir, 'magic', 1));
+      magic.write('XXXX', 0, 'latin1');
+      await writeFile(blockPath(dir, 'magic', 1), magic);
+      const format = await readFile(blockPath(dir, 'format', 1));
+      format[4] = 9;
+      await writeFile(blockPath(dir, 'format', 1), format);
+      await writeFile(blockPath(dir, 'moved', 2), await readFile(blockPath(dir, 'moved', 1)));
+      await appendFile(blockPath(dir, 'longer', 1), 'x');
+      const elsewhere = subdirOf('fine') === '01' ? '02' : '01';
+      await mkdir(path.join(dir, elsewhere), { recursive: true });
+      await writeFile(path.join(dir, elsewhere, 'fine.1.blk'), 'misplaced');
+      await writeFile(path.join(dir, elsewhere, 'notes.txt'), 'hello');
+      await mkdir(path.join(dir, elsewhere, 'sub.1.blk'));
+      await writeFile(path.join(dir, 'README'), 'not ours');
+
+      const reopened = await BlockStore.open(dir);
+      const report = reopened.openReport;
+      assert.deepEqual(
+        report.damaged.map((d) => `${d.key}@${d.version}`),
+        ['format@1', 'longer@1', 'magic@1', 'moved@2', 'short@1'],
+      );
+      assert.match(report.damaged.find((d) => d.key === 'format')?.reason ?? '', /format version 9/);
+      assert.deepEqual(
+        report.ignored.map((i) => path.relative(dir, i.path)),
+        [`${elsewhere}/fine.1.blk`, `${elsewhere}/notes.txt`, `${elsewhere}/sub.1.blk`, 'README'],
+      );
+      assert.deepEqual(reopened.damaged(), report.damaged);
+      for (const d of report.damaged) await rejectsWith(reopened.get(d.key, d.version), 'CORRUPT', d.key);
+      await rejectsWith(reopened.stat('short'), 'CORRUPT', 'short');
+      await rejectsWith(reopened.corrupt('short'), 'CORRUPT');
+      // Headers that parse still show in list() (flagged); one that does not has no checksum.
+      assert.deepEqual(
+        reopened.list().map((e) => `${e.key}@${e.version}${e.damaged ? '!' : ''}`),
+        ['fine@1', 'longer@1!', 'moved@1', 'moved@2!'],
+      );
+      assert.ok((await reopened.get('moved', 1)).data.equals(bytes(40)));
+      assert.equal(await reopened.delete('short'), 1);
+      await put(reopened, 'magic', 1, bytes(40));
+      assert.ok((await reopened.get('magic', 1)).data.equals(bytes(40)));
+      assert.deepEqual(
+        reopened.damaged().map((d) => d.key),
+        ['format', 'longer', 'moved'],
+      );
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('refuses a directory that is not a block store of this layout', async () => {
+    const dir = await tempDir();
+    try {
+      await writeFile(path.join(dir, 'precious.txt'), 'do not touch');
+      await rejectsWith(BlockStore.open(dir), 'INVALID', 'not a block store');
+      await rm(path.join(dir, 'precious.txt'));
+      await writeFile(path.join(dir, STORE_MARKER_NAME), JSON.stringify({ format: 'quorumfs-block-store', layoutVersion: 2 }));
+      await rejectsWith(BlockStore.open(dir), 'INVALID', 'layout 2');
+      await writeFile(path.join(dir, STORE_MARKER_NAME), 'garbage');
+      await rejectsWith(BlockStore.open(dir), 'INVALID');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('BlockStore concurrency and lifecycle', () => {
+  test('concurrent puts of one key and version do not corrupt each other', async () => {
+    await withStore(async (store, dir) => {
+      const same = bytes(200_000);
+      await Promise.all(Array.from({ length: 16 }, () => put(store, 'same', 1, same)));
+      assert.ok((await store.get('same', 1)).data.equals(same));
+      // Different contents racing for one version: the index must agree with the file that won.
+      await Promise.all(Array.from({ length: 16 }, (_, i) => put(store, 'race', 1, bytes(1000 + i, i))));
+      const got = await store.get('race', 1);
+      assert.equal((await store.stat('race', 1)).checksum, got.checksum);
+      assert.deepEqual(
+        (await filesUnder(dir)).filter((f) => f.endsWith('.tmp')),
+        [],
+      );
+    });
+  });
+
+  test('many concurrent puts of different keys all land', async () => {
+    await withStore(async (store) => {
+      const n = 300;
+      await Promise.all(Array.from({ length: n }, (_, i) => put(store, `many:${i}`, i, bytes(i * 13, i))));
+      assert.equal(store.list().length, n);
+      const reads = await Promise.all(Array.from({ length: n }, (_, i) => store.get(`many:${i}`)));
+      reads.forEach((r, i) => assert.ok(r.data.equals(bytes(i * 13, i))));
+    });
+  });
+
+  test('close waits for calls in flight and then refuses with UNAVAILABLE', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await BlockStore.open(dir);
+      const pending = put(store, 'late', 1, bytes(MiB));
+      await store.close();
+      await pending;
+      await rejectsWith(store.get('late'), 'UNAVAILABLE');
+      assert.throws(() => store.list(), (err: unknown) => err instanceof QfsError && err.code === 'UNAVAILABLE');
+      await store.close();
+      const reopened = await BlockStore.open(dir);
+      assert.ok((await reopened.get('late')).data.equals(bytes(MiB)));
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('block file format', () => {
+  const keyArb = fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/);
+  const versionArb = fc.maxSafeNat();
+
+  test('file names round-trip for every key and version', () => {
+    fc.assert(
+      fc.property(keyArb, versionArb, (key, version) => {
+        const name = blockFileName(key, version);
+        assert.deepEqual(parseBlockFileName(name), { key, version });
+        assert.ok(Buffer.byteLength(name) <= 255, 'fits NAME_MAX');
+        assert.match(subdirOf(key), /^[0-9a-f]{2}$/);
+      }),
+      { seed: SEED },
+    );
+    for (const bad of ['a.blk', 'a.01.blk', 'a.1.tmp', '.1.blk', 'a.-1.blk', 'a b.1.blk', 'a.99999999999999999.blk']) {
+      assert.equal(parseBlockFileName(bad), undefined, bad);
+    }
+  });
+
+  test('headers round-trip and decoding any prefix or byte flip never throws', () => {
+    fc.assert(
+      fc.property(keyArb, versionArb, fc.nat({ max: limits.maxPayloadBytes }), fc.nat(), (key, version, len, cut) => {
+        const checksum = checksumOf(Buffer.from(key));
+        const header = { key, version, checksum, dataLengthBytes: len };
+        const encoded = encodeHeader(header);
+        assert.deepEqual(decodeHeader(encoded), { ok: true, header, headerBytes: encoded.length });
+        const prefix = decodeHeader(encoded.subarray(0, cut % encoded.length));
+        assert.equal(prefix.ok, false);
+        const flipped = Buffer.from(encoded);
+        flipped[cut % flipped.length] ^= 0xff;
+        decodeHeader(flipped);
+      }),
+      { seed: SEED },
+    );
+  });
+});
+
+type ModelOp =
+  | { kind: 'put'; key: string; version: number; data: Uint8Array }
+  | { kind: 'get'; key: string; version: number | undefined }
+  | { kind: 'delete'; key: string; version: number | undefined }
+  | { kind: 'deleteOlderThan'; key: string; version: number }
+  | { kind: 'corrupt'; key: string; version: number | undefined };
+
+type Model = Map<string, Map<number, Uint8Array>>;
+
+function highestOf(versions: Map<number, Uint8Array> | undefined): number | undefined {
+  const held = [...(versions?.keys() ?? [])];
+  return held.length === 0 ? undefined : Math.max(...held);
+}
+
+/** Applies `op` to the store and the model, checking the store answers as the model says. */
+async function step(store: BlockStore, model: Model, corrupted: Set<string>, op: ModelOp): Promise<void> {
+  const versions = model.get(op.key);
+  switch (op.kind) {
+    case 'put': {
+      await put(store, op.key, op.version, op.data);
+      if (versions === undefined) model.set(op.key, new Map([[op.version, op.data]]));
+      else versions.set(op.version, op.data);
+      corrupted.delete(`${op.key}@${op.version}`);
+      return;
+    }
+    case 'get': {
+      const v = op.version ?? highestOf(versions);
+      const expected = v === undefined ? undefined : versions?.get(v);
+      if (v === undefined || expected === undefined) return rejectsWith(store.get(op.key, op.version), 'NOT_FOUND');
+      if (corrupted.has(`${op.key}@${v}`)) return rejectsWith(store.get(op.key, op.version), 'CORRUPT');
+      const got = await store.get(op.key, op.version);
+      assert.equal(got.version, v);
+      assert.ok(got.data.equals(expected));
+      return;
+    }
+    case 'delete': {
+      const doomed = [...(versions?.keys() ?? [])].filter((v) => op.version === undefined || v === op.version);
+      assert.equal(await store.delete(op.key, op.version), doomed.length);
+      for (const v of doomed) versions?.delete(v);
+      return;
+    }
+    case 'deleteOlderThan': {
+      const doomed = [...(versions?.keys() ?? [])].filter((v) => v < op.version);
+      assert.equal(await store.deleteOlderThan(op.key, op.version), doomed.length);
+      for (const v of doomed) versions?.delete(v);
+      return;
+    }
+    case 'corrupt': {
+      const v = op.version ?? highestOf(versions);
+      if (v === undefined || versions?.get(v) === undefined) return rejectsWith(store.corrupt(op.key, op.version), 'NOT_FOUND');
+      await store.corrupt(op.key, op.version);
+      corrupted.add(`${op.key}@${v}`);
+      return;
+    }
+    default: {
+      const never: never = op;
+      throw new Error(`unknown op ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+interface Listed {
+  key: string;
+  version: number;
+  sizeBytes: number;
+  checksum: string;
+}
+
+function modelList(model: Model): Listed[] {
+  const out: Listed[] = [];
+  for (const [key, versions] of model) {
+    for (const [version, data] of versions) out.push({ key, version, sizeBytes: data.length, checksum: checksumOf(data) });
+  }
+  return out.sort((a, b) => (a.key === b.key ? a.version - b.version : a.key < b.key ? -1 : 1));
+}
+
+function storeList(store: BlockStore): Listed[] {
+  return store.list().map(({ key, version, sizeBytes, checksum }) => ({ key, version, sizeBytes, checksum }));
+}
+
+describe('BlockStore against a model', () => {
+  const key = fc.constantFrom('a', 'b', '..', 'c:1');
+  const version = fc.nat({ max: 4 });
+  const maybeVersion = fc.option(version, { nil: undefined });
+  const op: fc.Arbitrary<ModelOp> = fc.oneof(
+    { arbitrary: fc.record({ kind: fc.constant('put' as const), key, version, data: fc.uint8Array({ maxLength: 64 }) }), weight: 4 },
+    { arbitrary: fc.record({ kind: fc.constant('get' as const), key, version: maybeVersion }), weight: 3 },
+    { arbitrary: fc.record({ kind: fc.constant('delete' as const), key, version: maybeVersion }), weight: 2 },
+    { arbitrary: fc.record({ kind: fc.constant('deleteOlderThan' as const), key, version }), weight: 1 },
+    { arbitrary: fc.record({ kind: fc.constant('corrupt' as const), key, version: maybeVersion }), weight: 1 },
+  );
+
+  test('random put/get/delete/corrupt sequences match a Map model, before and after reopen', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 30 }), async (ops) => {
+        const dir = await tempDir();
+        try {
+          const model: Model = new Map();
+          const corrupted = new Set<string>();
+          const store = await BlockStore.open(dir);
+          for (const o of ops) await step(store, model, corrupted, o);
+          assert.deepEqual(storeList(store), modelList(model));
+          await store.close();
+          const reopened = await BlockStore.open(dir);
+          assert.deepEqual(storeList(reopened), modelList(model));
+          for (const k of model.keys()) await step(reopened, model, corrupted, { kind: 'get', key: k, version: undefined });
+          await reopened.close();
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }),
+      { seed: SEED, numRuns: 40 },
+    );
+  });
+});
+
+describe('BlockStore crash safety', () => {
+  test('kill -9 mid-stream: every acknowledged block reads back whole, no torn block', async () => {
+    const dir = await tempDir();
+    try {
+      const acked: Ack[] = [];
+      // Several rounds on one directory: each kill lands at another point of a put.
+      for (let round = 0; round < CRASH_ROUNDS; round++) {
+        const killAfter = 20 + ((SEED * 7 + round * 13) % 30);
+        const roundAcks = await runWriterAndKill(dir, round * 1_000_000, killAfter);
+        assert.ok(roundAcks.length >= killAfter, `only ${roundAcks.length} acknowledgements`);
+        acked.push(...roundAcks);
+        await checkAfterCrash(dir, acked);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const CRASH_ROUNDS = 4;
+
+/** Reopens the store after a kill and checks acknowledged blocks and every block it holds. */
+async function checkAfterCrash(dir: string, acked: Ack[]): Promise<void> {
+  const store = await BlockStore.open(dir);
+  try {
+    assert.deepEqual(store.openReport.damaged, [], 'no torn block file');
+    assert.deepEqual(store.openReport.ignored, []);
+    for (const { key, version, checksum } of acked) {
+      const got = await store.get(key, version);
+      assert.equal(got.checksum, checksum);
+      assert.ok(got.data.equals(crashBlockData(version)), `${key}@${version} reads back`);
+    }
+    for (const entry of store.list()) {
+      const got = await store.get(entry.key, entry.version); // CORRUPT if torn
+      assert.ok(got.data.equals(crashBlockData(entry.version)));
+    }
+    assert.deepEqual(
+      (await filesUnder(dir)).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+interface Ack {
+  key: string;
+  version: number;
+  checksum: string;
+}
+
+/** Starts the writer, SIGKILLs it once `killAfter` puts are acknowledged, returns the acks. */
+function runWriterAndKill(dir: string, firstVersion: number, killAfter: number): Promise<Ack[]> {
+  const script = fileURLToPath(new URL('../helpers/block-crash-writer.js', import.meta.url));
+  const child = spawn(process.execPath, [script, dir, String(firstVersion)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const acked: Ack[] = [];
+  let pending = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? ''; // a line cut by the kill is not an acknowledgement
+    for (const line of lines) {
+      const [key = '', version = '', checksum = ''] = line.split(' ');
+      acked.push({ key, version: Number(version), checksum });
+    }
+    if (acked.length >= killAfter) child.kill('SIGKILL');
+  });
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(deadline);
+      if (signal !== 'SIGKILL') reject(new Error(`writer exited with ${code}: ${stderr}`));
+      else resolve(acked);
+    });
+  });
+}
