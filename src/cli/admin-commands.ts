@@ -1,0 +1,98 @@
+// The operator commands that talk to running servers: status (mediator), list-contents,
+// corrupt and terminate (a data server). Each makes one call with a deadline and prints either
+// a human-readable table or, with --json, one JSON document.
+
+import { formatAddress, type Address } from '../common/address.js';
+import { dataMethods } from '../protocol/data-messages.js';
+import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
+import { RpcClient } from '../transport/rpc-client.js';
+import { addressArg, portArg } from './arguments.js';
+
+const CLI_TIMEOUT_MS = 5_000;
+
+async function withClient<T>(address: Address, peerName: string, work: (client: RpcClient) => Promise<T>): Promise<T> {
+  const client = new RpcClient(address, { peerName, defaultTimeoutMs: CLI_TIMEOUT_MS });
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+function dataServerAddress(portText: string, host: string): Address {
+  return { host, port: portArg(portText, 'port') };
+}
+
+export async function statusCommand(flags: { mediator: string; json?: boolean }): Promise<void> {
+  const address = addressArg(flags.mediator, '--mediator');
+  const report = await withClient(address, `mediator ${formatAddress(address)}`, (c) => c.call(mediatorMethods.status, {}));
+  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+}
+
+export function formatStatus(report: StatusReport): string {
+  const m = report.mediator;
+  const lines = [
+    `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,
+    '',
+    table(
+      ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'NOTE'],
+      report.servers.map((s) => [
+        s.role,
+        s.id,
+        s.state,
+        s.pid === undefined ? '-' : String(s.pid),
+        s.blocks === undefined ? '-' : String(s.blocks),
+        s.bytes === undefined ? '-' : String(s.bytes),
+        [s.replaces ? `replaces ${s.replaces}` : '', s.replacedBy ? `replaced by ${s.replacedBy}` : '', s.downReason ?? '']
+          .filter(Boolean)
+          .join('; '),
+      ]),
+    ),
+    '',
+    `spare ports left: ${report.sparePortsLeft.length === 0 ? 'none' : compactRange(report.sparePortsLeft)}`,
+    `files and directories: ${report.counters.inodes}   blocks: ${report.counters.blocks}   bytes: ${report.counters.bytes}`,
+    `reads: ${report.counters.reads}   writes: ${report.counters.writes}   bad replicas found: ${report.counters.corruptFound}   write misses: ${report.counters.writeMisses}   replacements: ${report.counters.replacements}   metadata restarts: ${report.counters.metaRestarts}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export async function listContentsCommand(portText: string, flags: { host: string; json?: boolean }): Promise<void> {
+  const address = dataServerAddress(portText, flags.host);
+  const { entries, truncated } = await withClient(address, `data server ${formatAddress(address)}`, (c) =>
+    c.call(dataMethods.list, {}),
+  );
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(entries)}\n`);
+    return;
+  }
+  const rows = entries.map((e) => [e.key, String(e.version), String(e.sizeBytes), e.checksum.slice(0, 23)]);
+  process.stdout.write(table(['KEY', 'VERSION', 'SIZE', 'CHECKSUM'], rows) + '\n');
+  process.stdout.write(`${entries.length} block${entries.length === 1 ? '' : 's'}${truncated ? ' (truncated)' : ''}\n`);
+}
+
+export async function corruptCommand(portText: string, key: string, flags: { host: string }): Promise<void> {
+  const address = dataServerAddress(portText, flags.host);
+  const r = await withClient(address, `data server ${formatAddress(address)}`, (c) => c.call(dataMethods.corrupt, { key }));
+  process.stdout.write(
+    `corrupted ${r.key} v${r.version} on ${formatAddress(address)}\n` +
+      `  old: ${r.before.sizeBytes} bytes, ${r.before.checksum}, starts ${r.before.preview}\n` +
+      `  new: ${r.after.sizeBytes} bytes, ${r.after.checksum}, starts ${r.after.preview}\n`,
+  );
+}
+
+export async function terminateCommand(portText: string, flags: { host: string }): Promise<void> {
+  const address = dataServerAddress(portText, flags.host);
+  await withClient(address, `data server ${formatAddress(address)}`, (c) => c.call(dataMethods.terminate, {}));
+  process.stdout.write(`terminated the data server on ${formatAddress(address)}\n`);
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+function compactRange(ports: number[]): string {
+  const first = ports[0]!;
+  const last = ports[ports.length - 1]!;
+  return last - first === ports.length - 1 && ports.length > 1 ? `${first}-${last}` : ports.join(', ');
+}

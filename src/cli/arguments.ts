@@ -1,0 +1,50 @@
+// Parsing and checking of command-line values: ports, port ranges, quorum sizes, addresses.
+// Each failure is a UsageError with one clear line.
+
+import net from 'node:net';
+import { parseAddress, type Address } from '../common/address.js';
+import { messageOf } from '../common/errors.js';
+import { usage } from './usage-error.js';
+
+export function portArg(text: string, what: string): number {
+  if (!/^\d+$/.test(text)) usage(`${what} '${text}' is not a port number`);
+  const port = Number(text);
+  if (port < 1 || port > 65535) usage(`${what} ${port} is out of range (1-65535)`);
+  return port;
+}
+
+export function positiveIntArg(text: string, what: string): number {
+  if (!/^\d+$/.test(text)) usage(`${what} '${text}' is not a whole number`);
+  return Number(text);
+}
+
+/** "60000-60010" → [60000 … 60010]; a single port is a range of one. */
+export function portRangeArg(text: string, what: string): number[] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+  if (!m) usage(`${what} '${text}' is not a port range like 60000-60010`);
+  const from = portArg(m[1]!, what);
+  const to = m[2] === undefined ? from : portArg(m[2], what);
+  if (to < from) usage(`${what} '${text}' ends before it starts`);
+  if (to - from > 1000) usage(`${what} '${text}' spans more than 1000 ports`);
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+export function addressArg(text: string, what: string): Address {
+  try {
+    return parseAddress(text);
+  } catch (err) {
+    return usage(`${what}: ${messageOf(err)}`);
+  }
+}
+
+/** Resolves if the port can be bound on host now; a UsageError naming the port otherwise. */
+export async function checkPortFree(host: string, port: number, what: string): Promise<void> {
+  const problem = await new Promise<string | undefined>((resolve) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be used (${err.code ?? err.message})`),
+    );
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+  if (problem) usage(`${what} ${port} ${problem}`);
+}

@@ -1,0 +1,103 @@
+// The quorumfs command line (the contract of DESIGN.md): one subcommand per process or
+// operator action. Usage errors print one line and exit 2; runtime errors one line and exit 1.
+
+import { Command, CommanderError } from 'commander';
+import { LOOPBACK } from '../common/address.js';
+import { corruptCommand, listContentsCommand, statusCommand, terminateCommand } from './admin-commands.js';
+import { MEDIATOR_DEFAULTS, parseMediatorArgs, runMediator, type MediatorFlags } from './mediator-command.js';
+import { runDataServer, runMetaServer, type ServerFlags } from './server-commands.js';
+import { EXIT_USAGE, reportCliError } from './usage-error.js';
+
+const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
+
+function buildProgram(): Command {
+  const program = new Command('quorumfs')
+    .description('a fault-tolerant network file system')
+    .exitOverride()
+    .showSuggestionAfterError(false)
+    .configureOutput({ writeErr: () => {} }); // errors are reported by main(), in one line
+
+  program
+    .command('mediator')
+    .description('start the metadata server and the data servers, then serve clients')
+    .argument('<Qr>', 'read quorum')
+    .argument('<Qw>', 'write quorum')
+    .argument('<meta_port>', 'metadata server port')
+    .argument('<data_port...>', 'data server ports')
+    .option('--port <port>', 'port the mediator listens on', MEDIATOR_DEFAULTS.port)
+    .option('--spare-ports <range>', 'ports for replacement data servers', MEDIATOR_DEFAULTS.sparePorts)
+    .option('--data-dir <dir>', 'where the servers keep their data', MEDIATOR_DEFAULTS.dataDir)
+    .option('--host <host>', 'address to listen on', MEDIATOR_DEFAULTS.host)
+    .option('--fault-injection', 'allow corrupt and terminate on the data servers')
+    .action(async (qr: string, qw: string, metaPort: string, dataPorts: string[], flags: MediatorFlags) => {
+      await runMediator(await parseMediatorArgs(qr, qw, metaPort, dataPorts, flags));
+    });
+
+  const serverCommand = (name: string, description: string, run: (flags: ServerFlags) => Promise<void>): void => {
+    const command = program
+      .command(name)
+      .description(description)
+      .requiredOption('--port <port>', 'port to listen on')
+      .requiredOption('--dir <dir>', 'directory for its data')
+      .option('--host <host>', 'address to listen on', LOOPBACK)
+      .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)');
+    if (name === 'data-server') command.option('--fault-injection', 'accept corrupt and terminate');
+    command.action(run);
+  };
+  serverCommand('data-server', 'run one data server', runDataServer);
+  serverCommand('meta-server', 'run the metadata server', runMetaServer);
+
+  program
+    .command('status')
+    .description('show servers, their state and the cluster counters')
+    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--json', 'print one JSON object')
+    .action(statusCommand);
+
+  program
+    .command('list-contents')
+    .description('list the blocks a data server holds')
+    .argument('<port>', 'data server port')
+    .option('--host <host>', 'data server host', LOOPBACK)
+    .option('--json', 'print a JSON array')
+    .action(listContentsCommand);
+
+  program
+    .command('corrupt')
+    .description('overwrite a stored block with garbage (fault injection)')
+    .argument('<port>', 'data server port')
+    .argument('<key>', 'block key, as list-contents shows it')
+    .option('--host <host>', 'data server host', LOOPBACK)
+    .action(corruptCommand);
+
+  program
+    .command('terminate')
+    .description('make a data server exit at once (fault injection)')
+    .argument('<port>', 'data server port')
+    .option('--host <host>', 'data server host', LOOPBACK)
+    .action(terminateCommand);
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0; // --help, --version
+      process.stderr.write(`quorumfs: ${err.message.replace(/^error: /, '')}\n`);
+      return EXIT_USAGE;
+    }
+    return reportCliError(err);
+  }
+}
+
+// Long-running commands keep the process alive through their servers; short ones exit here.
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exit(code);
+  },
+  (err: unknown) => process.exit(reportCliError(err)),
+);

@@ -1,0 +1,86 @@
+// `quorumfs mediator <Qr> <Qw> <meta_port> <data_port>...`: checks every argument before
+// starting anything (bad usage is one line and exit 2), then runs the mediator in the foreground
+// until SIGINT or SIGTERM, which stop it and all its children cleanly.
+
+import path from 'node:path';
+import { LOOPBACK } from '../common/address.js';
+import { createLogger } from '../common/logger.js';
+import { checkQuorumConfig } from '../core/quorum.js';
+import { Mediator, type MediatorOptions } from '../services/mediator.js';
+import { checkPortFree, portArg, portRangeArg, positiveIntArg } from './arguments.js';
+import { usage } from './usage-error.js';
+
+export interface MediatorFlags {
+  port: string;
+  sparePorts: string;
+  dataDir: string;
+  host: string;
+  faultInjection?: boolean;
+}
+
+export const DEFAULT_MEDIATOR_PORT = 51234;
+
+export async function parseMediatorArgs(
+  qr: string,
+  qw: string,
+  metaPortText: string,
+  dataPortTexts: string[],
+  flags: MediatorFlags,
+): Promise<Omit<MediatorOptions, 'logger'>> {
+  const readQuorum = positiveIntArg(qr, 'Qr');
+  const writeQuorum = positiveIntArg(qw, 'Qw');
+  if (dataPortTexts.length === 0) usage('give at least one data server port');
+  const problem = checkQuorumConfig({ readQuorum, writeQuorum, replicas: dataPortTexts.length });
+  if (problem) usage(problem);
+  const port = portArg(flags.port, 'mediator port');
+  const metaPort = portArg(metaPortText, 'metadata server port');
+  const dataPorts = dataPortTexts.map((p) => portArg(p, 'data server port'));
+  const named = [port, metaPort, ...dataPorts];
+  const duplicate = named.find((p, i) => named.indexOf(p) !== i);
+  if (duplicate !== undefined) usage(`port ${duplicate} is given more than once`);
+  const sparePorts = portRangeArg(flags.sparePorts, 'spare ports').filter((p) => !named.includes(p));
+  for (const [p, what] of [
+    [port, 'mediator port'],
+    [metaPort, 'metadata server port'],
+    ...dataPorts.map((d) => [d, 'data server port'] as const),
+  ] as const) {
+    await checkPortFree(flags.host, p, what);
+  }
+  return {
+    readQuorum,
+    writeQuorum,
+    host: flags.host,
+    port,
+    metaPort,
+    dataPorts,
+    sparePorts,
+    dataDir: path.resolve(flags.dataDir),
+    faultInjection: flags.faultInjection === true,
+  };
+}
+
+export async function runMediator(options: Omit<MediatorOptions, 'logger'>): Promise<void> {
+  const logger = createLogger('mediator');
+  const mediator = new Mediator({ ...options, logger });
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    logger.info({ signal }, 'stopping');
+    stopping = mediator.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    await mediator.start();
+  } catch (err) {
+    await mediator.stop();
+    throw err;
+  }
+}
+
+export const MEDIATOR_DEFAULTS = {
+  port: String(DEFAULT_MEDIATOR_PORT),
+  sparePorts: '60000-60010',
+  dataDir: '.quorumfs',
+  host: LOOPBACK,
+};

@@ -1,0 +1,145 @@
+// Which data servers are live, and what to do when one fails: a deterministic state machine
+// (step(state, event) → state, actions) with no clock, timers or I/O inside. The mediator feeds
+// it heartbeat results and child-process exits and carries out its actions. A failed server the
+// mediator runs itself is replaced on the next free spare port; when spares run out, one error
+// is reported and the cluster goes on with the servers it has.
+
+import { assertNever } from './quorum.js';
+
+export type ServerState = 'starting' | 'live' | 'down' | 'replaced';
+
+export interface ServerRecord {
+  /** host:port, the server's identity. */
+  id: string;
+  host: string;
+  port: number;
+  state: ServerState;
+  /** Spawned and supervised by this mediator (so it can be replaced). */
+  local: boolean;
+  missedHeartbeats: number;
+  /** The server this one replaced, or the one that replaced it. */
+  replaces?: string;
+  replacedBy?: string;
+  /** Why the server went down, for status. */
+  downReason?: string;
+}
+
+export interface MembershipState {
+  servers: ServerRecord[];
+  /** Spare ports not yet used, in the order they are taken. */
+  sparePorts: number[];
+  missesBeforeDown: number;
+  /** Set once spare ports ran out, so the error is reported once per exhaustion. */
+  sparesExhaustedReported: boolean;
+}
+
+export type MembershipEvent =
+  | { type: 'heartbeatOk'; id: string }
+  | { type: 'heartbeatFailed'; id: string; reason: string }
+  | { type: 'processExited'; id: string; reason: string }
+  | { type: 'spawnFailed'; id: string; reason: string };
+
+export type MembershipAction =
+  | { type: 'spawnReplacement'; replaces: string; host: string; port: number }
+  | { type: 'stopProcess'; id: string }
+  | { type: 'serverDown'; id: string; reason: string }
+  | { type: 'serverLive'; id: string }
+  | { type: 'sparesExhausted'; replaces: string };
+
+export interface StepResult {
+  state: MembershipState;
+  actions: MembershipAction[];
+}
+
+export function initialMembership(
+  servers: Array<{ host: string; port: number; local: boolean }>,
+  sparePorts: number[],
+  missesBeforeDown: number,
+): MembershipState {
+  const used = new Set(servers.map((s) => s.port));
+  return {
+    servers: servers.map((s) => ({
+      id: `${s.host}:${s.port}`,
+      host: s.host,
+      port: s.port,
+      local: s.local,
+      state: 'starting',
+      missedHeartbeats: 0,
+    })),
+    sparePorts: sparePorts.filter((p) => !used.has(p)),
+    missesBeforeDown,
+    sparesExhaustedReported: false,
+  };
+}
+
+export function liveServers(state: MembershipState): ServerRecord[] {
+  return state.servers.filter((s) => s.state === 'live');
+}
+
+/** Servers that should be watched: not yet replaced. */
+export function watchedServers(state: MembershipState): ServerRecord[] {
+  return state.servers.filter((s) => s.state !== 'replaced');
+}
+
+export function step(state: MembershipState, event: MembershipEvent): StepResult {
+  const index = state.servers.findIndex((s) => s.id === event.id);
+  if (index < 0) return { state, actions: [] };
+  const server = state.servers[index]!;
+  if (server.state === 'replaced') return { state, actions: [] };
+  switch (event.type) {
+    case 'heartbeatOk':
+      return withServer(state, index, { ...server, missedHeartbeats: 0, state: 'live', downReason: undefined }, server.state === 'live' ? [] : [{ type: 'serverLive', id: server.id }]);
+    case 'heartbeatFailed': {
+      const missed = server.missedHeartbeats + 1;
+      if (server.state === 'down' || missed < state.missesBeforeDown) {
+        return withServer(state, index, { ...server, missedHeartbeats: missed }, []);
+      }
+      return fail(state, index, `missed ${missed} heartbeats (${event.reason})`);
+    }
+    case 'processExited':
+      return fail(state, index, event.reason);
+    case 'spawnFailed':
+      return fail(state, index, `could not start: ${event.reason}`);
+    default:
+      return assertNever(event);
+  }
+}
+
+/** Marks a server down and, if it is ours, replaces it on the next spare port. */
+function fail(state: MembershipState, index: number, reason: string): StepResult {
+  const server = state.servers[index]!;
+  const actions: MembershipAction[] = [];
+  if (server.state !== 'down') actions.push({ type: 'serverDown', id: server.id, reason });
+  if (!server.local) {
+    return withServer(state, index, { ...server, state: 'down', downReason: reason }, actions);
+  }
+  const [port, ...rest] = state.sparePorts;
+  if (port === undefined) {
+    const next = withServer(state, index, { ...server, state: 'down', downReason: reason }, actions);
+    if (!state.sparesExhaustedReported) next.actions.push({ type: 'sparesExhausted', replaces: server.id });
+    next.state = { ...next.state, sparesExhaustedReported: true };
+    return next;
+  }
+  const replacement: ServerRecord = {
+    id: `${server.host}:${port}`,
+    host: server.host,
+    port,
+    state: 'starting',
+    local: true,
+    missedHeartbeats: 0,
+    replaces: server.id,
+  };
+  actions.push({ type: 'stopProcess', id: server.id });
+  actions.push({ type: 'spawnReplacement', replaces: server.id, host: server.host, port });
+  const servers = state.servers.map((s, i) =>
+    i === index ? { ...s, state: 'replaced' as const, replacedBy: replacement.id, downReason: reason } : s,
+  );
+  servers.push(replacement);
+  return { state: { ...state, servers, sparePorts: rest }, actions };
+}
+
+function withServer(state: MembershipState, index: number, server: ServerRecord, actions: MembershipAction[]): StepResult {
+  const servers = state.servers.slice();
+  servers[index] = server;
+  return { state: { ...state, servers }, actions };
+}

@@ -1,0 +1,209 @@
+// File data over the block map and the replicated blocks: read, write and truncate of one inode.
+// Invariants: a write's blocks reach Qw servers before the block map names them (the commit
+// point); a block's bytes beyond the file's size are never trusted, so a read zero-fills them and
+// growing a file first rewrites a last block that still holds bytes from before a truncate.
+// Writes and truncates of one inode are serialised here; reads are not (they see a committed map).
+
+import { checksumOf } from '../common/checksum.js';
+import { KeyedMutex } from '../common/async.js';
+import { codeOf, qfsError } from '../common/errors.js';
+import { S_IFDIR, S_IFMT, S_IFREG, blockKey, type BlockRef, type InodeAttr, type OrphanBlock, type SetAttrRequest, type Timespec } from '../common/types.js';
+import { sliceRange, visibleBytesOfBlock } from '../core/block-math.js';
+import { metaMethods } from '../protocol/meta-messages.js';
+import type { RpcClient } from '../transport/rpc-client.js';
+import type { Replicator } from './replicator.js';
+import type { VersionAllocator } from './version-allocator.js';
+
+export interface FileIoOptions {
+  meta: RpcClient;
+  replicator: Replicator;
+  versions: VersionAllocator;
+  blockSizeBytes: number;
+  now: () => Timespec;
+  /** Called with block versions nobody references any more, to delete them. */
+  onOrphans: (orphans: OrphanBlock[]) => void;
+}
+
+interface PendingBlock {
+  index: number;
+  data: Buffer;
+}
+
+export class FileIo {
+  private readonly locks = new KeyedMutex<number>();
+
+  constructor(private readonly options: FileIoOptions) {}
+
+  /** Reads up to `size` bytes at `offset`; shorter at end of file. Holes read as zeros. */
+  async read(ino: number, offset: number, size: number, deadlineMs: number): Promise<Buffer> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.readOnce(ino, offset, size, deadlineMs);
+      } catch (err) {
+        // A concurrent write may have replaced (and deleted) a version this read was fetching:
+        // read the block map again once before failing.
+        if (attempt > 0 || codeOf(err) === 'TIMEOUT' || codeOf(err) === 'NOT_FOUND' || codeOf(err) === 'IS_DIR') throw err;
+      }
+    }
+  }
+
+  private async readOnce(ino: number, offset: number, size: number, deadlineMs: number): Promise<Buffer> {
+    const bs = this.options.blockSizeBytes;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + Math.max(size, 1) - 1) / bs);
+    const { attr, blocks } = await this.getBlocks(ino, first, last + 1, deadlineMs);
+    requireRegular(attr);
+    const end = Math.min(offset + size, attr.size);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const byIndex = new Map(blocks.map((b) => [b.index, b]));
+    await Promise.all(
+      sliceRange(offset, end - offset, bs).map(async (slice) => {
+        const ref = byIndex.get(slice.index);
+        if (!ref) return; // a hole
+        const data = await this.readBlock(ino, ref, deadlineMs);
+        const stop = Math.min(slice.offsetInBlock + slice.lengthBytes, data.length);
+        if (stop > slice.offsetInBlock) data.copy(out, slice.offsetInBuffer, slice.offsetInBlock, stop);
+      }),
+    );
+    return out;
+  }
+
+  /** Writes `data` at `offset` and commits it; returns the new attributes. */
+  write(ino: number, offset: number, data: Buffer, deadlineMs: number): Promise<InodeAttr> {
+    return this.locks.run(ino, async () => {
+      const bs = this.options.blockSizeBytes;
+      const slices = sliceRange(offset, data.length, bs);
+      if (slices.length === 0) return (await this.getBlocks(ino, 0, 0, deadlineMs)).attr;
+      const first = slices[0]!.index;
+      const last = slices[slices.length - 1]!.index;
+      const { attr, blocks } = await this.getBlocks(ino, first, last + 1, deadlineMs);
+      requireRegular(attr);
+      const byIndex = new Map(blocks.map((b) => [b.index, b]));
+      const pending: PendingBlock[] = [];
+      const tail = await this.staleTailFix(ino, attr, offset, first, deadlineMs);
+      if (tail) pending.push(tail);
+      for (const slice of slices) {
+        const fullBlock = slice.offsetInBlock === 0 && slice.lengthBytes === bs;
+        const part = data.subarray(slice.offsetInBuffer, slice.offsetInBuffer + slice.lengthBytes);
+        if (fullBlock) {
+          pending.push({ index: slice.index, data: part });
+          continue;
+        }
+        const old = await this.visibleBlock(ino, attr, byIndex.get(slice.index), slice.index, deadlineMs);
+        const merged = Buffer.alloc(Math.max(old.length, slice.offsetInBlock + slice.lengthBytes));
+        old.copy(merged, 0);
+        part.copy(merged, slice.offsetInBlock);
+        pending.push({ index: slice.index, data: merged });
+      }
+      return this.commit(ino, pending, Math.max(attr.size, offset + data.length), deadlineMs);
+    });
+  }
+
+  /** Changes attributes; a size change truncates or extends, keeping the invariant on tails. */
+  setattr(ino: number, req: SetAttrRequest, deadlineMs: number): Promise<InodeAttr> {
+    const apply = async (): Promise<InodeAttr> => {
+      if (req.size !== undefined) {
+        const { attr } = await this.getBlocks(ino, 0, 0, deadlineMs);
+        requireRegular(attr);
+        const tail = await this.staleTailFix(ino, attr, req.size, Number.MAX_SAFE_INTEGER, deadlineMs);
+        if (tail) await this.commit(ino, [tail], attr.size, deadlineMs);
+      }
+      const result = await this.options.meta.call(
+        metaMethods.setattr,
+        { ino, attr: req, now: this.options.now() },
+        { timeoutMs: deadlineMs - Date.now() },
+      );
+      if (result.orphans.length > 0) this.options.onOrphans(result.orphans);
+      return result.attr;
+    };
+    return req.size === undefined ? apply() : this.locks.run(ino, apply);
+  }
+
+  /** When the file grows to `newEnd`, the current last block may still hold bytes past the old
+   * size (left by a truncate). Returns that block cut to its visible bytes, to be rewritten
+   * before the file grows over it; undefined when nothing needs fixing. `firstWritten` is the
+   * first block the caller rewrites anyway. */
+  private async staleTailFix(
+    ino: number,
+    attr: InodeAttr,
+    newEnd: number,
+    firstWritten: number,
+    deadlineMs: number,
+  ): Promise<PendingBlock | undefined> {
+    const bs = this.options.blockSizeBytes;
+    if (newEnd <= attr.size || attr.size % bs === 0) return undefined;
+    const lastIndex = Math.floor(attr.size / bs);
+    if (lastIndex >= firstWritten) return undefined; // the write's own read-modify-write cuts it
+    const { blocks } = await this.getBlocks(ino, lastIndex, lastIndex + 1, deadlineMs);
+    const ref = blocks[0];
+    const visible = visibleBytesOfBlock(lastIndex, attr.size, bs);
+    if (!ref || ref.lengthBytes <= visible) return undefined;
+    const data = await this.readBlock(ino, ref, deadlineMs);
+    return { index: lastIndex, data: data.subarray(0, visible) };
+  }
+
+  /** The bytes of a block that lie inside the file (empty for a hole or past the end). */
+  private async visibleBlock(
+    ino: number,
+    attr: InodeAttr,
+    ref: BlockRef | undefined,
+    index: number,
+    deadlineMs: number,
+  ): Promise<Buffer> {
+    const visible = visibleBytesOfBlock(index, attr.size, this.options.blockSizeBytes);
+    if (!ref || visible === 0) return Buffer.alloc(0);
+    const data = await this.readBlock(ino, ref, deadlineMs);
+    return data.subarray(0, Math.min(visible, data.length));
+  }
+
+  /** Sends new versions of the blocks to a write quorum, then commits the block map. */
+  private async commit(ino: number, pending: PendingBlock[], sizeBytes: number, deadlineMs: number): Promise<InodeAttr> {
+    const refs: BlockRef[] = await Promise.all(
+      pending.map(async ({ index, data }) => ({
+        index,
+        version: await this.options.versions.allocate(),
+        checksum: checksumOf(data),
+        lengthBytes: data.length,
+      })),
+    );
+    const writes = refs.map((ref, i) =>
+      this.options.replicator.writeBlock(blockKey(ino, ref.index), ref.version, pending[i]!.data, ref.checksum, deadlineMs),
+    );
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // Nothing was committed: the old versions stay the file's contents. Drop what did land.
+      this.options.onOrphans(refs.map((ref) => ({ ino, index: ref.index, version: ref.version })));
+      throw failed.reason;
+    }
+    let result;
+    try {
+      result = await this.options.meta.call(
+        metaMethods.commitBlocks,
+        { ino, blocks: refs, sizeBytes, time: this.options.now() },
+        { timeoutMs: deadlineMs - Date.now() },
+      );
+    } catch (err) {
+      if (codeOf(err) === 'NOT_FOUND') this.options.onOrphans(refs.map((ref) => ({ ino, index: ref.index, version: ref.version })));
+      throw err;
+    }
+    if (result.orphans.length > 0) this.options.onOrphans(result.orphans);
+    return result.attr;
+  }
+
+  private readBlock(ino: number, ref: BlockRef, deadlineMs: number): Promise<Buffer> {
+    return this.options.replicator.readBlock(blockKey(ino, ref.index), ref, deadlineMs);
+  }
+
+  private getBlocks(ino: number, fromIndex: number, toIndex: number, deadlineMs: number) {
+    return this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex, toIndex }, { timeoutMs: deadlineMs - Date.now() });
+  }
+}
+
+function requireRegular(attr: InodeAttr): void {
+  const type = attr.mode & S_IFMT;
+  if (type === S_IFREG) return;
+  if (type === S_IFDIR) throw qfsError('IS_DIR', `inode ${attr.ino} is a directory`);
+  throw qfsError('INVALID', `inode ${attr.ino} is not a regular file`);
+}

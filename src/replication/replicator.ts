@@ -1,0 +1,183 @@
+// Quorum reads and writes of one block over the data servers, as a library over the transport
+// (so it can run in the mediator or, later, in the client). A write goes to every live server
+// and succeeds once Qw acknowledge; a read asks Qr servers chosen at random, keeps replies that
+// match the block map (checksum recomputed over the bytes received), returns the first good one
+// and widens to the other live servers if none is good. It never returns bytes that do not
+// match the block map.
+
+import { checksumOf } from '../common/checksum.js';
+import { QfsError, codeOf, messageOf, qfsError } from '../common/errors.js';
+import { pickReadSet, vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
+import { dataMethods } from '../protocol/data-messages.js';
+import type { RpcClient } from '../transport/rpc-client.js';
+
+export interface ReplicaTarget {
+  id: string;
+  client: RpcClient;
+}
+
+export interface ReplicatorOptions {
+  readQuorum: number;
+  writeQuorum: number;
+  random: () => number;
+  /** Live servers at the moment of the call. */
+  liveTargets: () => ReplicaTarget[];
+  /** Told about every read once all asked replicas answered: bad copies can be repaired. */
+  onReadVote?: (key: string, expected: Expected, result: VoteResult) => void;
+  /** Told about replicas a committed write did not reach: they are under-replicated. */
+  onWriteMiss?: (key: string, version: number, serverId: string, reason: string) => void;
+}
+
+export class Replicator {
+  constructor(private readonly options: ReplicatorOptions) {}
+
+  /** Writes one block version to every live server; resolves with the servers that acknowledged
+   * once Qw have; QUORUM_NOT_REACHED if that becomes impossible. `data` must not change until
+   * every send settles. */
+  writeBlock(key: string, version: number, data: Uint8Array, checksum: string, deadlineMs: number): Promise<string[]> {
+    const targets = this.options.liveTargets();
+    const { writeQuorum } = this.options;
+    if (targets.length < writeQuorum) {
+      return Promise.reject(
+        qfsError('QUORUM_NOT_REACHED', `write of ${key}: ${targets.length} live data servers, write quorum is ${writeQuorum}`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const acked: string[] = [];
+      const failures: string[] = [];
+      let settled = false;
+      const check = (): void => {
+        if (settled) return;
+        const outcome = writeOutcome(acked.length, failures.length, targets.length, writeQuorum);
+        if (outcome === 'committed') {
+          settled = true;
+          resolve([...acked]);
+        } else if (outcome === 'failed') {
+          settled = true;
+          reject(
+            qfsError(
+              'QUORUM_NOT_REACHED',
+              `write of ${key}: ${acked.length} of ${targets.length} data servers acknowledged, write quorum is ${writeQuorum} (${failures.join('; ')})`,
+            ),
+          );
+        }
+      };
+      for (const target of targets) {
+        target.client
+          .call(dataMethods.put, { key, version, checksum }, { payload: data, timeoutMs: deadlineMs - Date.now() })
+          .then(
+            () => {
+              acked.push(target.id);
+              check();
+            },
+            (err: unknown) => {
+              failures.push(`${target.id}: ${messageOf(err)}`);
+              if (settled) this.options.onWriteMiss?.(key, version, target.id, messageOf(err));
+              check();
+            },
+          );
+      }
+    });
+  }
+
+  /** Reads the block version the block map names. Returns verified bytes, owned by the caller.
+   * Fails CORRUPT if replicas answered but none is good, UNAVAILABLE if none answered. */
+  async readBlock(key: string, expected: Expected, deadlineMs: number): Promise<Buffer> {
+    const live = this.options.liveTargets();
+    const first = pickReadSet(
+      live.map((t) => t.id),
+      this.options.readQuorum,
+      this.options.random,
+    );
+    const byId = new Map(live.map((t) => [t.id, t]));
+    const replies: ReplicaReply[] = [];
+    const firstTargets = first.map((id) => byId.get(id)!);
+    let data = await this.firstGood(key, expected, firstTargets, deadlineMs, replies);
+    if (!data) {
+      const rest = live.filter((t) => !first.includes(t.id));
+      data = await this.firstGood(key, expected, rest, deadlineMs, replies);
+    }
+    if (!data) {
+      const result = vote(expected, replies);
+      this.options.onReadVote?.(key, expected, result);
+      const code = result.bad.length > 0 ? 'CORRUPT' : 'UNAVAILABLE';
+      throw qfsError(
+        code,
+        `no good replica of ${key} v${expected.version}: ${replies.map((r) => `${r.server} ${r.kind === 'data' ? 'mismatch' : r.kind}`).join(', ') || 'no live data servers'}`,
+      );
+    }
+    return data;
+  }
+
+  /** Asks the targets in parallel; resolves with the first good copy (or undefined when all
+   * answered without one). Every reply is appended to `replies`; once all are in, the vote is
+   * reported so bad copies can be repaired without delaying the reader. */
+  private firstGood(
+    key: string,
+    expected: Expected,
+    targets: ReplicaTarget[],
+    deadlineMs: number,
+    replies: ReplicaReply[],
+  ): Promise<Buffer | undefined> {
+    if (targets.length === 0) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      let pending = targets.length;
+      let found: Buffer | undefined;
+      for (const target of targets) {
+        this.askReplica(target, key, expected, deadlineMs).then(({ reply, data }) => {
+          replies.push(reply);
+          if (data && !found) {
+            found = data;
+            resolve(data);
+          }
+          if (--pending === 0) {
+            if (!found) resolve(undefined);
+            else this.options.onReadVote?.(key, expected, vote(expected, replies));
+          }
+        });
+      }
+    });
+  }
+
+  private async askReplica(
+    target: ReplicaTarget,
+    key: string,
+    expected: Expected,
+    deadlineMs: number,
+  ): Promise<{ reply: ReplicaReply; data?: Buffer }> {
+    const server = target.id;
+    try {
+      const { result, payload } = await target.client.callWithPayload(
+        dataMethods.get,
+        { key, version: expected.version },
+        { timeoutMs: Math.max(1, deadlineMs - Date.now()) },
+      );
+      // Recompute: a replica's claim about its own bytes is not evidence.
+      const checksum = checksumOf(payload);
+      const reply: ReplicaReply = { server, kind: 'data', version: result.version, checksum };
+      const good = result.version === expected.version && checksum === expected.checksum;
+      return good ? { reply, data: payload } : { reply };
+    } catch (err) {
+      const code = codeOf(err);
+      if (code === 'CORRUPT') return { reply: { server, kind: 'corrupt' } };
+      if (code === 'NOT_FOUND') return { reply: { server, kind: 'missing' } };
+      return { reply: { server, kind: 'unreachable' } };
+    }
+  }
+
+  /** Deletes block versions from every live server, best effort (orphans left behind are found
+   * by the scrubber). */
+  async deleteVersions(key: string, versions: number[], deadlineMs: number): Promise<void> {
+    const calls: Promise<unknown>[] = [];
+    for (const target of this.options.liveTargets()) {
+      for (const version of versions) {
+        calls.push(
+          target.client
+            .call(dataMethods.delete, { key, version }, { timeoutMs: Math.max(1, deadlineMs - Date.now()) })
+            .catch((err: unknown) => (err instanceof QfsError ? err : undefined)),
+        );
+      }
+    }
+    await Promise.all(calls);
+  }
+}

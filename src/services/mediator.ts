@@ -1,0 +1,411 @@
+// The mediator process shell: the one entry point for clients. It spawns and supervises the
+// metadata server and the data servers, feeds heartbeats and exits into the membership state
+// machine and carries out its actions (replace a crashed data server on a spare port, restart
+// the metadata server), and serves namespace, data and status calls, with the quorum logic in
+// the replication library.
+
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { delay } from '../common/async.js';
+import { formatAddress, type Address } from '../common/address.js';
+import { messageOf } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { limits } from '../common/limits.js';
+import { blockKey, type BlockRef, type InodeAttr, type OrphanBlock, type Timespec } from '../common/types.js';
+import { blockCount } from '../core/block-math.js';
+import { initialMembership, liveServers, step, watchedServers, type MembershipAction, type MembershipEvent, type MembershipState } from '../core/membership.js';
+import { dataMethods } from '../protocol/data-messages.js';
+import { mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
+import { metaMethods, namespaceMethods } from '../protocol/meta-messages.js';
+import type { Method } from '../protocol/method.js';
+import { FileIo } from '../replication/file-io.js';
+import { Replicator, type ReplicaTarget } from '../replication/replicator.js';
+import { VersionAllocator } from '../replication/version-allocator.js';
+import { RpcClient } from '../transport/rpc-client.js';
+import { PayloadReply, RpcServer } from '../transport/rpc-server.js';
+import { spawnServer, type ChildHandle } from './supervisor.js';
+
+export interface MediatorOptions {
+  readQuorum: number;
+  writeQuorum: number;
+  host: string;
+  port: number;
+  metaPort: number;
+  dataPorts: number[];
+  sparePorts: number[];
+  dataDir: string;
+  faultInjection: boolean;
+  logger: Logger;
+  /** Milliseconds between heartbeats to each data server. */
+  heartbeatIntervalMs?: number;
+}
+
+const CHILD_READY_TIMEOUT_MS = 10_000;
+const ORPHAN_GRACE_MS = 1_000;
+const META_RESTART_BACKOFF_MS = [50, 200, 500, 1_000, 2_000];
+
+interface Counters {
+  reads: number;
+  writes: number;
+  corruptFound: number;
+  writeMisses: number;
+  replacements: number;
+  metaRestarts: number;
+}
+
+interface ServerRuntime {
+  client: RpcClient;
+  child?: ChildHandle;
+  blocks?: number;
+  bytes?: number;
+  heartbeatInFlight: boolean;
+}
+
+export class Mediator {
+  private membership: MembershipState;
+  private readonly runtime = new Map<string, ServerRuntime>();
+  private readonly meta: RpcClient;
+  private metaChild: ChildHandle | undefined;
+  private readonly rpc: RpcServer;
+  private readonly replicator: Replicator;
+  private readonly fileIo: FileIo;
+  private readonly counters: Counters = { reads: 0, writes: 0, corruptFound: 0, writeMisses: 0, replacements: 0, metaRestarts: 0 };
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private readonly startedAtMs = Date.now();
+  private boundAddress: Address | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: MediatorOptions) {
+    this.log = options.logger;
+    const servers = options.dataPorts.map((port) => ({ host: options.host, port, local: true }));
+    this.membership = initialMembership(servers, options.sparePorts, limits.heartbeatMissesBeforeDown);
+    this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true });
+    this.replicator = new Replicator({
+      readQuorum: options.readQuorum,
+      writeQuorum: options.writeQuorum,
+      random: Math.random,
+      liveTargets: () => this.liveTargets(),
+      onReadVote: (key, expected, result) => {
+        if (result.bad.length === 0) return;
+        this.counters.corruptFound += result.bad.length;
+        this.log.warn({ key, version: expected.version, bad: result.bad }, 'bad replicas found on read');
+      },
+      onWriteMiss: (key, version, serverId, reason) => {
+        this.counters.writeMisses++;
+        this.log.warn({ key, version, server: serverId, reason }, 'write missed a replica');
+      },
+    });
+    const versions = new VersionAllocator(async (count) => (await this.meta.call(metaMethods.reserveVersions, { count })).first);
+    this.fileIo = new FileIo({
+      meta: this.meta,
+      replicator: this.replicator,
+      versions,
+      blockSizeBytes: limits.blockSizeBytes,
+      now: nowTimespec,
+      onOrphans: (orphans) => this.deleteOrphans(orphans),
+    });
+    this.rpc = new RpcServer({
+      name: 'mediator',
+      onError: (op, code, message) => this.log.debug({ op, code }, message),
+    });
+    this.registerHandlers();
+  }
+
+  /** Starts the metadata server and the data servers, then serves clients. */
+  async start(): Promise<Address> {
+    this.metaChild = await this.spawnMeta();
+    await Promise.all(
+      this.membership.servers.map(async (server) => {
+        const child = await this.spawnData(server.port, false);
+        this.runtimeOf(server.id).child = child;
+        this.watchExit(server.id, child);
+      }),
+    );
+    await this.heartbeatAll();
+    this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), this.options.heartbeatIntervalMs ?? limits.heartbeatIntervalMs);
+    this.boundAddress = await this.rpc.listen({ host: this.options.host, port: this.options.port });
+    this.log.info(
+      { address: formatAddress(this.boundAddress), readQuorum: this.options.readQuorum, writeQuorum: this.options.writeQuorum },
+      'mediator serving',
+    );
+    return this.boundAddress;
+  }
+
+  /** Stops serving and stops every child, waiting for them to exit. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.heartbeatTimer);
+    await this.rpc.close();
+    this.meta.close();
+    const children = [this.metaChild, ...[...this.runtime.values()].map((r) => r.child)].filter(
+      (c): c is ChildHandle => c !== undefined && c.alive,
+    );
+    for (const runtime of this.runtime.values()) runtime.client.close();
+    await Promise.all(children.map((c) => stopChild(c)));
+  }
+
+  // ---- children ----
+
+  private spawnMeta(): Promise<ChildHandle> {
+    return spawnServer({
+      name: `metadata server on port ${this.options.metaPort}`,
+      args: ['meta-server', '--host', this.options.host, '--port', String(this.options.metaPort), '--dir', path.join(this.options.dataDir, 'meta')],
+      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+      logger: this.log,
+    }).then((child) => {
+      void child.exited.then((how) => this.onMetaExit(how));
+      return child;
+    });
+  }
+
+  /** A crashed metadata server is restarted on its port with its data, with backoff. */
+  private async onMetaExit(how: string): Promise<void> {
+    if (this.stopping) return;
+    this.log.error({ how }, 'metadata server exited; restarting it');
+    for (let attempt = 0; !this.stopping; attempt++) {
+      await delay(META_RESTART_BACKOFF_MS[Math.min(attempt, META_RESTART_BACKOFF_MS.length - 1)]!);
+      if (this.stopping) return;
+      try {
+        this.metaChild = await this.spawnMeta();
+        this.counters.metaRestarts++;
+        this.log.info({ pid: this.metaChild.pid }, 'metadata server restarted');
+        return;
+      } catch (err) {
+        this.log.error({ err: messageOf(err) }, 'metadata server restart failed');
+      }
+    }
+  }
+
+  private async spawnData(port: number, fresh: boolean): Promise<ChildHandle> {
+    const dir = path.join(this.options.dataDir, `data-${port}`);
+    // A replacement starts blank: leftovers of an earlier run on this spare port are not trusted.
+    if (fresh) await rm(dir, { recursive: true, force: true });
+    const args = ['data-server', '--host', this.options.host, '--port', String(port), '--dir', dir];
+    if (this.options.faultInjection) args.push('--fault-injection');
+    return spawnServer({ name: `data server on port ${port}`, args, readyTimeoutMs: CHILD_READY_TIMEOUT_MS, logger: this.log });
+  }
+
+  private watchExit(id: string, child: ChildHandle): void {
+    void child.exited.then((how) => {
+      if (!this.stopping) this.apply({ type: 'processExited', id, reason: how });
+    });
+  }
+
+  // ---- membership ----
+
+  private apply(event: MembershipEvent): void {
+    const { state, actions } = step(this.membership, event);
+    this.membership = state;
+    for (const action of actions) this.carryOut(action);
+  }
+
+  private carryOut(action: MembershipAction): void {
+    switch (action.type) {
+      case 'serverDown':
+        this.log.warn({ server: action.id, reason: action.reason }, 'data server down');
+        return;
+      case 'serverLive':
+        this.log.info({ server: action.id }, 'data server live');
+        return;
+      case 'stopProcess': {
+        const runtime = this.runtime.get(action.id);
+        runtime?.child?.kill('SIGKILL');
+        runtime?.client.close();
+        return;
+      }
+      case 'spawnReplacement':
+        void this.replace(action.replaces, action.port);
+        return;
+      case 'sparesExhausted':
+        this.log.error(
+          { replaces: action.replaces, live: liveServers(this.membership).length },
+          `no spare port left to replace ${action.replaces}; serving with the remaining data servers`,
+        );
+        return;
+      default: {
+        const never: never = action;
+        throw new Error(`unknown action ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async replace(replaces: string, port: number): Promise<void> {
+    const id = `${this.options.host}:${port}`;
+    try {
+      const child = await this.spawnData(port, true);
+      if (this.stopping) return child.kill('SIGKILL');
+      this.runtimeOf(id).child = child;
+      this.watchExit(id, child);
+      this.counters.replacements++;
+      this.log.info({ replaces, server: id, pid: child.pid }, 'replacement data server started');
+      await this.heartbeat(id);
+    } catch (err) {
+      this.log.error({ replaces, port, err: messageOf(err) }, 'replacement data server failed to start');
+      if (!this.stopping) this.apply({ type: 'spawnFailed', id, reason: messageOf(err) });
+    }
+  }
+
+  private async heartbeatAll(): Promise<void> {
+    // A replacement still being spawned has no process yet; its misses would count against it.
+    const due = watchedServers(this.membership).filter((s) => !s.local || this.runtime.get(s.id)?.child);
+    await Promise.all(due.map((s) => this.heartbeat(s.id)));
+  }
+
+  private async heartbeat(id: string): Promise<void> {
+    const runtime = this.runtimeOf(id);
+    if (runtime.heartbeatInFlight || this.stopping) return;
+    runtime.heartbeatInFlight = true;
+    try {
+      const info = await runtime.client.call(dataMethods.heartbeat, {}, { timeoutMs: limits.heartbeatIntervalMs * 2 });
+      runtime.blocks = info.blocks;
+      runtime.bytes = info.bytes;
+      if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
+    } catch (err) {
+      if (!this.stopping) this.apply({ type: 'heartbeatFailed', id, reason: messageOf(err) });
+    } finally {
+      runtime.heartbeatInFlight = false;
+    }
+  }
+
+  private runtimeOf(id: string): ServerRuntime {
+    let runtime = this.runtime.get(id);
+    if (!runtime) {
+      const record = this.membership.servers.find((s) => s.id === id);
+      const address = record ? { host: record.host, port: record.port } : parseId(id);
+      runtime = { client: new RpcClient(address, { peerName: `data server ${id}` }), heartbeatInFlight: false };
+      this.runtime.set(id, runtime);
+    }
+    return runtime;
+  }
+
+  private liveTargets(): ReplicaTarget[] {
+    return liveServers(this.membership).map((s) => ({ id: s.id, client: this.runtimeOf(s.id).client }));
+  }
+
+  /** Deletes unreferenced block versions after a grace period, so a read that fetched the old
+   * block map just before a commit can still finish. */
+  private deleteOrphans(orphans: OrphanBlock[]): void {
+    setTimeout(() => {
+      const byKey = new Map<string, number[]>();
+      for (const o of orphans) {
+        const key = blockKey(o.ino, o.index);
+        byKey.set(key, [...(byKey.get(key) ?? []), o.version]);
+      }
+      for (const [key, versions] of byKey) {
+        void this.replicator.deleteVersions(key, versions, Date.now() + limits.defaultCallTimeoutMs);
+      }
+    }, ORPHAN_GRACE_MS).unref();
+  }
+
+  // ---- serving ----
+
+  private registerHandlers(): void {
+    for (const m of Object.values(namespaceMethods)) this.forward(m as Method<unknown, unknown>);
+    const io = this.fileIo;
+    this.rpc
+      .register(mediatorMethods.read, async (a, ctx) => {
+        this.counters.reads++;
+        return new PayloadReply({}, await io.read(a.ino, a.offset, Math.min(a.size, limits.maxPayloadBytes), ctx.deadlineMs));
+      })
+      .register(mediatorMethods.write, (a, ctx) => {
+        this.counters.writes++;
+        return io.write(a.ino, a.offset, ctx.payload, ctx.deadlineMs);
+      })
+      .register(mediatorMethods.setattr, (a, ctx) => io.setattr(a.ino, a.attr, ctx.deadlineMs))
+      .register(mediatorMethods.blockMap, (a, ctx) => this.blockMap(a.ino, ctx.deadlineMs))
+      .register(mediatorMethods.status, () => this.status())
+      .register(mediatorMethods.ping, () => ({ pid: process.pid }));
+  }
+
+  /** Serves a namespace method by forwarding it to the metadata server; block versions it
+   * frees are deleted from the data servers. */
+  private forward(m: Method<unknown, unknown>): void {
+    this.rpc.register(m, async (args, ctx) => {
+      const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - Date.now() });
+      const orphans = orphansIn(result);
+      if (orphans.length > 0) this.deleteOrphans(orphans);
+      return result;
+    });
+  }
+
+  /** A file's whole block map, read in pages of limits.maxBlocksPerCall. */
+  private async blockMap(ino: number, deadlineMs: number): Promise<{ attr: InodeAttr; blocks: BlockRef[] }> {
+    const page = limits.maxBlocksPerCall;
+    const blocks: BlockRef[] = [];
+    for (let from = 0; ; from += page) {
+      const r = await this.meta.call(metaMethods.getBlocks, { ino, fromIndex: from, toIndex: from + page }, { timeoutMs: deadlineMs - Date.now() });
+      blocks.push(...r.blocks);
+      if (from + page >= blockCount(r.attr.size, limits.blockSizeBytes)) return { attr: r.attr, blocks };
+    }
+  }
+
+  private async status(): Promise<StatusReport> {
+    const counts = await this.meta.call(metaMethods.counts, {}, { timeoutMs: 2_000 }).catch(() => ({ inodes: 0, blocks: 0, bytes: 0 }));
+    const servers: ServerStatus[] = [
+      {
+        id: `${this.options.host}:${this.options.metaPort}`,
+        host: this.options.host,
+        port: this.options.metaPort,
+        role: 'meta',
+        state: this.metaChild?.alive ? 'live' : 'down',
+        local: true,
+        pid: this.metaChild?.pid,
+      },
+      ...this.membership.servers.map((s) => {
+        const runtime = this.runtime.get(s.id);
+        return {
+          id: s.id,
+          host: s.host,
+          port: s.port,
+          role: 'data',
+          state: s.state,
+          local: s.local,
+          pid: runtime?.child?.pid,
+          blocks: runtime?.blocks,
+          bytes: runtime?.bytes,
+          replaces: s.replaces,
+          replacedBy: s.replacedBy,
+          downReason: s.downReason,
+        };
+      }),
+    ];
+    return {
+      mediator: {
+        address: this.boundAddress ? formatAddress(this.boundAddress) : '',
+        pid: process.pid,
+        readQuorum: this.options.readQuorum,
+        writeQuorum: this.options.writeQuorum,
+        uptimeMs: Date.now() - this.startedAtMs,
+      },
+      servers,
+      sparePortsLeft: this.membership.sparePorts,
+      counters: { ...counts, ...this.counters },
+    };
+  }
+}
+
+function orphansIn(result: unknown): OrphanBlock[] {
+  if (typeof result !== 'object' || result === null) return [];
+  const r = result as { orphans?: OrphanBlock[]; replaced?: { orphans?: OrphanBlock[] } };
+  return r.orphans ?? r.replaced?.orphans ?? [];
+}
+
+function parseId(id: string): Address {
+  const colon = id.lastIndexOf(':');
+  return { host: id.slice(0, colon), port: Number(id.slice(colon + 1)) };
+}
+
+export function nowTimespec(): Timespec {
+  const ns = process.hrtime.bigint() - HRTIME_AT_START + WALL_AT_START_NS;
+  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
+}
+const HRTIME_AT_START = process.hrtime.bigint();
+const WALL_AT_START_NS = BigInt(Date.now()) * 1_000_000n;
+
+async function stopChild(child: ChildHandle): Promise<void> {
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+  await child.exited;
+  clearTimeout(timer);
+}

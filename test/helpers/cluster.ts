@@ -1,0 +1,139 @@
+// Starts a real quorumfs cluster for a test: the mediator as a child process (which spawns the
+// metadata and data servers itself) on free loopback ports, with a temporary data directory.
+// stop() stops it by PID and waits for every process it started to exit.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { QuorumfsClient } from '../../src/client/quorumfs-client.js';
+import type { StatusReport } from '../../src/protocol/mediator-messages.js';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface ClusterOptions {
+  readQuorum: number;
+  writeQuorum: number;
+  dataServers: number;
+  faultInjection?: boolean;
+  /** e.g. '60000-60010' (the default of the mediator) */
+  sparePorts?: string;
+  extraArgs?: string[];
+}
+
+export interface Cluster {
+  mediatorPort: number;
+  metaPort: number;
+  dataPorts: number[];
+  dataDir: string;
+  process: ChildProcess;
+  client: QuorumfsClient;
+  /** Everything the mediator wrote to stderr so far. */
+  stderr(): string;
+  status(): Promise<StatusReport>;
+  stop(): Promise<void>;
+}
+
+/** Ports that were free a moment ago (bound to port 0 and released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<net.Server>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const [mediatorPort, metaPort, ...dataPorts] = await freePorts(2 + options.dataServers);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'qfs-cluster-'));
+  const args = [
+    CLI,
+    'mediator',
+    String(options.readQuorum),
+    String(options.writeQuorum),
+    String(metaPort),
+    ...dataPorts.map(String),
+    '--port',
+    String(mediatorPort),
+    '--data-dir',
+    dataDir,
+    ...(options.faultInjection ? ['--fault-injection'] : []),
+    ...(options.sparePorts ? ['--spare-ports', options.sparePorts] : []),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QFS_LOG_LEVEL: 'info' } });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const client = new QuorumfsClient({ host: '127.0.0.1', port: mediatorPort }, { defaultTimeoutMs: 10_000 });
+  const cluster: Cluster = {
+    mediatorPort,
+    metaPort,
+    dataPorts: dataPorts!,
+    dataDir,
+    process: child,
+    client,
+    stderr: () => stderr,
+    status: () => client.status(),
+    async stop() {
+      client.close();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`mediator exited early: ${stderr}`);
+      const status = await client.status().catch(() => undefined);
+      return status !== undefined && status.servers.filter((s) => s.role === 'data' && s.state === 'live').length === options.dataServers;
+    }, 15_000, 'cluster to start');
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+/** Polls `check` every 25 ms until it returns true; fails after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the quorumfs CLI as a child process and collects its output. */
+export function runCli(args: string[], timeoutMs = 15_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`quorumfs ${args.join(' ')} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
