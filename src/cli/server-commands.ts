@@ -52,8 +52,14 @@ function serveUntilSignal(server: Closable, withParent: boolean): void {
     closing = true;
     void server.close().finally(() => process.exit(0));
   };
-  process.on('SIGINT', close);
   process.on('SIGTERM', close);
-  if (withParent) exitWithParent(close);
+  if (withParent) {
+    // Ctrl-C reaches the whole process group; the parent decides when its children stop, so a
+    // supervised server must not die first and be mistaken for a crash.
+    process.on('SIGINT', () => {});
+    exitWithParent(close);
+  } else {
+    process.on('SIGINT', close);
+  }
   process.stdout.write(`${READY_PREFIX}${JSON.stringify(server.address)}\n`);
 }
