@@ -70,9 +70,13 @@ describe('replacement of crashed data servers', () => {
     const range = spares.sort((a, b) => a - b);
     cluster = await startCluster({ readQuorum: 2, writeQuorum: 2, dataServers: 3, faultInjection: true, sparePorts: `${range[0]}-${range[0]! + 40}` });
     const c = cluster;
-    for (const port of c.dataPorts) {
+    for (const [i, port] of c.dataPorts.entries()) {
       await terminate(port);
-      await waitFor(async () => (await c.status()).counters.replacements >= 1 && (await liveDataPorts(c)).length === 3, 3_000, `replacement of ${port}`);
+      await waitFor(
+        async () => (await c.status()).counters.replacements === i + 1 && (await liveDataPorts(c)).length === 3,
+        3_000,
+        `replacement of ${port}`,
+      );
       await c.client.writeFile(`/after-${port}`, Buffer.from(String(port)));
     }
     const status = await c.status();
