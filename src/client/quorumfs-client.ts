@@ -5,7 +5,7 @@
 import { qfsError } from '../common/errors.js';
 import type { Address } from '../common/address.js';
 import { limits } from '../common/limits.js';
-import { ROOT_INO, S_IFDIR, S_IFREG, type Caller, type DirEntry, type InodeAttr, type SetAttrRequest } from '../common/types.js';
+import { ROOT_INO, S_IFDIR, S_IFREG, type Caller, type DirEntry, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { RpcClient, type RpcClientOptions } from '../transport/rpc-client.js';
 
@@ -98,13 +98,14 @@ export class QuorumfsClient {
     }
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
-  /** Writes all of `data` at `offset`, in calls of at most limits.maxPayloadBytes. */
-  async write(ino: number, offset: number, data: Uint8Array, timeoutMs?: number): Promise<InodeAttr> {
+  /** Writes all of `data` at `offset`, in calls of at most limits.maxPayloadBytes. `time` is
+   * when the application wrote (for mtime), if the write was buffered. */
+  async write(ino: number, offset: number, data: Uint8Array, options: { timeoutMs?: number; time?: Timespec } = {}): Promise<InodeAttr> {
     let attr: InodeAttr | undefined;
     const step = limits.maxPayloadBytes;
     for (let done = 0; done < data.length || attr === undefined; done += step) {
       const part = data.subarray(done, Math.min(done + step, data.length));
-      attr = await this.rpc.call(m.write, { ino, offset: offset + done }, { payload: part, timeoutMs });
+      attr = await this.rpc.call(m.write, { ino, offset: offset + done, time: options.time }, { payload: part, timeoutMs: options.timeoutMs });
       if (data.length === 0) break;
     }
     return attr;

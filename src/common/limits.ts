@@ -46,6 +46,8 @@ export const limits = {
   heartbeatIntervalMs: 200,
   /** Heartbeats missed in a row before a data server counts as down. */
   heartbeatMissesBeforeDown: 3,
+  /** Verified blocks the mediator keeps in memory for repeated and partial reads. */
+  mediatorBlockCacheBytes: 128 * MiB,
   /** Versions the mediator reserves from the metadata server at once. */
   versionReserveBatch: 10_000,
 } as const;

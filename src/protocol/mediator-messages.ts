@@ -2,7 +2,7 @@
 // of the metadata server unchanged, plus file data, attributes with truncation, and status.
 
 import { limits } from '../common/limits.js';
-import { blockRef, empty, inodeAttr } from './common-decoders.js';
+import { blockRef, empty, inodeAttr, timespec } from './common-decoders.js';
 import { method } from './method.js';
 import { namespaceMethods, setAttrRequest } from './meta-messages.js';
 import { array, bool, int, object, optional, str, uint } from './schema.js';
@@ -48,7 +48,7 @@ export const mediatorMethods = {
   read: method('read', object({ ino: uint, offset: uint, size: uint }), empty, true),
   /** Writes the request's payload at `offset`; returns the new attributes. Not idempotent in
    * general (appends are not), so never retried blindly. */
-  write: method('write', object({ ino: uint, offset: uint }), inodeAttr, false),
+  write: method('write', object({ ino: uint, offset: uint, time: optional(timespec) }), inodeAttr, false),
   setattr: method('setattr', object({ ino: uint, attr: setAttrRequest }), inodeAttr, false),
   blockMap: method(
     'blockMap',
@@ -61,3 +61,10 @@ export const mediatorMethods = {
 } as const;
 
 export const MAX_IO_BYTES = limits.maxPayloadBytes;
+
+/** Event pushed to clients: cached attributes of `inodes` and the named entries are stale. */
+export const INVALIDATE_EVENT = 'invalidate';
+export const invalidateEvent = object({
+  inodes: array(uint, 64),
+  entries: array(object({ parent: uint, name: str }), 64),
+});

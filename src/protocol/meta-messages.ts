@@ -67,6 +67,13 @@ export const namespaceMethods = {
     object({ entries: array(dirEntry, limits.maxReaddirEntries) }),
     true,
   ),
+  /** readdir with each entry's attributes ('.' and '..' included). */
+  readdirplus: method(
+    'readdirplus',
+    object({ ino: uint, cookie: uint, limit: uint }),
+    object({ entries: array(object({ entry: dirEntry, attr: inodeAttr }), limits.maxReaddirEntries) }),
+    true,
+  ),
   setxattr: method('setxattr', object({ ino: uint, name: xattrName, value: bytes, flags: uint }), empty, false),
   getxattr: method('getxattr', object({ ino: uint, name: xattrName }), object({ value: bytes }), true),
   listxattr: method('listxattr', object({ ino: uint }), object({ names: array(str, 65536) }), true),

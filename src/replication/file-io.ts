@@ -13,12 +13,15 @@ import { metaMethods } from '../protocol/meta-messages.js';
 import type { RpcClient } from '../transport/rpc-client.js';
 import type { Replicator } from './replicator.js';
 import type { VersionAllocator } from './version-allocator.js';
+import { BlockCache } from './block-cache.js';
 
 export interface FileIoOptions {
   meta: RpcClient;
   replicator: Replicator;
   versions: VersionAllocator;
   blockSizeBytes: number;
+  /** Verified block contents kept in memory, by version (never stale). */
+  cacheBytes: number;
   now: () => Timespec;
   /** Called with block versions nobody references any more, to delete them. */
   onOrphans: (orphans: OrphanBlock[]) => void;
@@ -31,8 +34,11 @@ interface PendingBlock {
 
 export class FileIo {
   private readonly locks = new KeyedMutex<number>();
+  private readonly cache: BlockCache;
 
-  constructor(private readonly options: FileIoOptions) {}
+  constructor(private readonly options: FileIoOptions) {
+    this.cache = new BlockCache(options.cacheBytes);
+  }
 
   /** Reads up to `size` bytes at `offset`; shorter at end of file. Holes read as zeros. */
   async read(ino: number, offset: number, size: number, deadlineMs: number): Promise<Buffer> {
@@ -69,8 +75,9 @@ export class FileIo {
     return out;
   }
 
-  /** Writes `data` at `offset` and commits it; returns the new attributes. */
-  write(ino: number, offset: number, data: Buffer, deadlineMs: number): Promise<InodeAttr> {
+  /** Writes `data` at `offset` and commits it; returns the new attributes. `time` is when the
+   * application wrote (a client that buffers writes passes it), else now. */
+  write(ino: number, offset: number, data: Buffer, deadlineMs: number, time?: Timespec): Promise<InodeAttr> {
     return this.locks.run(ino, async () => {
       const bs = this.options.blockSizeBytes;
       const slices = sliceRange(offset, data.length, bs);
@@ -96,7 +103,7 @@ export class FileIo {
         part.copy(merged, slice.offsetInBlock);
         pending.push({ index: slice.index, data: merged });
       }
-      return this.commit(ino, pending, Math.max(attr.size, offset + data.length), deadlineMs);
+      return this.commit(ino, pending, Math.max(attr.size, offset + data.length), deadlineMs, time);
     });
   }
 
@@ -158,7 +165,13 @@ export class FileIo {
   }
 
   /** Sends new versions of the blocks to a write quorum, then commits the block map. */
-  private async commit(ino: number, pending: PendingBlock[], sizeBytes: number, deadlineMs: number): Promise<InodeAttr> {
+  private async commit(
+    ino: number,
+    pending: PendingBlock[],
+    sizeBytes: number,
+    deadlineMs: number,
+    time: Timespec = this.options.now(),
+  ): Promise<InodeAttr> {
     const refs: BlockRef[] = await Promise.all(
       pending.map(async ({ index, data }) => ({
         index,
@@ -181,7 +194,7 @@ export class FileIo {
     try {
       result = await this.options.meta.call(
         metaMethods.commitBlocks,
-        { ino, blocks: refs, sizeBytes, time: this.options.now() },
+        { ino, blocks: refs, sizeBytes, time },
         { timeoutMs: deadlineMs - Date.now() },
       );
     } catch (err) {
@@ -192,8 +205,13 @@ export class FileIo {
     return result.attr;
   }
 
-  private readBlock(ino: number, ref: BlockRef, deadlineMs: number): Promise<Buffer> {
-    return this.options.replicator.readBlock(blockKey(ino, ref.index), ref, deadlineMs);
+  private async readBlock(ino: number, ref: BlockRef, deadlineMs: number): Promise<Buffer> {
+    const key = blockKey(ino, ref.index);
+    const cached = this.cache.get(key, ref.version);
+    if (cached) return cached;
+    const data = await this.options.replicator.readBlock(key, ref, deadlineMs);
+    this.cache.set(key, ref.version, data);
+    return data;
   }
 
   private getBlocks(ino: number, fromIndex: number, toIndex: number, deadlineMs: number) {

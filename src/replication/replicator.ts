@@ -9,6 +9,10 @@ import { checksumOf } from '../common/checksum.js';
 import { QfsError, codeOf, messageOf, qfsError } from '../common/errors.js';
 import { pickReadSet, vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
 import { dataMethods } from '../protocol/data-messages.js';
+import { delay } from '../common/async.js';
+
+const MAX_WRITE_ATTEMPTS = 3;
+const WRITE_RETRY_DELAY_MS = 50;
 import type { RpcClient } from '../transport/rpc-client.js';
 
 export interface ReplicaTarget {
@@ -24,6 +28,9 @@ export interface ReplicatorOptions {
   liveTargets: () => ReplicaTarget[];
   /** Told about every read once all asked replicas answered: bad copies can be repaired. */
   onReadVote?: (key: string, expected: Expected, result: VoteResult) => void;
+  /** Waits, until the deadline, while fewer than `count` servers are live but a replacement is
+   * on its way; resolves true if `count` are live now. Without it, writes never wait. */
+  awaitWriteTargets?: (count: number, deadlineMs: number) => Promise<boolean>;
   /** Told about replicas a committed write did not reach: they are under-replicated. */
   onWriteMiss?: (key: string, version: number, serverId: string, reason: string) => void;
 }
@@ -32,16 +39,36 @@ export class Replicator {
   constructor(private readonly options: ReplicatorOptions) {}
 
   /** Writes one block version to every live server; resolves with the servers that acknowledged
-   * once Qw have; QUORUM_NOT_REACHED if that becomes impossible. `data` must not change until
-   * every send settles. */
-  writeBlock(key: string, version: number, data: Uint8Array, checksum: string, deadlineMs: number): Promise<string[]> {
-    const targets = this.options.liveTargets();
+   * once Qw have; QUORUM_NOT_REACHED if that cannot happen before the deadline. While a crashed
+   * server is being replaced, the write waits for the replacement and is sent again (a put of
+   * a fixed version is idempotent). `data` must not change until every send settles. */
+  async writeBlock(key: string, version: number, data: Uint8Array, checksum: string, deadlineMs: number): Promise<string[]> {
     const { writeQuorum } = this.options;
-    if (targets.length < writeQuorum) {
-      return Promise.reject(
-        qfsError('QUORUM_NOT_REACHED', `write of ${key}: ${targets.length} live data servers, write quorum is ${writeQuorum}`),
-      );
+    for (let attempt = 1; ; attempt++) {
+      await this.options.awaitWriteTargets?.(writeQuorum, deadlineMs);
+      const targets = this.options.liveTargets();
+      try {
+        if (targets.length < writeQuorum) {
+          throw qfsError('QUORUM_NOT_REACHED', `write of ${key}: ${targets.length} live data servers, write quorum is ${writeQuorum}`);
+        }
+        return await this.writeOnce(key, version, data, checksum, deadlineMs, targets);
+      } catch (err) {
+        const retry = codeOf(err) === 'QUORUM_NOT_REACHED' && attempt < MAX_WRITE_ATTEMPTS && Date.now() + WRITE_RETRY_DELAY_MS < deadlineMs;
+        if (!retry) throw err;
+        await delay(WRITE_RETRY_DELAY_MS); // let the failure detector see the server that failed
+      }
     }
+  }
+
+  private writeOnce(
+    key: string,
+    version: number,
+    data: Uint8Array,
+    checksum: string,
+    deadlineMs: number,
+    targets: ReplicaTarget[],
+  ): Promise<string[]> {
+    const { writeQuorum } = this.options;
     return new Promise((resolve, reject) => {
       const acked: string[] = [];
       const failures: string[] = [];

@@ -7,11 +7,12 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { delay } from '../common/async.js';
+import { nowTimespec } from '../common/clock.js';
 import { formatAddress, type Address } from '../common/address.js';
 import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
-import { blockKey, type BlockRef, type InodeAttr, type OrphanBlock, type Timespec } from '../common/types.js';
+import { blockKey, type BlockRef, type InodeAttr, type OrphanBlock } from '../common/types.js';
 import { blockCount } from '../core/block-math.js';
 import { initialMembership, liveServers, step, watchedServers, type MembershipAction, type MembershipEvent, type MembershipState } from '../core/membership.js';
 import { dataMethods } from '../protocol/data-messages.js';
@@ -22,7 +23,9 @@ import { FileIo } from '../replication/file-io.js';
 import { Replicator, type ReplicaTarget } from '../replication/replicator.js';
 import { VersionAllocator } from '../replication/version-allocator.js';
 import { RpcClient } from '../transport/rpc-client.js';
-import { PayloadReply, RpcServer } from '../transport/rpc-server.js';
+import { PayloadReply, RpcServer, type RpcConnection } from '../transport/rpc-server.js';
+import { invalidationsFor } from '../core/invalidations.js';
+import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { spawnServer, type ChildHandle } from './supervisor.js';
 
 export interface MediatorOptions {
@@ -42,6 +45,7 @@ export interface MediatorOptions {
 
 const CHILD_READY_TIMEOUT_MS = 10_000;
 const ORPHAN_GRACE_MS = 1_000;
+const LIVE_POLL_MS = 20;
 const META_RESTART_BACKOFF_MS = [50, 200, 500, 1_000, 2_000];
 
 interface Counters {
@@ -86,6 +90,7 @@ export class Mediator {
       writeQuorum: options.writeQuorum,
       random: Math.random,
       liveTargets: () => this.liveTargets(),
+      awaitWriteTargets: (count, deadlineMs) => this.awaitLive(count, deadlineMs),
       onReadVote: (key, expected, result) => {
         if (result.bad.length === 0) return;
         this.counters.corruptFound += result.bad.length;
@@ -102,6 +107,7 @@ export class Mediator {
       replicator: this.replicator,
       versions,
       blockSizeBytes: limits.blockSizeBytes,
+      cacheBytes: limits.mediatorBlockCacheBytes,
       now: nowTimespec,
       onOrphans: (orphans) => this.deleteOrphans(orphans),
     });
@@ -279,6 +285,16 @@ export class Mediator {
     return runtime;
   }
 
+  /** Waits while fewer than `count` data servers are live and a replacement is starting. */
+  private async awaitLive(count: number, deadlineMs: number): Promise<boolean> {
+    for (;;) {
+      if (liveServers(this.membership).length >= count) return true;
+      const replacing = this.membership.servers.some((s) => s.state === 'starting');
+      if (!replacing || this.stopping || Date.now() + LIVE_POLL_MS >= deadlineMs) return false;
+      await delay(LIVE_POLL_MS);
+    }
+  }
+
   private liveTargets(): ReplicaTarget[] {
     return liveServers(this.membership).map((s) => ({ id: s.id, client: this.runtimeOf(s.id).client }));
   }
@@ -308,11 +324,17 @@ export class Mediator {
         this.counters.reads++;
         return new PayloadReply({}, await io.read(a.ino, a.offset, Math.min(a.size, limits.maxPayloadBytes), ctx.deadlineMs));
       })
-      .register(mediatorMethods.write, (a, ctx) => {
+      .register(mediatorMethods.write, async (a, ctx) => {
         this.counters.writes++;
-        return io.write(a.ino, a.offset, ctx.payload, ctx.deadlineMs);
+        const attr = await io.write(a.ino, a.offset, ctx.payload, ctx.deadlineMs, a.time);
+        this.broadcastChange('write', a, attr, ctx.connection);
+        return attr;
       })
-      .register(mediatorMethods.setattr, (a, ctx) => io.setattr(a.ino, a.attr, ctx.deadlineMs))
+      .register(mediatorMethods.setattr, async (a, ctx) => {
+        const attr = await io.setattr(a.ino, a.attr, ctx.deadlineMs);
+        this.broadcastChange('setattr', a, attr, ctx.connection);
+        return attr;
+      })
       .register(mediatorMethods.blockMap, (a, ctx) => this.blockMap(a.ino, ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
       .register(mediatorMethods.ping, () => ({ pid: process.pid }));
@@ -325,8 +347,20 @@ export class Mediator {
       const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - Date.now() });
       const orphans = orphansIn(result);
       if (orphans.length > 0) this.deleteOrphans(orphans);
+      this.broadcastChange(m.name, args, result, ctx.connection);
       return result;
     });
+  }
+
+  /** Tells every other client which of its cached attributes and entries the call made stale.
+   * Sent before the caller's reply, so a mount that opens the file after the caller's close
+   * has already been told (close-to-open). */
+  private broadcastChange(method: string, args: unknown, result: unknown, origin: RpcConnection): void {
+    const change = invalidationsFor(method, args as Record<string, unknown>, result);
+    if (!change) return;
+    for (const connection of this.rpc.openConnections) {
+      if (connection !== origin) connection.sendEvent(INVALIDATE_EVENT, change);
+    }
   }
 
   /** A file's whole block map, read in pages of limits.maxBlocksPerCall. */
@@ -395,13 +429,6 @@ function parseId(id: string): Address {
   const colon = id.lastIndexOf(':');
   return { host: id.slice(0, colon), port: Number(id.slice(colon + 1)) };
 }
-
-export function nowTimespec(): Timespec {
-  const ns = process.hrtime.bigint() - HRTIME_AT_START + WALL_AT_START_NS;
-  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
-}
-const HRTIME_AT_START = process.hrtime.bigint();
-const WALL_AT_START_NS = BigInt(Date.now()) * 1_000_000n;
 
 async function stopChild(child: ChildHandle): Promise<void> {
   child.kill('SIGTERM');

@@ -63,6 +63,9 @@ export function registerMetaHandlers(rpc: RpcServer, store: MetaStore): void {
       replaced: store.rename(a.oldParent, a.oldName, a.newParent, a.newName, a.flags) ?? undefined,
     }))
     .register(ns.readdir, (a) => ({ entries: store.readdir(a.ino, a.cookie, a.limit) }))
+    .register(ns.readdirplus, (a) => ({
+      entries: store.readdir(a.ino, a.cookie, a.limit).map((entry) => ({ entry, attr: store.getattr(entry.ino) })),
+    }))
     .register(ns.setxattr, (a) => {
       store.setxattr(a.ino, a.name, a.value, a.flags);
       return {};
