@@ -7,6 +7,7 @@ import { corruptCommand, listContentsCommand, statusCommand, terminateCommand } 
 import { MEDIATOR_DEFAULTS, parseMediatorArgs, runMediator, type MediatorFlags } from './mediator-command.js';
 import { runDataServer, runMetaServer, type ServerFlags } from './server-commands.js';
 import { EXIT_USAGE, reportCliError } from './usage-error.js';
+import { MOUNT_DEFAULTS, runMount, runUnmount } from './mount-command.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
 
@@ -46,6 +47,22 @@ function buildProgram(): Command {
   };
   serverCommand('data-server', 'run one data server', runDataServer);
   serverCommand('meta-server', 'run the metadata server', runMetaServer);
+
+  program
+    .command('mount')
+    .description('mount the file system (foreground; SIGINT/SIGTERM unmount)')
+    .argument('<mountpoint>', 'an existing directory')
+    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--timeout-ms <ms>', 'deadline of each call to the mediator', MOUNT_DEFAULTS.timeoutMs)
+    .option('--attr-timeout <seconds>', 'how long the kernel may cache attributes', MOUNT_DEFAULTS.attrTimeout)
+    .action(runMount);
+
+  program
+    .command('unmount')
+    .description('unmount a quorumfs mount')
+    .argument('<mountpoint>', 'the mount point')
+    .option('--lazy', 'detach now, finish when no longer busy')
+    .action(runUnmount);
 
   program
     .command('status')

@@ -33,7 +33,10 @@ export interface Cluster {
   /** Everything the mediator wrote to stderr so far. */
   stderr(): string;
   status(): Promise<StatusReport>;
-  stop(): Promise<void>;
+  /** Stops the mediator (and so its servers); with keepData the data directory stays. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+  /** Starts the mediator again with the same arguments and data (after stop({ keepData })). */
+  restart(): Promise<Cluster>;
 }
 
 /** Ports that were free a moment ago (bound to port 0 and released). */
@@ -52,6 +55,10 @@ export async function freePorts(count: number): Promise<number[]> {
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const [mediatorPort, metaPort, ...dataPorts] = await freePorts(2 + options.dataServers);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'qfs-cluster-'));
+  return launch(options, mediatorPort!, metaPort!, dataPorts, dataDir);
+}
+
+async function launch(options: ClusterOptions, mediatorPort: number, metaPort: number, dataPorts: number[], dataDir: string): Promise<Cluster> {
   const args = [
     CLI,
     'mediator',
@@ -75,20 +82,21 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const cluster: Cluster = {
     mediatorPort,
     metaPort,
-    dataPorts: dataPorts!,
+    dataPorts,
     dataDir,
     process: child,
     client,
     stderr: () => stderr,
     status: () => client.status(),
-    async stop() {
+    async stop(stopOptions = {}) {
       client.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
-      await rm(dataDir, { recursive: true, force: true });
+      if (!stopOptions.keepData) await rm(dataDir, { recursive: true, force: true });
     },
+    restart: () => launch(options, mediatorPort, metaPort, dataPorts, dataDir),
   };
   try {
     await waitFor(async () => {

@@ -1,0 +1,98 @@
+// `quorumfs mount <mountpoint> [--mediator HOST:PORT]` in the foreground, and `quorumfs unmount
+// <mountpoint>`. The mount checks its arguments (exit 2), reaches the mediator once (exit 1 if it
+// cannot), clears a stale mount left by a killed client, mounts with allow_other and
+// default_permissions, and unmounts cleanly on SIGINT/SIGTERM. Every call to the mediator has a
+// deadline (--timeout-ms), so an unreachable mediator means EIO, never a hang.
+
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { QuorumfsClient } from '../client/quorumfs-client.js';
+import { formatAddress } from '../common/address.js';
+import { messageOf, qfsError } from '../common/errors.js';
+import { createLogger } from '../common/logger.js';
+import { FuseSession } from '../fuse/fuse-binding.js';
+import { QuorumfsFs } from '../fuse/quorumfs-fs.js';
+import { isStaleMount } from '../fuse/stale-mount.js';
+import { INVALIDATE_EVENT, invalidateEvent, mediatorMethods } from '../protocol/mediator-messages.js';
+import { nowTimespec } from '../common/clock.js';
+import { READY_PREFIX } from '../services/supervisor.js';
+import { addressArg, positiveIntArg } from './arguments.js';
+import { usage } from './usage-error.js';
+
+export interface MountFlags {
+  mediator: string;
+  timeoutMs: string;
+  attrTimeout: string;
+}
+
+export const MOUNT_DEFAULTS = { timeoutMs: '10000', attrTimeout: '1' };
+
+async function checkMountpoint(mountpoint: string): Promise<string> {
+  const full = path.resolve(mountpoint);
+  if (await isStaleMount(full)) return full; // cleared by the session before mounting
+  const info = await stat(full).catch(() => undefined);
+  if (!info) usage(`mount point ${mountpoint} does not exist`);
+  if (!info.isDirectory()) usage(`mount point ${mountpoint} is not a directory`);
+  return full;
+}
+
+export async function runMount(mountpoint: string, flags: MountFlags): Promise<void> {
+  const address = addressArg(flags.mediator, '--mediator');
+  const timeoutMs = positiveIntArg(flags.timeoutMs, '--timeout-ms');
+  const attrTimeoutSec = Number(flags.attrTimeout);
+  if (!Number.isFinite(attrTimeoutSec) || attrTimeoutSec < 0) usage(`--attr-timeout '${flags.attrTimeout}' is not a number of seconds`);
+  const full = await checkMountpoint(mountpoint);
+  const logger = createLogger('mount', { mountpoint: full });
+  let session: FuseSession | undefined;
+  const client = new QuorumfsClient(address, {
+    defaultTimeoutMs: timeoutMs,
+    onEvent: (event, data) => {
+      if (event !== INVALIDATE_EVENT || !session) return;
+      const change = invalidateEvent(data, 'event');
+      for (const ino of change.inodes) session.invalidateInode(ino).catch(() => undefined);
+      for (const e of change.entries) session.invalidateEntry(e.parent, e.name).catch(() => undefined);
+    },
+  });
+  try {
+    await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, 5_000) });
+  } catch (err) {
+    client.close();
+    throw qfsError('UNAVAILABLE', `cannot reach the mediator at ${formatAddress(address)}: ${messageOf(err)}`);
+  }
+  const fs = new QuorumfsFs({
+    client,
+    attrTimeoutSec,
+    entryTimeoutSec: attrTimeoutSec,
+    now: nowTimespec,
+    invalidateAttributes: (ino) => session?.invalidateInode(ino, -1) ?? Promise.resolve(),
+  });
+  session = await FuseSession.mount({
+    mountpoint: full,
+    operations: fs,
+    mountOptions: ['allow_other', 'default_permissions', 'fsname=quorumfs', 'subtype=quorumfs'],
+    conn: { maxWriteBytes: 1024 * 1024, handleKillpriv: false, writebackCache: false },
+    handleSignals: true,
+    onHandlerError: (info) => logger.warn({ op: info.op, errno: info.errno, err: messageOf(info.error) }, 'request failed'),
+  });
+  logger.info({ mediator: formatAddress(address) }, 'mounted');
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full })}\n`);
+  void session.closed.then(() => {
+    logger.info('unmounted');
+    client.close();
+    process.exit(0);
+  });
+}
+
+export async function runUnmount(mountpoint: string, flags: { lazy?: boolean }): Promise<void> {
+  const full = path.resolve(mountpoint);
+  const args = flags.lazy ? ['-u', '-z', full] : ['-u', full];
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const child = spawn('fusermount3', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let text = '';
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => (text += t));
+    child.once('error', reject);
+    child.once('exit', (c) => resolve({ code: c, stderr: text }));
+  });
+  if (code !== 0) throw qfsError('INVALID', `cannot unmount ${mountpoint}: ${stderr.trim().replace(/^fusermount3: /, '')}`);
+}

@@ -1,0 +1,360 @@
+// The quorumfs file system as FUSE operations: each request becomes a call to the mediator
+// through the client API; FUSE inode numbers are quorumfs inode numbers. Writes are buffered per
+// inode (write-back-buffer.ts) and committed on close, fsync, truncate, read and when a buffer
+// fills. Attributes are cached by the kernel for a short time and invalidated when the mediator
+// reports another mount's change; open() revalidates, so close-to-open consistency holds.
+
+import type { QuorumfsClient } from '../client/quorumfs-client.js';
+import { codeOf } from '../common/errors.js';
+import { limits } from '../common/limits.js';
+import { S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
+import { toFuseError } from './errno.js';
+import { FuseError } from './fuse-error.js';
+import type * as F from './fuse-operations.js';
+import { WriteBackBuffer } from './write-back-buffer.js';
+import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
+
+const O_EXCL = 0o200;
+const FALLOC_FL_KEEP_SIZE = 1;
+const STAT_BLOCK_BYTES = 512;
+
+export interface QuorumfsFsOptions {
+  client: QuorumfsClient;
+  /** How long the kernel may cache attributes and names. */
+  attrTimeoutSec: number;
+  entryTimeoutSec: number;
+  now: () => Timespec;
+  /** Drops the kernel's cached attributes of an inode (the session's notify call). */
+  invalidateAttributes?: (ino: number) => Promise<void>;
+}
+
+interface OpenInode {
+  handles: number;
+  /** Held on the metadata server because it was unlinked while open here. */
+  held: boolean;
+}
+
+export class QuorumfsFs implements F.FuseOperations {
+  private readonly client: QuorumfsClient;
+  private readonly buffers = new Map<number, WriteBackBuffer>();
+  private readonly openInodes = new Map<number, OpenInode>();
+  /** The attributes last given to the kernel, to tell at open whether its cache is stale. */
+  private readonly seen = new Map<number, number>();
+  private nextFh = 1;
+
+  constructor(private readonly options: QuorumfsFsOptions) {
+    this.client = options.client;
+  }
+
+  // ---- attributes and names ----
+
+  lookup = this.guard(async (_ctx: F.RequestContext, a: F.LookupArgs): Promise<F.Entry | F.NegativeEntry> => {
+    try {
+      return this.entry(await this.client.lookup(a.parent, a.name));
+    } catch (err) {
+      if (codeOf(err) === 'NOT_FOUND') return { ino: 0, entryTimeoutSec: this.options.entryTimeoutSec };
+      throw err;
+    }
+  });
+
+  forget = (a: F.ForgetArgs): void => {
+    if (!this.openInodes.has(a.ino) && !this.buffers.get(a.ino)?.dirty) this.seen.delete(a.ino);
+  };
+
+  getattr = this.guard(async (_ctx: F.RequestContext, a: F.GetattrArgs): Promise<F.AttrReply> => {
+    return this.attrReply(await this.client.getattr(a.ino));
+  });
+
+  setattr = this.guard(async (_ctx: F.RequestContext, a: F.SetattrArgs): Promise<F.AttrReply> => {
+    // Commit buffered writes first: their commit sets mtime and ctime to the time of the write,
+    // which must not override times set after it (cp -p, tar and rsync set them before close).
+    const buffer = this.buffers.get(a.ino);
+    await buffer?.drain();
+    const req: SetAttrRequest = {};
+    if (a.mode !== undefined) req.mode = a.mode;
+    if (a.uid !== undefined) req.uid = a.uid;
+    if (a.gid !== undefined) req.gid = a.gid;
+    if (a.atime !== undefined) req.atime = a.atime;
+    if (a.mtime !== undefined) req.mtime = a.mtime;
+    if (a.ctime !== undefined) req.ctime = a.ctime;
+    if (a.sizeBytes !== undefined) {
+      req.size = a.sizeBytes;
+      buffer?.resetEnd(a.sizeBytes);
+    }
+    return this.attrReply(await this.client.setattr(a.ino, req));
+  });
+
+  readlink = this.guard((_ctx: F.RequestContext, a: F.InoArgs) => this.client.readlink(a.ino));
+
+  mknod = this.guard(async (ctx: F.RequestContext, a: F.MknodArgs): Promise<F.Entry> =>
+    this.entry(await this.client.create(a.parent, a.name, a.mode, { exclusive: true, rdev: a.rdev, caller: caller(ctx) })),
+  );
+
+  mkdir = this.guard(async (ctx: F.RequestContext, a: F.MkdirArgs): Promise<F.Entry> =>
+    this.entry(await this.client.mkdir(a.parent, a.name, a.mode, caller(ctx))),
+  );
+
+  symlink = this.guard(async (ctx: F.RequestContext, a: F.SymlinkArgs): Promise<F.Entry> =>
+    this.entry(await this.client.symlink(a.parent, a.name, a.target, caller(ctx))),
+  );
+
+  link = this.guard(async (_ctx: F.RequestContext, a: F.LinkArgs): Promise<F.Entry> => {
+    await this.buffers.get(a.ino)?.drain(); // ctime of the link must come after the writes' commit
+    return this.entry(await this.client.link(a.ino, a.newParent, a.newName));
+  });
+
+  unlink = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
+    await this.flushNamed(a.parent, a.name);
+    await this.keepIfOpen(a.parent, a.name, () => this.client.unlink(a.parent, a.name));
+  });
+
+  rmdir = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
+    await this.client.rmdir(a.parent, a.name);
+  });
+
+  rename = this.guard(async (_ctx: F.RequestContext, a: F.RenameArgs): Promise<void> => {
+    await this.flushNamed(a.parent, a.name);
+    await this.keepIfOpen(a.newParent, a.newName, () => this.client.rename(a.parent, a.name, a.newParent, a.newName, a.flags));
+  });
+
+  // ---- files ----
+
+  open = this.guard(async (_ctx: F.RequestContext, a: F.OpenArgs): Promise<F.OpenReply> => {
+    // Close-to-open: ask the mediator, not the cache; keep cached pages only if nothing changed.
+    const attr = await this.client.getattr(a.ino);
+    const unchanged = this.unchangedSinceSeen(attr);
+    if (!unchanged) await this.dropCachedAttributes(a.ino);
+    this.remember(attr);
+    return { fh: this.opened(a.ino), keepCache: unchanged };
+  });
+
+  create = this.guard(async (ctx: F.RequestContext, a: F.CreateArgs): Promise<F.CreateReply> => {
+    const attr = await this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx) });
+    return { entry: this.entry(attr), open: { fh: this.opened(attr.ino) } };
+  });
+
+  read = this.guard(async (_ctx: F.RequestContext, a: F.ReadArgs): Promise<Uint8Array> => {
+    await this.buffers.get(a.ino)?.flush();
+    return this.client.read(a.ino, a.offset, a.sizeBytes);
+  });
+
+  write = this.guard(async (_ctx: F.RequestContext, a: F.WriteArgs): Promise<number> => {
+    await this.bufferOf(a.ino).write(a.offset, a.data, this.options.now());
+    return a.data.length;
+  });
+
+  flush = this.guard(async (_ctx: F.RequestContext, a: F.FlushArgs): Promise<void> => {
+    await this.buffers.get(a.ino)?.flush();
+  });
+
+  fsync = this.guard(async (_ctx: F.RequestContext, a: F.FsyncArgs): Promise<void> => {
+    // Committed data is already on Qw data servers' disks and in the fsynced metadata store.
+    await this.buffers.get(a.ino)?.flush();
+  });
+
+  release = this.guard(async (_ctx: F.RequestContext, a: F.ReleaseArgs): Promise<void> => {
+    const buffer = this.buffers.get(a.ino);
+    try {
+      await buffer?.flush();
+    } finally {
+      await this.closed(a.ino);
+    }
+  });
+
+  fallocate = this.guard(async (_ctx: F.RequestContext, a: F.FallocateArgs): Promise<void> => {
+    if (a.mode !== 0 && a.mode !== FALLOC_FL_KEEP_SIZE) throw new FuseError('EOPNOTSUPP', 'only plain fallocate is supported');
+    if (a.mode === FALLOC_FL_KEEP_SIZE) return; // blocks are allocated on write; nothing to reserve
+    await this.buffers.get(a.ino)?.flush();
+    const attr = await this.client.getattr(a.ino);
+    if (a.offset + a.length > attr.size) await this.client.setattr(a.ino, { size: a.offset + a.length });
+  });
+
+  // ---- directories ----
+
+  opendir = this.guard((_ctx: F.RequestContext, _a: F.OpenArgs): F.OpenReply => ({ fh: this.nextFh++ }));
+
+  readdir = this.guard(async (_ctx: F.RequestContext, a: F.ReaddirArgs): Promise<F.DirEntry[]> => {
+    const entries = await this.client.readdir(a.ino, a.offset, direntLimit(a.sizeBytes));
+    return entries.map((e) => ({ name: e.name, ino: e.ino, mode: e.mode, nextOffset: e.cookie }));
+  });
+
+  readdirplus = this.guard(async (_ctx: F.RequestContext, a: F.ReaddirArgs): Promise<F.DirEntryPlus[]> => {
+    const { entries } = await this.client.rpc.call(methods.readdirplus, {
+      ino: a.ino,
+      cookie: a.offset,
+      limit: direntLimit(a.sizeBytes),
+    });
+    return entries.map(({ entry, attr }) => ({ name: entry.name, nextOffset: entry.cookie, entry: this.entry(attr) }));
+  });
+
+  releasedir = this.guard((): void => {});
+
+  fsyncdir = this.guard((): void => {}); // every namespace change is committed before it returns
+
+  statfs = this.guard(async (): Promise<F.StatFs> => {
+    const s = await this.client.rpc.call(methods.statfs, {});
+    return {
+      blockSizeBytes: s.blockSizeBytes,
+      fragmentSizeBytes: s.blockSizeBytes,
+      blocks: s.totalBlocks,
+      blocksFree: s.freeBlocks,
+      blocksAvailable: s.availBlocks,
+      files: s.totalInodes,
+      filesFree: s.freeInodes,
+      filesAvailable: s.freeInodes,
+      nameMaxBytes: s.maxNameBytes,
+    };
+  });
+
+  // ---- extended attributes ----
+
+  setxattr = this.guard(async (_ctx: F.RequestContext, a: F.SetxattrArgs): Promise<void> => {
+    await this.buffers.get(a.ino)?.drain();
+    await this.client.rpc.call(methods.setxattr, { ino: a.ino, name: a.name, value: a.value, flags: a.flags });
+  });
+
+  getxattr = this.guard(async (_ctx: F.RequestContext, a: F.GetxattrArgs): Promise<Uint8Array> =>
+    (await this.client.rpc.call(methods.getxattr, { ino: a.ino, name: a.name })).value,
+  );
+
+  listxattr = this.guard(async (_ctx: F.RequestContext, a: F.ListxattrArgs): Promise<string[]> =>
+    (await this.client.rpc.call(methods.listxattr, { ino: a.ino })).names,
+  );
+
+  removexattr = this.guard(async (_ctx: F.RequestContext, a: F.RemovexattrArgs): Promise<void> => {
+    await this.buffers.get(a.ino)?.drain();
+    await this.client.rpc.call(methods.removexattr, { ino: a.ino, name: a.name });
+  });
+
+  // ---- helpers ----
+
+  /** Wraps a handler so quorumfs errors reach the kernel as their errno. */
+  private guard<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>): (...args: A) => Promise<R> {
+    return async (...args: A) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw toFuseError(err);
+      }
+    };
+  }
+
+  private bufferOf(ino: number): WriteBackBuffer {
+    let buffer = this.buffers.get(ino);
+    if (!buffer) {
+      buffer = new WriteBackBuffer(async (offset, data, time) => {
+        // Our own commit is not a change the kernel's cache missed.
+        this.remember(await this.client.write(ino, offset, data, { time }));
+      });
+      this.buffers.set(ino, buffer);
+    }
+    return buffer;
+  }
+
+  private opened(ino: number): number {
+    const state = this.openInodes.get(ino) ?? { handles: 0, held: false };
+    state.handles++;
+    this.openInodes.set(ino, state);
+    return this.nextFh++;
+  }
+
+  private async closed(ino: number): Promise<void> {
+    const state = this.openInodes.get(ino);
+    if (!state) return;
+    if (--state.handles > 0) return;
+    this.openInodes.delete(ino);
+    const buffer = this.buffers.get(ino);
+    if (buffer && !buffer.dirty) this.buffers.delete(ino);
+    if (state.held) await this.client.rpc.call(methods.release, { ino });
+  }
+
+  /** Commits the buffered writes of the inode `name` names, if this mount has any: a change of
+   * its ctime (rename, unlink, link, xattrs) must not be followed by a commit that sets ctime
+   * back to the earlier time of a write. */
+  private async flushNamed(parent: number, name: string): Promise<void> {
+    if (![...this.buffers.values()].some((buffer) => buffer.dirty)) return;
+    const target = await this.client.lookup(parent, name).catch(() => undefined); // the call reports a missing name
+    if (target) await this.buffers.get(target.ino)?.drain();
+  }
+
+  /** Runs a call that may remove the last name of `name`'s inode: if that inode is open here,
+   * hold it on the metadata server first, so its data stays until the last close. */
+  private async keepIfOpen(parent: number, name: string, removal: () => Promise<void>): Promise<void> {
+    if (this.openInodes.size === 0) return removal();
+    const target = await this.client.lookup(parent, name).catch(() => undefined);
+    const state = target ? this.openInodes.get(target.ino) : undefined;
+    if (!state || state.held) return removal();
+    await this.client.rpc.call(methods.hold, { ino: target!.ino });
+    state.held = true;
+    try {
+      await removal();
+    } catch (err) {
+      state.held = false;
+      await this.client.rpc.call(methods.release, { ino: target!.ino });
+      throw err;
+    }
+  }
+
+  private async dropCachedAttributes(ino: number): Promise<void> {
+    await this.options.invalidateAttributes?.(ino).catch(() => undefined); // not cached: nothing to drop
+  }
+
+  private unchangedSinceSeen(attr: InodeAttr): boolean {
+    return this.seen.get(attr.ino) === attr.generation;
+  }
+
+  private remember(attr: InodeAttr): void {
+    this.seen.set(attr.ino, attr.generation);
+  }
+
+  /** Attributes as the kernel should see them: with this mount's uncommitted writes. */
+  private withPending(attr: InodeAttr): InodeAttr {
+    const buffer = this.buffers.get(attr.ino);
+    if (!buffer?.dirty) return attr;
+    const { endBytes, time } = buffer.pending;
+    return { ...attr, size: Math.max(attr.size, endBytes), mtime: time ?? attr.mtime, ctime: time ?? attr.ctime };
+  }
+
+  private attrReply(attr: InodeAttr): F.AttrReply {
+    this.remember(attr);
+    return { attr: toFuseAttr(this.withPending(attr)), attrTimeoutSec: this.options.attrTimeoutSec };
+  }
+
+  private entry(attr: InodeAttr): F.Entry {
+    this.remember(attr);
+    return {
+      ino: attr.ino,
+      generation: 0,
+      attr: toFuseAttr(this.withPending(attr)),
+      attrTimeoutSec: this.options.attrTimeoutSec,
+      entryTimeoutSec: this.options.entryTimeoutSec,
+    };
+  }
+}
+
+function caller(ctx: F.RequestContext): { uid: number; gid: number } {
+  return { uid: ctx.uid, gid: ctx.gid };
+}
+
+/** Entries worth asking for to fill a readdir buffer (a packed entry takes 24+ bytes). */
+function direntLimit(sizeBytes: number): number {
+  return Math.max(1, Math.min(limits.maxReaddirEntries, Math.floor(sizeBytes / 32)));
+}
+
+export function toFuseAttr(attr: InodeAttr): F.Attr {
+  const isFile = (attr.mode & S_IFMT) === S_IFREG;
+  return {
+    ino: attr.ino,
+    mode: attr.mode,
+    nlink: attr.nlink,
+    uid: attr.uid,
+    gid: attr.gid,
+    rdev: attr.rdev,
+    sizeBytes: attr.size,
+    blksizeBytes: limits.blockSizeBytes,
+    blocks: isFile ? Math.ceil(attr.size / STAT_BLOCK_BYTES) : 0,
+    atime: attr.atime,
+    mtime: attr.mtime,
+    ctime: attr.ctime,
+  };
+}

@@ -1,0 +1,176 @@
+// The mount against a real cluster: the classic acceptance scenario (corrupt a replica,
+// terminate a data server, a replacement on 60000 takes new writes, all through the mount),
+// files of many sizes checked by checksum, a 1 GiB sparse file, and close-to-open consistency
+// between two mounts of the same cluster.
+
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile, open } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { limits } from '../../src/common/limits.js';
+import { runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+import { startMount, type Mount } from '../helpers/mount.js';
+
+const BS = limits.blockSizeBytes;
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('classic acceptance scenario (mediator 3 5, five data servers)', { timeout: 120_000 }, () => {
+  let cluster: Cluster;
+  let mount: Mount;
+  before(async () => {
+    cluster = await startCluster({ readQuorum: 3, writeQuorum: 5, dataServers: 5, faultInjection: true });
+    mount = await startMount(cluster.mediatorPort);
+  });
+  after(async () => {
+    await mount?.stop();
+    await cluster?.stop();
+  });
+
+  it('works like a directory, masks a corrupt replica and survives a crashed data server', async () => {
+    const p = (name: string): string => path.join(mount.dir, name);
+    await mkdir(p('a'));
+    await writeFile(p('a/hello.txt'), '');
+    await writeFile(p('c.txt'), 'hello');
+    assert.equal(await readFile(p('c.txt'), 'utf8'), 'hello');
+    assert.deepEqual((await readdir(mount.dir)).sort(), ['a', 'c.txt']);
+    assert.deepEqual(await readdir(p('a')), ['hello.txt']);
+    await rm(p('a/hello.txt'));
+    assert.deepEqual(await readdir(p('a')), []);
+
+    const ino = (await stat(p('c.txt'))).ino;
+    const corrupt = await runCli(['corrupt', String(cluster.dataPorts[0]), `${ino}:0`]);
+    assert.equal(corrupt.code, 0, corrupt.stderr);
+    // A fresh open revalidates; the mediator's cache holds only verified bytes.
+    assert.equal(await readFile(p('c.txt'), 'utf8'), 'hello');
+
+    const terminate = await runCli(['terminate', String(cluster.dataPorts[1])]);
+    assert.equal(terminate.code, 0, terminate.stderr);
+    let writes = 0;
+    const keepWorking = (async () => {
+      for (let i = 0; i < 40; i++) {
+        await writeFile(p(`during-${i}.txt`), `write ${i}`);
+        assert.equal(await readFile(p('c.txt'), 'utf8'), 'hello');
+        writes++;
+      }
+    })();
+    await waitFor(async () => (await cluster.status()).servers.some((s) => s.port === 60000 && s.state === 'live'), 2_000, 'replacement on 60000');
+    await keepWorking;
+    assert.equal(writes, 40);
+    await writeFile(p('after.txt'), 'after the crash');
+    const afterIno = (await stat(p('after.txt'))).ino;
+    const list = await runCli(['list-contents', '60000', '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.ok((JSON.parse(list.stdout) as Array<{ key: string }>).some((e) => e.key === `${afterIno}:0`));
+    assert.equal(await readFile(p('after.txt'), 'utf8'), 'after the crash');
+  });
+});
+
+describe('file sizes and data semantics (N=3)', { timeout: 300_000 }, () => {
+  let cluster: Cluster;
+  let mount: Mount;
+  before(async () => {
+    cluster = await startCluster({ readQuorum: 2, writeQuorum: 2, dataServers: 3 });
+    mount = await startMount(cluster.mediatorPort);
+  });
+  after(async () => {
+    await mount?.stop();
+    await cluster?.stop();
+  });
+
+  it('writes, reads and removes files of 0 B, 1 B, block size ± 1, 10 MiB and 256 MiB', async () => {
+    for (const size of [0, 1, BS - 1, BS, BS + 1, 10 * 1024 * 1024, 256 * 1024 * 1024]) {
+      const file = path.join(mount.dir, `size-${size}`);
+      const data = randomBytes(size);
+      await writeFile(file, data);
+      assert.equal((await stat(file)).size, size);
+      assert.equal(sha(await readFile(file)), sha(data), `${size} bytes`);
+      await rm(file);
+    }
+    assert.deepEqual(await readdir(mount.dir), []);
+  });
+
+  it('handles a 1 GiB sparse file: holes read as zeros', async () => {
+    const file = path.join(mount.dir, 'sparse');
+    const handle = await open(file, 'w');
+    await handle.write(Buffer.from('start'), 0, 5, 0);
+    await handle.write(Buffer.from('end'), 0, 3, 1024 * 1024 * 1024 - 3);
+    await handle.close();
+    assert.equal((await stat(file)).size, 1024 * 1024 * 1024);
+    const reader = await open(file, 'r');
+    const buf = Buffer.alloc(8);
+    await reader.read(buf, 0, 8, 0);
+    assert.deepEqual(buf, Buffer.from('start\0\0\0'));
+    await reader.read(buf, 0, 8, 512 * 1024 * 1024);
+    assert.deepEqual(buf, Buffer.alloc(8));
+    await reader.read(buf, 0, 8, 1024 * 1024 * 1024 - 8);
+    assert.deepEqual(buf, Buffer.from('\0\0\0\0\0end'));
+    await reader.close();
+    await rm(file);
+  });
+
+  it('random writes inside a block, appends and truncates keep the right bytes', async () => {
+    const file = path.join(mount.dir, 'rmw');
+    const model = randomBytes(3 * BS);
+    await writeFile(file, model);
+    const handle = await open(file, 'r+');
+    for (const offset of [5, BS - 2, 2 * BS + 77]) {
+      const patch = randomBytes(100);
+      await handle.write(patch, 0, patch.length, offset);
+      patch.copy(model, offset);
+    }
+    await handle.close();
+    await appendFile(file, 'tail');
+    const expected = Buffer.concat([model, Buffer.from('tail')]);
+    assert.equal(sha(await readFile(file)), sha(expected));
+    await truncate(file, 10);
+    await truncate(file, 20);
+    assert.deepEqual(await readFile(file), Buffer.concat([expected.subarray(0, 10), Buffer.alloc(10)]));
+  });
+
+  it('serves concurrent writers to different files', async () => {
+    const files = Array.from({ length: 8 }, (_, i) => ({ name: path.join(mount.dir, `par-${i}`), data: randomBytes(BS + i * 1000) }));
+    await Promise.all(files.map((f) => writeFile(f.name, f.data)));
+    for (const f of files) assert.equal(sha(await readFile(f.name)), sha(f.data));
+  });
+});
+
+describe('two mounts of one cluster', { timeout: 60_000 }, () => {
+  let cluster: Cluster;
+  let first: Mount;
+  let second: Mount;
+  before(async () => {
+    cluster = await startCluster({ readQuorum: 1, writeQuorum: 2, dataServers: 2 });
+    // Long attribute caching: coherence must come from invalidation and revalidation on open.
+    first = await startMount(cluster.mediatorPort, { attrTimeoutSec: 60 });
+    second = await startMount(cluster.mediatorPort, { attrTimeoutSec: 60 });
+  });
+  after(async () => {
+    await first?.stop();
+    await second?.stop();
+    await cluster?.stop();
+  });
+
+  it('close-to-open: after one mount closes a file, the other opens it and sees the new contents', async () => {
+    const a = path.join(first.dir, 'shared.txt');
+    const b = path.join(second.dir, 'shared.txt');
+    await writeFile(a, 'version one');
+    assert.equal(await readFile(b, 'utf8'), 'version one');
+    for (let i = 2; i < 12; i++) {
+      const text = `version ${i} ${'x'.repeat(i * 100)}`;
+      await writeFile(a, text);
+      assert.equal(await readFile(b, 'utf8'), text, `round ${i}`);
+      assert.equal((await stat(b)).size, Buffer.byteLength(text));
+    }
+  });
+
+  it('sees names created, renamed and removed by the other mount', async () => {
+    await mkdir(path.join(first.dir, 'd'));
+    await writeFile(path.join(first.dir, 'd', 'x'), 'x');
+    assert.deepEqual(await readdir(path.join(second.dir, 'd')), ['x']);
+    await rm(path.join(second.dir, 'd', 'x'));
+    await assert.rejects(stat(path.join(first.dir, 'd', 'x')), { code: 'ENOENT' });
+    await writeFile(path.join(second.dir, 'd', 'y'), 'y');
+    assert.equal(await readFile(path.join(first.dir, 'd', 'y'), 'utf8'), 'y');
+  });
+});
