@@ -1,8 +1,36 @@
 #!/usr/bin/env bash
-# `npm start`: a local cluster in the foreground — the mediator on 127.0.0.1:51234 with its
-# metadata server (51235) and 3 data servers (51236-51238), read quorum 2 and write quorum 2,
-# data under ./.quorumfs. Ctrl-C stops everything. Extra arguments go to the mediator, e.g.
-# `npm start -- --fault-injection`.
-set -euo pipefail
+# `npm start`: a local cluster in the foreground, mounted at ./mnt — the mediator on
+# 127.0.0.1:51234 with its metadata server (51235) and 3 data servers (51236-51238), read quorum
+# 2 and write quorum 2, data under ./.quorumfs. Ctrl-C unmounts and stops everything. Extra
+# arguments go to the mediator, e.g. `npm start -- --fault-injection`.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-exec node dist/src/cli/main.js mediator 2 2 51235 51236 51237 51238 --data-dir .quorumfs "$@"
+cli=(node dist/src/cli/main.js)
+
+"${cli[@]}" mediator 2 2 51235 51236 51237 51238 --data-dir .quorumfs "$@" &
+mediator=$!
+mount=""
+stop() {
+  trap - INT TERM
+  [ -n "$mount" ] && kill -TERM "$mount" 2>/dev/null && wait "$mount"
+  kill -TERM "$mediator" 2>/dev/null
+  wait "$mediator"
+  exit 0
+}
+trap stop INT TERM
+
+for _ in $(seq 1 100); do
+  kill -0 "$mediator" 2>/dev/null || { wait "$mediator"; exit $?; }
+  "${cli[@]}" status >/dev/null 2>&1 && break
+  sleep 0.2
+done
+mkdir -p mnt
+"${cli[@]}" mount mnt &
+mount=$!
+echo "quorumfs: mounted at $(pwd)/mnt; bin/quorumfs status shows the cluster; Ctrl-C stops" >&2
+wait "$mount"
+status=$?
+mount=""
+kill -TERM "$mediator" 2>/dev/null
+wait "$mediator"
+exit $status
