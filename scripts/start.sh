@@ -25,7 +25,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 mkdir -p mnt
-"${cli[@]}" mount mnt &
+"${cli[@]}" mount mnt >/dev/null &
 mount=$!
 echo "quorumfs: mounted at $(pwd)/mnt; bin/quorumfs status shows the cluster; Ctrl-C stops" >&2
 wait "$mount"

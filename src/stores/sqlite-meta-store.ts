@@ -81,6 +81,11 @@ const INODE_BUDGET = 2 ** 32;
 const MEMORY_SPACE_BYTES = 2 ** 40;
 /** Walking up more directories than this means a cycle in the tree: a bug, not a deep tree. */
 const MAX_TREE_DEPTH = 1_000_000;
+/** A readdir page must fit one frame header even with every entry's attributes (readdirplus):
+ * each entry counts its name plus this allowance (an encoded entry with its attributes takes
+ * about 200 bytes more than its name), against half of the header limit. */
+const READDIR_ENTRY_ALLOWANCE_BYTES = 256;
+const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
 
 const wallAnchorNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 
@@ -88,6 +93,17 @@ const wallAnchorNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 function realClock(): Timespec {
   const ns = wallAnchorNs + process.hrtime.bigint();
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
+}
+
+/** The first entries of `entries` that fit READDIR_PAGE_BUDGET_BYTES (at least one): 1,024
+ * entries with long names would not fit one frame, and the caller pages on anyway. */
+function fitPage(entries: DirEntry[]): DirEntry[] {
+  let usedBytes = 0;
+  for (let i = 0; i < entries.length; i++) {
+    usedBytes += Buffer.byteLength(entries[i]!.name, 'utf8') + READDIR_ENTRY_ALLOWANCE_BYTES;
+    if (usedBytes > READDIR_PAGE_BUDGET_BYTES && i > 0) return entries.slice(0, i);
+  }
+  return entries;
 }
 
 function isDir(attr: InodeAttr): boolean {
@@ -326,7 +342,8 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  /** Cookies: '.' is 1, '..' is 2, an entry is its id + 2; pass the last cookie seen to go on. */
+  /** Cookies: '.' is 1, '..' is 2, an entry is its id + 2; pass the last cookie seen to go on.
+   * A page may hold fewer than `limit` entries (long names): only an empty page ends the list. */
   readdir(ino: number, cookie: number, limit: number): DirEntry[] {
     checkNonNegativeInt(ino, 'ino');
     checkNonNegativeInt(cookie, 'cookie');
@@ -341,7 +358,7 @@ export class SqliteMetaStore implements MetaStore {
       }
       const rest = this.st.entryPage.all(dir.ino, Math.max(cookie - 2, 0), max - out.length);
       for (const row of rest) out.push({ name: row.name, ino: row.ino, mode: row.mode, cookie: row.id + 2 });
-      return out;
+      return fitPage(out);
     });
   }
 
