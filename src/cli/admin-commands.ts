@@ -39,7 +39,7 @@ export function formatStatus(report: StatusReport): string {
       report.servers.map((s) => [
         s.role,
         s.id,
-        s.state,
+        s.state === 'healing' && s.heal && s.heal.endedMs === undefined ? `healing ${percent(s.heal)}%${s.heal.etaMs === undefined ? '' : ` ETA ${Math.ceil(s.heal.etaMs / 1000)}s`}` : s.state,
         s.pid === undefined ? '-' : String(s.pid),
         s.blocks === undefined ? '-' : String(s.blocks),
         s.bytes === undefined ? '-' : String(s.bytes),
@@ -51,7 +51,9 @@ export function formatStatus(report: StatusReport): string {
     '',
     `spare ports left: ${report.sparePortsLeft.length === 0 ? 'none' : compactRange(report.sparePortsLeft)}`,
     `files and directories: ${report.counters.inodes}   blocks: ${report.counters.blocks}   bytes: ${report.counters.bytes}`,
-    `reads: ${report.counters.reads}   writes: ${report.counters.writes}   bad replicas found: ${report.counters.corruptFound}   write misses: ${report.counters.writeMisses}   replacements: ${report.counters.replacements}   metadata restarts: ${report.counters.metaRestarts}`,
+    `under-replicated blocks: ${report.counters.underReplicated}   bad replicas found: ${report.counters.corruptFound}   repaired: ${report.counters.corruptRepaired}   healed blocks: ${report.counters.healedBlocks}`,
+    `scrub: ${report.scrub ? `${report.scrub.running ? 'running' : 'last pass done'}, ${report.scrub.progress.doneBlocks}/${report.scrub.progress.totalBlocks} block copies checked` : 'no pass yet'} (${report.counters.scrubPasses} passes)`,
+    `reads: ${report.counters.reads}   writes: ${report.counters.writes}   write misses: ${report.counters.writeMisses}   replacements: ${report.counters.replacements}   metadata restarts: ${report.counters.metaRestarts}`,
   ];
   return lines.join('\n') + '\n';
 }
@@ -95,4 +97,8 @@ function compactRange(ports: number[]): string {
   const first = ports[0]!;
   const last = ports[ports.length - 1]!;
   return last - first === ports.length - 1 && ports.length > 1 ? `${first}-${last}` : ports.join(', ');
+}
+
+function percent(p: { doneBlocks: number; totalBlocks: number }): number {
+  return p.totalBlocks === 0 ? 0 : Math.floor((100 * p.doneBlocks) / p.totalBlocks);
 }

@@ -8,6 +8,7 @@ import { MEDIATOR_DEFAULTS, parseMediatorArgs, runMediator, type MediatorFlags }
 import { runDataServer, runMetaServer, type ServerFlags } from './server-commands.js';
 import { EXIT_USAGE, reportCliError } from './usage-error.js';
 import { MOUNT_DEFAULTS, runMount, runUnmount } from './mount-command.js';
+import { explainCommand, healCommand, scrubCommand } from './repair-commands.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
 
@@ -30,6 +31,9 @@ function buildProgram(): Command {
     .option('--data-dir <dir>', 'where the servers keep their data', MEDIATOR_DEFAULTS.dataDir)
     .option('--host <host>', 'address to listen on', MEDIATOR_DEFAULTS.host)
     .option('--fault-injection', 'allow corrupt and terminate on the data servers')
+    .option('--heal-rate-mibs <n>', 'heal copying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.healRateMibs)
+    .option('--scrub-rate-mibs <n>', 'scrub verifying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.scrubRateMibs)
+    .option('--scrub-interval-s <n>', 'seconds between scrub passes (0: only on demand)', MEDIATOR_DEFAULTS.scrubIntervalS)
     .action(async (qr: string, qw: string, metaPort: string, dataPorts: string[], flags: MediatorFlags) => {
       await runMediator(await parseMediatorArgs(qr, qw, metaPort, dataPorts, flags));
     });
@@ -70,6 +74,28 @@ function buildProgram(): Command {
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
     .action(statusCommand);
+
+  program
+    .command('heal')
+    .description('compare every data server with the block maps now and copy what is missing')
+    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--wait', 'show progress until done')
+    .action(healCommand);
+
+  program
+    .command('scrub')
+    .description('verify every block on every data server now and repair what is wrong')
+    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--wait', 'show progress until done')
+    .action(scrubCommand);
+
+  program
+    .command('explain')
+    .description("show a file's blocks: version, checksum and which servers hold a good copy")
+    .argument('<path>', 'a file on a quorumfs mount, or a path inside the file system')
+    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--json', 'print one JSON object')
+    .action(explainCommand);
 
   program
     .command('list-contents')

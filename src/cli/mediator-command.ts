@@ -16,6 +16,9 @@ export interface MediatorFlags {
   dataDir: string;
   host: string;
   faultInjection?: boolean;
+  healRateMibs: string;
+  scrubRateMibs: string;
+  scrubIntervalS: string;
 }
 
 export const DEFAULT_MEDIATOR_PORT = 51234;
@@ -56,6 +59,9 @@ export async function parseMediatorArgs(
     sparePorts,
     dataDir: path.resolve(flags.dataDir),
     faultInjection: flags.faultInjection === true,
+    healRateBytesPerSecond: positiveIntArg(flags.healRateMibs, '--heal-rate-mibs') * MiB,
+    scrubRateBytesPerSecond: positiveIntArg(flags.scrubRateMibs, '--scrub-rate-mibs') * MiB,
+    scrubIntervalMs: positiveIntArg(flags.scrubIntervalS, '--scrub-interval-s') * 1000,
   };
 }
 
@@ -78,7 +84,12 @@ export async function runMediator(options: Omit<MediatorOptions, 'logger'>): Pro
   }
 }
 
+const MiB = 1024 * 1024;
+
 export const MEDIATOR_DEFAULTS = {
+  healRateMibs: '0',
+  scrubRateMibs: '64',
+  scrubIntervalS: '3600',
   port: String(DEFAULT_MEDIATOR_PORT),
   sparePorts: '60000-60010',
   dataDir: '.quorumfs',

@@ -48,6 +48,9 @@ export const limits = {
   heartbeatMissesBeforeDown: 3,
   /** Verified blocks the mediator keeps in memory for repeated and partial reads. */
   mediatorBlockCacheBytes: 128 * MiB,
+  /** A block version nothing refers to is deleted by the scrubber only if two passes at least
+   * this far apart saw it so: longer than any write takes to commit. */
+  orphanMinAgeMs: 60_000,
   /** Versions the mediator reserves from the metadata server at once. */
   versionReserveBatch: 10_000,
 } as const;

@@ -6,7 +6,9 @@
 
 import { assertNever } from './quorum.js';
 
-export type ServerState = 'starting' | 'live' | 'down' | 'replaced';
+/** starting: spawned, not yet answering; healing: answering and taking writes, being filled or
+ * caught up with what it lacks (reads do not count on it yet); live: complete. */
+export type ServerState = 'starting' | 'healing' | 'live' | 'down' | 'replaced';
 
 export interface ServerRecord {
   /** host:port, the server's identity. */
@@ -37,13 +39,15 @@ export type MembershipEvent =
   | { type: 'heartbeatOk'; id: string }
   | { type: 'heartbeatFailed'; id: string; reason: string }
   | { type: 'processExited'; id: string; reason: string }
-  | { type: 'spawnFailed'; id: string; reason: string };
+  | { type: 'spawnFailed'; id: string; reason: string }
+  | { type: 'healed'; id: string };
 
 export type MembershipAction =
   | { type: 'spawnReplacement'; replaces: string; host: string; port: number }
   | { type: 'stopProcess'; id: string }
   | { type: 'serverDown'; id: string; reason: string }
   | { type: 'serverLive'; id: string }
+  | { type: 'startHeal'; id: string }
   | { type: 'sparesExhausted'; replaces: string };
 
 export interface StepResult {
@@ -72,8 +76,14 @@ export function initialMembership(
   };
 }
 
+/** Servers reads count on: complete copies. */
 export function liveServers(state: MembershipState): ServerRecord[] {
   return state.servers.filter((s) => s.state === 'live');
+}
+
+/** Servers writes go to: complete ones and those being healed (so they do not fall behind). */
+export function writableServers(state: MembershipState): ServerRecord[] {
+  return state.servers.filter((s) => s.state === 'live' || s.state === 'healing');
 }
 
 /** Servers that should be watched: not yet replaced. */
@@ -87,8 +97,16 @@ export function step(state: MembershipState, event: MembershipEvent): StepResult
   const server = state.servers[index]!;
   if (server.state === 'replaced') return { state, actions: [] };
   switch (event.type) {
-    case 'heartbeatOk':
-      return withServer(state, index, { ...server, missedHeartbeats: 0, state: 'live', downReason: undefined }, server.state === 'live' ? [] : [{ type: 'serverLive', id: server.id }]);
+    case 'heartbeatOk': {
+      // A server that answers for the first time, or again after being down, may lack blocks:
+      // it is healed before reads count on it.
+      const answering = { ...server, missedHeartbeats: 0, downReason: undefined };
+      if (server.state === 'live' || server.state === 'healing') return withServer(state, index, answering, []);
+      return withServer(state, index, { ...answering, state: 'healing' }, [{ type: 'startHeal', id: server.id }]);
+    }
+    case 'healed':
+      if (server.state !== 'healing') return { state, actions: [] };
+      return withServer(state, index, { ...server, state: 'live' }, [{ type: 'serverLive', id: server.id }]);
     case 'heartbeatFailed': {
       const missed = server.missedHeartbeats + 1;
       if (server.state === 'down' || missed < state.missesBeforeDown) {

@@ -3,7 +3,7 @@
 import { limits } from '../common/limits.js';
 import { checksumStr, empty } from './common-decoders.js';
 import { method } from './method.js';
-import { array, bool, boundedStr, object, optional, str, uint } from './schema.js';
+import { array, bool, boundedStr, literal, object, optional, str, uint } from './schema.js';
 
 const key = boundedStr(limits.maxKeyBytes);
 
@@ -36,6 +36,13 @@ export const dataMethods = {
     'list',
     object({ limit: optional(uint) }),
     object({ entries: array(blockInfo, limits.maxListEntries), truncated: bool }),
+    true,
+  ),
+  /** Reads (key, version) on the server and checks its checksum there: no bytes on the wire. */
+  verify: method(
+    'verify',
+    object({ key, version: uint }),
+    object({ status: literal('ok', 'corrupt', 'missing'), checksum: optional(checksumStr) }),
     true,
   ),
   heartbeat: method('heartbeat', empty, serverInfo, true),

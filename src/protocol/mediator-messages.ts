@@ -7,6 +7,17 @@ import { method } from './method.js';
 import { namespaceMethods, setAttrRequest } from './meta-messages.js';
 import { array, bool, int, object, optional, str, uint } from './schema.js';
 
+const progress = object({
+  totalBlocks: uint,
+  doneBlocks: uint,
+  failedBlocks: uint,
+  totalBytes: uint,
+  doneBytes: uint,
+  startedMs: uint,
+  endedMs: optional(uint),
+  etaMs: optional(uint),
+});
+
 const serverStatus = object({
   id: str,
   host: str,
@@ -20,6 +31,7 @@ const serverStatus = object({
   replaces: optional(str),
   replacedBy: optional(str),
   downReason: optional(str),
+  heal: optional(progress),
 });
 
 export const statusReport = object({
@@ -33,10 +45,15 @@ export const statusReport = object({
     reads: uint,
     writes: uint,
     corruptFound: uint,
+    corruptRepaired: uint,
+    underReplicated: uint,
+    healedBlocks: uint,
+    scrubPasses: uint,
     writeMisses: uint,
     replacements: uint,
     metaRestarts: uint,
   }),
+  scrub: optional(object({ running: bool, progress })),
 });
 
 export type StatusReport = ReturnType<typeof statusReport>;
@@ -57,6 +74,20 @@ export const mediatorMethods = {
     true,
   ),
   status: method('status', empty, statusReport, true),
+  /** Starts a catch-up compare of every data server now; with wait, returns when done. */
+  heal: method('heal', object({ wait: bool }), empty, true),
+  /** Starts a scrub pass now (or joins the running one); with wait, returns when done. */
+  scrub: method('scrub', object({ wait: bool }), empty, true),
+  /** Each block of a file, with the servers holding a good copy (verified in place). */
+  explain: method(
+    'explain',
+    object({ ino: uint }),
+    object({
+      attr: inodeAttr,
+      blocks: array(object({ index: uint, version: uint, checksum: str, lengthBytes: uint, good: array(str, 1024), bad: array(object({ server: str, status: str }), 1024) }), 1_000_000),
+    }),
+    true,
+  ),
   ping: method('ping', empty, object({ pid: int }), true),
 } as const;
 

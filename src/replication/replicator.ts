@@ -13,6 +13,7 @@ import { delay } from '../common/async.js';
 
 const MAX_WRITE_ATTEMPTS = 3;
 const WRITE_RETRY_DELAY_MS = 50;
+const READ_REPAIR_TIMEOUT_MS = 10_000;
 import type { RpcClient } from '../transport/rpc-client.js';
 
 export interface ReplicaTarget {
@@ -24,10 +25,14 @@ export interface ReplicatorOptions {
   readQuorum: number;
   writeQuorum: number;
   random: () => number;
-  /** Live servers at the moment of the call. */
+  /** Servers reads count on (complete copies) at the moment of the call. */
   liveTargets: () => ReplicaTarget[];
-  /** Told about every read once all asked replicas answered: bad copies can be repaired. */
+  /** Servers writes go to: the live ones and those being healed. Reads fall back to these. */
+  writableTargets: () => ReplicaTarget[];
+  /** Told about every read once all asked replicas answered. */
   onReadVote?: (key: string, expected: Expected, result: VoteResult) => void;
+  /** Told about each read repair: a bad copy rewritten (or not) from the verified one. */
+  onReadRepair?: (key: string, version: number, serverId: string, verdict: string, ok: boolean) => void;
   /** Waits, until the deadline, while fewer than `count` servers are live but a replacement is
    * on its way; resolves true if `count` are live now. Without it, writes never wait. */
   awaitWriteTargets?: (count: number, deadlineMs: number) => Promise<boolean>;
@@ -46,7 +51,7 @@ export class Replicator {
     const { writeQuorum } = this.options;
     for (let attempt = 1; ; attempt++) {
       await this.options.awaitWriteTargets?.(writeQuorum, deadlineMs);
-      const targets = this.options.liveTargets();
+      const targets = this.options.writableTargets();
       try {
         if (targets.length < writeQuorum) {
           throw qfsError('QUORUM_NOT_REACHED', `write of ${key}: ${targets.length} live data servers, write quorum is ${writeQuorum}`);
@@ -111,17 +116,19 @@ export class Replicator {
    * Fails CORRUPT if replicas answered but none is good, UNAVAILABLE if none answered. */
   async readBlock(key: string, expected: Expected, deadlineMs: number): Promise<Buffer> {
     const live = this.options.liveTargets();
+    const writable = this.options.writableTargets();
     const first = pickReadSet(
       live.map((t) => t.id),
       this.options.readQuorum,
       this.options.random,
     );
-    const byId = new Map(live.map((t) => [t.id, t]));
+    const byId = new Map(writable.map((t) => [t.id, t]));
     const replies: ReplicaReply[] = [];
     const firstTargets = first.map((id) => byId.get(id)!);
     let data = await this.firstGood(key, expected, firstTargets, deadlineMs, replies);
     if (!data) {
-      const rest = live.filter((t) => !first.includes(t.id));
+      // Widen to every other server, those being healed included: any good copy will do.
+      const rest = writable.filter((t) => !first.includes(t.id));
       data = await this.firstGood(key, expected, rest, deadlineMs, replies);
     }
     if (!data) {
@@ -158,8 +165,10 @@ export class Replicator {
             resolve(data);
           }
           if (--pending === 0) {
-            if (!found) resolve(undefined);
-            else this.options.onReadVote?.(key, expected, vote(expected, replies));
+            if (!found) return resolve(undefined);
+            const result = vote(expected, replies);
+            this.options.onReadVote?.(key, expected, result);
+            this.readRepair(key, expected, found, result);
           }
         });
       }
@@ -192,11 +201,27 @@ export class Replicator {
     }
   }
 
+  /** Rewrites the bad copies a read found, from the verified bytes it returned, without delaying
+   * the reader. */
+  private readRepair(key: string, expected: Expected, data: Buffer, result: VoteResult): void {
+    const writable = new Map(this.options.writableTargets().map((t) => [t.id, t]));
+    for (const { server, verdict } of result.bad) {
+      const target = writable.get(server);
+      if (!target) continue;
+      target.client
+        .call(dataMethods.put, { key, version: expected.version, checksum: expected.checksum }, { payload: data, timeoutMs: READ_REPAIR_TIMEOUT_MS })
+        .then(
+          () => this.options.onReadRepair?.(key, expected.version, server, verdict, true),
+          () => this.options.onReadRepair?.(key, expected.version, server, verdict, false),
+        );
+    }
+  }
+
   /** Deletes block versions from every live server, best effort (orphans left behind are found
    * by the scrubber). */
   async deleteVersions(key: string, versions: number[], deadlineMs: number): Promise<void> {
     const calls: Promise<unknown>[] = [];
-    for (const target of this.options.liveTargets()) {
+    for (const target of this.options.writableTargets()) {
       for (const version of versions) {
         calls.push(
           target.client

@@ -3,7 +3,7 @@
 // bytes. corrupt and terminate exist for fault-injection tests and are refused unless the server
 // was started with fault injection enabled.
 
-import { qfsError } from '../common/errors.js';
+import { codeOf, qfsError } from '../common/errors.js';
 import type { Address } from '../common/address.js';
 import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
@@ -56,6 +56,17 @@ export class DataServer {
         const all = store.list();
         const limit = Math.min(args.limit ?? limits.maxListEntries, limits.maxListEntries);
         return { entries: all.slice(0, limit), truncated: all.length > limit };
+      })
+      .register(dataMethods.verify, async (args) => {
+        try {
+          const block = await store.get(args.key, args.version);
+          return { status: 'ok' as const, checksum: block.checksum };
+        } catch (err) {
+          const code = codeOf(err);
+          if (code === 'CORRUPT') return { status: 'corrupt' as const };
+          if (code === 'NOT_FOUND') return { status: 'missing' as const };
+          throw err;
+        }
       })
       .register(dataMethods.heartbeat, async () => {
         const usage = await store.usage();

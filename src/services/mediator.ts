@@ -14,7 +14,7 @@ import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
 import { blockKey, type BlockRef, type InodeAttr, type OrphanBlock } from '../common/types.js';
 import { blockCount } from '../core/block-math.js';
-import { initialMembership, liveServers, step, watchedServers, type MembershipAction, type MembershipEvent, type MembershipState } from '../core/membership.js';
+import { initialMembership, liveServers, step, watchedServers, writableServers, type ServerRecord, type MembershipAction, type MembershipEvent, type MembershipState } from '../core/membership.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
 import { metaMethods, namespaceMethods } from '../protocol/meta-messages.js';
@@ -27,6 +27,7 @@ import { PayloadReply, RpcServer, type RpcConnection } from '../transport/rpc-se
 import { invalidationsFor } from '../core/invalidations.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { spawnServer, type ChildHandle } from './supervisor.js';
+import { Redundancy } from './redundancy.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -41,6 +42,11 @@ export interface MediatorOptions {
   logger: Logger;
   /** Milliseconds between heartbeats to each data server. */
   heartbeatIntervalMs?: number;
+  /** Background copying (heal) and verifying (scrub) budgets; 0 means unlimited. */
+  healRateBytesPerSecond: number;
+  scrubRateBytesPerSecond: number;
+  /** A scrub pass starts this often; 0: only on demand. */
+  scrubIntervalMs: number;
 }
 
 const CHILD_READY_TIMEOUT_MS = 10_000;
@@ -51,7 +57,6 @@ const META_RESTART_BACKOFF_MS = [50, 200, 500, 1_000, 2_000];
 interface Counters {
   reads: number;
   writes: number;
-  corruptFound: number;
   writeMisses: number;
   replacements: number;
   metaRestarts: number;
@@ -73,7 +78,8 @@ export class Mediator {
   private readonly rpc: RpcServer;
   private readonly replicator: Replicator;
   private readonly fileIo: FileIo;
-  private readonly counters: Counters = { reads: 0, writes: 0, corruptFound: 0, writeMisses: 0, replacements: 0, metaRestarts: 0 };
+  private readonly redundancy: Redundancy;
+  private readonly counters: Counters = { reads: 0, writes: 0, writeMisses: 0, replacements: 0, metaRestarts: 0 };
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly startedAtMs = Date.now();
@@ -89,17 +95,38 @@ export class Mediator {
       readQuorum: options.readQuorum,
       writeQuorum: options.writeQuorum,
       random: Math.random,
-      liveTargets: () => this.liveTargets(),
+      liveTargets: () => this.targets(liveServers(this.membership)),
+      writableTargets: () => this.targets(writableServers(this.membership)),
       awaitWriteTargets: (count, deadlineMs) => this.awaitLive(count, deadlineMs),
       onReadVote: (key, expected, result) => {
         if (result.bad.length === 0) return;
-        this.counters.corruptFound += result.bad.length;
+        this.redundancy.counters.corruptFound += result.bad.length;
         this.log.warn({ key, version: expected.version, bad: result.bad }, 'bad replicas found on read');
+      },
+      onReadRepair: (key, version, serverId, verdict, ok) => {
+        if (ok) {
+          this.redundancy.counters.corruptRepaired++;
+          this.redundancy.recordRepaired(serverId, key, version);
+        }
+        this.log.info({ key, version, server: serverId, verdict, ok }, 'read repair');
       },
       onWriteMiss: (key, version, serverId, reason) => {
         this.counters.writeMisses++;
+        this.redundancy.recordMiss(serverId, key, version);
         this.log.warn({ key, version, server: serverId, reason }, 'write missed a replica');
       },
+    });
+    this.redundancy = new Redundancy({
+      meta: this.meta,
+      replicator: this.replicator,
+      clientOf: (id) => this.runtimeOf(id).client,
+      writableIds: () => writableServers(this.membership).map((s) => s.id),
+      onHealed: (id) => this.apply({ type: 'healed', id }),
+      healRateBytesPerSecond: options.healRateBytesPerSecond,
+      scrubRateBytesPerSecond: options.scrubRateBytesPerSecond,
+      scrubIntervalMs: options.scrubIntervalMs,
+      orphanMinAgeMs: limits.orphanMinAgeMs,
+      logger: this.log,
     });
     const versions = new VersionAllocator(async (count) => (await this.meta.call(metaMethods.reserveVersions, { count })).first);
     this.fileIo = new FileIo({
@@ -129,6 +156,7 @@ export class Mediator {
       }),
     );
     await this.heartbeatAll();
+    this.redundancy.start();
     this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), this.options.heartbeatIntervalMs ?? limits.heartbeatIntervalMs);
     this.boundAddress = await this.rpc.listen({ host: this.options.host, port: this.options.port });
     this.log.info(
@@ -142,6 +170,7 @@ export class Mediator {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.heartbeatTimer);
+    this.redundancy.stop();
     await this.rpc.close();
     this.meta.close();
     const children = [this.metaChild, ...[...this.runtime.values()].map((r) => r.child)].filter(
@@ -214,7 +243,12 @@ export class Mediator {
       case 'serverLive':
         this.log.info({ server: action.id }, 'data server live');
         return;
+      case 'startHeal':
+        this.log.info({ server: action.id }, 'healing data server');
+        void this.redundancy.heal(action.id);
+        return;
       case 'stopProcess': {
+        this.redundancy.forgetServer(action.id);
         const runtime = this.runtime.get(action.id);
         runtime?.child?.kill('SIGKILL');
         runtime?.client.close();
@@ -288,15 +322,15 @@ export class Mediator {
   /** Waits while fewer than `count` data servers are live and a replacement is starting. */
   private async awaitLive(count: number, deadlineMs: number): Promise<boolean> {
     for (;;) {
-      if (liveServers(this.membership).length >= count) return true;
+      if (writableServers(this.membership).length >= count) return true;
       const replacing = this.membership.servers.some((s) => s.state === 'starting');
       if (!replacing || this.stopping || Date.now() + LIVE_POLL_MS >= deadlineMs) return false;
       await delay(LIVE_POLL_MS);
     }
   }
 
-  private liveTargets(): ReplicaTarget[] {
-    return liveServers(this.membership).map((s) => ({ id: s.id, client: this.runtimeOf(s.id).client }));
+  private targets(servers: ServerRecord[]): ReplicaTarget[] {
+    return servers.map((s) => ({ id: s.id, client: this.runtimeOf(s.id).client }));
   }
 
   /** Deletes unreferenced block versions after a grace period, so a read that fetched the old
@@ -337,6 +371,18 @@ export class Mediator {
       })
       .register(mediatorMethods.blockMap, (a, ctx) => this.blockMap(a.ino, ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
+      .register(mediatorMethods.heal, async (a) => {
+        const pass = this.redundancy.healAll();
+        if (a.wait) await pass;
+        return {};
+      })
+      .register(mediatorMethods.scrub, async (a) => {
+        const pass = this.redundancy.scrub();
+        if (a.wait) await pass;
+        else pass.catch(() => undefined);
+        return {};
+      })
+      .register(mediatorMethods.explain, (a, ctx) => this.explain(a.ino, ctx.deadlineMs))
       .register(mediatorMethods.ping, () => ({ pid: process.pid }));
   }
 
@@ -401,6 +447,7 @@ export class Mediator {
           replaces: s.replaces,
           replacedBy: s.replacedBy,
           downReason: s.downReason,
+          heal: this.redundancy.healProgress(s.id),
         };
       }),
     ];
@@ -414,8 +461,41 @@ export class Mediator {
       },
       servers,
       sparePortsLeft: this.membership.sparePorts,
-      counters: { ...counts, ...this.counters },
+      counters: { ...counts, ...this.counters, ...this.redundancy.counters, underReplicated: this.redundancy.underReplicated() },
+      scrub: this.scrubStatus(),
     };
+  }
+
+  private scrubStatus(): StatusReport['scrub'] {
+    const state = this.redundancy.scrubState();
+    if (!state) return undefined;
+    const { running, ...progress } = state;
+    return { running, progress };
+  }
+
+  /** Each block of a file and which servers hold a good copy, verified where it is stored. */
+  private async explain(ino: number, deadlineMs: number) {
+    const { attr, blocks } = await this.blockMap(ino, deadlineMs);
+    const servers = writableServers(this.membership);
+    const explained = [];
+    for (const block of blocks) {
+      const key = blockKey(ino, block.index);
+      const verdicts = await Promise.all(
+        servers.map(async (s) => {
+          const r = await this.runtimeOf(s.id)
+            .client.call(dataMethods.verify, { key, version: block.version }, { timeoutMs: Math.max(1, deadlineMs - Date.now()) })
+            .catch(() => ({ status: 'unreachable' as const, checksum: undefined }));
+          const status = r.status === 'ok' && r.checksum !== block.checksum ? 'mismatch' : r.status;
+          return { server: s.id, status };
+        }),
+      );
+      explained.push({
+        ...block,
+        good: verdicts.filter((v) => v.status === 'ok').map((v) => v.server),
+        bad: verdicts.filter((v) => v.status !== 'ok'),
+      });
+    }
+    return { attr, blocks: explained };
   }
 }
 

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initialMembership, liveServers, step, type MembershipEvent, type MembershipState } from '../../src/core/membership.js';
+import { initialMembership, liveServers, step, writableServers, type MembershipEvent, type MembershipState } from '../../src/core/membership.js';
 
 function run(state: MembershipState, events: MembershipEvent[]) {
   const actions = [];
@@ -20,13 +20,33 @@ const three = () =>
     [60000, 60001],
     3,
   );
-const allUp: MembershipEvent[] = [5001, 5002, 5003].map((p) => ({ type: 'heartbeatOk', id: `127.0.0.1:${p}` }));
+const allUp: MembershipEvent[] = [5001, 5002, 5003].flatMap((p): MembershipEvent[] => [
+  { type: 'heartbeatOk', id: `127.0.0.1:${p}` },
+  { type: 'healed', id: `127.0.0.1:${p}` },
+]);
 
 describe('membership', () => {
-  it('marks servers live on their first heartbeat', () => {
+  it('heals servers that answer for the first time, then counts them live', () => {
+    const first = run(three(), [{ type: 'heartbeatOk', id: '127.0.0.1:5001' }]);
+    assert.deepEqual(first.actions, [{ type: 'startHeal', id: '127.0.0.1:5001' }]);
+    assert.equal(first.state.servers[0]!.state, 'healing');
+    assert.equal(writableServers(first.state).length, 1);
+    assert.equal(liveServers(first.state).length, 0);
     const { state, actions } = run(three(), allUp);
     assert.equal(liveServers(state).length, 3);
     assert.equal(actions.filter((a) => a.type === 'serverLive').length, 3);
+  });
+
+  it('catches up a server that comes back after being down', () => {
+    const remote = initialMembership([{ host: '10.0.0.9', port: 7000, local: false }], [], 1);
+    const r = run(remote, [
+      { type: 'heartbeatOk', id: '10.0.0.9:7000' },
+      { type: 'healed', id: '10.0.0.9:7000' },
+      { type: 'heartbeatFailed', id: '10.0.0.9:7000', reason: 'timeout' },
+      { type: 'heartbeatOk', id: '10.0.0.9:7000' },
+    ]);
+    assert.equal(r.state.servers[0]!.state, 'healing');
+    assert.equal(r.actions.filter((a) => a.type === 'startHeal').length, 2);
   });
 
   it('replaces a crashed local server on the next spare port at once', () => {
@@ -66,8 +86,10 @@ describe('membership', () => {
       ...allUp,
       exit(5001),
       { type: 'heartbeatOk', id: '127.0.0.1:60000' },
+      { type: 'healed', id: '127.0.0.1:60000' },
       exit(5002),
       { type: 'heartbeatOk', id: '127.0.0.1:60001' },
+      { type: 'healed', id: '127.0.0.1:60001' },
       exit(5003),
       exit(60000),
     ]);
@@ -83,6 +105,6 @@ describe('membership', () => {
     ]);
     assert.equal(r.state.servers[0]!.state, 'down');
     assert.ok(!r.actions.some((a) => a.type === 'spawnReplacement'));
-    assert.equal(run(r.state, [{ type: 'heartbeatOk', id: '10.0.0.9:7000' }]).state.servers[0]!.state, 'live');
+    assert.equal(run(r.state, [{ type: 'heartbeatOk', id: '10.0.0.9:7000' }]).state.servers[0]!.state, 'healing');
   });
 });

@@ -1,0 +1,124 @@
+// `quorumfs heal [--wait]`, `quorumfs scrub [--wait]` and `quorumfs explain <path>`. With --wait
+// the command follows the pass in status: a progress bar on a terminal, plain lines otherwise,
+// until the mediator says the pass is done.
+
+import { readFile, realpath, stat } from 'node:fs/promises';
+import cliProgress from 'cli-progress';
+import { QuorumfsClient } from '../client/quorumfs-client.js';
+import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
+import { addressArg } from './arguments.js';
+
+const PASS_TIMEOUT_MS = 24 * 3600 * 1000;
+const POLL_MS = 250;
+
+interface Flags {
+  mediator: string;
+  wait?: boolean;
+}
+
+type Progress = { doneBlocks: number; totalBlocks: number; etaMs?: number };
+
+function client(flags: Flags): QuorumfsClient {
+  return new QuorumfsClient(addressArg(flags.mediator, '--mediator'), { defaultTimeoutMs: 10_000 });
+}
+
+export async function healCommand(flags: Flags): Promise<void> {
+  await runPass(flags, 'heal', (s) => sumProgress(s.servers.map((x) => x.heal).filter((h): h is NonNullable<typeof h> => h !== undefined && h.endedMs === undefined)));
+}
+
+export async function scrubCommand(flags: Flags): Promise<void> {
+  await runPass(flags, 'scrub', (s) => (s.scrub?.running ? s.scrub.progress : undefined));
+}
+
+async function runPass(flags: Flags, what: 'heal' | 'scrub', progressOf: (s: StatusReport) => Progress | undefined): Promise<void> {
+  const c = client(flags);
+  try {
+    if (!flags.wait) {
+      await c.rpc.call(mediatorMethods[what], { wait: false });
+      process.stdout.write(`${what} started; 'quorumfs status' shows its progress\n`);
+      return;
+    }
+    const show = progressDisplay(what);
+    let done = false;
+    const pass = c.rpc.call(mediatorMethods[what], { wait: true }, { timeoutMs: PASS_TIMEOUT_MS, retry: false }).finally(() => (done = true));
+    while (!done) {
+      const status = await c.status().catch(() => undefined);
+      const p = status && progressOf(status);
+      if (p) show.update(p);
+      await Promise.race([pass.catch(() => undefined), new Promise((r) => setTimeout(r, POLL_MS))]);
+    }
+    await pass;
+    const status = await c.status();
+    show.finish();
+    process.stdout.write(`${what} done: ${status.counters.underReplicated} blocks under-replicated, ${status.counters.corruptFound} bad replicas found, ${status.counters.corruptRepaired} repaired\n`);
+  } finally {
+    c.close();
+  }
+}
+
+function sumProgress(list: Progress[]): Progress | undefined {
+  if (list.length === 0) return undefined;
+  return {
+    doneBlocks: list.reduce((n, p) => n + p.doneBlocks, 0),
+    totalBlocks: list.reduce((n, p) => n + p.totalBlocks, 0),
+    etaMs: Math.max(0, ...list.map((p) => p.etaMs ?? 0)),
+  };
+}
+
+/** A bar on a terminal; one line per second otherwise (logs, CI). */
+function progressDisplay(what: string): { update(p: Progress): void; finish(): void } {
+  if (process.stdout.isTTY) {
+    const bar = new cliProgress.SingleBar({ format: `${what} [{bar}] {percentage}% | {value}/{total} blocks | ETA {eta_formatted}` }, cliProgress.Presets.shades_classic);
+    let started = false;
+    return {
+      update(p) {
+        if (!started) bar.start(p.totalBlocks, p.doneBlocks);
+        started = true;
+        bar.setTotal(p.totalBlocks);
+        bar.update(p.doneBlocks);
+      },
+      finish: () => started && bar.stop(),
+    };
+  }
+  let lastMs = 0;
+  return {
+    update(p) {
+      if (Date.now() - lastMs < 1000) return;
+      lastMs = Date.now();
+      const percent = p.totalBlocks === 0 ? 100 : Math.floor((100 * p.doneBlocks) / p.totalBlocks);
+      const eta = p.etaMs === undefined ? '' : `, ETA ${Math.ceil(p.etaMs / 1000)} s`;
+      process.stdout.write(`${what}: ${p.doneBlocks}/${p.totalBlocks} blocks (${percent}%)${eta}\n`);
+    },
+    finish() {},
+  };
+}
+
+/** Explains a file: `path` is either a file on a quorumfs mount (its inode number is the
+ * quorumfs inode) or a path inside the file system, from its root. */
+export async function explainCommand(path: string, flags: Flags & { json?: boolean }): Promise<void> {
+  const c = client(flags);
+  try {
+    const local = await stat(path).catch(() => undefined);
+    const ino = local && (await onQuorumfsMount(path)) ? local.ino : (await c.resolve(path)).ino;
+    const r = await c.rpc.call(mediatorMethods.explain, { ino });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`inode ${r.attr.ino}, ${r.attr.size} bytes, ${r.blocks.length} block${r.blocks.length === 1 ? '' : 's'}\n`);
+    for (const b of r.blocks) {
+      const bad = b.bad.map((x) => `${x.server} ${x.status}`).join(', ');
+      process.stdout.write(
+        `  block ${b.index}  v${b.version}  ${b.lengthBytes} bytes  ${b.checksum.slice(0, 23)}  good on ${b.good.length}: ${b.good.join(', ') || 'none'}${bad ? `  bad: ${bad}` : ''}\n`,
+      );
+    }
+  } finally {
+    c.close();
+  }
+}
+
+async function onQuorumfsMount(path: string): Promise<boolean> {
+  const full = await realpath(path);
+  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' '));
+  return mounts.some(([, dir, type]) => type === 'fuse.quorumfs' && dir !== undefined && (full === dir || full.startsWith(`${dir}/`)));
+}
