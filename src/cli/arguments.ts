@@ -18,8 +18,9 @@ export function positiveIntArg(text: string, what: string): number {
   return Number(text);
 }
 
-/** "60000-60010" → [60000 … 60010]; a single port is a range of one. */
+/** "60000-60010" → [60000 … 60010]; a single port is a range of one; "none" is no ports. */
 export function portRangeArg(text: string, what: string): number[] {
+  if (text === 'none') return [];
   const m = /^(\d+)(?:-(\d+))?$/.exec(text);
   if (!m) usage(`${what} '${text}' is not a port range like 60000-60010`);
   const from = portArg(m[1]!, what);

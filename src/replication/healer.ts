@@ -97,7 +97,7 @@ export class Healer {
     await this.options.limiter.take(block.lengthBytes);
     try {
       const deadlineMs = Date.now() + REPAIR_TIMEOUT_MS;
-      const data = await this.options.replicator.readBlock(key, block, deadlineMs);
+      const data = await this.options.replicator.readBlock(key, block, deadlineMs, serverId);
       await this.options.clientOf(serverId).call(dataMethods.put, { key, version: block.version, checksum: block.checksum }, { payload: data, timeoutMs: REPAIR_TIMEOUT_MS });
       this.options.onRepaired(serverId, key, block.version, why);
       return true;

@@ -114,9 +114,10 @@ export class Replicator {
 
   /** Reads the block version the block map names. Returns verified bytes, owned by the caller.
    * Fails CORRUPT if replicas answered but none is good, UNAVAILABLE if none answered. */
-  async readBlock(key: string, expected: Expected, deadlineMs: number): Promise<Buffer> {
-    const live = this.options.liveTargets();
-    const writable = this.options.writableTargets();
+  async readBlock(key: string, expected: Expected, deadlineMs: number, exclude?: string): Promise<Buffer> {
+    // `exclude`: a server known to lack a good copy (the one a repair is about to rewrite).
+    const live = this.options.liveTargets().filter((t) => t.id !== exclude);
+    const writable = this.options.writableTargets().filter((t) => t.id !== exclude);
     const first = pickReadSet(
       live.map((t) => t.id),
       this.options.readQuorum,
