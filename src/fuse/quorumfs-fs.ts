@@ -209,13 +209,15 @@ export class QuorumfsFs implements F.FuseOperations {
   // ---- extended attributes ----
 
   setxattr = this.guard(async (_ctx: F.RequestContext, a: F.SetxattrArgs): Promise<void> => {
+    refuseAcl(a.name);
     await this.buffers.get(a.ino)?.drain();
     await this.client.rpc.call(methods.setxattr, { ino: a.ino, name: a.name, value: a.value, flags: a.flags });
   });
 
-  getxattr = this.guard(async (_ctx: F.RequestContext, a: F.GetxattrArgs): Promise<Uint8Array> =>
-    (await this.client.rpc.call(methods.getxattr, { ino: a.ino, name: a.name })).value,
-  );
+  getxattr = this.guard(async (_ctx: F.RequestContext, a: F.GetxattrArgs): Promise<Uint8Array> => {
+    refuseAcl(a.name);
+    return (await this.client.rpc.call(methods.getxattr, { ino: a.ino, name: a.name })).value;
+  });
 
   listxattr = this.guard(async (_ctx: F.RequestContext, a: F.ListxattrArgs): Promise<string[]> =>
     (await this.client.rpc.call(methods.listxattr, { ino: a.ino })).names,
@@ -330,6 +332,12 @@ export class QuorumfsFs implements F.FuseOperations {
       entryTimeoutSec: this.options.entryTimeoutSec,
     };
   }
+}
+
+/** POSIX ACLs are not supported: stored as plain xattrs they would be shown (ls '+') but not
+ * enforced, and `cp -a` would set one instead of the mode. EOPNOTSUPP makes tools use chmod. */
+function refuseAcl(name: string): void {
+  if (name.startsWith('system.posix_acl_')) throw new FuseError('EOPNOTSUPP', 'POSIX ACLs are not supported');
 }
 
 function caller(ctx: F.RequestContext): { uid: number; gid: number } {
