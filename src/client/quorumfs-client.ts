@@ -98,6 +98,11 @@ export class QuorumfsClient {
     }
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
+  /** One read call (at most limits.maxPayloadBytes); says whether it marked the atime. */
+  async readChunk(ino: number, offset: number, size: number): Promise<{ data: Buffer; atimeUpdated: boolean }> {
+    const { result, payload } = await this.rpc.callWithPayload(m.read, { ino, offset, size: Math.min(size, limits.maxPayloadBytes) });
+    return { data: payload, atimeUpdated: result.atimeUpdated === true };
+  }
   /** Writes all of `data` at `offset`, in calls of at most limits.maxPayloadBytes. `time` is
    * when the application wrote (for mtime), if the write was buffered. */
   async write(ino: number, offset: number, data: Uint8Array, options: { timeoutMs?: number; time?: Timespec } = {}): Promise<InodeAttr> {

@@ -135,7 +135,10 @@ export class QuorumfsFs implements F.FuseOperations {
 
   read = this.guard(async (_ctx: F.RequestContext, a: F.ReadArgs): Promise<Uint8Array> => {
     await this.buffers.get(a.ino)?.flush();
-    return this.client.read(a.ino, a.offset, a.sizeBytes);
+    const { data, atimeUpdated } = await this.client.readChunk(a.ino, a.offset, a.sizeBytes);
+    // The kernel's cached attributes still hold the old atime.
+    if (atimeUpdated) await this.dropCachedAttributes(a.ino);
+    return data;
   });
 
   write = this.guard(async (_ctx: F.RequestContext, a: F.WriteArgs): Promise<number> => {

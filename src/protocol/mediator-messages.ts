@@ -62,7 +62,7 @@ export type ServerStatus = ReturnType<typeof serverStatus>;
 export const mediatorMethods = {
   ...namespaceMethods,
   /** Reads up to `size` bytes at `offset`; the reply's payload holds them (short at EOF). */
-  read: method('read', object({ ino: uint, offset: uint, size: uint }), empty, true),
+  read: method('read', object({ ino: uint, offset: uint, size: uint }), object({ atimeUpdated: optional(bool) }), true),
   /** Writes the request's payload at `offset`; returns the new attributes. Not idempotent in
    * general (appends are not), so never retried blindly. */
   write: method('write', object({ ino: uint, offset: uint, time: optional(timespec) }), inodeAttr, false),

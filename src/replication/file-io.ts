@@ -9,6 +9,7 @@ import { KeyedMutex } from '../common/async.js';
 import { codeOf, qfsError } from '../common/errors.js';
 import { S_IFDIR, S_IFMT, S_IFREG, blockKey, type BlockRef, type InodeAttr, type OrphanBlock, type SetAttrRequest, type Timespec } from '../common/types.js';
 import { sliceRange, visibleBytesOfBlock } from '../core/block-math.js';
+import { atimeUpdateDue } from '../core/relatime.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 import type { RpcClient } from '../transport/rpc-client.js';
 import type { Replicator } from './replicator.js';
@@ -41,7 +42,8 @@ export class FileIo {
   }
 
   /** Reads up to `size` bytes at `offset`; shorter at end of file. Holes read as zeros. */
-  async read(ino: number, offset: number, size: number, deadlineMs: number): Promise<Buffer> {
+  /** Reads and, as relatime, marks the atime; `atimeUpdated` says whether it did. */
+  async read(ino: number, offset: number, size: number, deadlineMs: number): Promise<{ data: Buffer; atimeUpdated: boolean }> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.readOnce(ino, offset, size, deadlineMs);
@@ -53,14 +55,15 @@ export class FileIo {
     }
   }
 
-  private async readOnce(ino: number, offset: number, size: number, deadlineMs: number): Promise<Buffer> {
+  private async readOnce(ino: number, offset: number, size: number, deadlineMs: number): Promise<{ data: Buffer; atimeUpdated: boolean }> {
     const bs = this.options.blockSizeBytes;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + Math.max(size, 1) - 1) / bs);
     const { attr, blocks } = await this.getBlocks(ino, first, last + 1, deadlineMs);
     requireRegular(attr);
+    const atimeUpdated = await this.markAccess(attr, deadlineMs);
     const end = Math.min(offset + size, attr.size);
-    if (end <= offset) return Buffer.alloc(0);
+    if (end <= offset) return { data: Buffer.alloc(0), atimeUpdated };
     const out = Buffer.alloc(end - offset);
     const byIndex = new Map(blocks.map((b) => [b.index, b]));
     await Promise.all(
@@ -72,7 +75,20 @@ export class FileIo {
         if (stop > slice.offsetInBlock) data.copy(out, slice.offsetInBuffer, slice.offsetInBlock, stop);
       }),
     );
-    return out;
+    return { data: out, atimeUpdated };
+  }
+
+  /** Marks atime as relatime does (before the data is returned, so a stat after the read
+   * sees it); only atime changes, ctime is passed back as it was. */
+  private async markAccess(attr: InodeAttr, deadlineMs: number): Promise<boolean> {
+    const now = this.options.now();
+    if (!atimeUpdateDue(attr, now)) return false;
+    await this.options.meta.call(
+      metaMethods.setattr,
+      { ino: attr.ino, attr: { atime: now, ctime: attr.ctime }, now },
+      { timeoutMs: deadlineMs - Date.now() },
+    );
+    return true;
   }
 
   /** Writes `data` at `offset` and commits it; returns the new attributes. `time` is when the

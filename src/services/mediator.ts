@@ -356,7 +356,9 @@ export class Mediator {
     this.rpc
       .register(mediatorMethods.read, async (a, ctx) => {
         this.counters.reads++;
-        return new PayloadReply({}, await io.read(a.ino, a.offset, Math.min(a.size, limits.maxPayloadBytes), ctx.deadlineMs));
+        const { data, atimeUpdated } = await io.read(a.ino, a.offset, Math.min(a.size, limits.maxPayloadBytes), ctx.deadlineMs);
+        if (atimeUpdated) this.broadcastChange('setattr', a, undefined, ctx.connection);
+        return new PayloadReply({ atimeUpdated }, data);
       })
       .register(mediatorMethods.write, async (a, ctx) => {
         this.counters.writes++;

@@ -35,6 +35,7 @@ export function run(command: string, args: string[], options: { uid?: number; gi
     child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin!.on('error', () => {}); // EPIPE when the child exits without reading its input
     child.stdin!.end(options.input ?? '');
   });
 }
