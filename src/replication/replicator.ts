@@ -41,6 +41,10 @@ export interface ReplicatorOptions {
 }
 
 export class Replicator {
+  /** Puts still on their way, as key@version@server: a replica missing one of these is not bad,
+   * only late (a write returns once Qw acknowledged, before the rest). */
+  private readonly putsInFlight = new Set<string>();
+
   constructor(private readonly options: ReplicatorOptions) {}
 
   /** Writes one block version to every live server; resolves with the servers that acknowledged
@@ -95,8 +99,11 @@ export class Replicator {
         }
       };
       for (const target of targets) {
+        const inFlight = `${key}@${version}@${target.id}`;
+        this.putsInFlight.add(inFlight);
         target.client
           .call(dataMethods.put, { key, version, checksum }, { payload: data, timeoutMs: deadlineMs - Date.now() })
+          .finally(() => this.putsInFlight.delete(inFlight))
           .then(
             () => {
               acked.push(target.id);
@@ -167,7 +174,7 @@ export class Replicator {
           }
           if (--pending === 0) {
             if (!found) return resolve(undefined);
-            const result = vote(expected, replies);
+            const result = this.withoutLate(key, expected.version, vote(expected, replies));
             this.options.onReadVote?.(key, expected, result);
             this.readRepair(key, expected, found, result);
           }
@@ -200,6 +207,10 @@ export class Replicator {
       if (code === 'NOT_FOUND') return { reply: { server, kind: 'missing' } };
       return { reply: { server, kind: 'unreachable' } };
     }
+  }
+
+  private withoutLate(key: string, version: number, result: VoteResult): VoteResult {
+    return { ...result, bad: result.bad.filter((b) => !this.putsInFlight.has(`${key}@${version}@${b.server}`)) };
   }
 
   /** Rewrites the bad copies a read found, from the verified bytes it returned, without delaying
