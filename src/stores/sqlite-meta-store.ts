@@ -7,6 +7,7 @@
 import { statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { nowTimespec } from '../common/clock.js';
 import { asQfsError, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import {
@@ -87,13 +88,6 @@ const MAX_TREE_DEPTH = 1_000_000;
 const READDIR_ENTRY_ALLOWANCE_BYTES = 256;
 const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
 
-const wallAnchorNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-
-/** Wall-clock time with nanosecond resolution: anchored to Date.now() once, advanced by hrtime. */
-function realClock(): Timespec {
-  const ns = wallAnchorNs + process.hrtime.bigint();
-  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
-}
 
 /** The first entries of `entries` that fit READDIR_PAGE_BUDGET_BYTES (at least one): 1,024
  * entries with long names would not fit one frame, and the caller pages on anyway. */
@@ -138,7 +132,7 @@ export class SqliteMetaStore implements MetaStore {
 
   /** Opens or creates the store at `path` (':memory:' for a private in-memory one). */
   static open(path: string, options: SqliteMetaStoreOptions = {}): SqliteMetaStore {
-    const clock = options.clock ?? realClock;
+    const clock = options.clock ?? nowTimespec;
     let db: Database.Database;
     try {
       db = openDatabase(path, clock());

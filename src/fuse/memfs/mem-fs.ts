@@ -73,7 +73,7 @@ import {
   modeAfterWrite,
   modeWithoutPrivileges,
 } from './permissions.js';
-import { wallClockNow } from './wall-clock.js';
+import { nowTimespec as wallClockNow } from '../../common/clock.js';
 
 const GiB = 1024 * 1024 * 1024;
 const TiB = 1024 * GiB;
