@@ -6,7 +6,7 @@
 
 import { errnoCodes, errnoName } from './errno-codes.js';
 import { FuseError, carriedErrno, errnoOf } from './fuse-error.js';
-import { loadNativeBinding, type NativeBinding, type NativeConnConfig, type NativeHandle } from './fuse-native.js';
+import { loadNativeBinding, type NativeBinding, type NativeDispatch, type NativeConnConfig, type NativeHandle } from './fuse-native.js';
 import type {
   ConnInfo,
   DirEntryPlus,
@@ -245,8 +245,7 @@ export class FuseSession {
       args,
       ops,
       conn: connConfig(options.conn),
-      dispatch: (op, id, uid, gid, pid, umask, ino, n0, n1, n2, n3, n4, n5, n6, n7, s1, s2, data, owner) =>
-        this.dispatch(op, id, uid, gid, pid, umask, ino, n0, n1, n2, n3, n4, n5, n6, n7, s1, s2, data, owner),
+      dispatch: this.dispatch,
     });
   }
 
@@ -460,27 +459,8 @@ export class FuseSession {
 
   // ---------------------------------------------------------------- dispatch
 
-  private dispatch(
-    op: number,
-    id: number,
-    uid: number,
-    gid: number,
-    pid: number,
-    umask: number,
-    ino: number,
-    n0: number | undefined,
-    n1: number | undefined,
-    n2: number | undefined,
-    n3: number | undefined,
-    n4: number | undefined,
-    n5: number | undefined,
-    n6: number | undefined,
-    n7: number | undefined,
-    s1: string | undefined,
-    s2: string | undefined,
-    data: Buffer | Float64Array | undefined,
-    owner: bigint | undefined,
-  ): void {
+  /** Every message from the native threads arrives here (see requests.c, qfs_call_js). */
+  private readonly dispatch: NativeDispatch = (op, id, uid, gid, pid, umask, ino, n0, n1, n2, n3, n4, n5, n6, n7, s1, s2, data, owner) => {
     void n7;
     const ops = this.ops;
     const a0 = n0 ?? 0;
@@ -758,7 +738,7 @@ export class FuseSession {
         // An operation this build does not know: never leave it unanswered.
         this.track(this.native.replyErr(this.handle, id, errnoCodes.ENOSYS));
     }
-  }
+  };
 
   /** getxattr/listxattr: size 0 is a probe for the length; a value longer than asked is ERANGE. */
   private replySized(id: number, sizeBytes: number, value: Uint8Array): void {
