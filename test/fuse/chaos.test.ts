@@ -15,22 +15,12 @@ import { blockKey } from '../../src/common/types.js';
 import { mediatorMethods } from '../../src/protocol/mediator-messages.js';
 import { freePorts, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { startMount, type Mount } from '../helpers/mount.js';
+import { seededRandom as prng } from '../helpers/seeded-random.js';
 
 const SEED = Number(process.env['QFS_SEED'] ?? 20261125);
 const STEPS = 160;
 const NAMES = Array.from({ length: 10 }, (_, i) => `f${i}`);
 
-/** mulberry32: a small seeded PRNG, so a schedule replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe(`chaos (seed ${SEED})`, { timeout: 240_000 }, () => {
   let cluster: Cluster;
