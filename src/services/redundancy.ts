@@ -36,7 +36,7 @@ export interface RedundancyCounters {
   scrubPasses: number;
 }
 
-const HEAL_CONCURRENCY = 8;
+const HEAL_CONCURRENCY = 16;
 const MISS_REPAIR_INTERVAL_MS = 500;
 
 export class Redundancy {
