@@ -5,7 +5,7 @@
 // deadline (--timeout-ms), so an unreachable mediator means EIO, never a hang.
 
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
 import { formatAddress } from '../common/address.js';
@@ -86,6 +86,11 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
 
 export async function runUnmount(mountpoint: string, flags: { lazy?: boolean }): Promise<void> {
   const full = path.resolve(mountpoint);
+  // /proc/mounts escapes spaces and the like as octal (\040).
+  const mounts = (await readFile('/proc/mounts', 'utf8'))
+    .split('\n')
+    .map((line) => (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
+  if (!mounts.includes(full)) usage(`${mountpoint} is not mounted`);
   const args = flags.lazy ? ['-u', '-z', full] : ['-u', full];
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn('fusermount3', args, { stdio: ['ignore', 'ignore', 'pipe'] });
