@@ -4,8 +4,6 @@
 // the metadata server), and serves namespace, data and status calls, with the quorum logic in
 // the replication library.
 
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import { delay } from '../common/async.js';
 import { nowTimespec } from '../common/clock.js';
 import { formatAddress, type Address } from '../common/address.js';
@@ -26,7 +24,8 @@ import { RpcClient } from '../transport/rpc-client.js';
 import { PayloadReply, RpcServer, type RpcConnection } from '../transport/rpc-server.js';
 import { invalidationsFor } from '../core/invalidations.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
-import { spawnServer, type ChildHandle } from './supervisor.js';
+import type { ChildHandle } from './supervisor.js';
+import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { Redundancy } from './redundancy.js';
 
 export interface MediatorOptions {
@@ -49,17 +48,14 @@ export interface MediatorOptions {
   scrubIntervalMs: number;
 }
 
-const CHILD_READY_TIMEOUT_MS = 10_000;
 const ORPHAN_GRACE_MS = 1_000;
 const LIVE_POLL_MS = 20;
-const META_RESTART_BACKOFF_MS = [50, 200, 500, 1_000, 2_000];
 
 interface Counters {
   reads: number;
   writes: number;
   writeMisses: number;
   replacements: number;
-  metaRestarts: number;
 }
 
 interface ServerRuntime {
@@ -74,12 +70,12 @@ export class Mediator {
   private membership: MembershipState;
   private readonly runtime = new Map<string, ServerRuntime>();
   private readonly meta: RpcClient;
-  private metaChild: ChildHandle | undefined;
+  private readonly metaProcess: MetaServerProcess;
   private readonly rpc: RpcServer;
   private readonly replicator: Replicator;
   private readonly fileIo: FileIo;
   private readonly redundancy: Redundancy;
-  private readonly counters: Counters = { reads: 0, writes: 0, writeMisses: 0, replacements: 0, metaRestarts: 0 };
+  private readonly counters: Counters = { reads: 0, writes: 0, writeMisses: 0, replacements: 0 };
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly startedAtMs = Date.now();
@@ -90,6 +86,7 @@ export class Mediator {
     this.log = options.logger;
     const servers = options.dataPorts.map((port) => ({ host: options.host, port, local: true }));
     this.membership = initialMembership(servers, options.sparePorts, limits.heartbeatMissesBeforeDown);
+    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log);
     this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true });
     this.replicator = new Replicator({
       readQuorum: options.readQuorum,
@@ -147,7 +144,7 @@ export class Mediator {
 
   /** Starts the metadata server and the data servers, then serves clients. */
   async start(): Promise<Address> {
-    this.metaChild = await this.spawnMeta();
+    await this.metaProcess.start();
     await Promise.all(
       this.membership.servers.map(async (server) => {
         const child = await this.spawnData(server.port, false);
@@ -173,52 +170,16 @@ export class Mediator {
     this.redundancy.stop();
     await this.rpc.close();
     this.meta.close();
-    const children = [this.metaChild, ...[...this.runtime.values()].map((r) => r.child)].filter(
-      (c): c is ChildHandle => c !== undefined && c.alive,
-    );
+    const children = [...this.runtime.values()].map((r) => r.child).filter((c): c is ChildHandle => c !== undefined && c.alive);
     for (const runtime of this.runtime.values()) runtime.client.close();
-    await Promise.all(children.map((c) => stopChild(c)));
+    await Promise.all([this.metaProcess.stop(), ...children.map((c) => stopChild(c))]);
   }
 
   // ---- children ----
 
-  private spawnMeta(): Promise<ChildHandle> {
-    return spawnServer({
-      name: `metadata server on port ${this.options.metaPort}`,
-      args: ['meta-server', '--host', this.options.host, '--port', String(this.options.metaPort), '--dir', path.join(this.options.dataDir, 'meta')],
-      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
-      logger: this.log,
-    }).then((child) => {
-      void child.exited.then((how) => this.onMetaExit(how));
-      return child;
-    });
-  }
-
-  /** A crashed metadata server is restarted on its port with its data, with backoff. */
-  private async onMetaExit(how: string): Promise<void> {
-    if (this.stopping) return;
-    this.log.error({ how }, 'metadata server exited; restarting it');
-    for (let attempt = 0; !this.stopping; attempt++) {
-      await delay(META_RESTART_BACKOFF_MS[Math.min(attempt, META_RESTART_BACKOFF_MS.length - 1)]!);
-      if (this.stopping) return;
-      try {
-        this.metaChild = await this.spawnMeta();
-        this.counters.metaRestarts++;
-        this.log.info({ pid: this.metaChild.pid }, 'metadata server restarted');
-        return;
-      } catch (err) {
-        this.log.error({ err: messageOf(err) }, 'metadata server restart failed');
-      }
-    }
-  }
-
-  private async spawnData(port: number, fresh: boolean): Promise<ChildHandle> {
-    const dir = path.join(this.options.dataDir, `data-${port}`);
-    // A replacement starts blank: leftovers of an earlier run on this spare port are not trusted.
-    if (fresh) await rm(dir, { recursive: true, force: true });
-    const args = ['data-server', '--host', this.options.host, '--port', String(port), '--dir', dir];
-    if (this.options.faultInjection) args.push('--fault-injection');
-    return spawnServer({ name: `data server on port ${port}`, args, readyTimeoutMs: CHILD_READY_TIMEOUT_MS, logger: this.log });
+  private spawnData(port: number, fresh: boolean): Promise<ChildHandle> {
+    const o = this.options;
+    return spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, fresh, log: this.log });
   }
 
   private watchExit(id: string, child: ChildHandle): void {
@@ -430,9 +391,9 @@ export class Mediator {
         host: this.options.host,
         port: this.options.metaPort,
         role: 'meta',
-        state: this.metaChild?.alive ? 'live' : 'down',
+        state: this.metaProcess.alive ? 'live' : 'down',
         local: true,
-        pid: this.metaChild?.pid,
+        pid: this.metaProcess.pid,
       },
       ...this.membership.servers.map((s) => {
         const runtime = this.runtime.get(s.id);
@@ -463,7 +424,7 @@ export class Mediator {
       },
       servers,
       sparePortsLeft: this.membership.sparePorts,
-      counters: { ...counts, ...this.counters, ...this.redundancy.counters, underReplicated: this.redundancy.underReplicated() },
+      counters: { ...counts, ...this.counters, metaRestarts: this.metaProcess.restarts, ...this.redundancy.counters, underReplicated: this.redundancy.underReplicated() },
       scrub: this.scrubStatus(),
     };
   }
@@ -510,11 +471,4 @@ function orphansIn(result: unknown): OrphanBlock[] {
 function parseId(id: string): Address {
   const colon = id.lastIndexOf(':');
   return { host: id.slice(0, colon), port: Number(id.slice(colon + 1)) };
-}
-
-async function stopChild(child: ChildHandle): Promise<void> {
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  await child.exited;
-  clearTimeout(timer);
 }

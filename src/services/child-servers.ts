@@ -1,0 +1,95 @@
+// The servers a mediator runs as its children: the metadata server, kept running on its port
+// with its data (restarted with backoff after a crash), and data servers, each on its own port
+// and directory (a replacement starts blank). Process mechanics are in supervisor.ts.
+
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { delay } from '../common/async.js';
+import { messageOf } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { spawnServer, type ChildHandle } from './supervisor.js';
+
+const CHILD_READY_TIMEOUT_MS = 10_000;
+const META_RESTART_BACKOFF_MS = [50, 200, 500, 1_000, 2_000];
+const STOP_GRACE_MS = 3_000;
+
+export class MetaServerProcess {
+  private child: ChildHandle | undefined;
+  private stopping = false;
+  /** Restarts after crashes so far. */
+  restarts = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly dataDir: string,
+    private readonly log: Logger,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get alive(): boolean {
+    return this.child?.alive === true;
+  }
+
+  async start(): Promise<void> {
+    this.child = await spawnServer({
+      name: `metadata server on port ${this.port}`,
+      args: ['meta-server', '--host', this.host, '--port', String(this.port), '--dir', path.join(this.dataDir, 'meta')],
+      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+      logger: this.log,
+    });
+    void this.child.exited.then((how) => this.restart(how));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.child?.alive) await stopChild(this.child);
+  }
+
+  /** A crashed metadata server is restarted on its port with its data, with backoff. */
+  private async restart(how: string): Promise<void> {
+    if (this.stopping) return;
+    this.log.error({ how }, 'metadata server exited; restarting it');
+    for (let attempt = 0; !this.stopping; attempt++) {
+      await delay(META_RESTART_BACKOFF_MS[Math.min(attempt, META_RESTART_BACKOFF_MS.length - 1)]!);
+      if (this.stopping) return;
+      try {
+        await this.start();
+        this.restarts++;
+        this.log.info({ pid: this.child?.pid }, 'metadata server restarted');
+        return;
+      } catch (err) {
+        this.log.error({ err: messageOf(err) }, 'metadata server restart failed');
+      }
+    }
+  }
+}
+
+export interface DataServerSpawn {
+  host: string;
+  port: number;
+  dataDir: string;
+  faultInjection: boolean;
+  /** A replacement: leftovers of an earlier run on this port are not trusted. */
+  fresh: boolean;
+  log: Logger;
+}
+
+export async function spawnDataServer(o: DataServerSpawn): Promise<ChildHandle> {
+  const dir = path.join(o.dataDir, `data-${o.port}`);
+  if (o.fresh) await rm(dir, { recursive: true, force: true });
+  const args = ['data-server', '--host', o.host, '--port', String(o.port), '--dir', dir];
+  if (o.faultInjection) args.push('--fault-injection');
+  return spawnServer({ name: `data server on port ${o.port}`, args, readyTimeoutMs: CHILD_READY_TIMEOUT_MS, logger: o.log });
+}
+
+/** SIGTERM, then SIGKILL if the child has not exited within the grace period. */
+export async function stopChild(child: ChildHandle): Promise<void> {
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  await child.exited;
+  clearTimeout(timer);
+}
