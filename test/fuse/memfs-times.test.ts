@@ -9,21 +9,12 @@ import { after, before, describe, it } from 'node:test';
 
 import { python, run } from '../helpers/fuse-commands.js';
 import { startMemfs, type MemfsProcess } from '../helpers/fuse-memfs-process.js';
+import { changed, times, type Times } from '../helpers/file-times.js';
 
 let memfs: MemfsProcess;
 let root = '';
 const p = (...parts: string[]): string => join(root, ...parts);
 
-interface Times {
-  a: bigint;
-  m: bigint;
-  c: bigint;
-}
-
-async function times(path: string): Promise<Times> {
-  const st = await fs.lstat(path, { bigint: true });
-  return { a: st.atimeNs, m: st.mtimeNs, c: st.ctimeNs };
-}
 
 async function statFormat(path: string, format: string): Promise<string> {
   const r = await run('stat', ['-c', format, path], { env: { ...process.env, TZ: 'UTC' } });
@@ -38,15 +29,6 @@ async function age(path: string): Promise<Times> {
   const r = await run('touch', ['-h', '-d', OLD, path], { env: { ...process.env, TZ: 'UTC' } });
   assert.equal(r.code, 0, r.stderr);
   return times(path);
-}
-
-/** What changed between two snapshots, as a string like "m,c". */
-function changed(before: Times, after: Times): string {
-  const out: string[] = [];
-  if (after.a !== before.a) out.push('a');
-  if (after.m !== before.m) out.push('m');
-  if (after.c !== before.c) out.push('c');
-  return out.join(',');
 }
 
 before(async () => {

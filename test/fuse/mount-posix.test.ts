@@ -16,6 +16,8 @@ import { after, before, describe, it } from 'node:test';
 
 import { startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { startMount, type Mount } from '../helpers/mount.js';
+import { changed, times, type Times } from '../helpers/file-times.js';
+import { delay } from '../../src/common/async.js';
 
 const MiB = 1024 * 1024;
 const NOBODY = 65534;
@@ -56,26 +58,8 @@ function run(command: string, args: string[], options: { cwd?: string; uid?: num
   });
 }
 
-interface Times {
-  a: bigint;
-  m: bigint;
-  c: bigint;
-}
-
-async function times(path: string): Promise<Times> {
-  const st = await fs.lstat(path, { bigint: true });
-  return { a: st.atimeNs, m: st.mtimeNs, c: st.ctimeNs };
-}
 
 /** Which of the three times differ between two snapshots, as "a,m,c" (or "" for none). */
-function changed(before: Times, after: Times): string {
-  const out: string[] = [];
-  if (after.a !== before.a) out.push('a');
-  if (after.m !== before.m) out.push('m');
-  if (after.c !== before.c) out.push('c');
-  return out.join(',');
-}
-
 async function sh(command: string, args: string[]): Promise<string> {
   const r = await run(command, args);
   assert.equal(r.code, 0, `${command} ${args.join(' ')}: ${r.stderr}`);
@@ -96,9 +80,6 @@ function nowNs(): bigint {
   return BigInt(Date.now() - 5) * 1_000_000n;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** The system python: another user cannot run root's own (a pyenv shim under /root). */
 const SYSTEM_PYTHON = '/usr/bin/python3';
