@@ -10,9 +10,11 @@ import path from 'node:path';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
 import { formatAddress } from '../common/address.js';
 import { messageOf, qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
 import { createLogger } from '../common/logger.js';
 import { FuseSession } from '../fuse/fuse-binding.js';
 import { QuorumfsFs } from '../fuse/quorumfs-fs.js';
+import { setReadahead } from '../fuse/readahead.js';
 import { isStaleMount } from '../fuse/stale-mount.js';
 import { INVALIDATE_EVENT, invalidateEvent, mediatorMethods } from '../protocol/mediator-messages.js';
 import { nowTimespec } from '../common/clock.js';
@@ -75,6 +77,9 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     handleSignals: true,
     onHandlerError: (info) => logger.warn({ op: info.op, errno: info.errno, err: messageOf(info.error) }, 'request failed'),
   });
+  await setReadahead(full, limits.mountReadaheadBytes).catch((err: unknown) =>
+    logger.warn({ err: messageOf(err) }, 'cannot raise the readahead: sequential reads will be slower'),
+  );
   logger.info({ mediator: formatAddress(address) }, 'mounted');
   process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full })}\n`);
   void session.closed.then(() => {

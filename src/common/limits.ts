@@ -9,6 +9,8 @@ export const limits = {
   blockSizeBytes: 1 * MiB,
   /** Largest payload one frame may carry (a block plus room). */
   maxPayloadBytes: 4 * MiB,
+  /** Kernel readahead a mount asks for (sysfs; root only): whole blocks, several in flight. */
+  mountReadaheadBytes: 16 * MiB,
   /** Largest msgpack header of one frame. */
   maxHeaderBytes: 256 * KiB,
   /** Largest whole frame: header plus payload plus the fixed prefix. */

@@ -1,9 +1,9 @@
 // Quorum reads and writes of one block over the data servers, as a library over the transport
 // (so it can run in the mediator or, later, in the client). A write goes to every live server
-// and succeeds once Qw acknowledge; a read asks Qr servers chosen at random, keeps replies that
-// match the block map (checksum recomputed over the bytes received), returns the first good one
-// and widens to the other live servers if none is good. It never returns bytes that do not
-// match the block map.
+// and succeeds once Qw acknowledge; a read asks Qr servers chosen at random (one sends its bytes,
+// the others verify theirs in place), keeps replies that match the block map (checksum
+// recomputed over the bytes received), returns the good bytes and widens to the other live
+// servers if none is good. It never returns bytes that do not match the block map.
 
 import { checksumOf } from '../common/checksum.js';
 import { QfsError, codeOf, messageOf, qfsError } from '../common/errors.js';
@@ -151,36 +151,60 @@ export class Replicator {
     return data;
   }
 
-  /** Asks the targets in parallel; resolves with the first good copy (or undefined when all
-   * answered without one). Every reply is appended to `replies`; once all are in, the vote is
-   * reported so bad copies can be repaired without delaying the reader. */
-  private firstGood(
+  /** Reads from the targets in parallel: the first sends its bytes, which are checked here; the
+   * others check theirs in place (`verify`), so Qr copies are verified for the cost of one
+   * transfer. Resolves with the good bytes as soon as they are in (undefined when no target had
+   * a good copy); if the first had none, a target that vouched for its copy is asked for it.
+   * Every reply is appended to `replies`; once all are in, the vote is reported so bad copies can
+   * be repaired without delaying the reader. */
+  private async firstGood(
     key: string,
     expected: Expected,
     targets: ReplicaTarget[],
     deadlineMs: number,
     replies: ReplicaReply[],
   ): Promise<Buffer | undefined> {
-    if (targets.length === 0) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      let pending = targets.length;
-      let found: Buffer | undefined;
-      for (const target of targets) {
-        this.askReplica(target, key, expected, deadlineMs).then(({ reply, data }) => {
-          replies.push(reply);
-          if (data && !found) {
-            found = data;
-            resolve(data);
-          }
-          if (--pending === 0) {
-            if (!found) return resolve(undefined);
-            const result = this.withoutLate(key, expected.version, vote(expected, replies));
-            this.options.onReadVote?.(key, expected, result);
-            this.readRepair(key, expected, found, result);
-          }
-        });
+    if (targets.length === 0) return undefined;
+    const [reader, ...checkers] = targets as [ReplicaTarget, ...ReplicaTarget[]];
+    const fetching = this.askReplica(reader, key, expected, deadlineMs);
+    const all = Promise.all([fetching, ...checkers.map((t) => this.checkReplica(t, key, expected, deadlineMs))]);
+    const finish = (answers: { reply: ReplicaReply }[], found: Buffer): void => {
+      replies.push(...answers.map((a) => a.reply));
+      const result = this.withoutLate(key, expected.version, vote(expected, replies));
+      this.options.onReadVote?.(key, expected, result);
+      this.readRepair(key, expected, found, result);
+    };
+    const fetched = await fetching;
+    if (fetched.data) {
+      const found = fetched.data;
+      void all.then((answers) => finish(answers, found));
+      return found;
+    }
+    const answers = await all;
+    for (const [i, answer] of answers.entries()) {
+      if (i === 0 || answer.reply.kind !== 'data') continue;
+      const again = await this.askReplica(targets[i]!, key, expected, deadlineMs);
+      answers[i] = again;
+      if (again.data) {
+        finish(answers, again.data);
+        return again.data;
       }
-    });
+    }
+    replies.push(...answers.map((a) => a.reply));
+    return undefined;
+  }
+
+  /** Has the target check its copy in place; its word counts in the vote, its bytes are not sent. */
+  private async checkReplica(target: ReplicaTarget, key: string, expected: Expected, deadlineMs: number): Promise<{ reply: ReplicaReply }> {
+    const server = target.id;
+    try {
+      const result = await target.client.call(dataMethods.verify, { key, version: expected.version }, { timeoutMs: Math.max(1, deadlineMs - Date.now()) });
+      if (result.status === 'corrupt') return { reply: { server, kind: 'corrupt' } };
+      if (result.status === 'missing' || result.checksum === undefined) return { reply: { server, kind: 'missing' } };
+      return { reply: { server, kind: 'data', version: expected.version, checksum: result.checksum } };
+    } catch {
+      return { reply: { server, kind: 'unreachable' } };
+    }
   }
 
   private async askReplica(
