@@ -52,7 +52,10 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     onEvent: (event, data) => {
       if (event !== INVALIDATE_EVENT || !session) return;
       const change = invalidateEvent(data, 'event');
-      for (const ino of change.inodes) session.invalidateInode(ino).catch(() => undefined);
+      for (const ino of change.inodes) {
+        fs.changedElsewhere(ino);
+        session.invalidateInode(ino).catch(() => undefined);
+      }
       for (const e of change.entries) session.invalidateEntry(e.parent, e.name).catch(() => undefined);
     },
   });

@@ -12,11 +12,14 @@ import { toFuseError } from './errno.js';
 import { FuseError } from './fuse-error.js';
 import type * as F from './fuse-operations.js';
 import { WriteBackBuffer } from './write-back-buffer.js';
+import { XattrAbsence } from './xattr-absence.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
 const O_EXCL = 0o200;
 const FALLOC_FL_KEEP_SIZE = 1;
 const STAT_BLOCK_BYTES = 512;
+/** Asked by the kernel before every write, to strip file capabilities. */
+const CAPABILITY_XATTR = 'security.capability';
 
 export interface QuorumfsFsOptions {
   client: QuorumfsClient;
@@ -40,10 +43,17 @@ export class QuorumfsFs implements F.FuseOperations {
   private readonly openInodes = new Map<number, OpenInode>();
   /** The attributes last given to the kernel, to tell at open whether its cache is stale. */
   private readonly seen = new Map<number, number>();
+  private readonly xattrAbsence: XattrAbsence;
   private nextFh = 1;
 
   constructor(private readonly options: QuorumfsFsOptions) {
     this.client = options.client;
+    this.xattrAbsence = new XattrAbsence(options.attrTimeoutSec * 1000);
+  }
+
+  /** The mediator reported that another mount changed the inode. */
+  changedElsewhere(ino: number): void {
+    this.xattrAbsence.forget(ino);
   }
 
   // ---- attributes and names ----
@@ -87,11 +97,11 @@ export class QuorumfsFs implements F.FuseOperations {
   readlink = this.guard((_ctx: F.RequestContext, a: F.InoArgs) => this.client.readlink(a.ino));
 
   mknod = this.guard(async (ctx: F.RequestContext, a: F.MknodArgs): Promise<F.Entry> =>
-    this.entry(await this.client.create(a.parent, a.name, a.mode, { exclusive: true, rdev: a.rdev, caller: caller(ctx) })),
+    this.entry(this.created(await this.client.create(a.parent, a.name, a.mode, { exclusive: true, rdev: a.rdev, caller: caller(ctx) }))),
   );
 
   mkdir = this.guard(async (ctx: F.RequestContext, a: F.MkdirArgs): Promise<F.Entry> =>
-    this.entry(await this.client.mkdir(a.parent, a.name, a.mode, caller(ctx))),
+    this.entry(this.created(await this.client.mkdir(a.parent, a.name, a.mode, caller(ctx)))),
   );
 
   symlink = this.guard(async (ctx: F.RequestContext, a: F.SymlinkArgs): Promise<F.Entry> =>
@@ -129,7 +139,7 @@ export class QuorumfsFs implements F.FuseOperations {
   });
 
   create = this.guard(async (ctx: F.RequestContext, a: F.CreateArgs): Promise<F.CreateReply> => {
-    const attr = await this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx) });
+    const attr = this.created(await this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx) }));
     return { entry: this.entry(attr), open: { fh: this.opened(attr.ino) } };
   });
 
@@ -214,12 +224,22 @@ export class QuorumfsFs implements F.FuseOperations {
   setxattr = this.guard(async (_ctx: F.RequestContext, a: F.SetxattrArgs): Promise<void> => {
     refuseAcl(a.name);
     await this.buffers.get(a.ino)?.drain();
+    this.xattrAbsence.forget(a.ino);
     await this.client.rpc.call(methods.setxattr, { ino: a.ino, name: a.name, value: a.value, flags: a.flags });
   });
 
   getxattr = this.guard(async (_ctx: F.RequestContext, a: F.GetxattrArgs): Promise<Uint8Array> => {
     refuseAcl(a.name);
-    return (await this.client.rpc.call(methods.getxattr, { ino: a.ino, name: a.name })).value;
+    // Only the name the kernel asks before every write is answered from what this mount knows;
+    // every other name goes to the mediator, so xattrs stay as coherent as before.
+    const cacheable = a.name === CAPABILITY_XATTR;
+    if (cacheable && this.xattrAbsence.isMissing(a.ino, a.name)) throw new FuseError('ENODATA', `no attribute ${a.name}`);
+    try {
+      return (await this.client.rpc.call(methods.getxattr, { ino: a.ino, name: a.name })).value;
+    } catch (err) {
+      if (cacheable && codeOf(err) === 'NO_DATA') this.xattrAbsence.missing(a.ino, a.name);
+      throw err;
+    }
   });
 
   listxattr = this.guard(async (_ctx: F.RequestContext, a: F.ListxattrArgs): Promise<string[]> =>
@@ -228,6 +248,7 @@ export class QuorumfsFs implements F.FuseOperations {
 
   removexattr = this.guard(async (_ctx: F.RequestContext, a: F.RemovexattrArgs): Promise<void> => {
     await this.buffers.get(a.ino)?.drain();
+    this.xattrAbsence.forget(a.ino);
     await this.client.rpc.call(methods.removexattr, { ino: a.ino, name: a.name });
   });
 
@@ -242,6 +263,12 @@ export class QuorumfsFs implements F.FuseOperations {
         throw toFuseError(err);
       }
     };
+  }
+
+  /** A new inode has no extended attributes yet. */
+  private created(attr: InodeAttr): InodeAttr {
+    this.xattrAbsence.none(attr.ino);
+    return attr;
   }
 
   private bufferOf(ino: number): WriteBackBuffer {
