@@ -5,7 +5,7 @@
 // deadline (--timeout-ms), so an unreachable mediator means EIO, never a hang.
 
 import { spawn } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
 import { formatAddress } from '../common/address.js';
@@ -14,6 +14,7 @@ import { limits } from '../common/limits.js';
 import { createLogger } from '../common/logger.js';
 import { FuseSession } from '../fuse/fuse-binding.js';
 import { QuorumfsFs } from '../fuse/quorumfs-fs.js';
+import { mountPoints } from '../fuse/mount-table.js';
 import { setReadahead } from '../fuse/readahead.js';
 import { isStaleMount } from '../fuse/stale-mount.js';
 import { INVALIDATE_EVENT, invalidateEvent, mediatorMethods } from '../protocol/mediator-messages.js';
@@ -94,11 +95,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
 
 export async function runUnmount(mountpoint: string, flags: { lazy?: boolean }): Promise<void> {
   const full = path.resolve(mountpoint);
-  // /proc/mounts escapes spaces and the like as octal (\040).
-  const mounts = (await readFile('/proc/mounts', 'utf8'))
-    .split('\n')
-    .map((line) => (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-  if (!mounts.includes(full)) usage(`${mountpoint} is not mounted`);
+  if (!(await mountPoints()).includes(full)) usage(`${mountpoint} is not mounted`);
   const args = flags.lazy ? ['-u', '-z', full] : ['-u', full];
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn('fusermount3', args, { stdio: ['ignore', 'ignore', 'pipe'] });

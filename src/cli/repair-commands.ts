@@ -2,9 +2,10 @@
 // the command follows the pass in status: a progress bar on a terminal, plain lines otherwise,
 // until the mediator says the pass is done.
 
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
+import { mountTable } from '../fuse/mount-table.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { addressArg } from './arguments.js';
 
@@ -119,6 +120,5 @@ export async function explainCommand(path: string, flags: Flags & { json?: boole
 
 async function onQuorumfsMount(path: string): Promise<boolean> {
   const full = await realpath(path);
-  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' '));
-  return mounts.some(([, dir, type]) => type === 'fuse.quorumfs' && dir !== undefined && (full === dir || full.startsWith(`${dir}/`)));
+  return (await mountTable()).some(({ dir, type }) => type === 'fuse.quorumfs' && (full === dir || full.startsWith(`${dir}/`)));
 }

@@ -4,20 +4,8 @@
 // for whole blocks, several in parallel. Reads /proc and /sys only, never the mount itself, so
 // the process serving the mount may call it.
 
-import { readFile, writeFile } from 'node:fs/promises';
-
-/** The "major:minor" of the file system mounted at `mountpoint`, from /proc/self/mountinfo. */
-export async function mountDevice(mountpoint: string): Promise<string | undefined> {
-  const lines = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n');
-  // Fields: id parent major:minor root mountpoint ...; the last mount at a path is the visible one.
-  const matches = lines.map((line) => line.split(' ')).filter((f) => f.length > 4 && unescapeMountPath(f[4]!) === mountpoint);
-  return matches.at(-1)?.[2];
-}
-
-/** mountinfo escapes space, tab, newline and backslash as octal (\040). */
-function unescapeMountPath(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
-}
+import { writeFile } from 'node:fs/promises';
+import { mountDevice } from './mount-table.js';
 
 /** Sets the readahead of the mount at `mountpoint`; throws with the reason when it cannot. */
 export async function setReadahead(mountpoint: string, bytes: number): Promise<void> {

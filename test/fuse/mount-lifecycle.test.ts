@@ -1,4 +1,4 @@
-// The mount's lifecycle: SIGTERM unmounts; a client killed with -9 leaves a stale mount that the
+// The mount's lifecycle: SIGTERM unmounts; the mount raises its kernel readahead; a client killed with -9 leaves a stale mount that the
 // next mount clears; `quorumfs unmount` works; bad mount points are usage errors; an unreachable
 // mediator gives EIO within the deadline and the mount works again when it returns.
 
@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { limits } from '../../src/common/limits.js';
 import { runCli, startCluster, type Cluster } from '../helpers/cluster.js';
 import { isMounted, startMount } from '../helpers/mount.js';
 
@@ -25,6 +26,21 @@ describe('mount lifecycle', { timeout: 120_000 }, () => {
     assert.equal(mount.process.exitCode, 0);
     assert.equal(await isMounted(mount.dir), false);
     await mount.stop();
+  });
+
+  it('raises the kernel readahead of its mount (mount point with a space in its name)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'qfs mnt '));
+    const mount = await startMount(cluster.mediatorPort, { dir });
+    try {
+      // glibc's major()/minor() of st_dev, independent of the mount's own mountinfo parsing.
+      const dev = (await stat(mount.dir)).dev;
+      const major = ((dev >>> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
+      const minor = (dev & 0xff) | ((dev >>> 12) & ~0xff);
+      const kib = (await readFile(`/sys/class/bdi/${major}:${minor}/read_ahead_kb`, 'utf8')).trim();
+      assert.equal(Number(kib) * 1024, limits.mountReadaheadBytes);
+    } finally {
+      await mount.stop();
+    }
   });
 
   it('recovers the stale mount a killed client leaves behind', async () => {

@@ -4,9 +4,10 @@
 // with SIGTERM and waits for the process; a mount left behind is detached by fusermount3 -z.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { mountPoints } from '../../src/fuse/mount-table.js';
 import { CLI, waitFor } from './cluster.js';
 
 export interface Mount {
@@ -22,8 +23,7 @@ export interface Mount {
 }
 
 export async function isMounted(dir: string): Promise<boolean> {
-  const mounts = await readFile('/proc/mounts', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[1] === dir);
+  return (await mountPoints()).includes(dir);
 }
 
 export function run(command: string, args: string[], options: { uid?: number; gid?: number; input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
