@@ -61,12 +61,13 @@ export class FileIo {
     const last = Math.floor((offset + Math.max(size, 1) - 1) / bs);
     const { attr, blocks } = await this.getBlocks(ino, first, last + 1, deadlineMs);
     requireRegular(attr);
-    const atimeUpdated = await this.markAccess(attr, deadlineMs);
+    // The atime commit runs beside the block reads; both finish before the data is returned.
+    const marking = this.markAccess(attr, deadlineMs);
     const end = Math.min(offset + size, attr.size);
-    if (end <= offset) return { data: Buffer.alloc(0), atimeUpdated };
+    if (end <= offset) return { data: Buffer.alloc(0), atimeUpdated: await marking };
     const out = Buffer.alloc(end - offset);
     const byIndex = new Map(blocks.map((b) => [b.index, b]));
-    await Promise.all(
+    const reading = Promise.all(
       sliceRange(offset, end - offset, bs).map(async (slice) => {
         const ref = byIndex.get(slice.index);
         if (!ref) return; // a hole
@@ -75,6 +76,7 @@ export class FileIo {
         if (stop > slice.offsetInBlock) data.copy(out, slice.offsetInBuffer, slice.offsetInBlock, stop);
       }),
     );
+    const [atimeUpdated] = await Promise.all([marking, reading]);
     return { data: out, atimeUpdated };
   }
 
