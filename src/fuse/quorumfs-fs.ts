@@ -13,6 +13,7 @@ import { FuseError } from './fuse-error.js';
 import type * as F from './fuse-operations.js';
 import { WriteBackBuffer } from './write-back-buffer.js';
 import { XattrAbsence } from './xattr-absence.js';
+import { DirAttrPrefetch } from './dir-attr-prefetch.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
 const O_EXCL = 0o200;
@@ -44,16 +45,19 @@ export class QuorumfsFs implements F.FuseOperations {
   /** The attributes last given to the kernel, to tell at open whether its cache is stale. */
   private readonly seen = new Map<number, number>();
   private readonly xattrAbsence: XattrAbsence;
+  private readonly dirAttrs: DirAttrPrefetch;
   private nextFh = 1;
 
   constructor(private readonly options: QuorumfsFsOptions) {
     this.client = options.client;
     this.xattrAbsence = new XattrAbsence(options.attrTimeoutSec * 1000);
+    this.dirAttrs = new DirAttrPrefetch((ino) => this.client.getattr(ino), options.attrTimeoutSec * 1000);
   }
 
   /** The mediator reported that another mount changed the inode. */
   changedElsewhere(ino: number): void {
     this.xattrAbsence.forget(ino);
+    this.dirAttrs.forget(ino);
   }
 
   // ---- attributes and names ----
@@ -72,10 +76,11 @@ export class QuorumfsFs implements F.FuseOperations {
   };
 
   getattr = this.guard(async (_ctx: F.RequestContext, a: F.GetattrArgs): Promise<F.AttrReply> => {
-    return this.attrReply(await this.client.getattr(a.ino));
+    return this.attrReply((await this.dirAttrs.take(a.ino)) ?? (await this.client.getattr(a.ino)));
   });
 
   setattr = this.guard(async (_ctx: F.RequestContext, a: F.SetattrArgs): Promise<F.AttrReply> => {
+    this.dirAttrs.forget(a.ino);
     // Commit buffered writes first: their commit sets mtime and ctime to the time of the write,
     // which must not override times set after it (cp -p, tar and rsync set them before close).
     const buffer = this.buffers.get(a.ino);
@@ -97,34 +102,38 @@ export class QuorumfsFs implements F.FuseOperations {
   readlink = this.guard((_ctx: F.RequestContext, a: F.InoArgs) => this.client.readlink(a.ino));
 
   mknod = this.guard(async (ctx: F.RequestContext, a: F.MknodArgs): Promise<F.Entry> =>
-    this.entry(this.created(await this.client.create(a.parent, a.name, a.mode, { exclusive: true, rdev: a.rdev, caller: caller(ctx) }))),
+    this.entry(this.created(await this.changingDirs([a.parent], () => this.client.create(a.parent, a.name, a.mode, { exclusive: true, rdev: a.rdev, caller: caller(ctx) })))),
   );
 
   mkdir = this.guard(async (ctx: F.RequestContext, a: F.MkdirArgs): Promise<F.Entry> =>
-    this.entry(this.created(await this.client.mkdir(a.parent, a.name, a.mode, caller(ctx)))),
+    this.entry(this.created(await this.changingDirs([a.parent], () => this.client.mkdir(a.parent, a.name, a.mode, caller(ctx))))),
   );
 
   symlink = this.guard(async (ctx: F.RequestContext, a: F.SymlinkArgs): Promise<F.Entry> =>
-    this.entry(await this.client.symlink(a.parent, a.name, a.target, caller(ctx))),
+    this.entry(await this.changingDirs([a.parent], () => this.client.symlink(a.parent, a.name, a.target, caller(ctx)))),
   );
 
   link = this.guard(async (_ctx: F.RequestContext, a: F.LinkArgs): Promise<F.Entry> => {
     await this.buffers.get(a.ino)?.drain(); // ctime of the link must come after the writes' commit
-    return this.entry(await this.client.link(a.ino, a.newParent, a.newName));
+    return this.entry(await this.changingDirs([a.newParent], () => this.client.link(a.ino, a.newParent, a.newName)));
   });
 
   unlink = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
     await this.flushNamed(a.parent, a.name);
-    await this.keepIfOpen(a.parent, a.name, () => this.client.unlink(a.parent, a.name));
+    await this.changingDirs([a.parent], () => this.keepIfOpen(a.parent, a.name, () => this.client.unlink(a.parent, a.name)));
   });
 
   rmdir = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
-    await this.client.rmdir(a.parent, a.name);
+    await this.changingDirs([a.parent], () => this.client.rmdir(a.parent, a.name));
   });
 
   rename = this.guard(async (_ctx: F.RequestContext, a: F.RenameArgs): Promise<void> => {
     await this.flushNamed(a.parent, a.name);
-    await this.keepIfOpen(a.newParent, a.newName, () => this.client.rename(a.parent, a.name, a.newParent, a.newName, a.flags));
+    // A renamed directory's own ctime changes too, and its inode is not at hand: forget them all.
+    this.dirAttrs.forgetAll();
+    await this.changingDirs([a.parent, a.newParent], () =>
+      this.keepIfOpen(a.newParent, a.newName, () => this.client.rename(a.parent, a.name, a.newParent, a.newName, a.flags)),
+    );
   });
 
   // ---- files ----
@@ -139,7 +148,9 @@ export class QuorumfsFs implements F.FuseOperations {
   });
 
   create = this.guard(async (ctx: F.RequestContext, a: F.CreateArgs): Promise<F.CreateReply> => {
-    const attr = this.created(await this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx) }));
+    const attr = this.created(
+      await this.changingDirs([a.parent], () => this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx) })),
+    );
     return { entry: this.entry(attr), open: { fh: this.opened(attr.ino) } };
   });
 
@@ -225,6 +236,7 @@ export class QuorumfsFs implements F.FuseOperations {
     refuseAcl(a.name);
     await this.buffers.get(a.ino)?.drain();
     this.xattrAbsence.forget(a.ino);
+    this.dirAttrs.forget(a.ino);
     await this.client.rpc.call(methods.setxattr, { ino: a.ino, name: a.name, value: a.value, flags: a.flags });
   });
 
@@ -249,6 +261,7 @@ export class QuorumfsFs implements F.FuseOperations {
   removexattr = this.guard(async (_ctx: F.RequestContext, a: F.RemovexattrArgs): Promise<void> => {
     await this.buffers.get(a.ino)?.drain();
     this.xattrAbsence.forget(a.ino);
+    this.dirAttrs.forget(a.ino);
     await this.client.rpc.call(methods.removexattr, { ino: a.ino, name: a.name });
   });
 
@@ -263,6 +276,15 @@ export class QuorumfsFs implements F.FuseOperations {
         throw toFuseError(err);
       }
     };
+  }
+
+  /** Runs a change of the entries of `dirs`; once it is done, their new attributes are fetched
+   * for the GETATTR the kernel sends next (see dir-attr-prefetch.ts). */
+  private async changingDirs<T>(dirs: number[], change: () => Promise<T>): Promise<T> {
+    for (const dir of dirs) this.dirAttrs.forget(dir);
+    const result = await change();
+    for (const dir of new Set(dirs)) this.dirAttrs.start(dir);
+    return result;
   }
 
   /** A new inode has no extended attributes yet. */
