@@ -1,5 +1,6 @@
-// Command-line options of the benchmark runner and the workload sizes of each mode (full,
-// --quick, --tiny). Every size the workloads use comes from here, so a mode is one object.
+// Command-line options of the benchmark runner (mode, runs, targets, peers, output directory) and
+// the workload sizes of each mode (full, --quick, --tiny). Every size the workloads use comes from
+// here, so a mode is one object. Bad usage throws one line; the runner exits 2 on it.
 
 import { parseArgs } from 'node:util';
 
@@ -24,10 +25,17 @@ export const SIZES: Record<Mode, Sizes> = {
   tiny: { runs: 1, classicFiles: 5, smallFiles: 10, smallFileBytes: 4096, sequentialMiB: 2, randomFileMiB: 1, randomOps: 20, metadataDirs: 5, recoveryMiB: 0 },
 };
 
+/** Short names for --targets, in the order targets appear in reports. */
+export const TARGET_KEYS = ['local', 'n1', 'n3', 'n5', 'gluster', 'moosefs'] as const;
+export type TargetKey = (typeof TARGET_KEYS)[number];
+
 export interface BenchOptions {
   mode: Mode;
   sizes: Sizes;
+  /** --peers: add GlusterFS and MooseFS to the default targets. */
   peers: boolean;
+  /** --targets: exactly these targets (in TARGET_KEYS order); undefined for the default set. */
+  targets: TargetKey[] | undefined;
   /** Directory for report.md/json/svg; default bench/results/<timestamp>/. */
   outDir: string | undefined;
 }
@@ -41,10 +49,24 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       peers: { type: 'boolean', default: false },
       out: { type: 'string' },
       runs: { type: 'string' },
+      targets: { type: 'string' },
     },
   });
   const mode: Mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
   const sizes = { ...SIZES[mode] };
   if (values.runs !== undefined) sizes.runs = Math.max(1, Number.parseInt(values.runs, 10) || 1);
-  return { mode, sizes, peers: values.peers === true, outDir: values.out };
+  return { mode, sizes, peers: values.peers === true, targets: values.targets === undefined ? undefined : parseTargets(values.targets), outDir: values.out };
+}
+
+function isTargetKey(name: string): name is TargetKey {
+  return (TARGET_KEYS as readonly string[]).includes(name);
+}
+
+/** `local,gluster` → ['local', 'gluster']; throws one line naming an unknown or missing name. */
+export function parseTargets(list: string): TargetKey[] {
+  const names = list.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n.length > 0);
+  if (names.length === 0) throw new Error(`--targets: no target named (known: ${TARGET_KEYS.join(', ')})`);
+  const unknown = names.filter((n) => !isTargetKey(n));
+  if (unknown.length) throw new Error(`--targets: unknown target ${unknown.map((n) => `"${n}"`).join(', ')} (known: ${TARGET_KEYS.join(', ')})`);
+  return TARGET_KEYS.filter((k) => names.includes(k));
 }

@@ -4,7 +4,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ratioTo, type BenchReport, type MetricResult } from './results.js';
+import { ratioTo, type BenchReport, type GoalResult, type MetricResult } from './results.js';
 
 function fmt(value: number): string {
   if (value >= 100) return value.toFixed(0);
@@ -26,20 +26,27 @@ export function markdownTable(report: BenchReport): string {
   return [header, rule, ...rows].join('\n');
 }
 
+function goalLine(g: GoalResult): string {
+  const ratio = g.ratio === undefined ? 'n/a' : `${g.ratio.toFixed(2)}×`;
+  const verdict = g.met === undefined ? 'n/a' : g.met ? 'met' : 'not met';
+  return `- ${g.goal}: ${ratio} (goal ${g.bound === 'at most' ? '≤' : '≥'} ${g.limit}×) — ${verdict}`;
+}
+
 export function markdownReport(report: BenchReport): string {
-  const goals = report.goals.map((g) => `- ${g.goal}: ${g.ratio === undefined ? 'not measured' : `${g.ratio.toFixed(2)}×`} (goal ≤ ${g.limit}×) — ${g.met === undefined ? 'not measured' : g.met ? 'met' : 'not met'}`);
+  const goals = report.goals.map(goalLine);
+  const peerNote = report.goals.some((g) => g.kind === 'peer') ? [] : ['- goals against GlusterFS and MooseFS: not measured (no peer in this run; see --peers)'];
   const errors = report.results.flatMap((r) => Object.entries(r.errors).map(([t, e]) => `- ${r.workload} on ${t}: ${e}`));
   return [
     `# quorumfs benchmark (${report.mode}, ${report.runs} run${report.runs === 1 ? '' : 's'}, ${report.startedAt})`,
     '',
-    'Median (min–max) per target; every target was fresh in every run, targets alternated within each run.',
+    'Median (min–max) per target; targets alternated within each run. quorumfs clusters and the local directory were fresh in every run; peers (GlusterFS, MooseFS) were started once and each run used a fresh, empty sub-directory of their mount.',
     '',
     markdownTable(report),
     '',
     '## Goals',
     '',
     ...goals,
-    '- small-file create, sequential and metadata against GlusterFS/MooseFS: not measured (--peers is not implemented yet)',
+    ...peerNote,
     ...(errors.length ? ['', '## Failures', '', ...errors] : []),
     '',
     `Chart (report.svg): speed relative to ${report.baseline} (above 1 is faster; durations inverted); rows where ${report.baseline} does not apply are relative to the first target that has a value.`,
@@ -47,7 +54,7 @@ export function markdownReport(report: BenchReport): string {
   ].join('\n');
 }
 
-const COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#76b7b2'];
+const COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#76b7b2', '#edc948', '#9c755f'];
 
 function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -17,13 +17,19 @@ export interface MetricResult {
 
 export interface GoalResult {
   goal: string;
+  /** 'classic' needs quorumfs only; 'peer' compares quorumfs N=3 with GlusterFS or MooseFS. */
+  kind: 'classic' | 'peer';
+  /** undefined when a target has no value (not run, failed) */
   ratio: number | undefined;
+  /** met when ratio ≤ limit ('at most') or ratio ≥ limit ('at least') */
+  bound: 'at most' | 'at least';
   limit: number;
   met: boolean | undefined;
 }
 
 export interface BenchReport {
-  version: 1;
+  /** 2: goals carry kind and bound; targets may include peers. */
+  version: 2;
   mode: string;
   startedAt: string;
   durationS: number;
@@ -61,11 +67,53 @@ export function ratioTo(result: MetricResult, target: string, baseline: string, 
   return { ratio: result.higherIsBetter ? value / base : base / value, against };
 }
 
-/** The issue's goal that needs no peer systems: N=3 classic time at most 1.15× N=1. */
-export function evaluateGoals(results: MetricResult[], n1: string, n3: string): GoalResult[] {
-  const classic = results.find((r) => r.workload === 'classic scenario' && r.metric === 'total');
-  const a = classic?.targets[n3]?.median;
-  const b = classic?.targets[n1]?.median;
-  const ratio = a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
-  return [{ goal: `classic scenario time, ${n3} / ${n1}`, ratio, limit: 1.15, met: ratio === undefined ? undefined : ratio <= 1.15 }];
+/** Target names the goals refer to. */
+export interface GoalTargets {
+  n1: string;
+  n3: string;
+  glusterfs: string;
+  moosefs: string;
+}
+
+/** The issue's goals against the peers: quorumfs N=3 at least `limit` times as fast as the peer. */
+const PEER_GOALS: { workload: string; metric: string; peer: 'glusterfs' | 'moosefs'; limit: number }[] = [
+  { workload: 'small files', metric: 'create', peer: 'moosefs', limit: 2 },
+  { workload: 'small files', metric: 'create', peer: 'glusterfs', limit: 5 },
+  { workload: 'sequential', metric: 'write', peer: 'moosefs', limit: 1.5 },
+  { workload: 'sequential', metric: 'write', peer: 'glusterfs', limit: 1.5 },
+  { workload: 'sequential', metric: 'read', peer: 'moosefs', limit: 1 },
+  { workload: 'sequential', metric: 'read', peer: 'glusterfs', limit: 1 },
+  { workload: 'metadata', metric: 'mkdir', peer: 'moosefs', limit: 1 },
+  { workload: 'metadata', metric: 'rename', peer: 'moosefs', limit: 1 },
+  { workload: 'metadata', metric: 'readdir', peer: 'moosefs', limit: 1 },
+  { workload: 'metadata', metric: 'rmdir', peer: 'moosefs', limit: 1 },
+];
+
+/** Speed of `target` relative to `against` on one metric (above 1: faster); undefined without both medians. */
+export function speedRatio(result: MetricResult | undefined, target: string, against: string): number | undefined {
+  const value = result?.targets[target]?.median;
+  const base = result?.targets[against]?.median;
+  if (!result || value === undefined || base === undefined || value <= 0 || base <= 0) return undefined;
+  return result.higherIsBetter ? value / base : base / value;
+}
+
+/**
+ * The issue's goals: the classic scenario on N=3 takes at most 1.15× the time of N=1 (always
+ * listed); and, for each peer among `targets`, N=3 against that peer on small-file create,
+ * sequential write and read, and (MooseFS) each metadata operation.
+ */
+export function evaluateGoals(results: MetricResult[], names: GoalTargets, targets: readonly string[]): GoalResult[] {
+  const find = (workload: string, metric: string): MetricResult | undefined => results.find((r) => r.workload === workload && r.metric === metric);
+  const classic = find('classic scenario', 'total');
+  const a = classic?.targets[names.n3]?.median;
+  const b = classic?.targets[names.n1]?.median;
+  const classicRatio = a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
+  const goals: GoalResult[] = [{ goal: `classic scenario time, ${names.n3} / ${names.n1}`, kind: 'classic', ratio: classicRatio, bound: 'at most', limit: 1.15, met: classicRatio === undefined ? undefined : classicRatio <= 1.15 }];
+  for (const g of PEER_GOALS) {
+    const peer = names[g.peer];
+    if (!targets.includes(peer)) continue;
+    const ratio = speedRatio(find(g.workload, g.metric), names.n3, peer);
+    goals.push({ goal: `${g.workload} ${g.metric} speed, ${names.n3} / ${peer}`, kind: 'peer', ratio, bound: 'at least', limit: g.limit, met: ratio === undefined ? undefined : ratio >= g.limit });
+  }
+  return goals;
 }

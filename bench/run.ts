@@ -1,14 +1,17 @@
-// `npm run bench [-- --quick | --tiny] [--out DIR]`: every workload against every target, several
-// runs; in each run every target is fresh (new cluster and mount) and the targets take turns on
-// each workload in a rotating order, so machine noise hits them alike. Writes report.md/json/svg
-// and prints the table. Exit 0 when every workload ran, 1 when one failed, 2 for bad usage.
+// `npm run bench [-- --quick | --tiny] [--peers] [--targets LIST] [--runs K] [--out DIR]`: every
+// workload against every target, several runs; in each run every quorumfs target is fresh (new
+// cluster and mount), peers (GlusterFS, MooseFS) are started once per invocation and give each run
+// a fresh sub-directory, and the targets take turns on each workload in a rotating order, so
+// machine noise hits them alike. Writes report.md/json/svg and prints the table. Exit 0 when every
+// workload ran, 1 when one failed (or a peer did not start), 2 for bad usage.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchOptions, type BenchOptions } from './options.js';
 import { evaluateGoals, toMetricResults, type BenchReport, type Samples } from './results.js';
 import { markdownReport, markdownTable, writeReport } from './report.js';
-import { LOCAL, N1, N3, N5, openTarget, type OpenTarget, type TargetSpec } from './targets.js';
+import type { Peer } from './peers/peer.js';
+import { createPeer, GLUSTERFS, MOOSEFS, N1, N3, openTarget, selectTargets, type OpenTarget, type PeerKind, type TargetSpec } from './targets.js';
 import { classicScenario } from './workloads/classic-scenario.js';
 import { metadata } from './workloads/metadata.js';
 import { randomIo } from './workloads/random-io.js';
@@ -21,6 +24,13 @@ import type { Workload } from './workloads/workload.js';
 const WORKLOADS: Workload[] = [classicScenario, smallFiles, sequential, randomIo, metadata, recovery];
 
 const open: OpenTarget[] = [];
+/** Peers started (or starting) in this invocation; stopped at the end and on a signal. */
+const peers = new Map<PeerKind, Peer>();
+/** Why a peer did not start, reported for each of its workloads. */
+const peerFailures = new Map<PeerKind, string>();
+/** Set by SIGINT/SIGTERM: start nothing new; the handler stops everything. */
+let interrupted = false;
+let peersStopped: Promise<void> | undefined;
 
 function log(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
@@ -28,6 +38,37 @@ function log(message: string): void {
 
 async function closeAll(): Promise<void> {
   while (open.length) await open.pop()!.close().catch((err: unknown) => log(`close failed: ${(err as Error).message}`));
+}
+
+/** Stops every peer, one after the other; once, however often it is called (end of main, signal). */
+function stopPeers(): Promise<void> {
+  peersStopped ??= (async () => {
+    for (const peer of peers.values()) {
+      const startMs = performance.now();
+      await peer
+        .stop()
+        .then(() => log(`${peer.name} stopped in ${((performance.now() - startMs) / 1000).toFixed(1)} s`))
+        .catch((err: unknown) => log(`${peer.name} stop failed: ${(err as Error).message}`));
+    }
+  })();
+  return peersStopped;
+}
+
+/** Starts each peer among `specs`, one after the other; a failure is remembered, not thrown. */
+async function startPeers(specs: TargetSpec[]): Promise<void> {
+  for (const spec of specs) {
+    if (!spec.peer || interrupted) continue;
+    const peer = createPeer(spec.peer, log);
+    peers.set(spec.peer, peer);
+    try {
+      await peer.start();
+    } catch (err) {
+      peers.delete(spec.peer);
+      const message = (err as Error).message.split('\n')[0]!;
+      peerFailures.set(spec.peer, `not started: ${message}`);
+      log(`${spec.name} FAILED to start: ${message}`);
+    }
+  }
 }
 
 function rotate<T>(items: T[], by: number): T[] {
@@ -43,12 +84,28 @@ function emptySamples(specs: TargetSpec[]): Samples {
   return samples;
 }
 
+function recordFailure(samples: Samples, workload: Workload, target: string, message: string): void {
+  for (const m of workload.metrics) samples.get(`${workload.name}/${m.key}`)!.errors.set(target, message);
+}
+
 async function runOnce(options: BenchOptions, specs: TargetSpec[], run: number, samples: Samples): Promise<void> {
   try {
-    for (const spec of specs) open.push(await openTarget(spec));
-    const targets = [...open];
+    const targets: OpenTarget[] = [];
+    for (const spec of specs) {
+      if (interrupted) return;
+      try {
+        const target = await openTarget(spec, spec.peer ? peers.get(spec.peer) : undefined);
+        open.push(target);
+        targets.push(target);
+      } catch (err) {
+        const message = (spec.peer && peerFailures.get(spec.peer)) || `open failed: ${(err as Error).message.split('\n')[0]!}`;
+        for (const workload of WORKLOADS) if (workload.appliesTo(spec, options.sizes)) recordFailure(samples, workload, spec.name, message);
+        log(`run ${run + 1} · ${spec.name} FAILED: ${message}`);
+      }
+    }
     for (const [w, workload] of WORKLOADS.entries()) {
       for (const target of rotate(targets, run + w)) {
+        if (interrupted) return;
         if (!workload.appliesTo(target.spec, options.sizes)) continue;
         const startMs = performance.now();
         try {
@@ -57,7 +114,7 @@ async function runOnce(options: BenchOptions, specs: TargetSpec[], run: number, 
           log(`run ${run + 1}/${options.sizes.runs} · ${workload.name} · ${target.spec.name}: ${((performance.now() - startMs) / 1000).toFixed(1)} s`);
         } catch (err) {
           const message = (err as Error).message.split('\n')[0]!;
-          for (const m of workload.metrics) samples.get(`${workload.name}/${m.key}`)!.errors.set(target.spec.name, message);
+          recordFailure(samples, workload, target.spec.name, message);
           log(`run ${run + 1} · ${workload.name} · ${target.spec.name} FAILED: ${message}`);
         }
       }
@@ -75,26 +132,30 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 2;
   }
-  if (options.peers) {
-    process.stderr.write('bench: --peers: peers (GlusterFS, MooseFS) are not implemented yet\n');
-    return 2;
-  }
-  const specs = options.mode === 'tiny' ? [LOCAL, N1] : [LOCAL, N1, N3, N5];
+  const specs = selectTargets(options);
+  const names = specs.map((s) => s.name);
   const started = new Date();
   const startMs = performance.now();
   const samples = emptySamples(specs);
-  for (let run = 0; run < options.sizes.runs; run++) await runOnce(options, specs, run, samples);
+  try {
+    await startPeers(specs);
+    for (let run = 0; run < options.sizes.runs && !interrupted; run++) await runOnce(options, specs, run, samples);
+  } finally {
+    await stopPeers();
+  }
+  if (interrupted) return 130;
   const results = toMetricResults(samples);
+  const baseline = names.includes(N1.name) ? N1.name : names[0]!;
   const report: BenchReport = {
-    version: 1,
+    version: 2,
     mode: options.mode,
     startedAt: started.toISOString(),
     durationS: (performance.now() - startMs) / 1000,
     runs: options.sizes.runs,
-    targets: specs.map((s) => s.name),
-    baseline: N1.name,
+    targets: names,
+    baseline,
     results,
-    goals: evaluateGoals(results, N1.name, N3.name),
+    goals: evaluateGoals(results, { n1: N1.name, n3: N3.name, glusterfs: GLUSTERFS.name, moosefs: MOOSEFS.name }, names),
   };
   const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
   const outDir = options.outDir ?? path.join(repoRoot, 'bench', 'results', started.toISOString().replace(/[:.]/g, '-'));
@@ -105,8 +166,11 @@ async function main(): Promise<number> {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    log(`${signal}: stopping clusters and mounts`);
-    void closeAll().finally(() => process.exit(130));
+    interrupted = true;
+    log(`${signal}: stopping clusters, mounts and peers`);
+    void closeAll()
+      .then(stopPeers)
+      .finally(() => process.exit(130));
   });
 }
 

@@ -1,17 +1,27 @@
-// The systems under test: the local disk (a plain temp dir, the ceiling) and quorumfs clusters
-// of N = 1, 3 and 5, each opened fresh (new cluster and mount) for every run. open() returns
-// a directory driven with async fs calls and a close() that stops everything it started.
+// The systems under test: the local disk (a plain temp dir, the ceiling), quorumfs clusters of
+// N = 1, 3 and 5, opened fresh (new cluster and mount) for every run, and the peers GlusterFS and
+// MooseFS, started once per bench invocation (bench/peers/), of which every run gets a fresh,
+// empty sub-directory. open() returns a directory driven with async fs calls and a close() that
+// stops or removes everything it started.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePorts, startCluster, type Cluster } from '../test/helpers/cluster.js';
 import { startMount } from '../test/helpers/mount.js';
+import type { BenchOptions, TargetKey } from './options.js';
+import { GlusterFsPeer } from './peers/glusterfs.js';
+import { MooseFsPeer } from './peers/moosefs.js';
+import type { Peer, PeerLog } from './peers/peer.js';
+
+export type PeerKind = 'glusterfs' | 'moosefs';
 
 export interface TargetSpec {
   name: string;
-  /** undefined for the local disk */
+  /** undefined for the local disk and the peers */
   quorum?: { readQuorum: number; writeQuorum: number; dataServers: number };
+  /** set for a peer file system */
+  peer?: PeerKind;
 }
 
 export interface OpenTarget {
@@ -26,11 +36,43 @@ export const LOCAL: TargetSpec = { name: 'local disk' };
 export const N1: TargetSpec = { name: 'quorumfs N=1', quorum: { readQuorum: 1, writeQuorum: 1, dataServers: 1 } };
 export const N3: TargetSpec = { name: 'quorumfs N=3', quorum: { readQuorum: 2, writeQuorum: 3, dataServers: 3 } };
 export const N5: TargetSpec = { name: 'quorumfs N=5', quorum: { readQuorum: 3, writeQuorum: 5, dataServers: 5 } };
+export const GLUSTERFS: TargetSpec = { name: 'GlusterFS r3', peer: 'glusterfs' };
+export const MOOSEFS: TargetSpec = { name: 'MooseFS g3', peer: 'moosefs' };
 
-export async function openTarget(spec: TargetSpec): Promise<OpenTarget> {
+const BY_KEY: Record<TargetKey, TargetSpec> = { local: LOCAL, n1: N1, n3: N3, n5: N5, gluster: GLUSTERFS, moosefs: MOOSEFS };
+
+/** --targets as given; else local and N=1 (--tiny) or local and N=1, 3, 5; plus both peers with --peers. */
+export function selectTargets(options: Pick<BenchOptions, 'mode' | 'peers' | 'targets'>): TargetSpec[] {
+  if (options.targets) return options.targets.map((k) => BY_KEY[k]);
+  const specs = options.mode === 'tiny' ? [LOCAL, N1] : [LOCAL, N1, N3, N5];
+  return options.peers ? [...specs, GLUSTERFS, MOOSEFS] : specs;
+}
+
+/** A peer, not started yet (see Peer.start()). */
+export function createPeer(kind: PeerKind, log: PeerLog): Peer {
+  switch (kind) {
+    case 'glusterfs':
+      return new GlusterFsPeer(log);
+    case 'moosefs':
+      return new MooseFsPeer(log);
+    default: {
+      const unknown: never = kind;
+      throw new Error(`unknown peer ${String(unknown)}`);
+    }
+  }
+}
+
+/** Opens a target for one run; a peer target needs its started peer. */
+export async function openTarget(spec: TargetSpec, peer?: Peer): Promise<OpenTarget> {
+  if (spec.peer) {
+    if (!peer) throw new Error(`${spec.name} is not running`);
+    const dir = await mkdtemp(path.join(peer.dir, 'run-'));
+    return { spec, dir, cluster: undefined, close: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }) };
+  }
   if (!spec.quorum) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'qfs-bench-local-'));
-    return { spec, dir, cluster: undefined, close: () => rm(dir, { recursive: true, force: true }) };
+    // Retries: after a signal the workload in flight may still be writing here.
+    return { spec, dir, cluster: undefined, close: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }) };
   }
   // Clusters run side by side, so each gets its own spare port for the recovery workload.
   const [sparePort] = await freePorts(1);

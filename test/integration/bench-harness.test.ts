@@ -1,6 +1,7 @@
 // The benchmark harness cannot rot: `node dist/bench/run.js --tiny` runs every workload against
 // the local disk and a real quorumfs N=1 mount and writes report.md, report.json (a median per
-// target for each workload) and report.svg; --peers is refused with exit code 2.
+// target for each workload) and report.svg; an unknown --targets name is refused with one line
+// and exit code 2. The peers (--peers) install packages and start daemons: not run here.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -77,10 +78,11 @@ describe('bench harness', () => {
     assert.ok(!mounts.includes('qfs-mnt-'), 'no quorumfs mount is left behind');
   });
 
-  it('refuses --peers with one line and exit code 2', async () => {
-    const r = await runBench(['--peers']);
+  it('refuses an unknown --targets name with one line and exit code 2, before starting anything', async () => {
+    const r = await runBench(['--peers', '--targets', 'local,glusterfs']);
     assert.equal(r.code, 2);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /peers \(GlusterFS, MooseFS\) are not implemented yet/);
+    assert.match(r.stderr, /--targets: unknown target "glusterfs" \(known: local, n1, n3, n5, gluster, moosefs\)/);
+    assert.equal(r.stdout, '');
   });
 });
