@@ -20,7 +20,7 @@ export interface Sizes {
 }
 
 export const SIZES: Record<Mode, Sizes> = {
-  full: { runs: 5, classicFiles: 200, smallFiles: 2000, smallFileBytes: 4096, sequentialMiB: 256, randomFileMiB: 64, randomOps: 2000, metadataDirs: 1000, recoveryMiB: 1024 },
+  full: { runs: 3, classicFiles: 200, smallFiles: 2000, smallFileBytes: 4096, sequentialMiB: 256, randomFileMiB: 64, randomOps: 500, metadataDirs: 1000, recoveryMiB: 1024 },
   quick: { runs: 3, classicFiles: 200, smallFiles: 300, smallFileBytes: 4096, sequentialMiB: 32, randomFileMiB: 16, randomOps: 300, metadataDirs: 200, recoveryMiB: 64 },
   tiny: { runs: 1, classicFiles: 5, smallFiles: 10, smallFileBytes: 4096, sequentialMiB: 2, randomFileMiB: 1, randomOps: 20, metadataDirs: 5, recoveryMiB: 0 },
 };
