@@ -202,6 +202,9 @@ export class BlockStore {
   /**
    * Removes `version` of `key`, or every version if omitted; returns how many files were removed.
    * Absent blocks count 0 and are not an error, so the mediator may retry. Errors: INVALID.
+   * Removals are not fsynced: one that a power loss undoes leaves a version no block map names,
+   * which nothing reads and the scrubber removes again; skipping the directory fsync keeps
+   * garbage collection from competing with puts for the disk.
    */
   delete(key: string, version?: number): Promise<number> {
     return this.track(async () => {
@@ -383,7 +386,6 @@ export class BlockStore {
       }
       return count;
     });
-    if (removed > 0) await this.syncDir(subdirOf(key), op);
     return removed;
   }
 
