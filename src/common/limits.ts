@@ -9,6 +9,10 @@ export const limits = {
   blockSizeBytes: 1 * MiB,
   /** Largest payload one frame may carry (a block plus room). */
   maxPayloadBytes: 4 * MiB,
+  /** Blocks one write call may touch (each is read, merged and held in memory at once). */
+  maxBlocksPerWrite: 32,
+  /** Extents one write call may carry. */
+  maxExtentsPerWrite: 1024,
   /** Kernel readahead a mount asks for (sysfs; root only): whole blocks, several in flight. */
   mountReadaheadBytes: 16 * MiB,
   /** Largest msgpack header of one frame. */

@@ -296,9 +296,9 @@ export class QuorumfsFs implements F.FuseOperations {
   private bufferOf(ino: number): WriteBackBuffer {
     let buffer = this.buffers.get(ino);
     if (!buffer) {
-      buffer = new WriteBackBuffer(async (offset, data, time) => {
+      buffer = new WriteBackBuffer(async (extents, time) => {
         // Our own commit is not a change the kernel's cache missed.
-        this.remember(await this.client.write(ino, offset, data, { time }));
+        this.remember(await this.client.writeExtents(ino, extents, { time }));
       });
       this.buffers.set(ino, buffer);
     }

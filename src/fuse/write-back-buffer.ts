@@ -1,8 +1,11 @@
 // Write-back buffering of one inode's dirty data in the mount. Sequential writes are gathered
 // into extents of up to limits.maxPayloadBytes, and a full extent is sent at once, with a bound
-// on sends in flight and on the buffer space held, so memory stays bounded (scattered writes send
-// their oldest extents early); anything else waits for flush(). Sends of one
-// inode leave in write order on one connection and the mediator applies them in arrival order.
+// on sends in flight and on the buffer space held, so memory stays bounded; anything else waits
+// for flush(). Scattered writes are sent in batches (several extents in one call, by offset,
+// within the limits of one write call), which the mediator applies as one change with one
+// read-modify-write per block, as a page cache coalesces dirty pages. Buffered extents never
+// overlap (an overlapping write flushes first), so a batch may hold any of them; sends of one
+// inode leave in order on one connection and the mediator applies them in arrival order.
 // A failed send is remembered and reported by the next flush (close, fsync), as local file
 // systems report write-back errors; the data of a failed send is dropped, never retried blindly.
 
@@ -16,8 +19,8 @@ export interface Extent {
   length: number;
 }
 
-/** Sends one extent: resolves once it is committed. */
-export type SendExtent = (offset: number, data: Buffer, time: Timespec) => Promise<void>;
+/** Sends extents as one change: resolves once it is committed. */
+export type SendExtents = (extents: Array<{ offset: number; data: Buffer }>, time: Timespec) => Promise<void>;
 
 export const MAX_SENDS_IN_FLIGHT = 4;
 /** Buffer space (allocated, not just used) one inode's unsent extents may hold, in full extents. */
@@ -33,9 +36,10 @@ export class WriteBackBuffer {
   private lastWriteTime: Timespec | undefined;
 
   constructor(
-    private readonly send: SendExtent,
+    private readonly send: SendExtents,
     private readonly extentBytes: number = limits.maxPayloadBytes,
     private readonly maxBufferedBytes: number = MAX_BUFFERED_FULL_EXTENTS * extentBytes,
+    private readonly blockSizeBytes: number = limits.blockSizeBytes,
   ) {}
 
   /** True while there is data not yet committed (buffered or in flight). */
@@ -62,10 +66,10 @@ export class WriteBackBuffer {
       position += take;
       if (extent.length < extent.data.length) continue;
       if (extent.data.length < this.extentBytes) this.grow(extent);
-      else await this.sendExtent(extent);
+      else await this.sendBatch([extent]);
     }
-    // Each scattered write opens an extent of its own: past the budget, the oldest go now.
-    while (this.extents.length > 0 && this.bufferedBytes() > this.maxBufferedBytes) await this.sendExtent(this.extents[0]!);
+    // Each scattered write opens an extent of its own: past the budget, a batch goes now.
+    while (this.extents.length > 0 && this.bufferedBytes() > this.maxBufferedBytes) await this.sendBatch(this.nextBatch());
   }
 
   private bufferedBytes(): number {
@@ -84,7 +88,7 @@ export class WriteBackBuffer {
   /** Sends everything buffered and waits for every send, keeping a failure for the next flush():
    * for calls that must come after the writes (ctime, utimens) but do not report their errors. */
   async drain(): Promise<void> {
-    for (const extent of [...this.extents]) await this.sendExtent(extent);
+    while (this.extents.length > 0) await this.sendBatch(this.nextBatch());
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
@@ -113,11 +117,32 @@ export class WriteBackBuffer {
     extent.data = bigger;
   }
 
-  private async sendExtent(extent: Extent): Promise<void> {
-    this.extents = this.extents.filter((e) => e !== extent);
+  /** Buffered extents by offset, as many as one write call takes: payload, extent count and
+   * blocks touched within the mediator's limits (always at least one extent). */
+  private nextBatch(): Extent[] {
+    const sorted = [...this.extents].sort((a, b) => a.offset - b.offset);
+    const batch: Extent[] = [];
+    const blocks = new Set<number>();
+    let bytes = 0;
+    for (const extent of sorted) {
+      const first = Math.floor(extent.offset / this.blockSizeBytes);
+      const last = Math.floor((extent.offset + Math.max(extent.length, 1) - 1) / this.blockSizeBytes);
+      const touched = new Set(blocks);
+      for (let b = first; b <= last; b++) touched.add(b);
+      const fits = bytes + extent.length <= this.extentBytes && batch.length < limits.maxExtentsPerWrite && touched.size <= limits.maxBlocksPerWrite;
+      if (batch.length > 0 && !fits) break;
+      batch.push(extent);
+      bytes += extent.length;
+      for (const b of touched) blocks.add(b);
+    }
+    return batch;
+  }
+
+  private async sendBatch(batch: Extent[]): Promise<void> {
+    this.extents = this.extents.filter((e) => !batch.includes(e));
     while (this.inFlight.size >= MAX_SENDS_IN_FLIGHT) await Promise.race(this.inFlight);
-    const data = extent.data.subarray(0, extent.length);
-    const sending: Promise<void> = this.send(extent.offset, data, this.lastWriteTime!).then(
+    const parts = batch.map((e) => ({ offset: e.offset, data: e.data.subarray(0, e.length) }));
+    const sending: Promise<void> = this.send(parts, this.lastWriteTime!).then(
       () => {
         this.inFlight.delete(sending);
       },

@@ -66,6 +66,14 @@ export const mediatorMethods = {
   /** Writes the request's payload at `offset`; returns the new attributes. Not idempotent in
    * general (appends are not), so never retried blindly. */
   write: method('write', object({ ino: uint, offset: uint, time: optional(timespec) }), inodeAttr, false),
+  /** Writes several extents as one change: the payload holds their bytes one after the other,
+   * `extents` says where each goes (applied in order). At most limits.maxBlocksPerWrite blocks. */
+  writev: method(
+    'writev',
+    object({ ino: uint, extents: array(object({ offset: uint, length: uint }), limits.maxExtentsPerWrite), time: optional(timespec) }),
+    inodeAttr,
+    false,
+  ),
   setattr: method('setattr', object({ ino: uint, attr: setAttrRequest }), inodeAttr, false),
   blockMap: method(
     'blockMap',

@@ -15,6 +15,7 @@ import type { RpcClient } from '../transport/rpc-client.js';
 import type { Replicator } from './replicator.js';
 import type { VersionAllocator } from './version-allocator.js';
 import { BlockCache } from './block-cache.js';
+import { limits } from '../common/limits.js';
 
 export interface FileIoOptions {
   meta: RpcClient;
@@ -30,6 +31,17 @@ export interface FileIoOptions {
 
 interface PendingBlock {
   index: number;
+  data: Buffer;
+}
+
+/** Bytes to write at a file offset. */
+export interface Extent {
+  offset: number;
+  data: Buffer;
+}
+
+interface BlockPart {
+  offsetInBlock: number;
   data: Buffer;
 }
 
@@ -96,32 +108,49 @@ export class FileIo {
   /** Writes `data` at `offset` and commits it; returns the new attributes. `time` is when the
    * application wrote (a client that buffers writes passes it), else now. */
   write(ino: number, offset: number, data: Buffer, deadlineMs: number, time?: Timespec): Promise<InodeAttr> {
+    return this.writeExtents(ino, [{ offset, data }], deadlineMs, time);
+  }
+
+  /** Writes several extents (applied in order) and commits them as one change: each block they
+   * touch is read, merged and written once, so scattered small writes a client buffered cost one
+   * read-modify-write per block, not one per write. Throws INVALID past
+   * limits.maxBlocksPerWrite blocks. */
+  writeExtents(ino: number, extents: Extent[], deadlineMs: number, time?: Timespec): Promise<InodeAttr> {
     return this.locks.run(ino, async () => {
       const bs = this.options.blockSizeBytes;
-      const slices = sliceRange(offset, data.length, bs);
-      if (slices.length === 0) return (await this.getBlocks(ino, 0, 0, deadlineMs)).attr;
-      const first = slices[0]!.index;
-      const last = slices[slices.length - 1]!.index;
-      const { attr, blocks } = await this.getBlocks(ino, first, last + 1, deadlineMs);
+      const parts = new Map<number, BlockPart[]>();
+      let endBytes = 0;
+      for (const { offset, data } of extents) {
+        if (data.length === 0) continue;
+        endBytes = Math.max(endBytes, offset + data.length);
+        for (const slice of sliceRange(offset, data.length, bs)) {
+          const list = parts.get(slice.index) ?? [];
+          list.push({ offsetInBlock: slice.offsetInBlock, data: data.subarray(slice.offsetInBuffer, slice.offsetInBuffer + slice.lengthBytes) });
+          parts.set(slice.index, list);
+        }
+      }
+      if (parts.size === 0) return (await this.getBlocks(ino, 0, 0, deadlineMs)).attr;
+      if (parts.size > limits.maxBlocksPerWrite) {
+        throw qfsError('INVALID', `a write may touch at most ${limits.maxBlocksPerWrite} blocks, not ${parts.size}`);
+      }
+      const indexes = [...parts.keys()].sort((a, b) => a - b);
+      const { attr, blocks } = await this.getBlocks(ino, indexes[0]!, indexes[indexes.length - 1]! + 1, deadlineMs);
       requireRegular(attr);
       const byIndex = new Map(blocks.map((b) => [b.index, b]));
-      const pending: PendingBlock[] = [];
-      const tail = await this.staleTailFix(ino, attr, offset, first, deadlineMs);
-      if (tail) pending.push(tail);
-      for (const slice of slices) {
-        const fullBlock = slice.offsetInBlock === 0 && slice.lengthBytes === bs;
-        const part = data.subarray(slice.offsetInBuffer, slice.offsetInBuffer + slice.lengthBytes);
-        if (fullBlock) {
-          pending.push({ index: slice.index, data: part });
-          continue;
-        }
-        const old = await this.visibleBlock(ino, attr, byIndex.get(slice.index), slice.index, deadlineMs);
-        const merged = Buffer.alloc(Math.max(old.length, slice.offsetInBlock + slice.lengthBytes));
-        old.copy(merged, 0);
-        part.copy(merged, slice.offsetInBlock);
-        pending.push({ index: slice.index, data: merged });
-      }
-      return this.commit(ino, pending, Math.max(attr.size, offset + data.length), deadlineMs, time);
+      const tail = await this.staleTailFix(ino, attr, endBytes, (index) => parts.has(index), deadlineMs);
+      const merged = await Promise.all(
+        indexes.map(async (index): Promise<PendingBlock> => {
+          const list = parts.get(index)!;
+          const only = list.length === 1 ? list[0]! : undefined;
+          if (only && only.offsetInBlock === 0 && only.data.length === bs) return { index, data: only.data };
+          const old = await this.visibleBlock(ino, attr, byIndex.get(index), index, deadlineMs);
+          const out = Buffer.alloc(Math.max(old.length, ...list.map((part) => part.offsetInBlock + part.data.length)));
+          old.copy(out, 0);
+          for (const part of list) part.data.copy(out, part.offsetInBlock);
+          return { index, data: out };
+        }),
+      );
+      return this.commit(ino, tail ? [tail, ...merged] : merged, Math.max(attr.size, endBytes), deadlineMs, time);
     });
   }
 
@@ -131,7 +160,7 @@ export class FileIo {
       if (req.size !== undefined) {
         const { attr } = await this.getBlocks(ino, 0, 0, deadlineMs);
         requireRegular(attr);
-        const tail = await this.staleTailFix(ino, attr, req.size, Number.MAX_SAFE_INTEGER, deadlineMs);
+        const tail = await this.staleTailFix(ino, attr, req.size, () => false, deadlineMs);
         if (tail) await this.commit(ino, [tail], attr.size, deadlineMs);
       }
       const result = await this.options.meta.call(
@@ -147,19 +176,19 @@ export class FileIo {
 
   /** When the file grows to `newEnd`, the current last block may still hold bytes past the old
    * size (left by a truncate). Returns that block cut to its visible bytes, to be rewritten
-   * before the file grows over it; undefined when nothing needs fixing. `firstWritten` is the
-   * first block the caller rewrites anyway. */
+   * before the file grows over it; undefined when nothing needs fixing. `rewritten` tells the
+   * blocks the caller rewrites anyway (their read-modify-write cuts them). */
   private async staleTailFix(
     ino: number,
     attr: InodeAttr,
     newEnd: number,
-    firstWritten: number,
+    rewritten: (index: number) => boolean,
     deadlineMs: number,
   ): Promise<PendingBlock | undefined> {
     const bs = this.options.blockSizeBytes;
     if (newEnd <= attr.size || attr.size % bs === 0) return undefined;
     const lastIndex = Math.floor(attr.size / bs);
-    if (lastIndex >= firstWritten) return undefined; // the write's own read-modify-write cuts it
+    if (rewritten(lastIndex)) return undefined;
     const { blocks } = await this.getBlocks(ino, lastIndex, lastIndex + 1, deadlineMs);
     const ref = blocks[0];
     const visible = visibleBytesOfBlock(lastIndex, attr.size, bs);

@@ -7,7 +7,7 @@
 import { delay } from '../common/async.js';
 import { nowTimespec } from '../common/clock.js';
 import { formatAddress, type Address } from '../common/address.js';
-import { messageOf } from '../common/errors.js';
+import { messageOf, qfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
 import { blockKey, type BlockRef, type InodeAttr, type OrphanBlock } from '../common/types.js';
@@ -17,7 +17,7 @@ import { dataMethods } from '../protocol/data-messages.js';
 import { mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
 import { metaMethods, namespaceMethods } from '../protocol/meta-messages.js';
 import type { Method } from '../protocol/method.js';
-import { FileIo } from '../replication/file-io.js';
+import { FileIo, type Extent } from '../replication/file-io.js';
 import { Replicator, type ReplicaTarget } from '../replication/replicator.js';
 import { VersionAllocator } from '../replication/version-allocator.js';
 import { RpcClient } from '../transport/rpc-client.js';
@@ -327,6 +327,12 @@ export class Mediator {
         this.broadcastChange('write', a, attr, ctx.connection);
         return attr;
       })
+      .register(mediatorMethods.writev, async (a, ctx) => {
+        this.counters.writes++;
+        const attr = await io.writeExtents(a.ino, splitPayload(a.extents, ctx.payload), ctx.deadlineMs, a.time);
+        this.broadcastChange('write', a, attr, ctx.connection);
+        return attr;
+      })
       .register(mediatorMethods.setattr, async (a, ctx) => {
         const attr = await io.setattr(a.ino, a.attr, ctx.deadlineMs);
         this.broadcastChange('setattr', a, attr, ctx.connection);
@@ -460,6 +466,18 @@ export class Mediator {
     }
     return { attr, blocks: explained };
   }
+}
+
+/** The payload of a writev cut into its extents; the lengths must add up to the payload's. */
+function splitPayload(extents: Array<{ offset: number; length: number }>, payload: Buffer): Extent[] {
+  let position = 0;
+  const out = extents.map(({ offset, length }) => {
+    const data = payload.subarray(position, position + length);
+    position += length;
+    return { offset, data };
+  });
+  if (position !== payload.length) throw qfsError('INVALID', `writev extents hold ${position} bytes, the payload ${payload.length}`);
+  return out;
 }
 
 function orphansIn(result: unknown): OrphanBlock[] {

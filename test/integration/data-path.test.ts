@@ -59,6 +59,31 @@ describe('data path (N=3, Qr=2, Qw=2)', () => {
     assert.deepEqual(await c.read(attr.ino, BS - 5, 12), expected.subarray(BS - 5, BS + 7));
   });
 
+  it('writes scattered extents in one call as one change, and refuses too many blocks', async () => {
+    const c = cluster.client;
+    const model = randomBytes(3 * BS + 700);
+    const attr = await c.writeFile('/scatter', model);
+    // A truncate leaves stale bytes in the last block; extents past it must not resurrect them.
+    await c.setattr(attr.ino, { size: 2 * BS + 300 });
+    const expected = Buffer.alloc(5 * BS + 20);
+    model.copy(expected, 0, 0, 2 * BS + 300);
+    const extents = [
+      { offset: 4 * BS + 10, data: randomBytes(BS + 10) }, // across a block boundary, past the end
+      { offset: 5, data: randomBytes(20) },
+      { offset: 30, data: randomBytes(5) }, // the same block again
+      { offset: BS, data: randomBytes(BS) }, // a whole block
+      { offset: 7, data: randomBytes(3) }, // overlaps an earlier extent: applied in order
+    ];
+    for (const e of extents) e.data.copy(expected, e.offset);
+    const after = await c.writeExtents(attr.ino, extents);
+    assert.equal(after.size, expected.length);
+    assert.equal(sha(await c.readFile('/scatter')), sha(expected));
+
+    const tooMany = Array.from({ length: limits.maxBlocksPerWrite + 1 }, (_, i) => ({ offset: i * BS, data: Buffer.from('x') }));
+    assert.equal(await codeOf(c.writeExtents(attr.ino, tooMany)), 'INVALID');
+    assert.equal(sha(await c.readFile('/scatter')), sha(expected), 'a refused call changes nothing');
+  });
+
   it('truncates down and up: the cut bytes read as zeros afterwards', async () => {
     const c = cluster.client;
     const data = randomBytes(BS + 1000);
