@@ -118,7 +118,8 @@ export class QuorumfsClient {
   /** Writes extents (applied in order) as one change, in one call: their bytes must fit
    * limits.maxPayloadBytes and touch at most limits.maxBlocksPerWrite blocks. */
   writeExtents(ino: number, extents: Array<{ offset: number; data: Uint8Array }>, options: { timeoutMs?: number; time?: Timespec } = {}): Promise<InodeAttr> {
-    const payload = Buffer.concat(extents.map((e) => e.data));
+    // One extent (a sequential write) goes as it is; several are joined into one payload.
+    const payload = extents.length === 1 ? extents[0]!.data : Buffer.concat(extents.map((e) => e.data));
     const list = extents.map((e) => ({ offset: e.offset, length: e.data.length }));
     return this.rpc.call(m.writev, { ino, extents: list, time: options.time }, { payload, timeoutMs: options.timeoutMs });
   }
