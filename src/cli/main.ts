@@ -137,6 +137,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`quorumfs list-contents 51236 | head`) ends the command quietly, as
+// it ends any Unix tool, instead of an unhandled EPIPE.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 // Long-running commands keep the process alive through their servers; short ones exit here.
 main(process.argv.slice(2)).then(
   (code) => {

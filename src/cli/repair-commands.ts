@@ -3,8 +3,10 @@
 // until the mediator says the pass is done.
 
 import { realpath, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
+import { qfsError } from '../common/errors.js';
 import { mountTable } from '../fuse/mount-table.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { addressArg } from './arguments.js';
@@ -100,6 +102,7 @@ export async function explainCommand(path: string, flags: Flags & { json?: boole
   const c = client(flags);
   try {
     const local = await stat(path).catch(() => undefined);
+    if (!local && (await onQuorumfsMount(dirname(path)))) throw qfsError('NOT_FOUND', `${path}: no such file or directory`);
     const ino = local && (await onQuorumfsMount(path)) ? local.ino : (await c.resolve(path)).ino;
     const r = await c.rpc.call(mediatorMethods.explain, { ino });
     if (flags.json) {
@@ -118,7 +121,9 @@ export async function explainCommand(path: string, flags: Flags & { json?: boole
   }
 }
 
+/** Whether `path` exists and lies on a quorumfs mount. */
 async function onQuorumfsMount(path: string): Promise<boolean> {
-  const full = await realpath(path);
+  const full = await realpath(path).catch(() => undefined);
+  if (full === undefined) return false;
   return (await mountTable()).some(({ dir, type }) => type === 'fuse.quorumfs' && (full === dir || full.startsWith(`${dir}/`)));
 }

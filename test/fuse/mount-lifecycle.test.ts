@@ -43,6 +43,22 @@ describe('mount lifecycle', { timeout: 120_000 }, () => {
     }
   });
 
+  it('explain takes a path on the mount, and names a missing one', async () => {
+    const mount = await startMount(cluster.mediatorPort);
+    try {
+      await writeFile(path.join(mount.dir, 'shown'), 'abc');
+      const mediator = `127.0.0.1:${cluster.mediatorPort}`;
+      const shown = await runCli(['explain', path.join(mount.dir, 'shown'), '--mediator', mediator]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /^inode \d+, 3 bytes, 1 block/);
+      const missing = await runCli(['explain', path.join(mount.dir, 'absent'), '--mediator', mediator]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /absent: no such file or directory/);
+    } finally {
+      await mount.stop();
+    }
+  });
+
   it('recovers the stale mount a killed client leaves behind', async () => {
     const first = await startMount(cluster.mediatorPort);
     await writeFile(path.join(first.dir, 'kept'), 'still here');

@@ -1,10 +1,12 @@
 // The command line's contract: bad usage is one line on stderr and exit code 2; runtime errors
-// one line and exit 1; list-contents --json and status --json print the documented shapes.
+// one line and exit 1; list-contents --json and status --json print the documented shapes; a
+// reader that goes away ends a command quietly.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freePorts, runCli, startCluster, type Cluster } from '../helpers/cluster.js';
+import { CLI, freePorts, runCli, startCluster, type Cluster } from '../helpers/cluster.js';
 
 function assertUsage(r: { code: number | null; stderr: string }, pattern: RegExp): void {
   assert.equal(r.code, 2, r.stderr);
@@ -77,6 +79,17 @@ describe('command-line output', () => {
     assert.ok(mine);
     assert.equal(mine.sizeBytes, 1234);
     assert.equal(typeof mine.version, 'number');
+  });
+
+  it('ends quietly (exit 0, nothing on stderr) when its reader goes away, as `| head` does', async () => {
+    await cluster.client.writeFile('/piped', Buffer.alloc(10, 1));
+    const child = spawn(process.execPath, [CLI, 'list-contents', String(cluster.dataPorts[0])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the command writes
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
   });
 
   it('status --json prints the servers and the counters', async () => {
