@@ -104,3 +104,10 @@ export interface StatFs {
 export type RenameFlags = 0 | 1 | 2; // 0, RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
+/** setxattr(2) flags. */
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+/** fallocate(2) modes. */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;

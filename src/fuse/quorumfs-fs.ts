@@ -7,7 +7,7 @@
 import type { QuorumfsClient } from '../client/quorumfs-client.js';
 import { codeOf } from '../common/errors.js';
 import { limits } from '../common/limits.js';
-import { S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
+import { FALLOC_FL_KEEP_SIZE, S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
 import { toFuseError } from './errno.js';
 import { FuseError } from './fuse-error.js';
 import type * as F from './fuse-operations.js';
@@ -17,7 +17,6 @@ import { DirAttrPrefetch } from './dir-attr-prefetch.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
 const O_EXCL = 0o200;
-const FALLOC_FL_KEEP_SIZE = 1;
 const STAT_BLOCK_BYTES = 512;
 /** Asked by the kernel before every write, to strip file capabilities. */
 const CAPABILITY_XATTR = 'security.capability';

@@ -13,6 +13,8 @@ import { limits } from '../common/limits.js';
 import {
   RENAME_EXCHANGE,
   RENAME_NOREPLACE,
+  XATTR_CREATE,
+  XATTR_REPLACE,
   ROOT_INO,
   S_IFBLK,
   S_IFCHR,
@@ -74,8 +76,6 @@ const S_ISGID = 0o2000;
 const PERMISSION_BITS = 0o7777;
 /** mkdir keeps only these of the requested bits (as Linux: setgid comes from the parent only). */
 const MKDIR_BITS = 0o1777;
-const XATTR_CREATE = 1;
-const XATTR_REPLACE = 2;
 /** Reported inode capacity; SQLite has no real limit short of the disk. */
 const INODE_BUDGET = 2 ** 32;
 /** Reported space of an in-memory store: 1 TiB. */

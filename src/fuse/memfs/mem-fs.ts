@@ -74,6 +74,7 @@ import {
   modeWithoutPrivileges,
 } from './permissions.js';
 import { nowTimespec as wallClockNow } from '../../common/clock.js';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE, XATTR_REPLACE } from '../../common/types.js';
 
 const GiB = 1024 * 1024 * 1024;
 const TiB = 1024 * GiB;
@@ -94,13 +95,6 @@ const O_WRONLY = 1;
 const O_RDWR = 2;
 const O_TRUNC = 0o1000;
 const O_EXCL = 0o200;
-const RENAME_NOREPLACE = 1;
-const RENAME_EXCHANGE = 2;
-const XATTR_CREATE = 1;
-const XATTR_REPLACE = 2;
-const FALLOC_FL_KEEP_SIZE = 0x01;
-const FALLOC_FL_PUNCH_HOLE = 0x02;
-const FALLOC_FL_ZERO_RANGE = 0x10;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.'];
