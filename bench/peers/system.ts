@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants, readFile } from 'node:fs/promises';
 import net from 'node:net';
+import { mountPoints } from '../../src/fuse/mount-table.js';
 
 export interface CommandResult {
   code: number;
@@ -191,8 +192,7 @@ export async function stopPid(step: string, pid: number): Promise<void> {
 
 /** Whether `dir` is a mount point right now. */
 export async function isMountPoint(dir: string): Promise<boolean> {
-  const mounts = await readFile('/proc/mounts', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[1] === dir);
+  return (await mountPoints()).includes(dir);
 }
 
 const UMOUNT_TIMEOUT_MS = 30_000;
