@@ -57,6 +57,8 @@ export const limits = {
   /** Write misses remembered per data server; past this the server is healed by a full compare
    * instead, so the memory they take stays bounded whatever the number of blocks. */
   maxRecordedMissesPerServer: 100_000,
+  /** Block copies a heal or scrub repair has in flight at once. */
+  healConcurrency: 64,
   /** A failed heal is tried again after this delay, doubled each time up to the maximum. */
   healRetryFirstDelayMs: 1_000,
   healRetryMaxDelayMs: 30_000,

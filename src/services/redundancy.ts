@@ -65,7 +65,6 @@ interface HealState {
   lastError: string | undefined;
 }
 
-const HEAL_CONCURRENCY = 16;
 const MISS_REPAIR_INTERVAL_MS = 500;
 
 export class Redundancy {
@@ -307,7 +306,7 @@ export class Redundancy {
       replicator: this.options.replicator,
       clientOf: this.options.clientOf,
       limiter,
-      concurrency: HEAL_CONCURRENCY,
+      concurrency: limits.healConcurrency,
       onRepaired: (serverId, key, version, why) => {
         this.recordRepaired(serverId, key, version);
         if (why === 'heal') this.counters.healedBlocks++;
