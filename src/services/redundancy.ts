@@ -59,6 +59,8 @@ interface HealState {
   attempts: number;
   /** Failed attempts in a row. */
   failures: number;
+  /** The last attempt completed: until this one's compare says otherwise, it still holds all. */
+  completeBefore: boolean;
   running: Promise<PassOutcome> | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   nextRetryMs: number | undefined;
@@ -103,7 +105,7 @@ export class Redundancy {
   /** Starts a heal attempt of a server unless one is running; resolves with that attempt's
    * outcome. A failed attempt is followed by others, with backoff, while the server stays. */
   heal(serverId: string): Promise<PassOutcome> {
-    const state = this.heals.get(serverId) ?? { progress: newProgress(), attempts: 0, failures: 0, running: undefined, retryTimer: undefined, nextRetryMs: undefined, lastError: undefined };
+    const state = this.heals.get(serverId) ?? { progress: newProgress(), attempts: 0, failures: 0, running: undefined, retryTimer: undefined, nextRetryMs: undefined, lastError: undefined, completeBefore: false };
     this.heals.set(serverId, state);
     if (state.running) return state.running;
     clearTimeout(state.retryTimer);
@@ -122,6 +124,7 @@ export class Redundancy {
       state.running = undefined;
       if (this.heals.get(serverId) !== state || !stillWanted()) return outcome;
       const fields = { server: serverId, copied: progress.doneBlocks, failed: progress.failedBlocks, ms: Date.now() - progress.startedMs };
+      state.completeBefore = outcome.complete;
       if (outcome.complete) {
         state.failures = 0;
         state.lastError = undefined;
@@ -204,7 +207,7 @@ export class Redundancy {
   /** How much lacks a good copy now, given the committed block count (null if unknown). */
   summary(committedBlocks: number | null): RedundancySummary {
     const writable = this.options.writableIds();
-    const healRemaining = writable.filter((id) => this.isIncomplete(id)).map((id) => lacking(this.heals.get(id)!.progress));
+    const healRemaining = writable.filter((id) => this.isIncomplete(id)).map((id) => lacking(this.heals.get(id)!));
     const keys = new Set<string>();
     for (const [serverId, byKey] of this.missing) {
       if (!writable.includes(serverId)) continue;
@@ -217,7 +220,7 @@ export class Redundancy {
   lackingBlocks(serverId: string): number | null {
     const missed = this.missing.get(serverId)?.size ?? 0;
     if (!this.isIncomplete(serverId)) return missed;
-    const remaining = lacking(this.heals.get(serverId)!.progress);
+    const remaining = lacking(this.heals.get(serverId)!);
     return remaining === null ? null : remaining + missed;
   }
 
@@ -321,9 +324,11 @@ export class Redundancy {
   }
 }
 
-/** What a heal attempt has left to copy: null before its compare is done. */
-function lacking(p: Progress): number | null {
-  if (!p.compared) return null;
+/** What a heal attempt has left to copy: null before its compare is done, unless the server
+ * was complete before it (a catch-up compare of a complete server does not make it unknown). */
+function lacking(heal: HealState): number | null {
+  const p = heal.progress;
+  if (!p.compared) return heal.completeBefore ? 0 : null;
   return Math.max(0, p.totalBlocks - p.doneBlocks);
 }
 
