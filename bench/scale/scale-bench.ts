@@ -184,6 +184,7 @@ async function measure(cluster: Cluster, mount: Mount, sizes: ScaleSizes, steps:
     figures.scrub.summary = r.stdout.toString('utf8').trim().split('\n').at(-1);
     const scrub = scrubView(await cluster.status());
     if (scrub?.doneBlocks === undefined) throw new Error('status shows no scrub progress after scrub --wait');
+    if (scrub.complete === false) throw new Error(`the scrub pass did not complete: ${scrub.reason ?? 'no reason given'}`);
     figures.scrub.copiesVerified = scrub.doneBlocks;
     figures.scrub.copiesPerS = scrub.doneBlocks / figures.scrub.seconds;
     figures.scrub.failedCopies = scrub.failedBlocks;

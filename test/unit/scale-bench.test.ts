@@ -12,7 +12,7 @@ import { countLsEntries, parseListContents } from '../../bench/scale/listings.js
 import { lastComplaint } from '../../bench/scale/mediator-log.js';
 import { scaleSizes } from '../../bench/scale/scale-options.js';
 import { evaluateScaleTargets, project, type ScaleFigures } from '../../bench/scale/scale-results.js';
-import { counter, dataServers, scrubView } from '../../bench/scale/status-fields.js';
+import { counter, dataServers, fullyReplicated, scrubView } from '../../bench/scale/status-fields.js';
 
 const MiB = 1024 * 1024;
 
@@ -101,6 +101,18 @@ describe('scale bench readers', () => {
     assert.equal(counter(null, 'blocks'), undefined);
     assert.deepEqual(dataServers('garbage'), []);
     assert.equal(scrubView({ scrub: { running: false, progress: { doneBlocks: 6 } } })!.doneBlocks, 6);
+  });
+
+  it('keeps null (not known) apart from absent', () => {
+    const status = { servers: [{ id: 'x', role: 'data', lackingBlocks: null, heal: { lastError: 'UNAVAILABLE', nextRetryMs: 900 } }], counters: { underReplicated: null, blocks: 7 }, fullyReplicated: null };
+    assert.equal(counter(status, 'underReplicated'), null);
+    assert.equal(counter(status, 'blocks'), 7);
+    assert.equal(fullyReplicated(status), null);
+    assert.equal(fullyReplicated({}), undefined);
+    const [x] = dataServers(status);
+    assert.equal(x!.lackingBlocks, null);
+    assert.deepEqual([x!.heal!.lastError, x!.heal!.nextRetryMs], ['UNAVAILABLE', 900]);
+    assert.deepEqual(scrubView({ scrub: { running: false, complete: false, reason: 'server down', progress: {} } }), { running: false, totalBlocks: undefined, doneBlocks: undefined, failedBlocks: undefined, endedMs: undefined, complete: false, reason: 'server down' });
   });
 
   it("picks the mediator's last warning or error", () => {
