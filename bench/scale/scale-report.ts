@@ -13,7 +13,8 @@ const MiB = 1024 * 1024;
 function n(value: number | undefined, digits = 1): string {
   if (value === undefined || !Number.isFinite(value)) return 'unknown';
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en-US');
-  return value.toFixed(value >= 100 ? 0 : digits);
+  // Decide on the rounded value, so 99.97 prints as 100, not 100.0.
+  return Number(value.toFixed(digits)) >= 100 ? value.toFixed(0) : value.toFixed(digits);
 }
 
 /** A number with its unit, or 'unknown' alone. */
