@@ -768,10 +768,25 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
 const LIST_ENTRY_OVERHEAD_BYTES = 160;
 const SUBDIR_NAMES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** The index: subdirectory → key → version → entry, with running totals for usage(). Keyed by
- * subdirectory so a listing can page in a stable order by sorting one subdirectory at a time. */
+/** An index entry with its version. */
+interface VersionedEntry extends IndexEntry {
+  version: number;
+}
+
+/** Most keys hold one version: that one is stored as it is, several as an array, so the index
+ * costs about 400 bytes a block (a map per key would cost 560). */
+type Slot = VersionedEntry | VersionedEntry[];
+
+function slotEntries(slot: Slot | undefined): readonly VersionedEntry[] {
+  if (slot === undefined) return [];
+  return Array.isArray(slot) ? slot : [slot];
+}
+
+/** The index: subdirectory → key → its versions' entries, with running totals for usage().
+ * Keyed by subdirectory so a listing can page in a stable order by sorting one subdirectory at
+ * a time. */
 class BlockIndex {
-  private readonly bySubdir = new Map<string, Map<string, Map<number, IndexEntry>>>();
+  private readonly bySubdir = new Map<string, Map<string, Slot>>();
   private blockCount = 0;
   private byteCount = 0;
 
@@ -783,28 +798,29 @@ class BlockIndex {
     return this.byteCount;
   }
 
-  private versionsOf(key: string): Map<number, IndexEntry> | undefined {
-    return this.bySubdir.get(subdirOf(key))?.get(key);
+  private entriesOf(key: string): readonly VersionedEntry[] {
+    return slotEntries(this.bySubdir.get(subdirOf(key))?.get(key));
   }
 
   get(key: string, version: number): IndexEntry | undefined {
-    return this.versionsOf(key)?.get(version);
+    return this.entriesOf(key).find((e) => e.version === version);
   }
 
   /** Ascending. */
   versions(key: string): number[] {
-    return [...(this.versionsOf(key)?.keys() ?? [])].sort((a, b) => a - b);
+    return this.entriesOf(key)
+      .map((e) => e.version)
+      .sort((a, b) => a - b);
   }
 
   highestVersion(key: string): number | undefined {
     let highest: number | undefined;
-    for (const v of this.versionsOf(key)?.keys() ?? []) if (highest === undefined || v > highest) highest = v;
+    for (const e of this.entriesOf(key)) if (highest === undefined || e.version > highest) highest = e.version;
     return highest;
   }
 
   hasOlder(key: string, version: number): boolean {
-    for (const v of this.versionsOf(key)?.keys() ?? []) if (v < version) return true;
-    return false;
+    return this.entriesOf(key).some((e) => e.version < version);
   }
 
   set(key: string, version: number, entry: IndexEntry): void {
@@ -815,23 +831,21 @@ class BlockIndex {
       keys = new Map();
       this.bySubdir.set(subdir, keys);
     }
-    let versions = keys.get(key);
-    if (versions === undefined) {
-      versions = new Map();
-      keys.set(key, versions);
-    }
-    versions.set(version, entry);
+    const added: VersionedEntry = { version, sizeBytes: entry.sizeBytes, checksum: entry.checksum, damage: entry.damage };
+    const slot = keys.get(key);
+    keys.set(key, slot === undefined ? added : [...slotEntries(slot), added]);
     this.blockCount += 1;
     this.byteCount += entry.sizeBytes;
   }
 
   remove(key: string, version: number): boolean {
     const keys = this.bySubdir.get(subdirOf(key));
-    const versions = keys?.get(key);
-    const entry = versions?.get(version);
-    if (keys === undefined || versions === undefined || entry === undefined) return false;
-    versions.delete(version);
-    if (versions.size === 0) keys.delete(key);
+    const held = slotEntries(keys?.get(key));
+    const entry = held.find((e) => e.version === version);
+    if (keys === undefined || entry === undefined) return false;
+    const rest = held.filter((e) => e !== entry);
+    if (rest.length === 0) keys.delete(key);
+    else keys.set(key, rest.length === 1 ? rest[0]! : rest);
     this.blockCount -= 1;
     this.byteCount -= entry.sizeBytes;
     return true;
@@ -850,16 +864,16 @@ class BlockIndex {
       const sameSubdir = after !== undefined && subdir === startSubdir;
       for (const key of [...keys.keys()].sort()) {
         if (sameSubdir && key < after.key) continue;
-        const versions = [...keys.get(key)!.entries()].sort((a, b) => a[0] - b[0]);
-        for (const [version, e] of versions) {
-          if (sameSubdir && key === after.key && version <= after.version) continue;
+        const versions = [...slotEntries(keys.get(key))].sort((a, b) => a.version - b.version);
+        for (const e of versions) {
+          if (sameSubdir && key === after.key && e.version <= after.version) continue;
           if (e.checksum === null) continue;
           if (entries.length >= maxEntries || (entries.length > 0 && usedBytes + key.length + LIST_ENTRY_OVERHEAD_BYTES > budgetBytes)) {
             const last = entries[entries.length - 1]!;
             return { entries, next: { key: last.key, version: last.version } };
           }
           usedBytes += key.length + LIST_ENTRY_OVERHEAD_BYTES;
-          entries.push({ key, version, sizeBytes: e.sizeBytes, checksum: e.checksum, damaged: e.damage !== null });
+          entries.push({ key, version: e.version, sizeBytes: e.sizeBytes, checksum: e.checksum, damaged: e.damage !== null });
         }
       }
     }
@@ -869,9 +883,9 @@ class BlockIndex {
   damaged(): DamagedBlock[] {
     const out: DamagedBlock[] = [];
     for (const keys of this.bySubdir.values()) {
-      for (const [key, versions] of keys) {
-        for (const [version, e] of versions) {
-          if (e.damage !== null) out.push({ key, version, reason: e.damage });
+      for (const [key, slot] of keys) {
+        for (const e of slotEntries(slot)) {
+          if (e.damage !== null) out.push({ key, version: e.version, reason: e.damage });
         }
       }
     }
