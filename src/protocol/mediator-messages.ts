@@ -32,6 +32,12 @@ const serverStatus = object({
   replacedBy: optional(str),
   downReason: optional(str),
   heal: optional(progress),
+  /** A data server's file system size and free space, as last reported; absent until known. */
+  capacityBytes: optional(uint),
+  freeBytes: optional(uint),
+  /** A data server whose last put found no space, or with less free space than the reserve.
+   * It still takes writes (space may come back). */
+  full: optional(bool),
 });
 
 export const statusReport = object({
@@ -54,6 +60,8 @@ export const statusReport = object({
     metaRestarts: uint,
   }),
   scrub: optional(object({ running: bool, progress })),
+  /** What the cluster can store (statfs reports the same): see usableSpace in core/capacity.ts. */
+  space: optional(object({ capacityBytes: uint, freeBytes: uint })),
 });
 
 export type StatusReport = ReturnType<typeof statusReport>;

@@ -6,7 +6,7 @@
 // servers if none is good. It never returns bytes that do not match the block map.
 
 import { checksumOf } from '../common/checksum.js';
-import { QfsError, codeOf, messageOf, qfsError } from '../common/errors.js';
+import { QfsError, codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { pickReadSet, vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { delay } from '../common/async.js';
@@ -38,6 +38,9 @@ export interface ReplicatorOptions {
   awaitWriteTargets?: (count: number, deadlineMs: number) => Promise<boolean>;
   /** Told about replicas a committed write did not reach: they are under-replicated. */
   onWriteMiss?: (key: string, version: number, serverId: string, reason: string) => void;
+  /** Told how each put of a write ended on its server: undefined when stored, else the error
+   * code (NO_SPACE says the server is full). */
+  onPutSettled?: (serverId: string, code: ErrorCode | undefined) => void;
 }
 
 export class Replicator {
@@ -106,10 +109,12 @@ export class Replicator {
           .finally(() => this.putsInFlight.delete(inFlight))
           .then(
             () => {
+              this.options.onPutSettled?.(target.id, undefined);
               acked.push(target.id);
               check();
             },
             (err: unknown) => {
+              this.options.onPutSettled?.(target.id, codeOf(err));
               failures.push(`${target.id}: ${messageOf(err)}`);
               if (settled) this.options.onWriteMiss?.(key, version, target.id, messageOf(err));
               check();

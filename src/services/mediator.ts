@@ -27,6 +27,7 @@ import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import type { ChildHandle } from './supervisor.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { Redundancy } from './redundancy.js';
+import { SpaceTracker } from './space-tracker.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -75,6 +76,7 @@ export class Mediator {
   private readonly replicator: Replicator;
   private readonly fileIo: FileIo;
   private readonly redundancy: Redundancy;
+  private readonly space = new SpaceTracker(limits.dataServerSpaceReserveBytes);
   private readonly counters: Counters = { reads: 0, writes: 0, writeMisses: 0, replacements: 0 };
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -112,6 +114,7 @@ export class Mediator {
         this.redundancy.recordMiss(serverId, key, version);
         this.log.warn({ key, version, server: serverId, reason }, 'write missed a replica');
       },
+      onPutSettled: (serverId, code) => this.space.putSettled(serverId, code),
     });
     this.redundancy = new Redundancy({
       meta: this.meta,
@@ -261,6 +264,7 @@ export class Mediator {
       const info = await runtime.client.call(dataMethods.heartbeat, {}, { timeoutMs: limits.heartbeatIntervalMs * 2 });
       runtime.blocks = info.blocks;
       runtime.bytes = info.bytes;
+      this.space.reported(id, { capacityBytes: info.totalBytes, freeBytes: info.freeBytes });
       if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
     } catch (err) {
       if (!this.stopping) this.apply({ type: 'heartbeatFailed', id, reason: messageOf(err) });
@@ -417,6 +421,7 @@ export class Mediator {
           replacedBy: s.replacedBy,
           downReason: s.downReason,
           heal: this.redundancy.healProgress(s.id),
+          ...this.space.statusOf(s.id),
         };
       }),
     ];
@@ -432,7 +437,12 @@ export class Mediator {
       sparePortsLeft: this.membership.sparePorts,
       counters: { ...counts, ...this.counters, metaRestarts: this.metaProcess.restarts, ...this.redundancy.counters, underReplicated: this.redundancy.underReplicated() },
       scrub: this.scrubStatus(),
+      space: this.usableSpace(),
     };
+  }
+
+  private usableSpace(): { capacityBytes: number; freeBytes: number } {
+    return this.space.usable(writableServers(this.membership).map((s) => s.id), this.options.writeQuorum);
   }
 
   private scrubStatus(): StatusReport['scrub'] {
