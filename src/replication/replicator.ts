@@ -7,6 +7,7 @@
 
 import { checksumOf } from '../common/checksum.js';
 import { QfsError, codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
+import { writeFailureCode } from '../core/capacity.js';
 import { pickReadSet, vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { delay } from '../common/async.js';
@@ -53,7 +54,8 @@ export class Replicator {
   /** Writes one block version to every live server; resolves with the servers that acknowledged
    * once Qw have; QUORUM_NOT_REACHED if that cannot happen before the deadline. While a crashed
    * server is being replaced, the write waits for the replacement and is sent again (a put of
-   * a fixed version is idempotent). `data` must not change until every send settles. */
+   * a fixed version is idempotent). `data` must not change until every send settles.
+   * A quorum missed for lack of space fails NO_SPACE instead (core/capacity.ts). */
   async writeBlock(key: string, version: number, data: Uint8Array, checksum: string, deadlineMs: number): Promise<string[]> {
     const { writeQuorum } = this.options;
     for (let attempt = 1; ; attempt++) {
@@ -84,6 +86,7 @@ export class Replicator {
     return new Promise((resolve, reject) => {
       const acked: string[] = [];
       const failures: string[] = [];
+      let noSpaceFailures = 0;
       let settled = false;
       const check = (): void => {
         if (settled) return;
@@ -95,8 +98,8 @@ export class Replicator {
           settled = true;
           reject(
             qfsError(
-              'QUORUM_NOT_REACHED',
-              `write of ${key}: ${acked.length} of ${targets.length} data servers acknowledged, write quorum is ${writeQuorum} (${failures.join('; ')})`,
+              writeFailureCode(targets.length, failures.length, noSpaceFailures, writeQuorum),
+              `write of ${key}: ${acked.length} of ${targets.length} data servers acknowledged, write quorum is ${writeQuorum}${noSpaceFailures > 0 ? `, ${noSpaceFailures} had no space left` : ''} (${failures.join('; ')})`,
             ),
           );
         }
@@ -115,6 +118,7 @@ export class Replicator {
             },
             (err: unknown) => {
               this.options.onPutSettled?.(target.id, codeOf(err));
+              if (codeOf(err) === 'NO_SPACE') noSpaceFailures++;
               failures.push(`${target.id}: ${messageOf(err)}`);
               if (settled) this.options.onWriteMiss?.(key, version, target.id, messageOf(err));
               check();
