@@ -28,6 +28,8 @@ import type { ChildHandle } from './supervisor.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { Redundancy } from './redundancy.js';
 import { SpaceTracker } from './space-tracker.js';
+import { statFsWithSpace } from '../core/capacity.js';
+import type { StatFs } from '../common/types.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -316,7 +318,9 @@ export class Mediator {
   // ---- serving ----
 
   private registerHandlers(): void {
-    for (const m of Object.values(namespaceMethods)) this.forward(m as Method<unknown, unknown>);
+    for (const m of Object.values(namespaceMethods)) {
+      if (m !== namespaceMethods.statfs) this.forward(m as Method<unknown, unknown>);
+    }
     const io = this.fileIo;
     this.rpc
       .register(mediatorMethods.read, async (a, ctx) => {
@@ -343,6 +347,7 @@ export class Mediator {
         return attr;
       })
       .register(mediatorMethods.blockMap, (a, ctx) => this.blockMap(a.ino, ctx.deadlineMs))
+      .register(mediatorMethods.statfs, (_a, ctx) => this.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
       .register(mediatorMethods.heal, async (a) => {
         const pass = this.redundancy.healAll();
@@ -439,6 +444,13 @@ export class Mediator {
       scrub: this.scrubStatus(),
       space: this.usableSpace(),
     };
+  }
+
+  /** statfs: inode counts from the metadata server, space from the data servers (the metadata
+   * server's disk says nothing about how much file data fits). */
+  private async statfs(deadlineMs: number): Promise<StatFs> {
+    const meta = await this.meta.call(metaMethods.statfs, {}, { timeoutMs: deadlineMs - Date.now() });
+    return statFsWithSpace(meta, this.usableSpace());
   }
 
   private usableSpace(): { capacityBytes: number; freeBytes: number } {
