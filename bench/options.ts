@@ -1,8 +1,10 @@
 // Command-line options of the benchmark runner (mode, runs, targets, peers, output directory) and
 // the workload sizes of each mode (full, --quick, --tiny). Every size the workloads use comes from
-// here, so a mode is one object. Bad usage throws one line; the runner exits 2 on it.
+// here, so a mode is one object; --scale selects the scale benchmark and its sizes
+// (bench/scale/scale-options.ts). Bad usage throws one line; the runner exits 2 on it.
 
 import { parseArgs } from 'node:util';
+import { scaleSizes, type ScaleSizes } from './scale/scale-options.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
 
@@ -38,6 +40,8 @@ export interface BenchOptions {
   targets: TargetKey[] | undefined;
   /** Directory for report.md/json/svg; default bench/results/<timestamp>/. */
   outDir: string | undefined;
+  /** --scale: the scale benchmark with these sizes instead of the workloads. */
+  scale: ScaleSizes | undefined;
 }
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
@@ -50,12 +54,23 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       out: { type: 'string' },
       runs: { type: 'string' },
       targets: { type: 'string' },
+      scale: { type: 'boolean', default: false },
+      files: { type: 'string' },
+      concurrency: { type: 'string' },
     },
   });
   const mode: Mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
   const sizes = { ...SIZES[mode] };
   if (values.runs !== undefined) sizes.runs = Math.max(1, Number.parseInt(values.runs, 10) || 1);
-  return { mode, sizes, peers: values.peers === true, targets: values.targets === undefined ? undefined : parseTargets(values.targets), outDir: values.out };
+  let scale: ScaleSizes | undefined;
+  if (values.scale) {
+    const other = (['peers', 'targets', 'runs'] as const).filter((k) => values[k] !== undefined && values[k] !== false);
+    if (other.length) throw new Error(`--scale takes no ${other.map((k) => `--${k}`).join(', ')} (it runs one quorumfs cluster once)`);
+    scale = scaleSizes(mode, values.files, values.concurrency);
+  } else if (values.files !== undefined || values.concurrency !== undefined) {
+    throw new Error(`--${values.files !== undefined ? 'files' : 'concurrency'} applies to --scale only`);
+  }
+  return { mode, sizes, peers: values.peers === true, targets: values.targets === undefined ? undefined : parseTargets(values.targets), outDir: values.out, scale };
 }
 
 function isTargetKey(name: string): name is TargetKey {

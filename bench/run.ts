@@ -4,12 +4,16 @@
 // a fresh sub-directory, and the targets take turns on each workload in a rotating order, so
 // machine noise hits them alike. Writes report.md/json/svg and prints the table. Exit 0 when every
 // workload ran, 1 when one failed (or a peer did not start), 2 for bad usage.
+// `--scale [--quick | --tiny] [--files N] [--concurrency C]` runs the scale benchmark instead
+// (bench/scale/): report.md/json under bench/results/scale-<timestamp>/, same exit codes.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchOptions, type BenchOptions } from './options.js';
 import { evaluateGoals, toMetricResults, type BenchReport, type Samples } from './results.js';
 import { markdownReport, markdownTable, writeReport } from './report.js';
+import { runScaleBench, type Closable } from './scale/scale-bench.js';
+import { scaleMarkdown, writeScaleReport } from './scale/scale-report.js';
 import type { Peer } from './peers/peer.js';
 import { createPeer, GLUSTERFS, MOOSEFS, N1, N3, openTarget, selectTargets, type OpenTarget, type PeerKind, type TargetSpec } from './targets.js';
 import { classicScenario } from './workloads/classic-scenario.js';
@@ -23,7 +27,10 @@ import type { Workload } from './workloads/workload.js';
 /** Recovery last: it changes a cluster's membership. */
 const WORKLOADS: Workload[] = [classicScenario, smallFiles, sequential, randomIo, metadata, recovery];
 
-const open: OpenTarget[] = [];
+/** Targets (and the scale benchmark's cluster) open now: closed at the end and on a signal. */
+const open: Closable[] = [];
+/** Aborted by SIGINT/SIGTERM, for the scale benchmark's steps. */
+const interruption = new AbortController();
 /** Peers started (or starting) in this invocation; stopped at the end and on a signal. */
 const peers = new Map<PeerKind, Peer>();
 /** Why a peer did not start, reported for each of its workloads. */
@@ -124,6 +131,22 @@ async function runOnce(options: BenchOptions, specs: TargetSpec[], run: number, 
   }
 }
 
+function timestamp(date: Date): string {
+  return date.toISOString().replace(/[:.]/g, '-');
+}
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+async function runScale(options: BenchOptions & { scale: NonNullable<BenchOptions['scale']> }): Promise<number> {
+  const started = new Date();
+  const report = await runScaleBench(options.mode, options.scale, { signal: interruption.signal, track: (c) => open.push(c), log });
+  if (interrupted) return 130;
+  const outDir = options.outDir ?? path.join(repoRoot, 'bench', 'results', `scale-${timestamp(started)}`);
+  await writeScaleReport(report, outDir);
+  process.stdout.write(`${scaleMarkdown(report)}\nreport: ${outDir} (${report.durationS.toFixed(0)} s)\n`);
+  return report.steps.every((s) => s.ok) ? 0 : 1;
+}
+
 async function main(): Promise<number> {
   let options: BenchOptions;
   try {
@@ -132,6 +155,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 2;
   }
+  if (options.scale) return runScale({ ...options, scale: options.scale });
   const specs = selectTargets(options);
   const names = specs.map((s) => s.name);
   const started = new Date();
@@ -157,8 +181,7 @@ async function main(): Promise<number> {
     results,
     goals: evaluateGoals(results, { n1: N1.name, n3: N3.name, glusterfs: GLUSTERFS.name, moosefs: MOOSEFS.name }, names),
   };
-  const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-  const outDir = options.outDir ?? path.join(repoRoot, 'bench', 'results', started.toISOString().replace(/[:.]/g, '-'));
+  const outDir = options.outDir ?? path.join(repoRoot, 'bench', 'results', timestamp(started));
   await writeReport(report, outDir);
   process.stdout.write(`${markdownTable(report)}\n\n${markdownReport(report).split('## Goals')[1]!.trim()}\n\nreport: ${outDir} (${report.durationS.toFixed(0)} s)\n`);
   return results.some((r) => Object.keys(r.errors).length > 0) ? 1 : 0;
@@ -167,6 +190,7 @@ async function main(): Promise<number> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     interrupted = true;
+    interruption.abort(new Error(`interrupted (${signal})`));
     log(`${signal}: stopping clusters, mounts and peers`);
     void closeAll()
       .then(stopPeers)

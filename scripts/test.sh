@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test tiers over the compiled tests: unit (milliseconds), sim (whole cluster in one
-# process), integration (real processes on loopback), fuse (real mounts). `all` runs every tier.
+# process), integration (real processes on loopback), fuse (real mounts), scale (a cluster holding
+# tens of thousands of blocks). `all` runs every tier.
 # Tiers that start servers run one file at a time: they share the default spare ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,9 @@ case "$tier" in
   sim) run_tier sim ;;
   integration) run_tier integration --test-concurrency=1 ;;
   fuse) run_tier fuse --test-concurrency=1 ;;
+  scale) run_tier scale --test-concurrency=1 ;;
   all)
-    node --test --test-concurrency=1 $(for t in unit sim integration fuse; do [ -d "dist/test/$t" ] && echo "dist/test/$t"; done)
+    node --test --test-concurrency=1 $(for t in unit sim integration fuse scale; do [ -d "dist/test/$t" ] && echo "dist/test/$t"; done)
     ;;
-  *) echo "usage: scripts/test.sh [unit|sim|integration|fuse|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/test.sh [unit|sim|integration|fuse|scale|all]" >&2; exit 2 ;;
 esac

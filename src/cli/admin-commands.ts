@@ -35,17 +35,24 @@ export function formatStatus(report: StatusReport): string {
     `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,
     '',
     table(
-      ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'CAPACITY', 'FREE', 'NOTE'],
+      ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'LACKING', 'CAPACITY', 'FREE', 'NOTE'],
       report.servers.map((s) => [
         s.role,
         s.id,
-        s.state === 'healing' && s.heal && s.heal.endedMs === undefined ? `healing ${percent(s.heal)}%${s.heal.etaMs === undefined ? '' : ` ETA ${Math.ceil(s.heal.etaMs / 1000)}s`}` : s.state,
+        serverState(s),
         s.pid === undefined ? '-' : String(s.pid),
         s.blocks === undefined ? '-' : String(s.blocks),
         s.bytes === undefined ? '-' : String(s.bytes),
+        s.lackingBlocks === undefined ? '-' : known(s.lackingBlocks),
         s.capacityBytes === undefined ? '-' : formatBytes(s.capacityBytes),
         s.freeBytes === undefined ? '-' : formatBytes(s.freeBytes),
-        [s.full ? 'full' : '', s.replaces ? `replaces ${s.replaces}` : '', s.replacedBy ? `replaced by ${s.replacedBy}` : '', s.downReason ?? '']
+        [
+          s.full ? 'full' : '',
+          s.replaces ? `replaces ${s.replaces}` : '',
+          s.replacedBy ? `replaced by ${s.replacedBy}` : '',
+          s.downReason ?? '',
+          s.heal?.lastError ? `heal incomplete: ${s.heal.lastError}${s.heal.nextRetryMs === undefined ? '' : `; retry in ${Math.ceil(s.heal.nextRetryMs / 1000)} s`}` : '',
+        ]
           .filter(Boolean)
           .join('; '),
       ]),
@@ -55,26 +62,52 @@ export function formatStatus(report: StatusReport): string {
       ? [`usable space (Qw=${m.writeQuorum}): ${formatBytes(report.space.freeBytes)} free of ${formatBytes(report.space.capacityBytes)}`]
       : []),
     `spare ports left: ${report.sparePortsLeft.length === 0 ? 'none' : compactRange(report.sparePortsLeft)}`,
-    `files and directories: ${report.counters.inodes}   blocks: ${report.counters.blocks}   bytes: ${report.counters.bytes}`,
-    `under-replicated blocks: ${report.counters.underReplicated}   bad replicas found: ${report.counters.corruptFound}   repaired: ${report.counters.corruptRepaired}   healed blocks: ${report.counters.healedBlocks}`,
+    `files and directories: ${known(report.counters.inodes)}   blocks: ${known(report.counters.blocks)}   bytes: ${known(report.counters.bytes)}`,
+    `redundancy: ${report.fullyReplicated === null ? 'unknown' : report.fullyReplicated ? 'every block has all its copies' : 'INCOMPLETE'}   under-replicated blocks: ${known(report.counters.underReplicated)}`,
+    `bad replicas found: ${report.counters.corruptFound}   repaired: ${report.counters.corruptRepaired}   healed blocks: ${report.counters.healedBlocks}`,
     `scrub: ${report.scrub ? `${report.scrub.running ? 'running' : 'last pass done'}, ${report.scrub.progress.doneBlocks}/${report.scrub.progress.totalBlocks} block copies checked` : 'no pass yet'} (${report.counters.scrubPasses} passes)`,
     `reads: ${report.counters.reads}   writes: ${report.counters.writes}   write misses: ${report.counters.writeMisses}   replacements: ${report.counters.replacements}   metadata restarts: ${report.counters.metaRestarts}`,
   ];
   return lines.join('\n') + '\n';
 }
 
+/** Prints a data server's blocks page by page as they arrive, so a million keys take no more
+ * memory than one page; --json still prints one valid JSON array. */
 export async function listContentsCommand(portText: string, flags: { host: string; json?: boolean }): Promise<void> {
   const address = dataServerAddress(portText, flags.host);
-  const { entries, truncated } = await withClient(address, `data server ${formatAddress(address)}`, (c) =>
-    c.call(dataMethods.list, {}),
-  );
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify(entries)}\n`);
-    return;
+  await withClient(address, `data server ${formatAddress(address)}`, async (c) => {
+    const out = new LineWriter();
+    let count = 0;
+    let after: ReturnType<typeof dataMethods.list.result>['next'] | undefined = undefined;
+    await out.write(flags.json ? '[' : `${pad('KEY', KEY_WIDTH)}  ${pad('VERSION', 10)}  ${pad('SIZE', 8)}  CHECKSUM\n`);
+    do {
+      const page: ReturnType<typeof dataMethods.list.result> = await c.call(dataMethods.list, { after });
+      let text = '';
+      for (const e of page.entries) {
+        if (flags.json) text += `${count === 0 ? '' : ','}\n${JSON.stringify(e)}`;
+        else text += `${pad(e.key, KEY_WIDTH)}  ${pad(String(e.version), 10)}  ${pad(String(e.sizeBytes), 8)}  ${e.checksum.slice(0, 23)}\n`;
+        count++;
+      }
+      await out.write(text);
+      after = page.next;
+    } while (after !== undefined);
+    await out.write(flags.json ? '\n]\n' : `${count} block${count === 1 ? '' : 's'}\n`);
+  });
+}
+
+const KEY_WIDTH = 16;
+
+function pad(text: string, width: number): string {
+  return text.padEnd(width);
+}
+
+/** Writes to stdout and waits when the pipe is full, so a slow reader slows the listing instead
+ * of letting output pile up in memory. */
+class LineWriter {
+  write(text: string): Promise<void> {
+    if (text.length === 0 || process.stdout.write(text)) return Promise.resolve();
+    return new Promise((resolve) => process.stdout.once('drain', resolve));
   }
-  const rows = entries.map((e) => [e.key, String(e.version), String(e.sizeBytes), e.checksum.slice(0, 23)]);
-  process.stdout.write(table(['KEY', 'VERSION', 'SIZE', 'CHECKSUM'], rows) + '\n');
-  process.stdout.write(`${entries.length} block${entries.length === 1 ? '' : 's'}${truncated ? ' (truncated)' : ''}\n`);
 }
 
 export async function corruptCommand(portText: string, key: string, flags: { host: string }): Promise<void> {
@@ -96,6 +129,18 @@ export async function terminateCommand(portText: string, flags: { host: string }
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+function serverState(s: StatusReport['servers'][number]): string {
+  const heal = s.heal;
+  if (s.state !== 'healing' || !heal || heal.endedMs !== undefined) return s.state;
+  if (!heal.compared) return 'healing (comparing)';
+  return `healing ${percent(heal)}%${heal.etaMs === undefined ? '' : ` ETA ${Math.ceil(heal.etaMs / 1000)}s`}`;
+}
+
+/** A figure that may not be known: 'unknown', never 0. */
+function known(value: number | null): string {
+  return value === null ? 'unknown' : String(value);
 }
 
 function compactRange(ports: number[]): string {

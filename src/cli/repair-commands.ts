@@ -42,18 +42,27 @@ async function runPass(flags: Flags, what: 'heal' | 'scrub', progressOf: (s: Sta
       return;
     }
     const show = progressDisplay(what);
-    let done = false;
-    const pass = c.rpc.call(mediatorMethods[what], { wait: true }, { timeoutMs: PASS_TIMEOUT_MS, retry: false }).finally(() => (done = true));
-    while (!done) {
+    // Settles once, with the outcome or the error: never left rejected and unobserved.
+    const pass = c.rpc.call(mediatorMethods[what], { wait: true }, { timeoutMs: PASS_TIMEOUT_MS, retry: false }).then(
+      (outcome) => ({ outcome }),
+      (err: unknown) => ({ err }),
+    );
+    let settled: Awaited<typeof pass> | undefined;
+    void pass.then((s) => (settled = s));
+    while (settled === undefined) {
       const status = await c.status().catch(() => undefined);
       const p = status && progressOf(status);
       if (p) show.update(p);
-      await Promise.race([pass.catch(() => undefined), new Promise((r) => setTimeout(r, POLL_MS))]);
+      await Promise.race([pass, new Promise((r) => setTimeout(r, POLL_MS))]);
     }
-    await pass;
-    const status = await c.status();
     show.finish();
-    process.stdout.write(`${what} done: ${status.counters.underReplicated} blocks under-replicated, ${status.counters.corruptFound} bad replicas found, ${status.counters.corruptRepaired} repaired\n`);
+    if ('err' in settled) throw settled.err;
+    const status = await c.status();
+    const counts = `${status.counters.underReplicated ?? 'unknown'} blocks under-replicated, ${status.counters.corruptFound} bad replicas found, ${status.counters.corruptRepaired} repaired`;
+    if (!settled.outcome.complete) {
+      throw qfsError('INCOMPLETE', `${what} did not finish: ${settled.outcome.reason ?? 'incomplete'} (${counts})`);
+    }
+    process.stdout.write(`${what} done: ${counts}\n`);
   } finally {
     c.close();
   }
@@ -104,18 +113,25 @@ export async function explainCommand(path: string, flags: Flags & { json?: boole
     const local = await stat(path).catch(() => undefined);
     if (!local && (await onQuorumfsMount(dirname(path)))) throw qfsError('NOT_FOUND', `${path}: no such file or directory`);
     const ino = local && (await onQuorumfsMount(path)) ? local.ino : (await c.resolve(path)).ino;
-    const r = await c.rpc.call(mediatorMethods.explain, { ino });
-    if (flags.json) {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      return;
+    // Pages of blocks, printed as they come: a file of a million blocks never sits in memory.
+    let fromIndex: number | undefined = 0;
+    let count = 0;
+    for (let first = true; fromIndex !== undefined; first = false) {
+      const page: ReturnType<typeof mediatorMethods.explain.result> = await c.rpc.call(mediatorMethods.explain, { ino, fromIndex });
+      if (first) process.stdout.write(flags.json ? `{"attr":${JSON.stringify(page.attr)},"blocks":[` : `inode ${page.attr.ino}, ${page.attr.size} bytes\n`);
+      for (const b of page.blocks) {
+        if (flags.json) process.stdout.write(`${count === 0 ? '' : ','}\n${JSON.stringify(b)}`);
+        else {
+          const bad = b.bad.map((x) => `${x.server} ${x.status}`).join(', ');
+          process.stdout.write(
+            `  block ${b.index}  v${b.version}  ${b.lengthBytes} bytes  ${b.checksum.slice(0, 23)}  good on ${b.good.length}: ${b.good.join(', ') || 'none'}${bad ? `  bad: ${bad}` : ''}\n`,
+          );
+        }
+        count++;
+      }
+      fromIndex = page.nextIndex;
     }
-    process.stdout.write(`inode ${r.attr.ino}, ${r.attr.size} bytes, ${r.blocks.length} block${r.blocks.length === 1 ? '' : 's'}\n`);
-    for (const b of r.blocks) {
-      const bad = b.bad.map((x) => `${x.server} ${x.status}`).join(', ');
-      process.stdout.write(
-        `  block ${b.index}  v${b.version}  ${b.lengthBytes} bytes  ${b.checksum.slice(0, 23)}  good on ${b.good.length}: ${b.good.join(', ') || 'none'}${bad ? `  bad: ${bad}` : ''}\n`,
-      );
-    }
+    process.stdout.write(flags.json ? `\n]}\n` : `${count} block${count === 1 ? '' : 's'}\n`);
   } finally {
     c.close();
   }

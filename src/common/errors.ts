@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   'UNKNOWN_OPERATION', // a request for an operation the peer does not serve
   'FAULT_INJECTION_DISABLED', // corrupt/terminate on a server started without --fault-injection
   'NOT_SUPPORTED', // valid but not implemented by this peer
+  'INCOMPLETE', // a heal or scrub pass ended without doing all it had to (it is retried)
   'INTERNAL', // a bug: an invariant failed
 ] as const;
 

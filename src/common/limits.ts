@@ -40,10 +40,31 @@ export const limits = {
   maxXattrValueBytes: 64 * KiB,
   /** Entries returned by one readdir call. */
   maxReaddirEntries: 1024,
-  /** Blocks named in one block-map read or commit. */
-  maxBlocksPerCall: 4096,
-  /** Entries returned by one list-contents page. */
-  maxListEntries: 100_000,
+  /** Blocks named in one block-map read or commit: an entry encodes to at most about 120 bytes,
+   * so a page stays far below maxHeaderBytes. */
+  maxBlocksPerCall: 1024,
+  /** Encoded bytes one page of a listing (a data server's keys, the committed blocks) may take;
+   * a page ends at this budget or at maxListEntries, whichever comes first. */
+  listPageBytes: 128 * KiB,
+  /** Entries one listing page may hold. */
+  maxListEntries: 4096,
+  /** Blocks one batched check (`have`, `verifyMany`, committed versions) may name. */
+  maxBlocksPerBatch: 1024,
+  /** Block files a data server reads at once for one `verifyMany`. */
+  verifyConcurrency: 8,
+  /** Blocks one `explain` page describes (each is verified on every server). */
+  maxExplainBlocksPerPage: 256,
+  /** Write misses remembered per data server; past this the server is healed by a full compare
+   * instead, so the memory they take stays bounded whatever the number of blocks. */
+  maxRecordedMissesPerServer: 100_000,
+  /** Block copies a heal or scrub repair has in flight at once. */
+  healConcurrency: 64,
+  /** A failed heal is tried again after this delay, doubled each time up to the maximum. */
+  healRetryFirstDelayMs: 1_000,
+  healRetryMaxDelayMs: 30_000,
+  /** Orphan candidates a scrub pass remembers per server for the next pass (two-pass rule);
+   * candidates past it wait for a later pass. */
+  maxOrphanCandidatesPerServer: 100_000,
   /** Default deadline of a call that has none of its own. */
   defaultCallTimeoutMs: 5_000,
   /** Deadline of connecting to a peer. */

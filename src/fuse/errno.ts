@@ -30,6 +30,7 @@ export const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
   UNKNOWN_OPERATION: 'ENOSYS',
   FAULT_INJECTION_DISABLED: 'EPERM',
   NOT_SUPPORTED: 'EOPNOTSUPP',
+  INCOMPLETE: 'EIO',
   INTERNAL: 'EIO',
 };
 

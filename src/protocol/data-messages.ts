@@ -9,6 +9,11 @@ const key = boundedStr(limits.maxKeyBytes);
 
 export const blockInfo = object({ key, version: uint, sizeBytes: uint, checksum: checksumStr });
 
+/** Where a listing page ends: the last (key, version) it held. */
+export const blockCursor = object({ key, version: uint });
+
+const verifyResult = object({ status: literal('ok', 'corrupt', 'missing'), checksum: optional(checksumStr) });
+
 const summary = object({ checksum: str, sizeBytes: uint, preview: str });
 
 export const serverInfo = object({
@@ -34,19 +39,32 @@ export const dataMethods = {
   delete: method('delete', object({ key, version: optional(uint) }), object({ removed: uint }), true),
   /** Deletes the versions of a key below the given one. */
   deleteOlderThan: method('deleteOlderThan', object({ key, version: uint }), object({ removed: uint }), true),
+  /** One page of the blocks held, in storage order, after the cursor (from the start without
+   * one); `next` is the cursor of the following page, absent at the end. A page ends at
+   * limits.listPageBytes or `limit` entries, so a million keys cost many small frames. */
   list: method(
     'list',
-    object({ limit: optional(uint) }),
-    object({ entries: array(blockInfo, limits.maxListEntries), truncated: bool }),
+    object({ after: optional(blockCursor), limit: optional(uint) }),
+    object({ entries: array(blockInfo, limits.maxListEntries), next: optional(blockCursor) }),
+    true,
+  ),
+  /** Which of these committed blocks the server lacks (absent, damaged or another checksum)
+   * and which it also holds in older versions, from its index: no block is read. */
+  have: method(
+    'have',
+    object({ blocks: array(object({ key, version: uint, checksum: checksumStr }), limits.maxBlocksPerBatch) }),
+    object({ lacking: array(uint, limits.maxBlocksPerBatch), older: array(uint, limits.maxBlocksPerBatch) }),
+    true,
+  ),
+  /** verify for many blocks at once: each result is in the order asked. */
+  verifyMany: method(
+    'verifyMany',
+    object({ blocks: array(object({ key, version: uint }), limits.maxBlocksPerBatch) }),
+    object({ results: array(verifyResult, limits.maxBlocksPerBatch) }),
     true,
   ),
   /** Reads (key, version) on the server and checks its checksum there: no bytes on the wire. */
-  verify: method(
-    'verify',
-    object({ key, version: uint }),
-    object({ status: literal('ok', 'corrupt', 'missing'), checksum: optional(checksumStr) }),
-    true,
-  ),
+  verify: method('verify', object({ key, version: uint }), verifyResult, true),
   heartbeat: method('heartbeat', empty, serverInfo, true),
   corrupt: method(
     'corrupt',

@@ -5,7 +5,7 @@ import { limits } from '../common/limits.js';
 import { blockRef, empty, inodeAttr, timespec } from './common-decoders.js';
 import { method } from './method.js';
 import { namespaceMethods, setAttrRequest } from './meta-messages.js';
-import { array, bool, int, object, optional, str, uint } from './schema.js';
+import { array, bool, int, nullable, object, optional, str, uint } from './schema.js';
 
 const progress = object({
   totalBlocks: uint,
@@ -16,7 +16,30 @@ const progress = object({
   startedMs: uint,
   endedMs: optional(uint),
   etaMs: optional(uint),
+  /** The totals are known (a heal's compare is done). */
+  compared: optional(bool),
 });
+
+const healProgress = object({
+  totalBlocks: uint,
+  doneBlocks: uint,
+  failedBlocks: uint,
+  totalBytes: uint,
+  doneBytes: uint,
+  startedMs: uint,
+  endedMs: optional(uint),
+  etaMs: optional(uint),
+  compared: optional(bool),
+  /** Blocks the server still lacks; null until the compare of this attempt is done. */
+  lackingBlocks: nullable(uint),
+  attempts: uint,
+  lastError: optional(str),
+  /** Milliseconds until the next attempt, when the last one was incomplete. */
+  nextRetryMs: optional(uint),
+});
+
+/** The outcome of a heal or scrub pass: complete, or why not in one line. */
+const passOutcome = object({ complete: bool, reason: optional(str) });
 
 const serverStatus = object({
   id: str,
@@ -31,7 +54,9 @@ const serverStatus = object({
   replaces: optional(str),
   replacedBy: optional(str),
   downReason: optional(str),
-  heal: optional(progress),
+  /** Blocks this server lacks: null while not known (a heal has not finished comparing). */
+  lackingBlocks: optional(nullable(uint)),
+  heal: optional(healProgress),
   /** A data server's file system size and free space, as last reported; absent until known. */
   capacityBytes: optional(uint),
   freeBytes: optional(uint),
@@ -45,21 +70,25 @@ export const statusReport = object({
   servers: array(serverStatus, 1024),
   sparePortsLeft: array(uint, 65536),
   counters: object({
-    inodes: uint,
-    blocks: uint,
-    bytes: uint,
+    /** From the metadata server; null when it did not answer. */
+    inodes: nullable(uint),
+    blocks: nullable(uint),
+    bytes: nullable(uint),
     reads: uint,
     writes: uint,
     corruptFound: uint,
     corruptRepaired: uint,
-    underReplicated: uint,
+    /** Blocks lacking a good copy on some server that should hold one; null when not known. */
+    underReplicated: nullable(uint),
     healedBlocks: uint,
     scrubPasses: uint,
     writeMisses: uint,
     replacements: uint,
     metaRestarts: uint,
   }),
-  scrub: optional(object({ running: bool, progress })),
+  /** Whether every committed block has its full number of good copies; null when not known. */
+  fullyReplicated: nullable(bool),
+  scrub: optional(object({ running: bool, progress, complete: optional(bool), reason: optional(str) })),
   /** What the cluster can store (statfs reports the same): see usableSpace in core/capacity.ts. */
   space: optional(object({ capacityBytes: uint, freeBytes: uint })),
 });
@@ -83,24 +112,29 @@ export const mediatorMethods = {
     false,
   ),
   setattr: method('setattr', object({ ino: uint, attr: setAttrRequest }), inodeAttr, false),
+  /** One page of a file's block map from `fromIndex` (0 without it); `nextIndex` is where the
+   * next page starts, absent at the end. */
   blockMap: method(
     'blockMap',
-    object({ ino: uint }),
-    object({ attr: inodeAttr, blocks: array(blockRef, 10_000_000) }),
+    object({ ino: uint, fromIndex: optional(uint) }),
+    object({ attr: inodeAttr, blocks: array(blockRef, limits.maxBlocksPerCall), nextIndex: optional(uint) }),
     true,
   ),
   status: method('status', empty, statusReport, true),
-  /** Starts a catch-up compare of every data server now; with wait, returns when done. */
-  heal: method('heal', object({ wait: bool }), empty, true),
-  /** Starts a scrub pass now (or joins the running one); with wait, returns when done. */
-  scrub: method('scrub', object({ wait: bool }), empty, true),
-  /** Each block of a file, with the servers holding a good copy (verified in place). */
+  /** Starts a catch-up compare of every data server now; with wait, returns when the attempt
+   * ends, saying whether it completed (failed heals are retried in the background anyway). */
+  heal: method('heal', object({ wait: bool }), passOutcome, true),
+  /** Starts a scrub pass now (or joins the running one); with wait, returns when it ends. */
+  scrub: method('scrub', object({ wait: bool }), passOutcome, true),
+  /** One page of a file's blocks from `fromIndex`, each with the servers holding a good copy
+   * (verified in place); `nextIndex` is where the next page starts, absent at the end. */
   explain: method(
     'explain',
-    object({ ino: uint }),
+    object({ ino: uint, fromIndex: optional(uint) }),
     object({
       attr: inodeAttr,
-      blocks: array(object({ index: uint, version: uint, checksum: str, lengthBytes: uint, good: array(str, 1024), bad: array(object({ server: str, status: str }), 1024) }), 1_000_000),
+      blocks: array(object({ index: uint, version: uint, checksum: str, lengthBytes: uint, good: array(str, 1024), bad: array(object({ server: str, status: str }), 1024) }), limits.maxExplainBlocksPerPage),
+      nextIndex: optional(uint),
     }),
     true,
   ),

@@ -107,7 +107,13 @@ export const metaInternalMethods = {
   listBlocks: method(
     'listBlocks',
     object({ afterIno: uint, afterIndex: uint, limit: uint }),
-    object({ blocks: array(object({ ino: uint, index: uint, version: uint, checksum: str, lengthBytes: uint }), 100_000) }),
+    object({ blocks: array(object({ ino: uint, index: uint, version: uint, checksum: str, lengthBytes: uint }), limits.maxBlocksPerCall) }),
+    true,
+  ),
+  committedVersions: method(
+    'committedVersions',
+    object({ blocks: array(object({ ino: uint, index: uint }), limits.maxBlocksPerBatch) }),
+    object({ versions: array(uint, limits.maxBlocksPerBatch) }),
     true,
   ),
   counts: method('counts', empty, object({ inodes: uint, blocks: uint, bytes: uint }), true),

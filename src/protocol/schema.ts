@@ -42,6 +42,11 @@ export function optional<T>(d: Decoder<T>): Decoder<T | undefined> {
   return (v, p) => (v === undefined || v === null ? undefined : d(v, p));
 }
 
+/** A value that may be null on the wire: a figure that cannot be known is null, never 0. */
+export function nullable<T>(d: Decoder<T>): Decoder<T | null> {
+  return (v, p) => (v === null || v === undefined ? null : d(v, p));
+}
+
 export function array<T>(d: Decoder<T>, maxItems: number): Decoder<T[]> {
   return (v, p) => {
     if (!Array.isArray(v)) return fail(p, 'an array', v);

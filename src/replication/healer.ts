@@ -1,18 +1,23 @@
 // Brings data servers back to full redundancy from verified replicas: the catch-up or fill of
-// one server (plan from src/core/repair-plan.ts), the repair of one block on one server, and
-// the scrub pass that verifies every block on every server in place and repairs what is wrong.
-// All copies come from Replicator.readBlock, which returns only bytes matching the block map.
+// one server, the repair of one block on one server, and the scrub pass that verifies every
+// block on every server in place and repairs what is wrong. Everything streams: the block map
+// and a server's listing are read a page at a time (limits.maxBlocksPerCall, listPageBytes) and
+// each page is settled before the next is read, so memory does not grow with the data. All
+// copies come from Replicator.readVerifiedCopy, which returns only bytes matching the block map.
 
-import { codeOf, messageOf } from '../common/errors.js';
+import { codeOf, messageOf, qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
 import { forEachBounded, type RateLimiter } from '../common/rate-limiter.js';
-import { blockId, orphanCandidates, planRepair, type HeldBlock, type MapBlock } from '../core/repair-plan.js';
-import { dataMethods } from '../protocol/data-messages.js';
+import { parseBlockKey } from '../common/types.js';
+import { blockId, orphanCandidatesInPage, type MapBlock } from '../core/repair-plan.js';
+import { dataMethods, type blockCursor } from '../protocol/data-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 import type { RpcClient } from '../transport/rpc-client.js';
 import type { Replicator } from './replicator.js';
 
-const LIST_PAGE_BLOCKS = 10_000;
 const REPAIR_TIMEOUT_MS = 30_000;
+/** A verifyMany batch stops at this many bytes, so one call reads a bounded amount of disk. */
+const VERIFY_BATCH_BYTES = 32 * 1024 * 1024;
 
 export interface Progress {
   totalBlocks: number;
@@ -22,6 +27,14 @@ export interface Progress {
   failedBlocks: number;
   startedMs: number;
   endedMs?: number;
+  /** The totals are known: a heal's compare finished (its total is what the server lacked). */
+  compared: boolean;
+}
+
+export interface PassOutcome {
+  complete: boolean;
+  /** Why not, in one line; absent when complete. */
+  reason?: string;
 }
 
 export interface HealerOptions {
@@ -37,67 +50,83 @@ export interface HealerOptions {
 }
 
 export function newProgress(): Progress {
-  return { totalBlocks: 0, doneBlocks: 0, totalBytes: 0, doneBytes: 0, failedBlocks: 0, startedMs: Date.now() };
+  return { totalBlocks: 0, doneBlocks: 0, totalBytes: 0, doneBytes: 0, failedBlocks: 0, startedMs: Date.now(), compared: false };
 }
 
+type Cursor = ReturnType<typeof blockCursor>;
+
 export class Healer {
-  /** Orphan candidates seen by the previous scrub pass, per server, and when it listed them. */
+  /** Orphan candidates seen by the previous scrub pass, per server, and when it listed them
+   * (at most limits.maxOrphanCandidatesPerServer each). */
   private previousOrphans = new Map<string, { candidates: Set<string>; listedMs: number }>();
 
   constructor(private readonly options: HealerOptions) {}
 
-  /** Every committed block, from the metadata server. */
-  async blockMap(): Promise<MapBlock[]> {
-    const all: MapBlock[] = [];
+  /** Every committed block, from the metadata server, one page at a time in (ino, index) order. */
+  async *mapPages(active: () => boolean): AsyncGenerator<MapBlock[]> {
     // Pages continue after (ino, index); inode 0 does not exist, so (0, 0) starts at the top.
     let afterIno = 0;
     let afterIndex = 0;
-    for (;;) {
+    while (active()) {
       const { blocks } = await this.options.meta.call(
         metaMethods.listBlocks,
-        { afterIno, afterIndex, limit: LIST_PAGE_BLOCKS },
+        { afterIno, afterIndex, limit: limits.maxBlocksPerCall },
         { timeoutMs: REPAIR_TIMEOUT_MS },
       );
-      all.push(...blocks);
-      if (blocks.length < LIST_PAGE_BLOCKS) return all;
+      if (blocks.length > 0) yield blocks;
+      if (blocks.length < limits.maxBlocksPerCall) return;
       const last = blocks[blocks.length - 1]!;
       afterIno = last.ino;
       afterIndex = last.index;
     }
   }
 
-  async held(serverId: string): Promise<HeldBlock[]> {
-    const { entries } = await this.options.clientOf(serverId).call(dataMethods.list, {}, { timeoutMs: REPAIR_TIMEOUT_MS });
-    return entries;
+  /** Committed blocks of `page` that the server lacks, and those of which it holds older versions. */
+  private async compare(serverId: string, page: MapBlock[]): Promise<{ lacking: MapBlock[]; older: MapBlock[] }> {
+    const blocks = page.map((b) => ({ key: blockId(b.ino, b.index), version: b.version, checksum: b.checksum }));
+    const r = await this.options.clientOf(serverId).call(dataMethods.have, { blocks }, { timeoutMs: REPAIR_TIMEOUT_MS });
+    return { lacking: r.lacking.map((i) => page[i]!), older: r.older.map((i) => page[i]!) };
   }
 
-  /** Copies to `serverId` every committed block it lacks and deletes its superseded versions. */
-  async heal(serverId: string, progress: Progress, active: () => boolean): Promise<void> {
-    const held = await this.held(serverId);
-    const plan = planRepair(await this.blockMap(), held);
-    progress.totalBlocks = plan.copy.length;
-    progress.totalBytes = plan.copy.reduce((sum, b) => sum + b.lengthBytes, 0);
-    await forEachBounded(plan.copy, this.options.concurrency, active, async (block) => {
-      const ok = await this.repairBlock(serverId, block, 'heal');
-      if (ok) progress.doneBlocks++;
-      else progress.failedBlocks++;
-      progress.doneBytes += block.lengthBytes;
-    });
+  /** Copies to `serverId` every committed block it lacks and deletes its superseded versions.
+   * First counts what it lacks (index look-ups only, so status knows early and the progress has
+   * a total), then walks the map again and copies. Throws if the server or the metadata server
+   * cannot be asked; blocks that could not be copied are counted in progress.failedBlocks. */
+  async heal(serverId: string, progress: Progress, active: () => boolean): Promise<PassOutcome> {
+    for await (const page of this.mapPages(active)) {
+      const { lacking } = await this.compare(serverId, page);
+      progress.totalBlocks += lacking.length;
+      progress.totalBytes += lacking.reduce((sum, b) => sum + b.lengthBytes, 0);
+    }
+    progress.compared = true;
     const client = this.options.clientOf(serverId);
-    await forEachBounded(plan.remove, this.options.concurrency, active, async ({ key, version }) => {
-      await client.call(dataMethods.delete, { key, version }, { timeoutMs: REPAIR_TIMEOUT_MS }).catch(() => undefined);
-    });
+    for await (const page of this.mapPages(active)) {
+      const { lacking, older } = await this.compare(serverId, page);
+      await forEachBounded(lacking, this.options.concurrency, active, async (block) => {
+        if (await this.repairBlock(serverId, block, 'heal')) progress.doneBlocks++;
+        else progress.failedBlocks++;
+        progress.doneBytes += block.lengthBytes;
+        progress.totalBlocks = Math.max(progress.totalBlocks, progress.doneBlocks + progress.failedBlocks);
+        progress.totalBytes = Math.max(progress.totalBytes, progress.doneBytes);
+      });
+      await forEachBounded(older, this.options.concurrency, active, async (b) => {
+        const key = blockId(b.ino, b.index);
+        await client.call(dataMethods.deleteOlderThan, { key, version: b.version }, { timeoutMs: REPAIR_TIMEOUT_MS }).catch(() => undefined);
+      });
+    }
     progress.endedMs = Date.now();
+    if (!active()) return { complete: false, reason: 'stopped' };
+    if (progress.failedBlocks > 0) return { complete: false, reason: `${progress.failedBlocks} blocks could not be copied` };
+    return { complete: true };
   }
 
-  /** Writes a verified copy of `block` to `serverId`; false if that failed (or the block is no
-   * longer the committed version, which is not a failure of the server). */
+  /** Writes a verified copy of `block` to `serverId`; false if that failed. */
   async repairBlock(serverId: string, block: MapBlock, why: string): Promise<boolean> {
     const key = blockId(block.ino, block.index);
     await this.options.limiter.take(block.lengthBytes);
     try {
       const deadlineMs = Date.now() + REPAIR_TIMEOUT_MS;
-      const data = await this.options.replicator.readBlock(key, block, deadlineMs, serverId);
+      const data = await this.options.replicator.readVerifiedCopy(key, block, deadlineMs, serverId);
       await this.options.clientOf(serverId).call(dataMethods.put, { key, version: block.version, checksum: block.checksum }, { payload: data, timeoutMs: REPAIR_TIMEOUT_MS });
       this.options.onRepaired(serverId, key, block.version, why);
       return true;
@@ -107,55 +136,118 @@ export class Healer {
     }
   }
 
-  /** One scrub pass: each server verifies each committed block in place; bad or missing copies
-   * are rewritten from verified replicas. Orphans (versions nothing refers to) are deleted when
-   * a previous pass, at least `orphanMinAgeMs` earlier, saw them too. */
-  async scrub(serverIds: string[], progress: Progress, active: () => boolean, orphanMinAgeMs: number): Promise<void> {
-    const listed = new Map<string, { held: HeldBlock[]; listedMs: number }>();
-    for (const id of serverIds) listed.set(id, { held: await this.held(id), listedMs: Date.now() });
-    // The map is read after the listings, so a block written and committed in between is not
-    // taken for an orphan.
-    const map = await this.blockMap();
-    progress.totalBlocks = map.length * serverIds.length;
-    progress.totalBytes = map.reduce((sum, b) => sum + b.lengthBytes, 0) * serverIds.length;
-    const work = serverIds.flatMap((id) => map.map((block) => ({ id, block })));
-    await forEachBounded(work, this.options.concurrency, active, async ({ id, block }) => {
-      if (!(await this.verifyBlock(id, block))) progress.failedBlocks++;
-      progress.doneBlocks++;
-      progress.doneBytes += block.lengthBytes;
-    });
-    for (const [id, { held, listedMs }] of listed) await this.removeOrphans(id, map, held, listedMs, orphanMinAgeMs);
+  /** One scrub pass: each server verifies each committed block in place (in batches); bad or
+   * missing copies are rewritten from verified replicas. Then each server's listing is walked
+   * and orphans (versions nothing refers to) are deleted when the previous pass, at least
+   * `orphanMinAgeMs` earlier, saw them too. `expectedBlocks` sizes the progress. */
+  async scrub(serverIds: string[], progress: Progress, active: () => boolean, orphanMinAgeMs: number, expectedBlocks: number): Promise<PassOutcome> {
+    progress.totalBlocks = expectedBlocks * serverIds.length;
+    progress.compared = true;
+    const unreachable = new Map<string, string>();
+    for await (const page of this.mapPages(active)) {
+      const pageBytes = page.reduce((sum, b) => sum + b.lengthBytes, 0);
+      progress.totalBytes += pageBytes * serverIds.length;
+      await Promise.all(
+        serverIds.map(async (id) => {
+          if (!unreachable.has(id)) {
+            const failure = await this.verifyPage(id, page, progress, active);
+            if (failure !== undefined) unreachable.set(id, failure);
+          }
+          progress.doneBlocks += page.length;
+          progress.doneBytes += pageBytes;
+        }),
+      );
+      progress.totalBlocks = Math.max(progress.totalBlocks, progress.doneBlocks);
+    }
+    for (const id of serverIds) {
+      if (unreachable.has(id) || !active()) continue;
+      await this.removeOrphans(id, orphanMinAgeMs, active).catch((err: unknown) => unreachable.set(id, messageOf(err)));
+    }
     progress.endedMs = Date.now();
+    progress.totalBlocks = progress.doneBlocks;
+    if (!active()) return { complete: false, reason: 'stopped' };
+    const problems = [...unreachable].map(([id, why]) => `${id}: ${why}`);
+    if (progress.failedBlocks > 0) problems.unshift(`${progress.failedBlocks} bad copies could not be repaired`);
+    return problems.length === 0 ? { complete: true } : { complete: false, reason: problems.join('; ') };
   }
 
-  /** Verifies one copy; repairs it if bad. False only if it was bad and could not be repaired. */
-  private async verifyBlock(serverId: string, block: MapBlock): Promise<boolean> {
-    const key = blockId(block.ino, block.index);
-    await this.options.limiter.take(block.lengthBytes);
-    let verdict: string;
-    try {
-      const r = await this.options.clientOf(serverId).call(dataMethods.verify, { key, version: block.version }, { timeoutMs: REPAIR_TIMEOUT_MS });
-      verdict = r.status === 'ok' && r.checksum !== block.checksum ? 'mismatch' : r.status;
-    } catch {
-      return true; // unreachable: the failure detector deals with that server
-    }
-    if (verdict === 'ok') return true;
-    this.options.onBadCopy(serverId, key, block.version, verdict);
-    return this.repairBlock(serverId, block, `scrub: ${verdict}`);
-  }
-
-  private async removeOrphans(serverId: string, map: MapBlock[], held: HeldBlock[], listedMs: number, minAgeMs: number): Promise<void> {
-    const candidates = new Set(orphanCandidates(map, held));
-    const previous = this.previousOrphans.get(serverId);
-    this.previousOrphans.set(serverId, { candidates, listedMs });
-    if (!previous || listedMs - previous.listedMs < minAgeMs) return;
+  /** Verifies one page of blocks on one server and repairs what is bad. Returns why the server
+   * could not be asked, or undefined. */
+  private async verifyPage(serverId: string, page: MapBlock[], progress: Progress, active: () => boolean): Promise<string | undefined> {
     const client = this.options.clientOf(serverId);
-    for (const id of candidates) {
-      if (!previous.candidates.has(id)) continue;
-      const at = id.lastIndexOf('@');
-      await client
-        .call(dataMethods.delete, { key: id.slice(0, at), version: Number(id.slice(at + 1)) }, { timeoutMs: REPAIR_TIMEOUT_MS })
-        .catch(() => undefined);
+    for (const batch of byteBatches(page, VERIFY_BATCH_BYTES)) {
+      if (!active()) return undefined;
+      await this.options.limiter.take(batch.reduce((sum, b) => sum + b.lengthBytes, 0));
+      let results;
+      try {
+        const blocks = batch.map((b) => ({ key: blockId(b.ino, b.index), version: b.version }));
+        results = (await client.call(dataMethods.verifyMany, { blocks }, { timeoutMs: REPAIR_TIMEOUT_MS })).results;
+      } catch (err) {
+        return messageOf(err);
+      }
+      const bad = batch
+        .map((block, i) => ({ block, verdict: verdictOf(results[i], block) }))
+        .filter(({ verdict }) => verdict !== 'ok');
+      await forEachBounded(bad, this.options.concurrency, active, async ({ block, verdict }) => {
+        this.options.onBadCopy(serverId, blockId(block.ino, block.index), block.version, verdict);
+        if (!(await this.repairBlock(serverId, block, `scrub: ${verdict}`))) progress.failedBlocks++;
+      });
     }
+    return undefined;
   }
+
+  private async removeOrphans(serverId: string, minAgeMs: number, active: () => boolean): Promise<void> {
+    const client = this.options.clientOf(serverId);
+    const listedMs = Date.now();
+    const previous = this.previousOrphans.get(serverId);
+    const ripe = previous !== undefined && listedMs - previous.listedMs >= minAgeMs;
+    const candidates = new Set<string>();
+    let after: Cursor | undefined;
+    do {
+      const page = await client.call(dataMethods.list, { after }, { timeoutMs: REPAIR_TIMEOUT_MS });
+      // The committed versions are read after the listing, so a block written and committed
+      // in between is not taken for an orphan.
+      const asked = page.entries.map((e) => parseBlockKey(e.key) ?? { ino: 0, index: 0 });
+      const { versions } = await this.options.meta.call(metaMethods.committedVersions, { blocks: asked }, { timeoutMs: REPAIR_TIMEOUT_MS });
+      for (const id of orphanCandidatesInPage(page.entries, versions)) {
+        if (ripe && previous.candidates.has(id)) {
+          const at = id.lastIndexOf('@');
+          await client.call(dataMethods.delete, { key: id.slice(0, at), version: Number(id.slice(at + 1)) }, { timeoutMs: REPAIR_TIMEOUT_MS }).catch(() => undefined);
+        } else if (candidates.size < limits.maxOrphanCandidatesPerServer) {
+          candidates.add(id);
+        }
+      }
+      after = page.next;
+    } while (after !== undefined && active());
+    // A pass that deleted keeps its own time, so the next deletion waits another full interval.
+    this.previousOrphans.set(serverId, { candidates, listedMs });
+  }
+
+  /** A server that left: forget what the scrubber remembered of it. */
+  forget(serverId: string): void {
+    this.previousOrphans.delete(serverId);
+  }
+}
+
+function verdictOf(result: { status: string; checksum?: string } | undefined, block: MapBlock): string {
+  if (result === undefined) throw qfsError('INTERNAL', 'verifyMany answered fewer results than asked');
+  return result.status === 'ok' && result.checksum !== block.checksum ? 'mismatch' : result.status;
+}
+
+/** `blocks` cut into runs whose lengths add up to about `maxBytes` (at least one block each). */
+function byteBatches(blocks: MapBlock[], maxBytes: number): MapBlock[][] {
+  const out: MapBlock[][] = [];
+  let current: MapBlock[] = [];
+  let bytes = 0;
+  for (const b of blocks) {
+    if (current.length > 0 && bytes + b.lengthBytes > maxBytes) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(b);
+    bytes += b.lengthBytes;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }

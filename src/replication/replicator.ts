@@ -86,6 +86,7 @@ export class Replicator {
     return new Promise((resolve, reject) => {
       const acked: string[] = [];
       const failures: string[] = [];
+      const failed: Array<{ id: string; reason: string }> = [];
       let noSpaceFailures = 0;
       let settled = false;
       const check = (): void => {
@@ -93,6 +94,9 @@ export class Replicator {
         const outcome = writeOutcome(acked.length, failures.length, targets.length, writeQuorum);
         if (outcome === 'committed') {
           settled = true;
+          // Replicas that failed before the quorum was reached are misses too (a full disk
+          // answers first): the block is committed without them.
+          for (const f of failed) this.options.onWriteMiss?.(key, version, f.id, f.reason);
           resolve([...acked]);
         } else if (outcome === 'failed') {
           settled = true;
@@ -121,6 +125,7 @@ export class Replicator {
               if (codeOf(err) === 'NO_SPACE') noSpaceFailures++;
               failures.push(`${target.id}: ${messageOf(err)}`);
               if (settled) this.options.onWriteMiss?.(key, version, target.id, messageOf(err));
+              else failed.push({ id: target.id, reason: messageOf(err) });
               check();
             },
           );
@@ -142,14 +147,16 @@ export class Replicator {
     const byId = new Map(writable.map((t) => [t.id, t]));
     const replies: ReplicaReply[] = [];
     const firstTargets = first.map((id) => byId.get(id)!);
-    let data = await this.firstGood(key, expected, firstTargets, deadlineMs, replies);
+    // Replicas whose put was still on its way when the read began: missing there is late, not bad.
+    const late = new Set(writable.filter((t) => this.putsInFlight.has(`${key}@${expected.version}@${t.id}`)).map((t) => t.id));
+    let data = await this.firstGood(key, expected, firstTargets, deadlineMs, replies, late);
     if (!data) {
       // Widen to every other server, those being healed included: any good copy will do.
       const rest = writable.filter((t) => !first.includes(t.id));
-      data = await this.firstGood(key, expected, rest, deadlineMs, replies);
+      data = await this.firstGood(key, expected, rest, deadlineMs, replies, late);
     }
     if (!data) {
-      const result = vote(expected, replies);
+      const result = this.withoutLate(key, expected.version, vote(expected, replies), late);
       this.options.onReadVote?.(key, expected, result);
       const code = result.bad.length > 0 ? 'CORRUPT' : 'UNAVAILABLE';
       throw qfsError(
@@ -172,6 +179,7 @@ export class Replicator {
     targets: ReplicaTarget[],
     deadlineMs: number,
     replies: ReplicaReply[],
+    late: ReadonlySet<string>,
   ): Promise<Buffer | undefined> {
     if (targets.length === 0) return undefined;
     const [reader, ...checkers] = targets as [ReplicaTarget, ...ReplicaTarget[]];
@@ -179,7 +187,7 @@ export class Replicator {
     const all = Promise.all([fetching, ...checkers.map((t) => this.checkReplica(t, key, expected, deadlineMs))]);
     const finish = (answers: { reply: ReplicaReply }[], found: Buffer): void => {
       replies.push(...answers.map((a) => a.reply));
-      const result = this.withoutLate(key, expected.version, vote(expected, replies));
+      const result = this.withoutLate(key, expected.version, vote(expected, replies), late);
       this.options.onReadVote?.(key, expected, result);
       this.readRepair(key, expected, found, result);
     };
@@ -242,8 +250,40 @@ export class Replicator {
     }
   }
 
-  private withoutLate(key: string, version: number, result: VoteResult): VoteResult {
-    return { ...result, bad: result.bad.filter((b) => !this.putsInFlight.has(`${key}@${version}@${b.server}`)) };
+  /** The vote without replicas that are only late: their put was on its way when the read
+   * began (`late`) or still is. */
+  private withoutLate(key: string, version: number, result: VoteResult, late: ReadonlySet<string>): VoteResult {
+    return { ...result, bad: result.bad.filter((b) => !late.has(b.server) && !this.putsInFlight.has(`${key}@${version}@${b.server}`)) };
+  }
+
+  /** One verified copy of the block version the block map names, for a repair: servers are
+   * asked one at a time (live ones first, in random order, then those being healed) until one
+   * sends bytes whose recomputed checksum matches; bad copies met on the way are repaired from
+   * it. The copy is as trustworthy as a quorum read's, for a fraction of the traffic: only a
+   * match with the block map counts. Fails CORRUPT or UNAVAILABLE as readBlock does. */
+  async readVerifiedCopy(key: string, expected: Expected, deadlineMs: number, exclude?: string): Promise<Buffer> {
+    const live = this.options.liveTargets().filter((t) => t.id !== exclude);
+    const liveIds = new Set(live.map((t) => t.id));
+    const order = [
+      ...pickReadSet(live.map((t) => t.id), live.length, this.options.random).map((id) => live.find((t) => t.id === id)!),
+      ...this.options.writableTargets().filter((t) => t.id !== exclude && !liveIds.has(t.id)),
+    ];
+    const replies: ReplicaReply[] = [];
+    for (const target of order) {
+      if (Date.now() >= deadlineMs) break;
+      const { reply, data } = await this.askReplica(target, key, expected, deadlineMs);
+      replies.push(reply);
+      if (data) {
+        const result = this.withoutLate(key, expected.version, vote(expected, replies), new Set());
+        if (result.bad.length > 0) {
+          this.options.onReadVote?.(key, expected, result);
+          this.readRepair(key, expected, data, result);
+        }
+        return data;
+      }
+    }
+    const code = replies.some((r) => r.kind === 'corrupt' || r.kind === 'data') ? 'CORRUPT' : 'UNAVAILABLE';
+    throw qfsError(code, `no good replica of ${key} v${expected.version} to copy from: ${replies.map((r) => `${r.server} ${r.kind === 'data' ? 'mismatch' : r.kind}`).join(', ') || 'no live data servers'}`);
   }
 
   /** Rewrites the bad copies a read found, from the verified bytes it returned, without delaying

@@ -7,6 +7,7 @@ import { codeOf, qfsError } from '../common/errors.js';
 import type { Address } from '../common/address.js';
 import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
+import { forEachBounded } from '../common/rate-limiter.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { PayloadReply, RpcServer } from '../transport/rpc-server.js';
 import { BlockStore } from '../stores/block-store.js';
@@ -53,20 +54,18 @@ export class DataServer {
         removed: await store.deleteOlderThan(args.key, args.version),
       }))
       .register(dataMethods.list, (args) => {
-        const all = store.list();
         const limit = Math.min(args.limit ?? limits.maxListEntries, limits.maxListEntries);
-        return { entries: all.slice(0, limit), truncated: all.length > limit };
+        const page = store.listPage(args.after, limit, limits.listPageBytes);
+        return { entries: page.entries.map(({ key, version, sizeBytes, checksum }) => ({ key, version, sizeBytes, checksum })), next: page.next };
       })
-      .register(dataMethods.verify, async (args) => {
-        try {
-          const block = await store.get(args.key, args.version);
-          return { status: 'ok' as const, checksum: block.checksum };
-        } catch (err) {
-          const code = codeOf(err);
-          if (code === 'CORRUPT') return { status: 'corrupt' as const };
-          if (code === 'NOT_FOUND') return { status: 'missing' as const };
-          throw err;
-        }
+      .register(dataMethods.have, (args) => store.have(args.blocks))
+      .register(dataMethods.verify, (args) => verify(store, args.key, args.version))
+      .register(dataMethods.verifyMany, async (args) => {
+        const results = new Array<VerifyResult>(args.blocks.length);
+        await forEachBounded(args.blocks.map((b, i) => ({ ...b, i })), limits.verifyConcurrency, () => true, async (b) => {
+          results[b.i] = await verify(store, b.key, b.version);
+        });
+        return { results };
       })
       .register(dataMethods.heartbeat, async () => {
         const usage = await store.usage();
@@ -102,5 +101,20 @@ export class DataServer {
   async close(): Promise<void> {
     await this.rpc.close();
     await this.store.close();
+  }
+}
+
+type VerifyResult = { status: 'ok' | 'corrupt' | 'missing'; checksum?: string };
+
+/** Reads (key, version) here and checks its checksum: the verdict, never the bytes. */
+async function verify(store: BlockStore, key: string, version: number): Promise<VerifyResult> {
+  try {
+    const block = await store.get(key, version);
+    return { status: 'ok', checksum: block.checksum };
+  } catch (err) {
+    const code = codeOf(err);
+    if (code === 'CORRUPT') return { status: 'corrupt' };
+    if (code === 'NOT_FOUND') return { status: 'missing' };
+    throw err;
   }
 }

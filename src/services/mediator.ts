@@ -123,6 +123,8 @@ export class Mediator {
       replicator: this.replicator,
       clientOf: (id) => this.runtimeOf(id).client,
       writableIds: () => writableServers(this.membership).map((s) => s.id),
+      liveIds: () => liveServers(this.membership).map((s) => s.id),
+      configuredServers: options.dataPorts.length,
       onHealed: (id) => this.apply({ type: 'healed', id }),
       healRateBytesPerSecond: options.healRateBytesPerSecond,
       scrubRateBytesPerSecond: options.scrubRateBytesPerSecond,
@@ -346,21 +348,18 @@ export class Mediator {
         this.broadcastChange('setattr', a, attr, ctx.connection);
         return attr;
       })
-      .register(mediatorMethods.blockMap, (a, ctx) => this.blockMap(a.ino, ctx.deadlineMs))
+      .register(mediatorMethods.blockMap, (a, ctx) => this.blockMapPage(a.ino, a.fromIndex ?? 0, limits.maxBlocksPerCall, ctx.deadlineMs))
       .register(mediatorMethods.statfs, (_a, ctx) => this.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
       .register(mediatorMethods.heal, async (a) => {
         const pass = this.redundancy.healAll();
-        if (a.wait) await pass;
-        return {};
+        return a.wait ? pass : { complete: false, reason: 'started' };
       })
       .register(mediatorMethods.scrub, async (a) => {
         const pass = this.redundancy.scrub();
-        if (a.wait) await pass;
-        else pass.catch(() => undefined);
-        return {};
+        return a.wait ? pass : { complete: false, reason: 'started' };
       })
-      .register(mediatorMethods.explain, (a, ctx) => this.explain(a.ino, ctx.deadlineMs))
+      .register(mediatorMethods.explain, (a, ctx) => this.explain(a.ino, a.fromIndex ?? 0, ctx.deadlineMs))
       .register(mediatorMethods.ping, () => ({ pid: process.pid }));
   }
 
@@ -387,19 +386,20 @@ export class Mediator {
     }
   }
 
-  /** A file's whole block map, read in pages of limits.maxBlocksPerCall. */
-  private async blockMap(ino: number, deadlineMs: number): Promise<{ attr: InodeAttr; blocks: BlockRef[] }> {
-    const page = limits.maxBlocksPerCall;
-    const blocks: BlockRef[] = [];
-    for (let from = 0; ; from += page) {
-      const r = await this.meta.call(metaMethods.getBlocks, { ino, fromIndex: from, toIndex: from + page }, { timeoutMs: deadlineMs - Date.now() });
-      blocks.push(...r.blocks);
-      if (from + page >= blockCount(r.attr.size, limits.blockSizeBytes)) return { attr: r.attr, blocks };
-    }
+  /** One page of a file's block map from `fromIndex`: at most `maxBlocks` blocks (holes cost
+   * nothing) and the index the next page starts at, absent at the end. */
+  private async blockMapPage(ino: number, fromIndex: number, maxBlocks: number, deadlineMs: number): Promise<{ attr: InodeAttr; blocks: BlockRef[]; nextIndex?: number }> {
+    const end = Number.MAX_SAFE_INTEGER;
+    const r = await this.meta.call(metaMethods.getBlocks, { ino, fromIndex, toIndex: end }, { timeoutMs: deadlineMs - Date.now() });
+    const blocks = r.blocks.slice(0, maxBlocks);
+    const full = blocks.length === maxBlocks && (blocks.length < r.blocks.length || r.blocks.length === limits.maxBlocksPerCall);
+    const nextIndex = full ? blocks[blocks.length - 1]!.index + 1 : undefined;
+    return nextIndex !== undefined && nextIndex < blockCount(r.attr.size, limits.blockSizeBytes) ? { attr: r.attr, blocks, nextIndex } : { attr: r.attr, blocks };
   }
 
   private async status(): Promise<StatusReport> {
-    const counts = await this.meta.call(metaMethods.counts, {}, { timeoutMs: 2_000 }).catch(() => ({ inodes: 0, blocks: 0, bytes: 0 }));
+    const counts = await this.meta.call(metaMethods.counts, {}, { timeoutMs: 2_000 }).catch(() => undefined);
+    const redundancy = this.redundancy.summary(counts?.blocks ?? null);
     const servers: ServerStatus[] = [
       {
         id: `${this.options.host}:${this.options.metaPort}`,
@@ -419,13 +419,14 @@ export class Mediator {
           role: 'data',
           state: s.state,
           local: s.local,
-          pid: runtime?.child?.pid,
+          pid: runtime?.child?.alive ? runtime.child.pid : undefined,
           blocks: runtime?.blocks,
           bytes: runtime?.bytes,
           replaces: s.replaces,
           replacedBy: s.replacedBy,
           downReason: s.downReason,
-          heal: this.redundancy.healProgress(s.id),
+          ...(s.state === 'live' || s.state === 'healing' ? { lackingBlocks: this.redundancy.lackingBlocks(s.id) } : {}),
+          heal: this.redundancy.healReport(s.id),
           ...this.space.statusOf(s.id),
         };
       }),
@@ -440,7 +441,16 @@ export class Mediator {
       },
       servers,
       sparePortsLeft: this.membership.sparePorts,
-      counters: { ...counts, ...this.counters, metaRestarts: this.metaProcess.restarts, ...this.redundancy.counters, underReplicated: this.redundancy.underReplicated() },
+      counters: {
+        inodes: counts?.inodes ?? null,
+        blocks: counts?.blocks ?? null,
+        bytes: counts?.bytes ?? null,
+        ...this.counters,
+        metaRestarts: this.metaProcess.restarts,
+        ...this.redundancy.counters,
+        underReplicated: redundancy.underReplicated,
+      },
+      fullyReplicated: redundancy.fullyReplicated,
       scrub: this.scrubStatus(),
       space: this.usableSpace(),
     };
@@ -460,33 +470,33 @@ export class Mediator {
   private scrubStatus(): StatusReport['scrub'] {
     const state = this.redundancy.scrubState();
     if (!state) return undefined;
-    const { running, ...progress } = state;
-    return { running, progress };
+    const { running, complete, reason, ...progress } = state;
+    return { running, progress, ...(complete === undefined ? {} : { complete }), ...(reason === undefined ? {} : { reason }) };
   }
 
   /** Each block of a file and which servers hold a good copy, verified where it is stored. */
-  private async explain(ino: number, deadlineMs: number) {
-    const { attr, blocks } = await this.blockMap(ino, deadlineMs);
+  private async explain(ino: number, fromIndex: number, deadlineMs: number) {
+    const { attr, blocks, nextIndex } = await this.blockMapPage(ino, fromIndex, limits.maxExplainBlocksPerPage, deadlineMs);
     const servers = writableServers(this.membership);
-    const explained = [];
-    for (const block of blocks) {
-      const key = blockKey(ino, block.index);
-      const verdicts = await Promise.all(
-        servers.map(async (s) => {
-          const r = await this.runtimeOf(s.id)
-            .client.call(dataMethods.verify, { key, version: block.version }, { timeoutMs: Math.max(1, deadlineMs - Date.now()) })
-            .catch(() => ({ status: 'unreachable' as const, checksum: undefined }));
-          const status = r.status === 'ok' && r.checksum !== block.checksum ? 'mismatch' : r.status;
-          return { server: s.id, status };
-        }),
-      );
-      explained.push({
-        ...block,
-        good: verdicts.filter((v) => v.status === 'ok').map((v) => v.server),
-        bad: verdicts.filter((v) => v.status !== 'ok'),
+    // One verifyMany per server for the page: each server reads and checks its copies in place.
+    const asked = blocks.map((b) => ({ key: blockKey(ino, b.index), version: b.version }));
+    const perServer = await Promise.all(
+      servers.map(async (s) => {
+        const r = await this.runtimeOf(s.id)
+          .client.call(dataMethods.verifyMany, { blocks: asked }, { timeoutMs: Math.max(1, deadlineMs - Date.now()) })
+          .catch(() => undefined);
+        return { server: s.id, results: r?.results };
+      }),
+    );
+    const explained = blocks.map((block, i) => {
+      const verdicts = perServer.map(({ server, results }) => {
+        const r = results?.[i];
+        const status = r === undefined ? 'unreachable' : r.status === 'ok' && r.checksum !== block.checksum ? 'mismatch' : r.status;
+        return { server, status };
       });
-    }
-    return { attr, blocks: explained };
+      return { ...block, good: verdicts.filter((v) => v.status === 'ok').map((v) => v.server), bad: verdicts.filter((v) => v.status !== 'ok') };
+    });
+    return nextIndex === undefined ? { attr, blocks: explained } : { attr, blocks: explained, nextIndex };
   }
 }
 

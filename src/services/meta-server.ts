@@ -90,6 +90,7 @@ export function registerMetaHandlers(rpc: RpcServer, store: MetaStore): void {
     .register(internal.commitBlocks, (a) => store.commitBlocks(a))
     .register(internal.reserveVersions, (a) => ({ first: store.reserveVersions(a.count) }))
     .register(internal.listBlocks, (a) => ({ blocks: store.listBlocks(a.afterIno, a.afterIndex, a.limit) }))
+    .register(internal.committedVersions, (a) => ({ versions: store.committedVersions(a.blocks) }))
     .register(internal.counts, () => store.counts())
     .register(internal.ping, () => ({ pid: process.pid }));
 }

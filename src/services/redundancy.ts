@@ -1,16 +1,21 @@
 // Keeps every block at full redundancy, for the mediator: heals servers that join or come back
-// (one heal at a time per server, with progress and ETA), repairs replicas that writes missed
-// as soon as their server answers, runs scrub passes on a schedule or on demand, and keeps the
-// counts that status shows. The decisions are in core/repair-plan.ts; copies come from the
-// Healer, which reads only verified replicas.
+// (one heal at a time per server, with progress and ETA, tried again with backoff until it
+// completes or the server leaves), repairs replicas that writes missed as soon as their server
+// answers, runs scrub passes on a schedule or on demand, and says how much lacks a good copy —
+// unknown when it cannot know, never 0. Decisions are in core/repair-plan.ts; copies come from
+// the Healer, which reads only verified replicas. Memory is bounded: misses are remembered up
+// to limits.maxRecordedMissesPerServer per server, past which that server gets a full compare.
 
 import type { Logger } from '../common/logger.js';
+import { limits } from '../common/limits.js';
+import { codeOf, messageOf } from '../common/errors.js';
 import { RateLimiter } from '../common/rate-limiter.js';
-import { Healer, newProgress, type Progress } from '../replication/healer.js';
+import { Healer, newProgress, type PassOutcome, type Progress } from '../replication/healer.js';
 import type { Replicator } from '../replication/replicator.js';
 import type { RpcClient } from '../transport/rpc-client.js';
 import { parseBlockKey } from '../common/types.js';
 import { delay } from '../common/async.js';
+import { healRetryDelayMs, redundancySummary, type RedundancySummary } from '../core/repair-plan.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 
 export interface RedundancyOptions {
@@ -19,6 +24,10 @@ export interface RedundancyOptions {
   clientOf: (serverId: string) => RpcClient;
   /** Servers that should hold every block now (live and healing). */
   writableIds: () => string[];
+  /** Servers whose copies reads count on (complete): the ones a scrub verifies. */
+  liveIds: () => string[];
+  /** Data servers the cluster is meant to have (N). */
+  configuredServers: number;
   /** Called when a heal of a server completed: it holds every committed block. */
   onHealed: (serverId: string) => void;
   healRateBytesPerSecond: number;
@@ -36,19 +45,43 @@ export interface RedundancyCounters {
   scrubPasses: number;
 }
 
-const HEAL_CONCURRENCY = 16;
+export interface HealReport extends Progress {
+  etaMs?: number;
+  /** Blocks the server still lacks; null until this attempt's compare is done. */
+  lackingBlocks: number | null;
+  attempts: number;
+  lastError?: string;
+  nextRetryMs?: number;
+}
+
+interface HealState {
+  progress: Progress;
+  attempts: number;
+  /** Failed attempts in a row. */
+  failures: number;
+  /** The last attempt completed: until this one's compare says otherwise, it still holds all. */
+  completeBefore: boolean;
+  running: Promise<PassOutcome> | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
+  nextRetryMs: number | undefined;
+  lastError: string | undefined;
+}
+
 const MISS_REPAIR_INTERVAL_MS = 500;
 
 export class Redundancy {
   private readonly healer: Healer;
-  private readonly heals = new Map<string, { progress: Progress; done: Promise<void> }>();
-  /** Replicas known to be missing: server → key → version. */
-  private readonly missing = new Map<string, Map<string, number>>();
+  private readonly heals = new Map<string, HealState>();
+  /** Replicas known to be missing: server → key → (version, the miss's sequence number). */
+  private readonly missing = new Map<string, Map<string, { version: number; seq: number }>>();
+  private missSeq = 0;
   private scrubProgress: Progress | undefined;
-  private scrubRunning: Promise<void> | undefined;
+  private scrubRunning: Promise<PassOutcome> | undefined;
+  private lastScrub: PassOutcome | undefined;
   private readonly healLimiter: RateLimiter;
   readonly counters: RedundancyCounters = { corruptFound: 0, corruptRepaired: 0, healedBlocks: 0, scrubPasses: 0 };
   private stopped = false;
+  private repairingMisses = false;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly options: RedundancyOptions) {
@@ -66,120 +99,207 @@ export class Redundancy {
   stop(): void {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    for (const heal of this.heals.values()) clearTimeout(heal.retryTimer);
   }
 
-  /** Starts healing a server unless a heal of it is running; resolves when it ends. */
-  heal(serverId: string): Promise<void> {
-    const running = this.heals.get(serverId);
-    if (running && running.progress.endedMs === undefined) return running.done;
+  /** Starts a heal attempt of a server unless one is running; resolves with that attempt's
+   * outcome. A failed attempt is followed by others, with backoff, while the server stays. */
+  heal(serverId: string): Promise<PassOutcome> {
+    const state = this.heals.get(serverId) ?? { progress: newProgress(), attempts: 0, failures: 0, running: undefined, retryTimer: undefined, nextRetryMs: undefined, lastError: undefined, completeBefore: false };
+    this.heals.set(serverId, state);
+    if (state.running) return state.running;
+    clearTimeout(state.retryTimer);
+    state.retryTimer = undefined;
+    state.nextRetryMs = undefined;
     const progress = newProgress();
-    const done = this.healer
-      .heal(serverId, progress, () => !this.stopped && this.options.writableIds().includes(serverId))
-      .then(
-        () => {
-          if (!this.options.writableIds().includes(serverId)) return;
-          if (progress.failedBlocks === 0) {
-            this.missing.delete(serverId); // it now holds every committed block
-            this.options.onHealed(serverId);
-          }
-          this.options.logger.info({ server: serverId, blocks: progress.doneBlocks, failed: progress.failedBlocks, ms: Date.now() - progress.startedMs }, 'heal finished');
-        },
-        (err: unknown) => {
-          progress.endedMs = Date.now();
-          this.options.logger.error({ server: serverId, err: String(err) }, 'heal failed');
-        },
-      );
-    this.heals.set(serverId, { progress, done });
-    return done;
+    state.progress = progress;
+    state.attempts++;
+    const startSeq = this.missSeq;
+    const stillWanted = (): boolean => !this.stopped && this.options.writableIds().includes(serverId);
+    const run = this.healer.heal(serverId, progress, stillWanted).catch((err: unknown): PassOutcome => {
+      progress.endedMs = Date.now();
+      return { complete: false, reason: messageOf(err) };
+    });
+    state.running = run.then((outcome) => {
+      state.running = undefined;
+      if (this.heals.get(serverId) !== state || !stillWanted()) return outcome;
+      const fields = { server: serverId, copied: progress.doneBlocks, failed: progress.failedBlocks, ms: Date.now() - progress.startedMs };
+      state.completeBefore = outcome.complete;
+      if (outcome.complete) {
+        state.failures = 0;
+        state.lastError = undefined;
+        this.forgetMissesBefore(serverId, startSeq); // it now holds every block committed before
+        this.options.logger.info(fields, 'heal finished');
+        this.options.onHealed(serverId);
+      } else {
+        state.failures++;
+        state.lastError = outcome.reason;
+        const waitMs = healRetryDelayMs(state.failures, limits.healRetryFirstDelayMs, limits.healRetryMaxDelayMs);
+        state.nextRetryMs = Date.now() + waitMs;
+        state.retryTimer = setTimeout(() => void this.heal(serverId), waitMs);
+        this.options.logger.error({ ...fields, reason: outcome.reason, attempt: state.attempts, retryInMs: waitMs }, 'heal incomplete; will try again');
+      }
+      return outcome;
+    });
+    return state.running;
   }
 
-  /** Heals every writable server now (a catch-up compare of each). */
-  async healAll(): Promise<void> {
-    await Promise.all(this.options.writableIds().map((id) => this.heal(id)));
+  /** Heals every writable server now (a catch-up compare of each); complete only if each is. */
+  async healAll(): Promise<PassOutcome> {
+    const ids = this.options.writableIds();
+    const outcomes = await Promise.all(ids.map(async (id) => ({ id, outcome: await this.heal(id) })));
+    const failed = outcomes.filter((o) => !o.outcome.complete);
+    if (failed.length === 0) return { complete: true };
+    return { complete: false, reason: failed.map((o) => `${o.id}: ${o.outcome.reason ?? 'incomplete'}`).join('; ') };
   }
 
   /** Runs one scrub pass (or joins the one running). */
-  scrub(): Promise<void> {
+  scrub(): Promise<PassOutcome> {
     if (this.scrubRunning) return this.scrubRunning;
     const progress = newProgress();
     this.scrubProgress = progress;
     const limiter = new RateLimiter(this.options.scrubRateBytesPerSecond);
-    this.scrubRunning = this.makeHealer(limiter)
-      .scrub(this.options.writableIds(), progress, () => !this.stopped, this.options.orphanMinAgeMs)
-      .then(() => {
-        this.counters.scrubPasses++;
-      })
-      .finally(() => {
+    const ids = this.options.liveIds();
+    const pass = this.committedBlocks()
+      .then((expected) => this.makeHealer(limiter).scrub(ids, progress, () => !this.stopped, this.options.orphanMinAgeMs, expected ?? 0))
+      .catch((err: unknown): PassOutcome => ({ complete: false, reason: messageOf(err) }))
+      .then((outcome) => {
         progress.endedMs ??= Date.now();
+        if (outcome.complete) this.counters.scrubPasses++;
+        else this.options.logger.error({ reason: outcome.reason }, 'scrub pass incomplete');
+        this.lastScrub = outcome;
         this.scrubRunning = undefined;
+        return outcome;
       });
-    return this.scrubRunning;
+    this.scrubRunning = pass;
+    return pass;
   }
 
   /** A write did not reach this replica: remember it until repaired. */
   recordMiss(serverId: string, key: string, version: number): void {
-    const byKey = this.missing.get(serverId) ?? new Map<string, number>();
-    byKey.set(key, Math.max(version, byKey.get(key) ?? 0));
+    const byKey = this.missing.get(serverId) ?? new Map<string, { version: number; seq: number }>();
     this.missing.set(serverId, byKey);
+    if (!byKey.has(key) && byKey.size >= limits.maxRecordedMissesPerServer) {
+      // Too many to remember one by one: a full compare finds them all instead.
+      this.options.logger.warn({ server: serverId, misses: byKey.size }, 'too many write misses to track; healing the server by a full compare');
+      this.missing.delete(serverId);
+      void this.heal(serverId);
+      return;
+    }
+    byKey.set(key, { version: Math.max(version, byKey.get(key)?.version ?? 0), seq: ++this.missSeq });
   }
 
   recordRepaired(serverId: string, key: string, version: number): void {
     const byKey = this.missing.get(serverId);
-    if (byKey && (byKey.get(key) ?? Infinity) <= version) byKey.delete(key);
+    const miss = byKey?.get(key);
+    if (byKey && miss && miss.version <= version) byKey.delete(key);
   }
 
   /** A server left the cluster for good (replaced): what it missed no longer matters. */
   forgetServer(serverId: string): void {
     this.missing.delete(serverId);
-  }
-
-  /** Distinct blocks with at least one replica known to be missing or still being healed. */
-  underReplicated(): number {
-    const keys = new Set<string>();
-    for (const byKey of this.missing.values()) for (const key of byKey.keys()) keys.add(key);
-    let healing = 0;
-    for (const { progress } of this.heals.values()) {
-      if (progress.endedMs === undefined) healing = Math.max(healing, progress.totalBlocks - progress.doneBlocks);
-    }
-    return Math.max(keys.size, healing);
-  }
-
-  healProgress(serverId: string): (Progress & { etaMs?: number }) | undefined {
     const heal = this.heals.get(serverId);
-    return heal ? withEta(heal.progress) : undefined;
+    if (heal) clearTimeout(heal.retryTimer);
+    this.heals.delete(serverId);
+    this.healer.forget(serverId);
   }
 
-  scrubState(): (Progress & { etaMs?: number; running: boolean }) | undefined {
-    return this.scrubProgress ? { ...withEta(this.scrubProgress), running: this.scrubRunning !== undefined } : undefined;
+  /** How much lacks a good copy now, given the committed block count (null if unknown). */
+  summary(committedBlocks: number | null): RedundancySummary {
+    const writable = this.options.writableIds();
+    const healRemaining = writable.filter((id) => this.isIncomplete(id)).map((id) => lacking(this.heals.get(id)!));
+    const keys = new Set<string>();
+    for (const [serverId, byKey] of this.missing) {
+      if (!writable.includes(serverId)) continue;
+      for (const key of byKey.keys()) keys.add(key);
+    }
+    return redundancySummary({ configuredServers: this.options.configuredServers, writableServers: writable.length, committedBlocks, healRemaining, missedBlocks: keys.size });
+  }
+
+  /** Blocks this server lacks: 0 when complete but for recorded misses; null while not known. */
+  lackingBlocks(serverId: string): number | null {
+    const missed = this.missing.get(serverId)?.size ?? 0;
+    if (!this.isIncomplete(serverId)) return missed;
+    const remaining = lacking(this.heals.get(serverId)!);
+    return remaining === null ? null : remaining + missed;
+  }
+
+  healReport(serverId: string): HealReport | undefined {
+    const heal = this.heals.get(serverId);
+    if (!heal) return undefined;
+    return {
+      ...withEta(heal.progress),
+      lackingBlocks: this.lackingBlocks(serverId),
+      attempts: heal.attempts,
+      ...(heal.lastError === undefined ? {} : { lastError: heal.lastError }),
+      ...(heal.nextRetryMs === undefined ? {} : { nextRetryMs: Math.max(0, heal.nextRetryMs - Date.now()) }),
+    };
+  }
+
+  scrubState(): (Progress & { etaMs?: number; running: boolean; complete?: boolean; reason?: string }) | undefined {
+    if (!this.scrubProgress) return undefined;
+    const last = this.scrubRunning ? undefined : this.lastScrub;
+    return { ...withEta(this.scrubProgress), running: this.scrubRunning !== undefined, ...(last ? { complete: last.complete, ...(last.reason ? { reason: last.reason } : {}) } : {}) };
+  }
+
+  /** A heal of the server is running, waiting to retry, or ended incomplete. */
+  private isIncomplete(serverId: string): boolean {
+    const heal = this.heals.get(serverId);
+    return heal !== undefined && (heal.running !== undefined || heal.retryTimer !== undefined || heal.failures > 0);
+  }
+
+  private forgetMissesBefore(serverId: string, seq: number): void {
+    const byKey = this.missing.get(serverId);
+    if (!byKey) return;
+    for (const [key, miss] of byKey) if (miss.seq <= seq) byKey.delete(key);
+  }
+
+  private async committedBlocks(): Promise<number | null> {
+    try {
+      return (await this.options.meta.call(metaMethods.counts, {}, { timeoutMs: limits.defaultCallTimeoutMs })).blocks;
+    } catch {
+      return null;
+    }
   }
 
   /** Copies recorded misses to servers that answer again. */
   private async repairMisses(): Promise<void> {
-    if (this.stopped) return;
-    const writable = new Set(this.options.writableIds());
-    for (const [serverId, byKey] of this.missing) {
-      const healing = this.heals.get(serverId)?.progress.endedMs === undefined && this.heals.has(serverId);
-      if (!writable.has(serverId) || healing) continue; // a heal in progress copies these too
-      for (const [key, version] of [...byKey]) {
-        const parsed = parseBlockKey(key);
-        if (!parsed) continue;
-        const current = await this.currentBlock(parsed.ino, parsed.index);
-        if (!current || current.version > version) {
-          byKey.delete(key); // superseded or deleted since: nothing to copy
-          continue;
+    if (this.stopped || this.repairingMisses) return;
+    this.repairingMisses = true;
+    try {
+      const writable = new Set(this.options.writableIds());
+      for (const [serverId, byKey] of this.missing) {
+        // A heal in progress copies these too.
+        if (!writable.has(serverId) || this.heals.get(serverId)?.running) continue;
+        for (const [key, { version }] of [...byKey]) {
+          if (this.stopped) return;
+          const parsed = parseBlockKey(key);
+          if (!parsed) {
+            byKey.delete(key);
+            continue;
+          }
+          const current = await this.currentBlock(parsed.ino, parsed.index);
+          if (current === null) return; // the metadata server did not answer: later
+          if (!current || current.version > version) {
+            this.recordRepaired(serverId, key, version); // superseded or deleted since
+            continue;
+          }
+          if (!(await this.healer.repairBlock(serverId, { ino: parsed.ino, ...current }, 'write miss'))) break; // the server cannot take it yet
+          await delay(0);
         }
-        if (await this.healer.repairBlock(serverId, { ino: parsed.ino, ...current }, 'write miss')) byKey.delete(key);
-        await delay(0);
       }
+    } finally {
+      this.repairingMisses = false;
     }
   }
 
+  /** The committed block, undefined if there is none, null if the metadata server failed. */
   private async currentBlock(ino: number, index: number) {
     try {
       const { blocks } = await this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex: index, toIndex: index + 1 });
       return blocks[0];
-    } catch {
-      return undefined;
+    } catch (err) {
+      return codeOf(err) === 'NOT_FOUND' ? undefined : null;
     }
   }
 
@@ -189,7 +309,7 @@ export class Redundancy {
       replicator: this.options.replicator,
       clientOf: this.options.clientOf,
       limiter,
-      concurrency: HEAL_CONCURRENCY,
+      concurrency: limits.healConcurrency,
       onRepaired: (serverId, key, version, why) => {
         this.recordRepaired(serverId, key, version);
         if (why === 'heal') this.counters.healedBlocks++;
@@ -202,6 +322,14 @@ export class Redundancy {
       log: (message, fields) => this.options.logger.warn(fields, message),
     });
   }
+}
+
+/** What a heal attempt has left to copy: null before its compare is done, unless the server
+ * was complete before it (a catch-up compare of a complete server does not make it unknown). */
+function lacking(heal: HealState): number | null {
+  const p = heal.progress;
+  if (!p.compared) return heal.completeBefore ? 0 : null;
+  return Math.max(0, p.totalBlocks - p.doneBlocks);
 }
 
 function withEta(p: Progress): Progress & { etaMs?: number } {

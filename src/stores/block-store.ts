@@ -59,6 +59,16 @@ export interface BlockListEntry extends BlockStat {
   damaged: boolean;
 }
 
+export interface BlockCursor {
+  key: string;
+  version: number;
+}
+
+export interface BlockListPage {
+  entries: BlockListEntry[];
+  next: BlockCursor | undefined;
+}
+
 export interface DamagedBlock {
   key: string;
   version: number;
@@ -226,13 +236,33 @@ export class BlockStore {
   }
 
   /**
-   * Every block whose header names a checksum, sorted by key then version; from the index, so it
-   * costs no I/O. A file whose header does not parse has no checksum to show: it is only in
-   * damaged(), and get/stat of it throw CORRUPT. Errors: UNAVAILABLE (closed).
+   * One page of the blocks whose header names a checksum, in storage order (subdirectory, then
+   * key, then version), after `after` (from the start without it). The page ends once its
+   * entries' estimated encoded size reaches `budgetBytes` or it holds `maxEntries`; `next` is
+   * the cursor of the following page, undefined at the end. Costs one subdirectory's sort per
+   * page, never a sort of the whole index. A file whose header does not parse has no checksum
+   * to show: it is only in damaged(). Errors: UNAVAILABLE (closed).
    */
-  list(): BlockListEntry[] {
+  listPage(after: BlockCursor | undefined, maxEntries: number, budgetBytes: number): BlockListPage {
     this.assertOpen();
-    return this.index.entries();
+    return this.index.page(after, maxEntries, budgetBytes);
+  }
+
+  /**
+   * For each committed block asked about: whether this store lacks it (no such version, damaged
+   * at open, or another checksum) and whether it also holds older versions of its key. From
+   * the index only: no file is read.
+   */
+  have(blocks: ReadonlyArray<{ key: string; version: number; checksum: string }>): { lacking: number[]; older: number[] } {
+    this.assertOpen();
+    const lacking: number[] = [];
+    const older: number[] = [];
+    blocks.forEach((b, i) => {
+      const entry = this.index.get(b.key, b.version);
+      if (entry === undefined || entry.damage !== null || entry.checksum !== b.checksum) lacking.push(i);
+      if (this.index.hasOlder(b.key, b.version)) older.push(i);
+    });
+    return { lacking, older };
   }
 
   /** Blocks found unusable at open and neither replaced by a put nor deleted since. */
@@ -733,9 +763,15 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
   await Promise.all(Array.from({ length: workers }, worker));
 }
 
-/** The index: key → version → entry, with running totals for usage(). */
+/** Estimated encoded size of a listed entry besides its key (version, size, checksum, field
+ * names), for page budgets. */
+const LIST_ENTRY_OVERHEAD_BYTES = 160;
+const SUBDIR_NAMES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The index: subdirectory → key → version → entry, with running totals for usage(). Keyed by
+ * subdirectory so a listing can page in a stable order by sorting one subdirectory at a time. */
 class BlockIndex {
-  private readonly byKey = new Map<string, Map<number, IndexEntry>>();
+  private readonly bySubdir = new Map<string, Map<string, Map<number, IndexEntry>>>();
   private blockCount = 0;
   private byteCount = 0;
 
@@ -747,26 +783,42 @@ class BlockIndex {
     return this.byteCount;
   }
 
+  private versionsOf(key: string): Map<number, IndexEntry> | undefined {
+    return this.bySubdir.get(subdirOf(key))?.get(key);
+  }
+
   get(key: string, version: number): IndexEntry | undefined {
-    return this.byKey.get(key)?.get(version);
+    return this.versionsOf(key)?.get(version);
   }
 
   /** Ascending. */
   versions(key: string): number[] {
-    return [...(this.byKey.get(key)?.keys() ?? [])].sort((a, b) => a - b);
+    return [...(this.versionsOf(key)?.keys() ?? [])].sort((a, b) => a - b);
   }
 
   highestVersion(key: string): number | undefined {
-    const held = this.versions(key);
-    return held.length === 0 ? undefined : held[held.length - 1];
+    let highest: number | undefined;
+    for (const v of this.versionsOf(key)?.keys() ?? []) if (highest === undefined || v > highest) highest = v;
+    return highest;
+  }
+
+  hasOlder(key: string, version: number): boolean {
+    for (const v of this.versionsOf(key)?.keys() ?? []) if (v < version) return true;
+    return false;
   }
 
   set(key: string, version: number, entry: IndexEntry): void {
     this.remove(key, version);
-    let versions = this.byKey.get(key);
+    const subdir = subdirOf(key);
+    let keys = this.bySubdir.get(subdir);
+    if (keys === undefined) {
+      keys = new Map();
+      this.bySubdir.set(subdir, keys);
+    }
+    let versions = keys.get(key);
     if (versions === undefined) {
       versions = new Map();
-      this.byKey.set(key, versions);
+      keys.set(key, versions);
     }
     versions.set(version, entry);
     this.blockCount += 1;
@@ -774,33 +826,53 @@ class BlockIndex {
   }
 
   remove(key: string, version: number): boolean {
-    const versions = this.byKey.get(key);
+    const keys = this.bySubdir.get(subdirOf(key));
+    const versions = keys?.get(key);
     const entry = versions?.get(version);
-    if (versions === undefined || entry === undefined) return false;
+    if (keys === undefined || versions === undefined || entry === undefined) return false;
     versions.delete(version);
-    if (versions.size === 0) this.byKey.delete(key);
+    if (versions.size === 0) keys.delete(key);
     this.blockCount -= 1;
     this.byteCount -= entry.sizeBytes;
     return true;
   }
 
-  /** Entries that have a checksum, sorted. */
-  entries(): BlockListEntry[] {
-    const out: BlockListEntry[] = [];
-    for (const [key, versions] of this.byKey) {
-      for (const [version, e] of versions) {
-        if (e.checksum === null) continue;
-        out.push({ key, version, sizeBytes: e.sizeBytes, checksum: e.checksum, damaged: e.damage !== null });
+  /** Entries with a checksum after `after`, in (subdirectory, key, version) order, up to the
+   * limits. Keys added or removed meanwhile are seen or not; none is listed twice. */
+  page(after: BlockCursor | undefined, maxEntries: number, budgetBytes: number): BlockListPage {
+    const entries: BlockListEntry[] = [];
+    let usedBytes = 0;
+    const startSubdir = after === undefined ? SUBDIR_NAMES[0]! : subdirOf(after.key);
+    for (const subdir of SUBDIR_NAMES) {
+      if (subdir < startSubdir) continue;
+      const keys = this.bySubdir.get(subdir);
+      if (keys === undefined) continue;
+      const sameSubdir = after !== undefined && subdir === startSubdir;
+      for (const key of [...keys.keys()].sort()) {
+        if (sameSubdir && key < after.key) continue;
+        const versions = [...keys.get(key)!.entries()].sort((a, b) => a[0] - b[0]);
+        for (const [version, e] of versions) {
+          if (sameSubdir && key === after.key && version <= after.version) continue;
+          if (e.checksum === null) continue;
+          if (entries.length >= maxEntries || (entries.length > 0 && usedBytes + key.length + LIST_ENTRY_OVERHEAD_BYTES > budgetBytes)) {
+            const last = entries[entries.length - 1]!;
+            return { entries, next: { key: last.key, version: last.version } };
+          }
+          usedBytes += key.length + LIST_ENTRY_OVERHEAD_BYTES;
+          entries.push({ key, version, sizeBytes: e.sizeBytes, checksum: e.checksum, damaged: e.damage !== null });
+        }
       }
     }
-    return out.sort((a, b) => compareBlocks(a.key, a.version, b.key, b.version));
+    return { entries, next: undefined };
   }
 
   damaged(): DamagedBlock[] {
     const out: DamagedBlock[] = [];
-    for (const [key, versions] of this.byKey) {
-      for (const [version, e] of versions) {
-        if (e.damage !== null) out.push({ key, version, reason: e.damage });
+    for (const keys of this.bySubdir.values()) {
+      for (const [key, versions] of keys) {
+        for (const [version, e] of versions) {
+          if (e.damage !== null) out.push({ key, version, reason: e.damage });
+        }
       }
     }
     return out.sort((a, b) => compareBlocks(a.key, a.version, b.key, b.version));

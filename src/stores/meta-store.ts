@@ -80,8 +80,10 @@ export interface MetaStore {
   /** Directory entries after `cookie` (0 = from the start), at most `limit`, in a stable order;
    * includes '.' and '..'. */
   readdir(ino: number, cookie: number, limit: number): DirEntry[];
-  /** Block-map entries with fromIndex <= index < toIndex, in index order. INVALID if the range is
-   * wider than limits.maxBlocksPerCall; NOT_FOUND if there is no such inode. */
+  /** Block-map entries with fromIndex <= index < toIndex, in index order, at most
+   * limits.maxBlocksPerCall of them: a full page means the caller goes on after its last index
+   * (so holes in a sparse file cost nothing). INVALID if the range is reversed; NOT_FOUND if
+   * there is no such inode. */
   getBlocks(ino: number, fromIndex: number, toIndex: number): BlockRef[];
   /** Commits newly written blocks and the new size in one transaction: the commit point of a
    * write. NOT_FOUND if the inode was removed meanwhile (its blocks are then orphans). */
@@ -97,6 +99,10 @@ export interface MetaStore {
   /** Every block of every file, in (ino, index) order, after the position given; for heal and
    * scrub. */
   listBlocks(afterIno: number, afterIndex: number, limit: number): Array<BlockRef & { ino: number }>;
+  /** The committed version of each (ino, index) asked about, 0 where there is none (no such
+   * block or inode): the scrubber's test for versions nothing refers to. At most
+   * limits.maxBlocksPerBatch. */
+  committedVersions(blocks: ReadonlyArray<{ ino: number; index: number }>): number[];
   /** Counts for status: inodes, blocks, bytes. */
   counts(): { inodes: number; blocks: number; bytes: number };
   /** Marks an inode open once more (e.g. by a FUSE open or opendir). While held, an inode whose

@@ -128,8 +128,8 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (ino, idx) DO UPDATE SET
          version = excluded.version, checksum = excluded.checksum, length_bytes = excluded.length_bytes`,
     ),
-    blocksRange: db.prepare<[number, number, number], BlockRow>(
-      `SELECT ino, idx, version, checksum, length_bytes FROM blocks WHERE ino = ? AND idx >= ? AND idx < ? ORDER BY idx`,
+    blocksRange: db.prepare<[number, number, number, number], BlockRow>(
+      `SELECT ino, idx, version, checksum, length_bytes FROM blocks WHERE ino = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?`,
     ),
     blocksFrom: db.prepare<[number, number], { idx: number; version: number }>(
       `SELECT idx, version FROM blocks WHERE ino = ? AND idx >= ? ORDER BY idx`,

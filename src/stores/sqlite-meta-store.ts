@@ -636,12 +636,10 @@ export class SqliteMetaStore implements MetaStore {
     checkNonNegativeInt(ino, 'ino');
     checkNonNegativeInt(fromIndex, 'fromIndex');
     checkNonNegativeInt(toIndex, 'toIndex');
-    if (toIndex < fromIndex || toIndex - fromIndex > limits.maxBlocksPerCall) {
-      throw qfsError('INVALID', `block range [${fromIndex}, ${toIndex}) is reversed or over ${limits.maxBlocksPerCall} blocks`);
-    }
+    if (toIndex < fromIndex) throw qfsError('INVALID', `block range [${fromIndex}, ${toIndex}) is reversed`);
     return this.read(() => {
       this.requireInode(ino);
-      return this.st.blocksRange.all(ino, fromIndex, toIndex).map((row) => ({
+      return this.st.blocksRange.all(ino, fromIndex, toIndex, limits.maxBlocksPerCall).map((row) => ({
         index: row.idx,
         version: row.version,
         checksum: row.checksum,
@@ -690,7 +688,7 @@ export class SqliteMetaStore implements MetaStore {
   listBlocks(afterIno: number, afterIndex: number, limit: number): Array<BlockRef & { ino: number }> {
     checkNonNegativeInt(afterIno, 'afterIno');
     checkNonNegativeInt(afterIndex, 'afterIndex');
-    const max = pageLimit(limit, limits.maxListEntries);
+    const max = pageLimit(limit, limits.maxBlocksPerCall);
     return this.read(() =>
       this.st.blocksAfter.all(afterIno, afterIndex, max).map((row) => ({
         ino: row.ino,
@@ -700,6 +698,15 @@ export class SqliteMetaStore implements MetaStore {
         lengthBytes: row.length_bytes,
       })),
     );
+  }
+
+  committedVersions(blocks: ReadonlyArray<{ ino: number; index: number }>): number[] {
+    if (blocks.length > limits.maxBlocksPerBatch) throw qfsError('INVALID', `${blocks.length} blocks asked, over ${limits.maxBlocksPerBatch}`);
+    for (const b of blocks) {
+      checkNonNegativeInt(b.ino, 'ino');
+      checkNonNegativeInt(b.index, 'index');
+    }
+    return this.read(() => blocks.map((b) => this.st.blockVersion.get(b.ino, b.index)?.version ?? 0));
   }
 
   // ---- extended attributes ----

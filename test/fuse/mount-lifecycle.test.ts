@@ -50,7 +50,7 @@ describe('mount lifecycle', { timeout: 120_000 }, () => {
       const mediator = `127.0.0.1:${cluster.mediatorPort}`;
       const shown = await runCli(['explain', path.join(mount.dir, 'shown'), '--mediator', mediator]);
       assert.equal(shown.code, 0, shown.stderr);
-      assert.match(shown.stdout, /^inode \d+, 3 bytes, 1 block/);
+      assert.match(shown.stdout, /^inode \d+, 3 bytes\n  block 0 .*\n1 block\n$/);
       const missing = await runCli(['explain', path.join(mount.dir, 'absent'), '--mediator', mediator]);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /absent: no such file or directory/);

@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import fc from 'fast-check';
+import { Packr } from 'msgpackr';
 
 import { checksumOf } from '../../src/common/checksum.js';
 import { QfsError } from '../../src/common/errors.js';
@@ -25,7 +26,7 @@ import {
   parseBlockFileName,
   subdirOf,
 } from '../../src/stores/block-file-format.js';
-import { BlockStore } from '../../src/stores/block-store.js';
+import { BlockStore, type BlockCursor, type BlockListEntry } from '../../src/stores/block-store.js';
 import { crashBlockData } from '../helpers/block-crash-writer.js';
 
 const SEED = Number(process.env.QFS_SEED ?? 42);
@@ -112,7 +113,7 @@ describe('BlockStore basics', () => {
       assert.ok(highest.data.equals(bytes(10, 12)));
       assert.equal((await store.stat('v')).version, 12);
       assert.deepEqual(
-        store.list().map((e) => e.version),
+        listAll(store).map((e) => e.version),
         [3, 5, 12],
       );
     });
@@ -138,7 +139,7 @@ describe('BlockStore basics', () => {
       assert.equal(await store.delete('d'), 2);
       assert.equal(await store.delete('d'), 0);
       assert.equal(await store.delete('never'), 0);
-      assert.deepEqual(store.list(), []);
+      assert.deepEqual(listAll(store), []);
     });
   });
 
@@ -149,7 +150,7 @@ describe('BlockStore basics', () => {
       assert.equal(await store.deleteOlderThan('g', 6), 2);
       assert.equal(await store.deleteOlderThan('g', 6), 0);
       assert.deepEqual(
-        store.list().map((e) => `${e.key}@${e.version}`),
+        listAll(store).map((e) => `${e.key}@${e.version}`),
         ['g@6', 'g@9', 'other@1'],
       );
     });
@@ -160,7 +161,7 @@ describe('BlockStore basics', () => {
       const data = bytes(100);
       await put(store, 'i', 1, data);
       await put(store, 'i', 1, data);
-      assert.equal(store.list().length, 1);
+      assert.equal(listAll(store).length, 1);
       await put(store, 'i', 1, bytes(50, 9));
       assert.ok((await store.get('i', 1)).data.equals(bytes(50, 9)));
       assert.deepEqual(await store.usage().then((u) => [u.blocks, u.bytes]), [1, 50]);
@@ -196,7 +197,7 @@ describe('BlockStore validation', () => {
       for (const key of goodKeys) await put(store, key, Number.MAX_SAFE_INTEGER, data);
       for (const key of goodKeys) assert.ok((await store.get(key)).data.equals(data));
       assert.deepEqual(
-        store.list().map((e) => e.key),
+        listAll(store).map((e) => e.key),
         [...goodKeys].sort(),
       );
     });
@@ -208,7 +209,7 @@ describe('BlockStore validation', () => {
       await rejectsWith(store.put('c', 1, 'md5:abc', data), 'INVALID', 'checksum');
       await rejectsWith(store.put('c', 1, checksumOf(data).toUpperCase(), data), 'INVALID');
       await rejectsWith(store.put('c', 1, checksumOf(bytes(5000, 2)), data), 'CORRUPT', 'c', '1');
-      assert.deepEqual(store.list(), []);
+      assert.deepEqual(listAll(store), []);
       assert.deepEqual(await filesUnder(dir), [], 'no block and no temp file is left behind');
     });
   });
@@ -283,11 +284,11 @@ describe('BlockStore open', () => {
         await put(store, key, i, bytes(i * 10, i));
         await put(store, key, i + 100, bytes(i, i));
       }
-      const before = store.list();
+      const before = listAll(store);
       const usageBefore = await store.usage();
       await store.close();
       const reopened = await BlockStore.open(dir);
-      assert.deepEqual(reopened.list(), before);
+      assert.deepEqual(listAll(reopened), before);
       assert.deepEqual(
         await reopened.usage().then((u) => [u.blocks, u.bytes]),
         [usageBefore.blocks, usageBefore.bytes],
@@ -314,7 +315,7 @@ describe('BlockStore open', () => {
       const reopened = await BlockStore.open(dir);
       assert.equal(reopened.openReport.tempFilesRemoved, 3);
       assert.deepEqual(await filesUnder(dir), [`${subdirOf('t')}/t.1.blk`]);
-      assert.equal(reopened.list().length, 1);
+      assert.equal(listAll(reopened).length, 1);
       await reopened.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -360,7 +361,7 @@ describe('BlockStore open', () => {
       await rejectsWith(reopened.corrupt('short'), 'CORRUPT');
       // Headers that parse still show in list() (flagged); one that does not has no checksum.
       assert.deepEqual(
-        reopened.list().map((e) => `${e.key}@${e.version}${e.damaged ? '!' : ''}`),
+        listAll(reopened).map((e) => `${e.key}@${e.version}${e.damaged ? '!' : ''}`),
         ['fine@1', 'longer@1!', 'moved@1', 'moved@2!'],
       );
       assert.ok((await reopened.get('moved', 1)).data.equals(bytes(40)));
@@ -414,7 +415,7 @@ describe('BlockStore concurrency and lifecycle', () => {
     await withStore(async (store) => {
       const n = 300;
       await Promise.all(Array.from({ length: n }, (_, i) => put(store, `many:${i}`, i, bytes(i * 13, i))));
-      assert.equal(store.list().length, n);
+      assert.equal(listAll(store).length, n);
       const reads = await Promise.all(Array.from({ length: n }, (_, i) => store.get(`many:${i}`)));
       reads.forEach((r, i) => assert.ok(r.data.equals(bytes(i * 13, i))));
     });
@@ -428,7 +429,7 @@ describe('BlockStore concurrency and lifecycle', () => {
       await store.close();
       await pending;
       await rejectsWith(store.get('late'), 'UNAVAILABLE');
-      assert.throws(() => store.list(), (err: unknown) => err instanceof QfsError && err.code === 'UNAVAILABLE');
+      assert.throws(() => store.listPage(undefined, 10, 1024), (err: unknown) => err instanceof QfsError && err.code === 'UNAVAILABLE');
       await store.close();
       const reopened = await BlockStore.open(dir);
       assert.ok((await reopened.get('late')).data.equals(bytes(MiB)));
@@ -553,7 +554,7 @@ function modelList(model: Model): Listed[] {
 }
 
 function storeList(store: BlockStore): Listed[] {
-  return store.list().map(({ key, version, sizeBytes, checksum }) => ({ key, version, sizeBytes, checksum }));
+  return listAll(store).map(({ key, version, sizeBytes, checksum }) => ({ key, version, sizeBytes, checksum }));
 }
 
 describe('BlockStore against a model', () => {
@@ -624,7 +625,7 @@ async function checkAfterCrash(dir: string, acked: Ack[]): Promise<void> {
       assert.equal(got.checksum, checksum);
       assert.ok(got.data.equals(crashBlockData(version)), `${key}@${version} reads back`);
     }
-    for (const entry of store.list()) {
+    for (const entry of listAll(store)) {
       const got = await store.get(entry.key, entry.version); // CORRUPT if torn
       assert.ok(got.data.equals(crashBlockData(entry.version)));
     }
@@ -673,3 +674,62 @@ function runWriterAndKill(dir: string, firstVersion: number, killAfter: number):
     });
   });
 }
+
+/** Every entry, through pages of at most 3 entries (so paging itself is exercised), sorted by
+ * key then version. */
+function listAll(store: BlockStore): BlockListEntry[] {
+  const out: BlockListEntry[] = [];
+  let after: BlockCursor | undefined;
+  for (;;) {
+    const page = store.listPage(after, 3, 1 << 20);
+    out.push(...page.entries);
+    if (page.next === undefined) break;
+    after = page.next;
+  }
+  return out.sort((a, b) => (a.key !== b.key ? (a.key < b.key ? -1 : 1) : a.version - b.version));
+}
+
+describe('BlockStore paging at size', () => {
+  test('lists 20,000 blocks in budgeted pages, each exactly once, while keys are added and removed', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'qfs-blocks-paging-'));
+    const store = await BlockStore.open(dir, { durable: false });
+    try {
+      const data = Buffer.from('x');
+      const checksum = checksumOf(data);
+      const total = 20_000;
+      for (let i = 0; i < total; i += 500) {
+        await Promise.all(Array.from({ length: 500 }, (_, j) => store.put(`${i + j + 1}:0`, 1, checksum, data)));
+      }
+      const seen = new Set<string>();
+      let after: BlockCursor | undefined;
+      let pages = 0;
+      let maxPageBytes = 0;
+      for (;;) {
+        const page = store.listPage(after, limits.maxListEntries, limits.listPageBytes);
+        pages++;
+        maxPageBytes = Math.max(maxPageBytes, new Packr({ useRecords: false }).pack({ entries: page.entries, next: page.next }).length);
+        for (const e of page.entries) {
+          const id = `${e.key}@${e.version}`;
+          assert.ok(!seen.has(id), `${id} listed twice`);
+          seen.add(id);
+        }
+        if (pages === 5) {
+          // Changes while a listing is under way: a new key may or may not be seen, a removed
+          // one that was not yet listed is not; nothing is listed twice.
+          await store.put('999999:0', 1, checksum, data);
+          await store.delete(`${total}:0`);
+        }
+        if (page.next === undefined) break;
+        after = page.next;
+      }
+      assert.ok(pages > 10, `${pages} pages`);
+      assert.ok(maxPageBytes <= limits.listPageBytes, `a page took ${maxPageBytes} bytes`);
+      for (let i = 1; i < total; i++) assert.ok(seen.has(`${i}:0@1`), `${i}:0 was not listed`);
+      const asked = [{ key: '1:0', version: 1, checksum }, { key: '1:0', version: 2, checksum }, { key: 'nope:0', version: 1, checksum }, { key: '2:0', version: 1, checksum: checksumOf(Buffer.from('y')) }];
+      assert.deepEqual(store.have(asked), { lacking: [1, 2, 3], older: [1] });
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

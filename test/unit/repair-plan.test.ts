@@ -1,39 +1,51 @@
-// The repair plan (what a server lacks against the block maps), orphan candidates, and relatime.
+// Repair decisions (orphan candidates, heal retries, the redundancy summary) and relatime.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { orphanCandidates, planRepair, type MapBlock } from '../../src/core/repair-plan.js';
+import { healRetryDelayMs, orphanCandidatesInPage, redundancySummary } from '../../src/core/repair-plan.js';
 import { atimeUpdateDue } from '../../src/core/relatime.js';
 import type { InodeAttr } from '../../src/common/types.js';
 
-const block = (ino: number, index: number, version: number, checksum = `c${version}`): MapBlock => ({ ino, index, version, checksum, lengthBytes: 10 });
-
-describe('repair plan', () => {
-  const map = [block(2, 0, 5), block(2, 1, 6), block(3, 0, 9)];
-
-  it('copies what is missing, stale or held with another checksum, and nothing else', () => {
-    const plan = planRepair(map, [
-      { key: '2:0', version: 5, checksum: 'c5' }, // good
-      { key: '2:1', version: 4, checksum: 'c4' }, // stale
-      { key: '3:0', version: 9, checksum: 'bad' }, // wrong bytes recorded
-    ]);
-    assert.deepEqual(plan.copy.map((b) => `${b.ino}:${b.index}`), ['2:1', '3:0']);
-    assert.deepEqual(plan.remove, [{ key: '2:1', version: 4 }]);
-  });
-
-  it('fills an empty server with every block', () => {
-    assert.equal(planRepair(map, []).copy.length, 3);
-    assert.deepEqual(planRepair(map, []).remove, []);
-  });
-
-  it('leaves newer, uncommitted versions alone but names unreferenced ones as orphan candidates', () => {
+describe('orphan candidates in a listing page', () => {
+  it('names superseded and unreferenced versions, leaves newer and foreign ones alone', () => {
     const held = [
-      { key: '2:0', version: 7, checksum: 'x' }, // newer than committed: a write may be in flight
-      { key: '2:0', version: 3, checksum: 'x' }, // superseded
-      { key: '8:0', version: 1, checksum: 'x' }, // no such block in the map
+      { key: '2:0', version: 5 }, // the committed one
+      { key: '2:0', version: 7 }, // newer than committed: a write may be in flight
+      { key: '2:0', version: 3 }, // superseded
+      { key: '8:0', version: 1 }, // no such block in the map
+      { key: 'not-a-block', version: 1 },
     ];
-    assert.deepEqual(planRepair(map, held).remove, [{ key: '2:0', version: 3 }]);
-    assert.deepEqual(orphanCandidates(map, held).sort(), ['2:0@3', '8:0@1']);
+    assert.deepEqual(orphanCandidatesInPage(held, [5, 5, 5, 0, 0]), ['2:0@3', '8:0@1']);
+  });
+});
+
+describe('heal retries', () => {
+  it('doubles from the first delay up to the maximum, and never overflows', () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((n) => healRetryDelayMs(n, 1_000, 30_000)), [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+    assert.equal(healRetryDelayMs(10_000, 1_000, 30_000), 30_000);
+  });
+});
+
+describe('redundancy summary', () => {
+  const base = { configuredServers: 3, writableServers: 3, committedBlocks: 20_000, healRemaining: [], missedBlocks: 0 };
+
+  it('is complete only when nothing is missing anywhere', () => {
+    assert.deepEqual(redundancySummary(base), { underReplicated: 0, fullyReplicated: true });
+    assert.deepEqual(redundancySummary({ ...base, missedBlocks: 71 }), { underReplicated: 71, fullyReplicated: false });
+  });
+
+  it('counts what a server being healed still lacks, and says unknown before its compare', () => {
+    assert.deepEqual(redundancySummary({ ...base, healRemaining: [19_998] }), { underReplicated: 19_998, fullyReplicated: false });
+    assert.deepEqual(redundancySummary({ ...base, healRemaining: [null] }), { underReplicated: null, fullyReplicated: null });
+    assert.deepEqual(redundancySummary({ ...base, healRemaining: [null, 5] }), { underReplicated: null, fullyReplicated: false });
+    assert.deepEqual(redundancySummary({ ...base, healRemaining: [0, 0, 0] }), { underReplicated: 0, fullyReplicated: true });
+  });
+
+  it('counts every block when a server slot is empty, and never more blocks than exist', () => {
+    assert.deepEqual(redundancySummary({ ...base, writableServers: 2 }), { underReplicated: 20_000, fullyReplicated: false });
+    assert.deepEqual(redundancySummary({ ...base, writableServers: 2, committedBlocks: null }), { underReplicated: null, fullyReplicated: null });
+    assert.deepEqual(redundancySummary({ ...base, healRemaining: [20_000], missedBlocks: 10 }), { underReplicated: 20_000, fullyReplicated: false });
+    assert.deepEqual(redundancySummary({ ...base, writableServers: 2, committedBlocks: 0 }), { underReplicated: 0, fullyReplicated: true });
   });
 });
 

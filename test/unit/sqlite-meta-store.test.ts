@@ -672,13 +672,28 @@ describe('block maps', () => {
     assert.equal(store.counts().blocks, 0);
   });
 
-  it('getBlocks checks its range', () => {
+  it('getBlocks checks its range and pages a wide one', () => {
     const { store } = memoryStore();
     const f = file(store, ROOT_INO, 'f');
     expectCode(() => store.getBlocks(f.ino, 5, 4), 'INVALID');
-    expectCode(() => store.getBlocks(f.ino, 0, limits.maxBlocksPerCall + 1), 'INVALID');
     expectCode(() => store.getBlocks(999, 0, 1), 'NOT_FOUND');
-    assert.deepEqual(store.getBlocks(f.ino, 0, limits.maxBlocksPerCall), []);
+    assert.deepEqual(store.getBlocks(f.ino, 0, 10 * limits.maxBlocksPerCall), []);
+    // A sparse file: every third block of 2.5 pages' worth; pages skip the holes.
+    const count = Math.floor(2.5 * limits.maxBlocksPerCall);
+    for (let first = 0; first < count; first += limits.maxBlocksPerCall) {
+      const blocks = Array.from({ length: Math.min(limits.maxBlocksPerCall, count - first) }, (_, i) => block(3 * (first + i), 1));
+      store.commitBlocks({ ino: f.ino, blocks, sizeBytes: 3 * count * BLOCK, time: t(1) });
+    }
+    const seen: number[] = [];
+    for (let from = 0; ; ) {
+      const page = store.getBlocks(f.ino, from, Number.MAX_SAFE_INTEGER);
+      assert.ok(page.length <= limits.maxBlocksPerCall);
+      seen.push(...page.map((b) => b.index));
+      if (page.length < limits.maxBlocksPerCall) break;
+      from = page[page.length - 1]!.index + 1;
+    }
+    assert.deepEqual(seen, Array.from({ length: count }, (_, i) => 3 * i));
+    assert.deepEqual(store.committedVersions([{ ino: f.ino, index: 3 }, { ino: f.ino, index: 4 }, { ino: 999, index: 0 }]), [1, 0, 0]);
   });
 
   it('listBlocks walks every block in (ino, index) order', () => {
