@@ -35,7 +35,7 @@ export function formatStatus(report: StatusReport): string {
     `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,
     '',
     table(
-      ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'LACKING', 'NOTE'],
+      ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'LACKING', 'CAPACITY', 'FREE', 'NOTE'],
       report.servers.map((s) => [
         s.role,
         s.id,
@@ -44,7 +44,10 @@ export function formatStatus(report: StatusReport): string {
         s.blocks === undefined ? '-' : String(s.blocks),
         s.bytes === undefined ? '-' : String(s.bytes),
         s.lackingBlocks === undefined ? '-' : known(s.lackingBlocks),
+        s.capacityBytes === undefined ? '-' : formatBytes(s.capacityBytes),
+        s.freeBytes === undefined ? '-' : formatBytes(s.freeBytes),
         [
+          s.full ? 'full' : '',
           s.replaces ? `replaces ${s.replaces}` : '',
           s.replacedBy ? `replaced by ${s.replacedBy}` : '',
           s.downReason ?? '',
@@ -55,6 +58,9 @@ export function formatStatus(report: StatusReport): string {
       ]),
     ),
     '',
+    ...(report.space
+      ? [`usable space (Qw=${m.writeQuorum}): ${formatBytes(report.space.freeBytes)} free of ${formatBytes(report.space.capacityBytes)}`]
+      : []),
     `spare ports left: ${report.sparePortsLeft.length === 0 ? 'none' : compactRange(report.sparePortsLeft)}`,
     `files and directories: ${known(report.counters.inodes)}   blocks: ${known(report.counters.blocks)}   bytes: ${known(report.counters.bytes)}`,
     `redundancy: ${report.fullyReplicated === null ? 'unknown' : report.fullyReplicated ? 'every block has all its copies' : 'INCOMPLETE'}   under-replicated blocks: ${known(report.counters.underReplicated)}`,
@@ -141,6 +147,18 @@ function compactRange(ports: number[]): string {
   const first = ports[0]!;
   const last = ports[ports.length - 1]!;
   return last - first === ports.length - 1 && ports.length > 1 ? `${first}-${last}` : ports.join(', ');
+}
+
+/** Bytes in binary units with one decimal: 30.0 MiB. */
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function percent(p: { doneBlocks: number; totalBlocks: number }): number {

@@ -12,12 +12,12 @@ export const ERROR_CODES = [
   'INVALID', // a malformed argument or message
   'PERMISSION', // the operation is not permitted (EPERM)
   'ACCESS', // access denied by mode bits (EACCES)
-  'NO_SPACE', // a store is full
+  'NO_SPACE', // a store is full; on a write: too few data servers had room for the quorum
   'NO_DATA', // no such extended attribute
   'RANGE', // a reply does not fit the caller's buffer
   'CROSS_DEVICE', // link or rename across file systems
   'CORRUPT', // stored bytes do not match their checksum
-  'QUORUM_NOT_REACHED', // fewer replicas answered than the quorum needs
+  'QUORUM_NOT_REACHED', // fewer replicas answered than the quorum needs (not for lack of space)
   'UNAVAILABLE', // the peer cannot be reached or went away
   'TIMEOUT', // the call's deadline passed
   'TOO_MANY_REQUESTS', // the peer's in-flight limit is reached

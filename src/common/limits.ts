@@ -78,6 +78,10 @@ export const limits = {
   /** A block version nothing refers to is deleted by the scrubber only if two passes at least
    * this far apart saw it so: longer than any write takes to commit. */
   orphanMinAgeMs: 60_000,
+  /** A data server with less free space than this counts as full in status (about what one more
+   * block takes: its bytes, its header and the file system's rounding). Such a server still
+   * takes writes: space may come back. */
+  dataServerSpaceReserveBytes: 1 * MiB + 64 * KiB,
   /** Versions the mediator reserves from the metadata server at once. */
   versionReserveBatch: 10_000,
 } as const;

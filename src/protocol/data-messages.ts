@@ -23,6 +23,8 @@ export const serverInfo = object({
   blocks: uint,
   bytes: uint,
   freeBytes: optional(uint),
+  /** Size of the file system the blocks are stored on. */
+  totalBytes: optional(uint),
   uptimeMs: uint,
   faultInjection: bool,
 });

@@ -57,6 +57,12 @@ const serverStatus = object({
   /** Blocks this server lacks: null while not known (a heal has not finished comparing). */
   lackingBlocks: optional(nullable(uint)),
   heal: optional(healProgress),
+  /** A data server's file system size and free space, as last reported; absent until known. */
+  capacityBytes: optional(uint),
+  freeBytes: optional(uint),
+  /** A data server whose last put found no space, or with less free space than the reserve.
+   * It still takes writes (space may come back). */
+  full: optional(bool),
 });
 
 export const statusReport = object({
@@ -83,6 +89,8 @@ export const statusReport = object({
   /** Whether every committed block has its full number of good copies; null when not known. */
   fullyReplicated: nullable(bool),
   scrub: optional(object({ running: bool, progress, complete: optional(bool), reason: optional(str) })),
+  /** What the cluster can store (statfs reports the same): see usableSpace in core/capacity.ts. */
+  space: optional(object({ capacityBytes: uint, freeBytes: uint })),
 });
 
 export type StatusReport = ReturnType<typeof statusReport>;

@@ -6,7 +6,8 @@
 // servers if none is good. It never returns bytes that do not match the block map.
 
 import { checksumOf } from '../common/checksum.js';
-import { QfsError, codeOf, messageOf, qfsError } from '../common/errors.js';
+import { QfsError, codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
+import { writeFailureCode } from '../core/capacity.js';
 import { pickReadSet, vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { delay } from '../common/async.js';
@@ -38,6 +39,9 @@ export interface ReplicatorOptions {
   awaitWriteTargets?: (count: number, deadlineMs: number) => Promise<boolean>;
   /** Told about replicas a committed write did not reach: they are under-replicated. */
   onWriteMiss?: (key: string, version: number, serverId: string, reason: string) => void;
+  /** Told how each put of a write ended on its server: undefined when stored, else the error
+   * code (NO_SPACE says the server is full). */
+  onPutSettled?: (serverId: string, code: ErrorCode | undefined) => void;
 }
 
 export class Replicator {
@@ -50,7 +54,8 @@ export class Replicator {
   /** Writes one block version to every live server; resolves with the servers that acknowledged
    * once Qw have; QUORUM_NOT_REACHED if that cannot happen before the deadline. While a crashed
    * server is being replaced, the write waits for the replacement and is sent again (a put of
-   * a fixed version is idempotent). `data` must not change until every send settles. */
+   * a fixed version is idempotent). `data` must not change until every send settles.
+   * A quorum missed for lack of space fails NO_SPACE instead (core/capacity.ts). */
   async writeBlock(key: string, version: number, data: Uint8Array, checksum: string, deadlineMs: number): Promise<string[]> {
     const { writeQuorum } = this.options;
     for (let attempt = 1; ; attempt++) {
@@ -82,6 +87,7 @@ export class Replicator {
       const acked: string[] = [];
       const failures: string[] = [];
       const failed: Array<{ id: string; reason: string }> = [];
+      let noSpaceFailures = 0;
       let settled = false;
       const check = (): void => {
         if (settled) return;
@@ -96,8 +102,8 @@ export class Replicator {
           settled = true;
           reject(
             qfsError(
-              'QUORUM_NOT_REACHED',
-              `write of ${key}: ${acked.length} of ${targets.length} data servers acknowledged, write quorum is ${writeQuorum} (${failures.join('; ')})`,
+              writeFailureCode(targets.length, failures.length, noSpaceFailures, writeQuorum),
+              `write of ${key}: ${acked.length} of ${targets.length} data servers acknowledged, write quorum is ${writeQuorum}${noSpaceFailures > 0 ? `, ${noSpaceFailures} had no space left` : ''} (${failures.join('; ')})`,
             ),
           );
         }
@@ -110,10 +116,13 @@ export class Replicator {
           .finally(() => this.putsInFlight.delete(inFlight))
           .then(
             () => {
+              this.options.onPutSettled?.(target.id, undefined);
               acked.push(target.id);
               check();
             },
             (err: unknown) => {
+              this.options.onPutSettled?.(target.id, codeOf(err));
+              if (codeOf(err) === 'NO_SPACE') noSpaceFailures++;
               failures.push(`${target.id}: ${messageOf(err)}`);
               if (settled) this.options.onWriteMiss?.(key, version, target.id, messageOf(err));
               else failed.push({ id: target.id, reason: messageOf(err) });

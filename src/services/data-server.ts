@@ -76,6 +76,7 @@ export class DataServer {
           blocks: usage.blocks,
           bytes: usage.bytes,
           freeBytes: usage.freeBytes,
+          totalBytes: usage.totalBytes,
           uptimeMs: Date.now() - startedAtMs,
           faultInjection: options.faultInjection,
         };

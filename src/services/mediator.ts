@@ -27,6 +27,9 @@ import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import type { ChildHandle } from './supervisor.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { Redundancy } from './redundancy.js';
+import { SpaceTracker } from './space-tracker.js';
+import { statFsWithSpace } from '../core/capacity.js';
+import type { StatFs } from '../common/types.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -75,6 +78,7 @@ export class Mediator {
   private readonly replicator: Replicator;
   private readonly fileIo: FileIo;
   private readonly redundancy: Redundancy;
+  private readonly space = new SpaceTracker(limits.dataServerSpaceReserveBytes);
   private readonly counters: Counters = { reads: 0, writes: 0, writeMisses: 0, replacements: 0 };
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -112,6 +116,7 @@ export class Mediator {
         this.redundancy.recordMiss(serverId, key, version);
         this.log.warn({ key, version, server: serverId, reason }, 'write missed a replica');
       },
+      onPutSettled: (serverId, code) => this.space.putSettled(serverId, code),
     });
     this.redundancy = new Redundancy({
       meta: this.meta,
@@ -263,6 +268,7 @@ export class Mediator {
       const info = await runtime.client.call(dataMethods.heartbeat, {}, { timeoutMs: limits.heartbeatIntervalMs * 2 });
       runtime.blocks = info.blocks;
       runtime.bytes = info.bytes;
+      this.space.reported(id, { capacityBytes: info.totalBytes, freeBytes: info.freeBytes });
       if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
     } catch (err) {
       if (!this.stopping) this.apply({ type: 'heartbeatFailed', id, reason: messageOf(err) });
@@ -314,7 +320,9 @@ export class Mediator {
   // ---- serving ----
 
   private registerHandlers(): void {
-    for (const m of Object.values(namespaceMethods)) this.forward(m as Method<unknown, unknown>);
+    for (const m of Object.values(namespaceMethods)) {
+      if (m !== namespaceMethods.statfs) this.forward(m as Method<unknown, unknown>);
+    }
     const io = this.fileIo;
     this.rpc
       .register(mediatorMethods.read, async (a, ctx) => {
@@ -341,6 +349,7 @@ export class Mediator {
         return attr;
       })
       .register(mediatorMethods.blockMap, (a, ctx) => this.blockMapPage(a.ino, a.fromIndex ?? 0, limits.maxBlocksPerCall, ctx.deadlineMs))
+      .register(mediatorMethods.statfs, (_a, ctx) => this.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
       .register(mediatorMethods.heal, async (a) => {
         const pass = this.redundancy.healAll();
@@ -418,6 +427,7 @@ export class Mediator {
           downReason: s.downReason,
           ...(s.state === 'live' || s.state === 'healing' ? { lackingBlocks: this.redundancy.lackingBlocks(s.id) } : {}),
           heal: this.redundancy.healReport(s.id),
+          ...this.space.statusOf(s.id),
         };
       }),
     ];
@@ -442,7 +452,19 @@ export class Mediator {
       },
       fullyReplicated: redundancy.fullyReplicated,
       scrub: this.scrubStatus(),
+      space: this.usableSpace(),
     };
+  }
+
+  /** statfs: inode counts from the metadata server, space from the data servers (the metadata
+   * server's disk says nothing about how much file data fits). */
+  private async statfs(deadlineMs: number): Promise<StatFs> {
+    const meta = await this.meta.call(metaMethods.statfs, {}, { timeoutMs: deadlineMs - Date.now() });
+    return statFsWithSpace(meta, this.usableSpace());
+  }
+
+  private usableSpace(): { capacityBytes: number; freeBytes: number } {
+    return this.space.usable(writableServers(this.membership).map((s) => s.id), this.options.writeQuorum);
   }
 
   private scrubStatus(): StatusReport['scrub'] {

@@ -21,6 +21,12 @@ export interface ClusterOptions {
   /** e.g. '60000-60010' (the default of the mediator) */
   sparePorts?: string;
   extraArgs?: string[];
+  /** Ports to use instead of free ones picked here, e.g. so a test can prepare the directory of
+   * a data server (`<dataDir>/data-<port>`) before it starts. */
+  ports?: { mediator: number; meta: number; data: number[] };
+  /** A data directory the caller made and removes itself (stop() leaves it); by default a new
+   * temporary one that stop() removes. */
+  dataDir?: string;
 }
 
 export interface Cluster {
@@ -53,8 +59,9 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
-  const [mediatorPort, metaPort, ...dataPorts] = await freePorts(2 + options.dataServers);
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'qfs-cluster-'));
+  const { ports } = options;
+  const [mediatorPort, metaPort, ...dataPorts] = ports ? [ports.mediator, ports.meta, ...ports.data] : await freePorts(2 + options.dataServers);
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'qfs-cluster-')));
   return launch(options, mediatorPort!, metaPort!, dataPorts, dataDir);
 }
 
@@ -94,7 +101,7 @@ async function launch(options: ClusterOptions, mediatorPort: number, metaPort: n
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
-      if (!stopOptions.keepData) await rm(dataDir, { recursive: true, force: true });
+      if (!stopOptions.keepData && options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     },
     restart: () => launch(options, mediatorPort, metaPort, dataPorts, dataDir),
   };
