@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
 import { ROOT_INO } from '../../src/common/types.js';
-import type { StatusReport } from '../../src/protocol/mediator-messages.js';
+import { mediatorMethods, type StatusReport } from '../../src/protocol/mediator-messages.js';
 import { freePorts, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { python, run } from '../helpers/fuse-commands.js';
 import { isMounted, startMount, type Mount } from '../helpers/mount.js';
@@ -209,5 +209,51 @@ describe('every data server on a 24 MiB tmpfs, through a mount', { timeout: 180_
     assert.equal(sha(await readFile(path.join(mount.dir, 'before.bin'))), sha(earlier));
     const availAfter = (await df()).availBytes;
     assert.ok(availAfter < availBefore, `df avail ${availAfter} after filling, ${availBefore} before`);
+  });
+});
+
+describe('a full server gets what it missed once space comes back, with no manual heal', { timeout: 180_000 }, () => {
+  const TMPFS_BYTES = 16 * MiB;
+  let c: SmallDiskCluster;
+  before(async () => {
+    c = await SmallDiskCluster.start([0], TMPFS_BYTES);
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  /** Committed blocks the server does not hold, from the block maps and its listing. */
+  async function lackingOn(port: number, inos: number[]): Promise<number> {
+    const list = await runCli(['list-contents', String(port), '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    const held = new Set((JSON.parse(list.stdout) as Array<{ key: string; version: number }>).map((e) => `${e.key}@${e.version}`));
+    let lacking = 0;
+    for (const ino of inos) {
+      const { blocks } = await c.cluster!.client.rpc.call(mediatorMethods.blockMap, { ino });
+      for (const b of blocks) if (!held.has(`${ino}:${b.index}@${b.version}`)) lacking++;
+    }
+    return lacking;
+  }
+
+  it('counts exactly the blocks the full server lacks, then repairs them all when it has room', async () => {
+    const client = c.cluster!.client;
+    const files = Array.from({ length: 10 }, (_, i) => ({ name: `/m${i}`, data: randomBytes(4 * MiB) }));
+    const inos: number[] = [];
+    for (const f of files) inos.push((await client.writeFile(f.name, f.data)).ino); // 40 MiB onto 16
+    const small = c.ports.data[0]!;
+    let lacking = 0;
+    await waitFor(async () => {
+      lacking = await lackingOn(small, inos);
+      const s = await c.statusJson();
+      return lacking > 0 && s.counters.underReplicated === lacking && dataServer(s, small).lackingBlocks === lacking && s.fullyReplicated === false;
+    }, 20_000, 'status to count the blocks the full server lacks');
+
+    const grown = await run('mount', ['-o', `remount,size=${8 * TMPFS_BYTES}`, c.tmpfsDirs[0]!]);
+    assert.equal(grown.code, 0, grown.stderr);
+    await waitFor(async () => (await c.statusJson()).fullyReplicated === true, 60_000, 'the misses to be repaired');
+    assert.equal(await lackingOn(small, inos), 0);
+    const s = await c.statusJson();
+    assert.equal(s.counters.underReplicated, 0);
+    assert.equal(dataServer(s, small).full, false);
   });
 });
