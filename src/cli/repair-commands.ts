@@ -19,7 +19,8 @@ interface Flags {
   wait?: boolean;
 }
 
-type Progress = { doneBlocks: number; totalBlocks: number; etaMs?: number };
+/** compared: false while a heal is still comparing (its total is not known yet). */
+type Progress = { doneBlocks: number; totalBlocks: number; etaMs?: number; compared?: boolean };
 
 function client(flags: Flags): QuorumfsClient {
   return new QuorumfsClient(addressArg(flags.mediator, '--mediator'), { defaultTimeoutMs: 10_000 });
@@ -74,6 +75,7 @@ function sumProgress(list: Progress[]): Progress | undefined {
     doneBlocks: list.reduce((n, p) => n + p.doneBlocks, 0),
     totalBlocks: list.reduce((n, p) => n + p.totalBlocks, 0),
     etaMs: Math.max(0, ...list.map((p) => p.etaMs ?? 0)),
+    compared: list.every((p) => p.compared !== false),
   };
 }
 
@@ -84,6 +86,7 @@ function progressDisplay(what: string): { update(p: Progress): void; finish(): v
     let started = false;
     return {
       update(p) {
+        if (p.compared === false) return; // no total to show yet
         if (!started) bar.start(p.totalBlocks, p.doneBlocks);
         started = true;
         bar.setTotal(p.totalBlocks);
@@ -97,6 +100,10 @@ function progressDisplay(what: string): { update(p: Progress): void; finish(): v
     update(p) {
       if (Date.now() - lastMs < 1000) return;
       lastMs = Date.now();
+      if (p.compared === false) {
+        process.stdout.write(`${what}: comparing every server with the block maps\n`);
+        return;
+      }
       const percent = p.totalBlocks === 0 ? 100 : Math.floor((100 * p.doneBlocks) / p.totalBlocks);
       const eta = p.etaMs === undefined ? '' : `, ETA ${Math.ceil(p.etaMs / 1000)} s`;
       process.stdout.write(`${what}: ${p.doneBlocks}/${p.totalBlocks} blocks (${percent}%)${eta}\n`);

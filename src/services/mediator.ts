@@ -420,14 +420,14 @@ export class Mediator {
           state: s.state,
           local: s.local,
           pid: runtime?.child?.alive ? runtime.child.pid : undefined,
-          blocks: runtime?.blocks,
-          bytes: runtime?.bytes,
+          // A server that is gone has no current figures: its last ones are not shown as now.
+          ...(gone(s.state) ? {} : { blocks: runtime?.blocks, bytes: runtime?.bytes }),
           replaces: s.replaces,
           replacedBy: s.replacedBy,
           downReason: s.downReason,
           ...(s.state === 'live' || s.state === 'healing' ? { lackingBlocks: this.redundancy.lackingBlocks(s.id) } : {}),
           heal: this.redundancy.healReport(s.id),
-          ...this.space.statusOf(s.id),
+          ...(gone(s.state) ? { full: false } : this.space.statusOf(s.id)),
         };
       }),
     ];
@@ -516,6 +516,10 @@ function orphansIn(result: unknown): OrphanBlock[] {
   if (typeof result !== 'object' || result === null) return [];
   const r = result as { orphans?: OrphanBlock[]; replaced?: { orphans?: OrphanBlock[] } };
   return r.orphans ?? r.replaced?.orphans ?? [];
+}
+
+function gone(state: ServerRecord['state']): boolean {
+  return state === 'down' || state === 'replaced';
 }
 
 function parseId(id: string): Address {
