@@ -107,7 +107,8 @@ export function prepareStatements(db: Database.Database) {
     ),
     inodeDelete: db.prepare<[number]>(`DELETE FROM inodes WHERE ino = ?`),
     inodesUnlinked: db.prepare<[], { ino: number }>(`SELECT ino FROM inodes WHERE nlink = 0 ORDER BY ino`),
-    inodeCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM inodes`),
+    // Totals kept by the triggers of schema version 2: one row each, never a scan.
+    inodeCount: db.prepare<[], { n: number }>(`SELECT value AS n FROM counters WHERE name = 'inodes'`),
 
     entryGet: db.prepare<[number, string], EntryRow>(`SELECT id, ino FROM entries WHERE parent = ? AND name = ?`),
     entryInsert: db.prepare<[number, string, number]>(`INSERT INTO entries (parent, name, ino) VALUES (?, ?, ?)`),
@@ -140,7 +141,7 @@ export function prepareStatements(db: Database.Database) {
        WHERE (ino, idx) > (?, ?) ORDER BY ino, idx LIMIT ?`,
     ),
     blockTotals: db.prepare<[], { n: number; bytes: number }>(
-      `SELECT count(*) AS n, coalesce(sum(length_bytes), 0) AS bytes FROM blocks`,
+      `SELECT (SELECT value FROM counters WHERE name = 'blocks') AS n, (SELECT value FROM counters WHERE name = 'block_bytes') AS bytes`,
     ),
 
     xattrGet: db.prepare<[number, string], { value: Buffer }>(`SELECT value FROM xattrs WHERE ino = ? AND name = ?`),

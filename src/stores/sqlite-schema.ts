@@ -7,12 +7,12 @@ import Database from 'better-sqlite3';
 import { qfsError } from '../common/errors.js';
 import { ROOT_INO, S_IFDIR, type Timespec } from '../common/types.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
 
-const SCHEMA_V1 = `
+export const SCHEMA_V1 = `
 CREATE TABLE inodes (
   ino INTEGER PRIMARY KEY AUTOINCREMENT, -- AUTOINCREMENT: an inode number is never reused
   mode INTEGER NOT NULL,
@@ -66,6 +66,33 @@ CREATE TABLE counters (
 INSERT INTO counters (name, value) VALUES ('next_version', 1);
 `;
 
+/** Version 2: the totals status shows (inodes, blocks, block bytes) kept by triggers in the
+ * counters table, so reading them costs one row, not a scan of every block. A v1 database gets
+ * them counted once, in the migration. */
+const TOTALS_V2 = `
+INSERT INTO counters (name, value) VALUES
+  ('inodes', (SELECT count(*) FROM inodes)),
+  ('blocks', (SELECT count(*) FROM blocks)),
+  ('block_bytes', (SELECT coalesce(sum(length_bytes), 0) FROM blocks));
+CREATE TRIGGER inodes_added AFTER INSERT ON inodes BEGIN
+  UPDATE counters SET value = value + 1 WHERE name = 'inodes';
+END;
+CREATE TRIGGER inodes_removed AFTER DELETE ON inodes BEGIN
+  UPDATE counters SET value = value - 1 WHERE name = 'inodes';
+END;
+CREATE TRIGGER blocks_added AFTER INSERT ON blocks BEGIN
+  UPDATE counters SET value = value + 1 WHERE name = 'blocks';
+  UPDATE counters SET value = value + NEW.length_bytes WHERE name = 'block_bytes';
+END;
+CREATE TRIGGER blocks_removed AFTER DELETE ON blocks BEGIN
+  UPDATE counters SET value = value - 1 WHERE name = 'blocks';
+  UPDATE counters SET value = value - OLD.length_bytes WHERE name = 'block_bytes';
+END;
+CREATE TRIGGER blocks_resized AFTER UPDATE OF length_bytes ON blocks WHEN NEW.length_bytes <> OLD.length_bytes BEGIN
+  UPDATE counters SET value = value + NEW.length_bytes - OLD.length_bytes WHERE name = 'block_bytes';
+END;
+`;
+
 /** Open counts of inodes. TEMP: per connection, gone after a restart, so a crash cannot leave a
  * stale hold; and changing it never writes the database file. */
 const HOLDS_TABLE = `CREATE TEMP TABLE holds (ino INTEGER PRIMARY KEY, count INTEGER NOT NULL)`;
@@ -84,6 +111,7 @@ function createSchema(db: Database.Database, path: string, now: Timespec): void 
   const tables = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM sqlite_master`).get();
   if (tables !== undefined && tables.n > 0) throw qfsError('NOT_SUPPORTED', `${path} is not a quorumfs metadata store`);
   db.exec(SCHEMA_V1);
+  db.exec(TOTALS_V2);
   db.prepare(
     `INSERT INTO inodes (ino, mode, uid, gid, size, nlink, rdev, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
        ctime_sec, ctime_nsec, generation, target)
@@ -100,7 +128,13 @@ function migrate(db: Database.Database, path: string, now: Timespec): void {
     throw qfsError('NOT_SUPPORTED', `metadata store ${path} ${why}`);
   }
   if (version === SCHEMA_VERSION) return;
-  db.transaction(() => createSchema(db, path, now)).immediate();
+  db.transaction(() => {
+    if (version === 0) createSchema(db, path, now);
+    else {
+      if (version < 2) db.exec(TOTALS_V2);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
+  }).immediate();
 }
 
 /** Opens (creating if needed) a metadata database. path ':memory:' gives a private in-memory one. */

@@ -26,6 +26,7 @@ import {
   type Timespec,
 } from '../../src/common/types.js';
 import { SqliteMetaStore } from '../../src/stores/sqlite-meta-store.js';
+import { SCHEMA_V1, SCHEMA_VERSION } from '../../src/stores/sqlite-schema.js';
 
 const BLOCK = limits.blockSizeBytes;
 const alice: Caller = { uid: 1000, gid: 100 };
@@ -89,6 +90,36 @@ describe('open', () => {
     assert.equal(store.counts().inodes, 1);
     expectCode(() => store.getattr(1.5), 'INVALID');
     expectCode(() => store.getattr(-1), 'INVALID');
+  });
+
+  it('keeps its totals by triggers, and counts them once when it opens a version 1 database', () => {
+    const dir = tempDir();
+    const path = join(dir, 'v1.db');
+    // A version 1 database, as the first release wrote it: two files, three blocks.
+    const v1 = new Database(path);
+    v1.exec(SCHEMA_V1);
+    v1.exec(`INSERT INTO inodes VALUES (1, ${0o40755}, 0, 0, 0, 2, 0, 1, 0, 1, 0, 1, 0, 1, NULL),
+      (2, ${0o100644}, 0, 0, 300, 1, 0, 1, 0, 1, 0, 1, 0, 1, NULL), (3, ${0o100644}, 0, 0, 50, 1, 0, 1, 0, 1, 0, 1, 0, 1, NULL)`);
+    v1.exec(`INSERT INTO entries (parent, name, ino) VALUES (1, 'a', 2), (1, 'b', 3)`);
+    v1.exec(`INSERT INTO blocks VALUES (2, 0, 5, '${checksumOf(Buffer.from('x'))}', 100), (2, 1, 6, '${checksumOf(Buffer.from('y'))}', 200),
+      (3, 0, 7, '${checksumOf(Buffer.from('z'))}', 50)`);
+    v1.pragma('user_version = 1');
+    v1.close();
+    const store = SqliteMetaStore.open(path);
+    assert.deepEqual(store.counts(), { inodes: 3, blocks: 3, bytes: 350 });
+    // From here on the triggers keep them: add, resize, remove.
+    const c = file(store, ROOT_INO, 'c');
+    store.commitBlocks({ ino: c.ino, blocks: [block(0, 8, 10)], sizeBytes: 10, time: { sec: 2, nsec: 0 } });
+    store.commitBlocks({ ino: c.ino, blocks: [block(0, 9, 20)], sizeBytes: 20, time: { sec: 3, nsec: 0 } });
+    assert.deepEqual(store.counts(), { inodes: 4, blocks: 4, bytes: 370 });
+    store.unlink(ROOT_INO, 'a');
+    assert.deepEqual(store.counts(), { inodes: 3, blocks: 2, bytes: 70 });
+    store.close();
+    const raw = new Database(path);
+    assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    const scan = raw.prepare(`SELECT (SELECT count(*) FROM inodes) AS inodes, (SELECT count(*) FROM blocks) AS blocks, (SELECT sum(length_bytes) FROM blocks) AS bytes`).get();
+    raw.close();
+    assert.deepEqual(scan, { inodes: 3, blocks: 2, bytes: 70 });
   });
 
   it('refuses a newer schema and a foreign database', () => {
