@@ -7,7 +7,7 @@ import { method } from './method.js';
 import { namespaceMethods, setAttrRequest } from './meta-messages.js';
 import { array, bool, int, nullable, object, optional, str, uint } from './schema.js';
 
-const progress = object({
+const progressShape = {
   totalBlocks: uint,
   doneBlocks: uint,
   failedBlocks: uint,
@@ -18,18 +18,12 @@ const progress = object({
   etaMs: optional(uint),
   /** The totals are known (a heal's compare is done). */
   compared: optional(bool),
-});
+};
+
+const progress = object(progressShape);
 
 const healProgress = object({
-  totalBlocks: uint,
-  doneBlocks: uint,
-  failedBlocks: uint,
-  totalBytes: uint,
-  doneBytes: uint,
-  startedMs: uint,
-  endedMs: optional(uint),
-  etaMs: optional(uint),
-  compared: optional(bool),
+  ...progressShape,
   /** Blocks the server still lacks; null until the compare of this attempt is done. */
   lackingBlocks: nullable(uint),
   attempts: uint,

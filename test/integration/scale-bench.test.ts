@@ -4,36 +4,17 @@
 // leaves its mount unmounted. Options that belong to --scale only are refused without it.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { runBench as runBenchWithin } from '../helpers/bench-runner.js';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { mountPoints } from '../../src/fuse/mount-table.js';
 
-const RUNNER = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 const RUN_TIMEOUT_MS = 120_000;
+const runBench = (args: string[]) => runBenchWithin(args, RUN_TIMEOUT_MS);
 const MiB = 1024 * 1024;
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RUNNER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    // SIGTERM: the runner stops its cluster and mount on it.
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`scale bench did not finish within ${RUN_TIMEOUT_MS} ms: ${stderr}`));
-    }, RUN_TIMEOUT_MS);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 interface ScaleReportShape {
   kind: string;
