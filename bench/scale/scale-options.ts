@@ -78,6 +78,6 @@ export function scaleDeadlines(sizes: ScaleSizes): ScaleDeadlines {
     scrubMs: 60_000 + 3 * f * 5, // at least 200 copies/s
     listContentsMs: 60_000 + f, // at least 1,000 keys/s
     verifyMs: 120_000,
-    stopMs: 60_000,
+    stopMs: 60_000 + f, // removing the data directory: three copies of every block file
   };
 }
