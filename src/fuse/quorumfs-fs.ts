@@ -156,8 +156,11 @@ export class QuorumfsFs implements F.FuseOperations {
   read = this.guard(async (_ctx: F.RequestContext, a: F.ReadArgs): Promise<Uint8Array> => {
     await this.buffers.get(a.ino)?.flush();
     const { data, atimeUpdated } = await this.client.readChunk(a.ino, a.offset, a.sizeBytes);
-    // The kernel's cached attributes still hold the old atime.
-    if (atimeUpdated) await this.dropCachedAttributes(a.ino);
+    // The kernel's cached attributes still hold the old atime (Linux 6.x also marks its atime
+    // stale after each read it sends). Told after the reply, never awaited here: the kernel holds
+    // the read's page locks until it is answered, and a notification may queue behind one that
+    // waits for those locks (a data invalidation), which would never finish.
+    if (atimeUpdated) setImmediate(() => void this.dropCachedAttributes(a.ino));
     return data;
   });
 
