@@ -72,6 +72,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     entryTimeoutSec: attrTimeoutSec,
     now: nowTimespec,
     invalidateAttributes: (ino) => session?.invalidateInode(ino, -1) ?? Promise.resolve(),
+    invalidateData: (ino, fromBytes) => session?.invalidateInode(ino, fromBytes) ?? Promise.resolve(),
   });
   session = await FuseSession.mount({
     mountpoint: full,
