@@ -328,8 +328,11 @@ export class QuorumfsFs implements F.FuseOperations {
     let buffer = this.buffers.get(ino);
     if (!buffer) {
       buffer = new WriteBackBuffer(async (extents, time) => {
-        // Our own commit is not a change the kernel's cache missed.
-        this.remember(await this.client.writeExtents(ino, extents, { time }));
+        const attr = await this.client.writeExtents(ino, extents, { time });
+        // Our own commit is not a change the kernel's cache missed, unless another change came
+        // in between (the generation moved by more than this one commit): then the next open
+        // must still revalidate.
+        if (this.seen.get(ino) === attr.generation - 1) this.remember(attr);
       });
       this.buffers.set(ino, buffer);
     }
