@@ -2,7 +2,8 @@
 // <mountpoint>`. The mount checks its arguments (exit 2), reaches the mediator once (exit 1 if it
 // cannot), clears a stale mount left by a killed client, mounts with allow_other and
 // default_permissions, and unmounts cleanly on SIGINT/SIGTERM. Every call to the mediator has a
-// deadline (--timeout-ms), so an unreachable mediator means EIO, never a hang.
+// deadline (--timeout-ms), so an unreachable mediator means EIO, never a hang; the log says when
+// the mediator stops answering and when it answers again, once each.
 
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
@@ -11,7 +12,8 @@ import { QuorumfsClient } from '../client/quorumfs-client.js';
 import { formatAddress } from '../common/address.js';
 import { messageOf, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
-import { createLogger } from '../common/logger.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { PeerOutage, type OutageReport } from '../core/peer-outage.js';
 import { FuseSession } from '../fuse/fuse-binding.js';
 import { QuorumfsFs } from '../fuse/quorumfs-fs.js';
 import { mountPoints } from '../fuse/mount-table.js';
@@ -47,9 +49,18 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   if (!Number.isFinite(attrTimeoutSec) || attrTimeoutSec < 0) usage(`--attr-timeout '${flags.attrTimeout}' is not a number of seconds`);
   const full = await checkMountpoint(mountpoint);
   const logger = createLogger('mount', { mountpoint: full });
+  const mediator = formatAddress(address);
   let session: FuseSession | undefined;
+  const outage = new PeerOutage();
   const client = new QuorumfsClient(address, {
     defaultTimeoutMs: timeoutMs,
+    onAttempt: (attempt) => {
+      if (!session) return; // before the mount, a failure to reach the mediator ends the command
+      const report = attempt.answered
+        ? outage.answered(Date.now())
+        : outage.unanswered(attempt.startedAtMs, attempt.error.code, attempt.error.message);
+      if (report) logOutage(logger, mediator, report);
+    },
     onEvent: (event, data) => {
       if (event !== INVALIDATE_EVENT || !session) return;
       const change = invalidateEvent(data, 'event');
@@ -64,7 +75,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, 5_000) });
   } catch (err) {
     client.close();
-    throw qfsError('UNAVAILABLE', `cannot reach the mediator at ${formatAddress(address)}: ${messageOf(err)}`);
+    throw qfsError('UNAVAILABLE', `cannot reach the mediator at ${mediator}: ${messageOf(err)}`);
   }
   const fs = new QuorumfsFs({
     client,
@@ -72,6 +83,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     entryTimeoutSec: attrTimeoutSec,
     now: nowTimespec,
     invalidateAttributes: (ino) => session?.invalidateInode(ino, -1) ?? Promise.resolve(),
+    invalidateData: (ino, fromBytes) => session?.invalidateInode(ino, fromBytes) ?? Promise.resolve(),
   });
   session = await FuseSession.mount({
     mountpoint: full,
@@ -84,13 +96,28 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   await setReadahead(full, limits.mountReadaheadBytes).catch((err: unknown) =>
     logger.warn({ err: messageOf(err) }, 'cannot raise the readahead: sequential reads will be slower'),
   );
-  logger.info({ mediator: formatAddress(address) }, 'mounted');
+  logger.info({ mediator }, 'mounted');
   process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full })}\n`);
   void session.closed.then(() => {
     logger.info('unmounted');
     client.close();
     process.exit(0);
   });
+}
+
+function logOutage(logger: Logger, mediator: string, report: OutageReport): void {
+  switch (report.kind) {
+    case 'started':
+      logger.warn({ mediator, code: report.code, err: report.message }, 'mediator not answering: file system calls fail (EIO) until it is back');
+      return;
+    case 'ended':
+      logger.info({ mediator, outageMs: report.outageMs, unansweredAttempts: report.unansweredAttempts }, 'mediator answering again');
+      return;
+    default: {
+      const never: never = report;
+      throw new Error(`unknown outage report ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 export async function runUnmount(mountpoint: string, flags: { lazy?: boolean }): Promise<void> {

@@ -107,6 +107,10 @@ export const RENAME_EXCHANGE = 2;
 /** setxattr(2) flags. */
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
+/** open(2) flags the mount looks at (Linux values; the kernel passes them to open and write). */
+export const O_EXCL = 0o200;
+export const O_APPEND = 0o2000;
+export const O_DIRECT = 0o40000;
 /** fallocate(2) modes. */
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;

@@ -2,21 +2,23 @@
 // through the client API; FUSE inode numbers are quorumfs inode numbers. Writes are buffered per
 // inode (write-back-buffer.ts) and committed on close, fsync, truncate, read and when a buffer
 // fills. Attributes are cached by the kernel for a short time and invalidated when the mediator
-// reports another mount's change; open() revalidates, so close-to-open consistency holds.
+// reports another mount's change; open() revalidates, so close-to-open consistency holds for
+// data, size and times. The kernel places an O_APPEND write at its cached size, which open cannot
+// refresh, so the mount puts such writes at the file's end itself (file-ends.ts).
 
 import type { QuorumfsClient } from '../client/quorumfs-client.js';
 import { codeOf } from '../common/errors.js';
 import { limits } from '../common/limits.js';
-import { FALLOC_FL_KEEP_SIZE, S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
+import { FALLOC_FL_KEEP_SIZE, O_APPEND, O_DIRECT, O_EXCL, S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
 import { toFuseError } from './errno.js';
 import { FuseError } from './fuse-error.js';
 import type * as F from './fuse-operations.js';
+import { FileEnds } from './file-ends.js';
 import { WriteBackBuffer } from './write-back-buffer.js';
 import { XattrAbsence } from './xattr-absence.js';
 import { DirAttrPrefetch } from './dir-attr-prefetch.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
-const O_EXCL = 0o200;
 const STAT_BLOCK_BYTES = 512;
 /** Asked by the kernel before every write, to strip file capabilities. */
 const CAPABILITY_XATTR = 'security.capability';
@@ -29,6 +31,10 @@ export interface QuorumfsFsOptions {
   now: () => Timespec;
   /** Drops the kernel's cached attributes of an inode (the session's notify call). */
   invalidateAttributes?: (ino: number) => Promise<void>;
+  /** Drops the kernel's cached attributes of an inode and its cached data from `fromBytes` to
+   * the end of the file. Never awaited inside a write handler: the kernel holds the pages'
+   * locks until the write is answered. */
+  invalidateData?: (ino: number, fromBytes: number) => Promise<void>;
 }
 
 interface OpenInode {
@@ -43,6 +49,10 @@ export class QuorumfsFs implements F.FuseOperations {
   private readonly openInodes = new Map<number, OpenInode>();
   /** The attributes last given to the kernel, to tell at open whether its cache is stale. */
   private readonly seen = new Map<number, number>();
+  private readonly fileEnds = new FileEnds();
+  /** Inodes whose cached data the kernel is being told to drop, and from which offset to drop it
+   * again once that is done (one notification at a time per inode). */
+  private readonly dataDrops = new Map<number, { againFromBytes: number | undefined }>();
   private readonly xattrAbsence: XattrAbsence;
   private readonly dirAttrs: DirAttrPrefetch;
   private nextFh = 1;
@@ -95,7 +105,9 @@ export class QuorumfsFs implements F.FuseOperations {
       req.size = a.sizeBytes;
       buffer?.resetEnd(a.sizeBytes);
     }
-    return this.attrReply(await this.client.setattr(a.ino, req));
+    const attr = await this.client.setattr(a.ino, req);
+    if (a.sizeBytes !== undefined) this.fileEnds.resized(a.ino, a.sizeBytes);
+    return this.attrReply(attr);
   });
 
   readlink = this.guard((_ctx: F.RequestContext, a: F.InoArgs) => this.client.readlink(a.ino));
@@ -143,26 +155,43 @@ export class QuorumfsFs implements F.FuseOperations {
     const unchanged = this.unchangedSinceSeen(attr);
     if (!unchanged) await this.dropCachedAttributes(a.ino);
     this.remember(attr);
-    return { fh: this.opened(a.ino), keepCache: unchanged };
+    return { fh: this.opened(attr), keepCache: unchanged };
   });
 
   create = this.guard(async (ctx: F.RequestContext, a: F.CreateArgs): Promise<F.CreateReply> => {
     const attr = this.created(
       await this.changingDirs([a.parent], () => this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx) })),
     );
-    return { entry: this.entry(attr), open: { fh: this.opened(attr.ino) } };
+    return { entry: this.entry(attr), open: { fh: this.opened(attr) } };
   });
 
   read = this.guard(async (_ctx: F.RequestContext, a: F.ReadArgs): Promise<Uint8Array> => {
     await this.buffers.get(a.ino)?.flush();
     const { data, atimeUpdated } = await this.client.readChunk(a.ino, a.offset, a.sizeBytes);
-    // The kernel's cached attributes still hold the old atime.
-    if (atimeUpdated) await this.dropCachedAttributes(a.ino);
+    // The kernel's cached attributes still hold the old atime (Linux 6.x also marks its atime
+    // stale after each read it sends). Told after the reply, never awaited here: the kernel holds
+    // the read's page locks until it is answered, and a notification may queue behind one that
+    // waits for those locks (a data invalidation), which would never finish.
+    if (atimeUpdated) setImmediate(() => void this.dropCachedAttributes(a.ino));
     return data;
   });
 
   write = this.guard(async (_ctx: F.RequestContext, a: F.WriteArgs): Promise<number> => {
-    await this.bufferOf(a.ino).write(a.offset, a.data, this.options.now());
+    const offset = this.placeWrite(a);
+    const undo = this.fileEnds.wrote(a.ino, offset, a.data.length);
+    try {
+      await this.bufferOf(a.ino).write(offset, a.data, this.options.now());
+    } catch (err) {
+      undo();
+      throw err;
+    }
+    if (offset !== a.offset) {
+      // The kernel copied these bytes into its page cache at a.offset and takes its size from
+      // there: both are wrong now. The binding answers in a promise reaction of this handler's
+      // result, which runs before any immediate, so the pages are unlocked by then.
+      const fromBytes = Math.min(offset, a.offset);
+      setImmediate(() => this.dropCachedData(a.ino, fromBytes));
+    }
     return a.data.length;
   });
 
@@ -189,7 +218,10 @@ export class QuorumfsFs implements F.FuseOperations {
     if (a.mode === FALLOC_FL_KEEP_SIZE) return; // blocks are allocated on write; nothing to reserve
     await this.buffers.get(a.ino)?.flush();
     const attr = await this.client.getattr(a.ino);
-    if (a.offset + a.length > attr.size) await this.client.setattr(a.ino, { size: a.offset + a.length });
+    if (a.offset + a.length > attr.size) {
+      await this.client.setattr(a.ino, { size: a.offset + a.length });
+      this.fileEnds.wrote(a.ino, a.offset, a.length);
+    }
   });
 
   // ---- directories ----
@@ -296,18 +328,23 @@ export class QuorumfsFs implements F.FuseOperations {
     let buffer = this.buffers.get(ino);
     if (!buffer) {
       buffer = new WriteBackBuffer(async (extents, time) => {
-        // Our own commit is not a change the kernel's cache missed.
-        this.remember(await this.client.writeExtents(ino, extents, { time }));
+        const attr = await this.client.writeExtents(ino, extents, { time });
+        // Our own commit is not a change the kernel's cache missed, unless another change came
+        // in between (the generation moved by more than this one commit): then the next open
+        // must still revalidate.
+        if (this.seen.get(ino) === attr.generation - 1) this.remember(attr);
       });
       this.buffers.set(ino, buffer);
     }
     return buffer;
   }
 
-  private opened(ino: number): number {
-    const state = this.openInodes.get(ino) ?? { handles: 0, held: false };
+  /** A handle of the file with the metadata's attributes `attr` (just fetched) is opened. */
+  private opened(attr: InodeAttr): number {
+    const state = this.openInodes.get(attr.ino) ?? { handles: 0, held: false };
     state.handles++;
-    this.openInodes.set(ino, state);
+    this.openInodes.set(attr.ino, state);
+    this.fileEnds.opened(attr.ino, this.withPending(attr).size);
     return this.nextFh++;
   }
 
@@ -316,6 +353,7 @@ export class QuorumfsFs implements F.FuseOperations {
     if (!state) return;
     if (--state.handles > 0) return;
     this.openInodes.delete(ino);
+    this.fileEnds.closed(ino);
     const buffer = this.buffers.get(ino);
     if (buffer && !buffer.dirty) this.buffers.delete(ino);
     if (state.held) await this.client.rpc.call(methods.release, { ino });
@@ -350,6 +388,39 @@ export class QuorumfsFs implements F.FuseOperations {
 
   private async dropCachedAttributes(ino: number): Promise<void> {
     await this.options.invalidateAttributes?.(ino).catch(() => undefined); // not cached: nothing to drop
+  }
+
+  /**
+   * Where a write goes. An O_APPEND write that went through the kernel's page cache goes to the
+   * file's end as this mount knows it, whatever offset the kernel chose: the kernel's size can
+   * be older than another mount's append. Such writes reach us one at a time (a write(2) is sent
+   * piece by piece, each waiting for its answer, under the inode lock), so placing them in
+   * arrival order keeps their order. O_DIRECT writes keep the kernel's offset: their pieces may
+   * be in flight together and arrive in any order. Mapped pages written back keep theirs too.
+   */
+  private placeWrite(a: F.WriteArgs): number {
+    const appending = (a.flags & O_APPEND) !== 0 && (a.flags & O_DIRECT) === 0 && !a.writepage;
+    return (appending ? this.fileEnds.endOf(a.ino) : undefined) ?? a.offset;
+  }
+
+  /** Tells the kernel to drop its cached attributes and data from `fromBytes` on; a request
+   * while one runs for the same inode is merged into one more run after it. */
+  private dropCachedData(ino: number, fromBytes: number): void {
+    const running = this.dataDrops.get(ino);
+    if (running) {
+      running.againFromBytes = Math.min(running.againFromBytes ?? fromBytes, fromBytes);
+      return;
+    }
+    const state: { againFromBytes: number | undefined } = { againFromBytes: undefined };
+    this.dataDrops.set(ino, state);
+    void (async () => {
+      for (let from: number | undefined = fromBytes; from !== undefined; ) {
+        await this.options.invalidateData?.(ino, from).catch(() => undefined); // not cached: nothing to drop
+        from = state.againFromBytes;
+        state.againFromBytes = undefined;
+      }
+      this.dataDrops.delete(ino);
+    })();
   }
 
   private unchangedSinceSeen(attr: InodeAttr): boolean {

@@ -5,7 +5,7 @@
 // result decoder before they reach the caller.
 
 import net from 'node:net';
-import { QfsError, isErrorCode, qfsError } from '../common/errors.js';
+import { QfsError, asQfsError, isErrorCode, qfsError } from '../common/errors.js';
 import { formatAddress, type Address } from '../common/address.js';
 import { limits } from '../common/limits.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
@@ -37,7 +37,13 @@ export interface RpcClientOptions {
   onEvent?: (event: string, data: unknown) => void;
   /** Called after a new connection is established (not the first one). */
   onReconnect?: () => void;
+  /** Called once per attempt of a call, with whether the peer answered it (any reply, an error
+   * reply included) or why it did not (no connection, connection lost, no reply in time).
+   * Not called for calls failed by close(). */
+  onAttempt?: (outcome: AttemptOutcome) => void;
 }
+
+export type AttemptOutcome = { answered: true; startedAtMs: number } | { answered: false; startedAtMs: number; error: QfsError };
 
 interface Pending {
   resolve: (reply: { header: ResponseHeader; payload: Buffer }) => void;
@@ -69,8 +75,8 @@ export class RpcClient {
   private connecting: Promise<net.Socket> | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'peerName'>> &
-    Pick<RpcClientOptions, 'onEvent' | 'onReconnect'>;
+  private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt' | 'peerName'>> &
+    Pick<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt'>;
   private connectedOnce = false;
   private closed = false;
 
@@ -83,6 +89,7 @@ export class RpcClient {
       retryIdempotent: options.retryIdempotent ?? false,
       onEvent: options.onEvent,
       onReconnect: options.onReconnect,
+      onAttempt: options.onAttempt,
     };
   }
 
@@ -126,27 +133,43 @@ export class RpcClient {
     payload: Uint8Array | undefined,
     deadlineMs: number,
   ): Promise<CallReply<R>> {
-    const remainingMs = deadlineMs - Date.now();
+    const startedAtMs = Date.now();
+    const remainingMs = deadlineMs - startedAtMs;
     if (remainingMs <= 0) throw qfsError('TIMEOUT', `${m.name} to ${this.peerName}: deadline passed`);
-    const socket = await this.connect(Math.min(remainingMs, this.options.connectTimeoutMs));
-    const id = this.nextId++;
-    const head = encodeFrameHead(FRAME_REQUEST, { id, op: m.name, timeoutMs: remainingMs, args }, payload?.length ?? 0);
-    const reply = await new Promise<{ header: ResponseHeader; payload: Buffer }>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(qfsError('TIMEOUT', `${m.name} to ${this.peerName}: no reply within ${Math.round(remainingMs)} ms`));
-      }, deadlineMs - Date.now());
-      this.pending.set(id, { resolve, reject, timer });
-      socket.cork();
-      socket.write(head);
-      if (payload && payload.length > 0) socket.write(payload);
-      socket.uncork();
-    });
+    let reply: { header: ResponseHeader; payload: Buffer };
+    try {
+      const socket = await this.connect(Math.min(remainingMs, this.options.connectTimeoutMs));
+      const id = this.nextId++;
+      const head = encodeFrameHead(FRAME_REQUEST, { id, op: m.name, timeoutMs: remainingMs, args }, payload?.length ?? 0);
+      reply = await new Promise<{ header: ResponseHeader; payload: Buffer }>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(qfsError('TIMEOUT', `${m.name} to ${this.peerName}: no reply within ${Math.round(remainingMs)} ms`));
+        }, deadlineMs - Date.now());
+        this.pending.set(id, { resolve, reject, timer });
+        socket.cork();
+        socket.write(head);
+        if (payload && payload.length > 0) socket.write(payload);
+        socket.uncork();
+      });
+    } catch (err) {
+      if (!this.closed) this.reportAttempt({ answered: false, startedAtMs, error: asQfsError(err) });
+      throw err;
+    }
+    this.reportAttempt({ answered: true, startedAtMs });
     if (!reply.header.ok) {
       const code = isErrorCode(reply.header.code) ? reply.header.code : 'INTERNAL';
       throw qfsError(code, reply.header.message ?? `${m.name} failed on ${this.peerName}`);
     }
     return { result: m.result(reply.header.result, `${m.name} result`), payload: reply.payload };
+  }
+
+  private reportAttempt(outcome: AttemptOutcome): void {
+    try {
+      this.options.onAttempt?.(outcome);
+    } catch {
+      // An observer's failure must not fail the call.
+    }
   }
 
   private connect(timeoutMs: number): Promise<net.Socket> {
