@@ -4,6 +4,7 @@
 
 import { qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
+import { nameByteLength } from '../common/name-bytes.js';
 import { isChecksum } from '../common/checksum.js';
 import type { BlockRef, Caller, SetAttrRequest, Timespec } from '../common/types.js';
 import type { CommitBlocksRequest } from './meta-store.js';
@@ -11,8 +12,9 @@ import type { CommitBlocksRequest } from './meta-store.js';
 const MAX_ID = 0xffff_ffff;
 const NSEC_PER_SEC = 1_000_000_000;
 
-function utf8Bytes(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
+/** Names and targets are bytes (common/name-bytes.ts): limits count the bytes they stand for. */
+function byteLength(text: string): number {
+  return nameByteLength(text);
 }
 
 export function isDotName(name: string): boolean {
@@ -26,14 +28,14 @@ export function checkName(name: string): void {
   if (name.includes('/') || name.includes('\0')) {
     throw qfsError('INVALID', `name contains '/' or NUL: ${JSON.stringify(name)}`);
   }
-  if (utf8Bytes(name) > limits.maxNameBytes) throw qfsError('NAME_TOO_LONG', `name is over ${limits.maxNameBytes} bytes`);
+  if (byteLength(name) > limits.maxNameBytes) throw qfsError('NAME_TOO_LONG', `name is over ${limits.maxNameBytes} bytes`);
 }
 
 export function checkSymlinkTarget(target: string): void {
   // Linux: symlink("", ...) is ENOENT.
   if (typeof target !== 'string' || target.length === 0) throw qfsError('NOT_FOUND', 'symlink target is empty');
   if (target.includes('\0')) throw qfsError('INVALID', 'symlink target contains NUL');
-  if (utf8Bytes(target) > limits.maxSymlinkBytes) {
+  if (byteLength(target) > limits.maxSymlinkBytes) {
     throw qfsError('NAME_TOO_LONG', `symlink target is over ${limits.maxSymlinkBytes} bytes`);
   }
 }
@@ -92,7 +94,7 @@ export function checkXattrName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw qfsError('INVALID', 'xattr name is empty');
   if (name.includes('\0')) throw qfsError('INVALID', 'xattr name contains NUL');
   // Linux says ERANGE here; the kernel checks before FUSE ever sees it, so this is a backstop.
-  if (utf8Bytes(name) > limits.maxXattrNameBytes) {
+  if (byteLength(name) > limits.maxXattrNameBytes) {
     throw qfsError('INVALID', `xattr name is over ${limits.maxXattrNameBytes} bytes`);
   }
 }

@@ -27,9 +27,11 @@ export interface EntryRow {
   ino: number;
 }
 
+/** Names, symlink targets and xattr names are BLOBs (schema version 3): the exact bytes, compared
+ * bytewise; the store converts at each statement with common/name-bytes.ts. */
 export interface PageRow {
   id: number;
-  name: string;
+  name: Buffer;
   ino: number;
   mode: number;
 }
@@ -42,7 +44,7 @@ export interface BlockRow {
   length_bytes: number;
 }
 
-export type NewInodeRow = Omit<InodeRow, 'ino'> & { target: string | null };
+export type NewInodeRow = Omit<InodeRow, 'ino'> & { target: Buffer | null };
 
 export function rowToAttr(row: InodeRow): InodeAttr {
   return {
@@ -80,7 +82,7 @@ export function attrToRow(attr: InodeAttr): InodeRow {
 }
 
 /** The row of a new inode: no ino yet (SQLite assigns it), and its symlink target if any. */
-export function newInodeRow(attr: InodeAttr, target: string | null): NewInodeRow {
+export function newInodeRow(attr: InodeAttr, target: Buffer | null): NewInodeRow {
   const { ino: _assignedBySqlite, ...row } = attrToRow(attr);
   return { ...row, target };
 }
@@ -92,7 +94,7 @@ const INODE_COLUMNS = `ino, mode, uid, gid, size, nlink, rdev, atime_sec, atime_
 export function prepareStatements(db: Database.Database) {
   return {
     inodeGet: db.prepare<[number], InodeRow>(`SELECT ${INODE_COLUMNS} FROM inodes WHERE ino = ?`),
-    inodeTarget: db.prepare<[number], { target: string | null }>(`SELECT target FROM inodes WHERE ino = ?`),
+    inodeTarget: db.prepare<[number], { target: Buffer | null }>(`SELECT target FROM inodes WHERE ino = ?`),
     inodeInsert: db.prepare<[NewInodeRow]>(
       `INSERT INTO inodes (mode, uid, gid, size, nlink, rdev, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
          ctime_sec, ctime_nsec, generation, target)
@@ -110,8 +112,8 @@ export function prepareStatements(db: Database.Database) {
     // Totals kept by the triggers of schema version 2: one row each, never a scan.
     inodeCount: db.prepare<[], { n: number }>(`SELECT value AS n FROM counters WHERE name = 'inodes'`),
 
-    entryGet: db.prepare<[number, string], EntryRow>(`SELECT id, ino FROM entries WHERE parent = ? AND name = ?`),
-    entryInsert: db.prepare<[number, string, number]>(`INSERT INTO entries (parent, name, ino) VALUES (?, ?, ?)`),
+    entryGet: db.prepare<[number, Buffer], EntryRow>(`SELECT id, ino FROM entries WHERE parent = ? AND name = ?`),
+    entryInsert: db.prepare<[number, Buffer, number]>(`INSERT INTO entries (parent, name, ino) VALUES (?, ?, ?)`),
     entryDelete: db.prepare<[number]>(`DELETE FROM entries WHERE id = ?`),
     entrySetIno: db.prepare<[number, number]>(`UPDATE entries SET ino = ? WHERE id = ?`),
     entryParentOf: db.prepare<[number], { parent: number }>(`SELECT parent FROM entries WHERE ino = ? LIMIT 1`),
@@ -144,14 +146,14 @@ export function prepareStatements(db: Database.Database) {
       `SELECT (SELECT value FROM counters WHERE name = 'blocks') AS n, (SELECT value FROM counters WHERE name = 'block_bytes') AS bytes`,
     ),
 
-    xattrGet: db.prepare<[number, string], { value: Buffer }>(`SELECT value FROM xattrs WHERE ino = ? AND name = ?`),
-    xattrUpsert: db.prepare<[number, string, Buffer]>(
+    xattrGet: db.prepare<[number, Buffer], { value: Buffer }>(`SELECT value FROM xattrs WHERE ino = ? AND name = ?`),
+    xattrUpsert: db.prepare<[number, Buffer, Buffer]>(
       `INSERT INTO xattrs (ino, name, value) VALUES (?, ?, ?)
        ON CONFLICT (ino, name) DO UPDATE SET value = excluded.value`,
     ),
-    xattrDelete: db.prepare<[number, string]>(`DELETE FROM xattrs WHERE ino = ? AND name = ?`),
+    xattrDelete: db.prepare<[number, Buffer]>(`DELETE FROM xattrs WHERE ino = ? AND name = ?`),
     xattrDeleteAll: db.prepare<[number]>(`DELETE FROM xattrs WHERE ino = ?`),
-    xattrNames: db.prepare<[number], { name: string }>(`SELECT name FROM xattrs WHERE ino = ? ORDER BY name`),
+    xattrNames: db.prepare<[number], { name: Buffer }>(`SELECT name FROM xattrs WHERE ino = ? ORDER BY name`),
 
     versionBump: db.prepare<[number], { value: number }>(
       `UPDATE counters SET value = value + ? WHERE name = 'next_version' RETURNING value`,

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { nowTimespec } from '../common/clock.js';
 import { asQfsError, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
+import { nameByteLength, nameFromBytes, nameToBytes } from '../common/name-bytes.js';
 import {
   RENAME_EXCHANGE,
   RENAME_NOREPLACE,
@@ -94,7 +95,7 @@ const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
 function fitPage(entries: DirEntry[]): DirEntry[] {
   let usedBytes = 0;
   for (let i = 0; i < entries.length; i++) {
-    usedBytes += Buffer.byteLength(entries[i]!.name, 'utf8') + READDIR_ENTRY_ALLOWANCE_BYTES;
+    usedBytes += nameByteLength(entries[i]!.name) + READDIR_ENTRY_ALLOWANCE_BYTES;
     if (usedBytes > READDIR_PAGE_BUDGET_BYTES && i > 0) return entries.slice(0, i);
   }
   return entries;
@@ -203,7 +204,7 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   private requireEntry(parent: number, name: string): EntryRow {
-    const entry = this.st.entryGet.get(parent, name);
+    const entry = this.st.entryGet.get(parent, nameToBytes(name));
     if (entry === undefined) throw qfsError('NOT_FOUND', `no entry ${JSON.stringify(name)} in directory ${parent}`);
     return entry;
   }
@@ -275,7 +276,7 @@ export class SqliteMetaStore implements MetaStore {
 
   /** The name is free for a new entry; '.' and '..' always exist. */
   private requireFreeName(parent: InodeAttr, name: string): void {
-    if (isDotName(name) || this.st.entryGet.get(parent.ino, name) !== undefined) {
+    if (isDotName(name) || this.st.entryGet.get(parent.ino, nameToBytes(name)) !== undefined) {
       throw qfsError('EXISTS', `${JSON.stringify(name)} exists in directory ${parent.ino}`);
     }
   }
@@ -299,8 +300,8 @@ export class SqliteMetaStore implements MetaStore {
       ctime: { ...now },
       generation: 1,
     };
-    attr.ino = Number(this.st.inodeInsert.run(newInodeRow(attr, spec.target)).lastInsertRowid);
-    this.st.entryInsert.run(parent.ino, name, attr.ino);
+    attr.ino = Number(this.st.inodeInsert.run(newInodeRow(attr, spec.target === null ? null : nameToBytes(spec.target))).lastInsertRowid);
+    this.st.entryInsert.run(parent.ino, nameToBytes(name), attr.ino);
     if (dir) parent.nlink += 1;
     this.touchDir(parent, now);
     return attr;
@@ -332,7 +333,7 @@ export class SqliteMetaStore implements MetaStore {
       if ((attr.mode & S_IFMT) !== S_IFLNK || row?.target == null) {
         throw qfsError('INVALID', `inode ${ino} is not a symlink`);
       }
-      return row.target;
+      return nameFromBytes(row.target);
     });
   }
 
@@ -351,7 +352,7 @@ export class SqliteMetaStore implements MetaStore {
         out.push({ name: '..', ino: up.ino, mode: up.mode, cookie: 2 });
       }
       const rest = this.st.entryPage.all(dir.ino, Math.max(cookie - 2, 0), max - out.length);
-      for (const row of rest) out.push({ name: row.name, ino: row.ino, mode: row.mode, cookie: row.id + 2 });
+      for (const row of rest) out.push({ name: nameFromBytes(row.name), ino: row.ino, mode: row.mode, cookie: row.id + 2 });
       return fitPage(out);
     });
   }
@@ -377,7 +378,7 @@ export class SqliteMetaStore implements MetaStore {
 
   /** create() without O_EXCL opens an existing regular file, as open(O_CREAT) does. */
   private existingForCreate(parent: InodeAttr, name: string, mode: number, exclusive: boolean): InodeAttr | undefined {
-    const entry = isDotName(name) ? undefined : this.st.entryGet.get(parent.ino, name);
+    const entry = isDotName(name) ? undefined : this.st.entryGet.get(parent.ino, nameToBytes(name));
     if (entry === undefined) {
       this.requireFreeName(parent, name);
       return undefined;
@@ -406,7 +407,7 @@ export class SqliteMetaStore implements MetaStore {
     checkName(name);
     checkSymlinkTarget(target);
     checkCaller(caller);
-    const size = Buffer.byteLength(target, 'utf8');
+    const size = nameByteLength(target);
     return this.write(() => {
       const dir = this.requireDir(parent);
       this.requireFreeName(dir, name);
@@ -427,7 +428,7 @@ export class SqliteMetaStore implements MetaStore {
       // Linux refuses to give an unlinked (open) file a name again: ENOENT.
       if (attr.nlink === 0) throw qfsError('NOT_FOUND', `inode ${ino} has been removed`);
       const now = this.now();
-      this.st.entryInsert.run(dir.ino, newName, ino);
+      this.st.entryInsert.run(dir.ino, nameToBytes(newName), ino);
       attr.nlink += 1;
       attr.ctime = { ...now };
       this.save(attr);
@@ -489,7 +490,7 @@ export class SqliteMetaStore implements MetaStore {
       // One object per directory, so that two updates to the same parent do not overwrite each other.
       const to = newParent === oldParent ? from : this.requireDir(newParent);
       const src = this.requireEntry(from.ino, oldName);
-      const dst = this.st.entryGet.get(to.ino, newName);
+      const dst = this.st.entryGet.get(to.ino, nameToBytes(newName));
       if (dst !== undefined && flags === RENAME_NOREPLACE) {
         throw qfsError('EXISTS', `${JSON.stringify(newName)} exists in directory ${to.ino}`);
       }
@@ -543,7 +544,7 @@ export class SqliteMetaStore implements MetaStore {
     this.st.entryDelete.run(m.src.id);
     // A replaced name keeps its entry (and so its readdir position); only the inode changes.
     if (m.dst !== undefined) this.st.entrySetIno.run(m.srcAttr.ino, m.dst.id);
-    else this.st.entryInsert.run(m.to.ino, m.newName, m.srcAttr.ino);
+    else this.st.entryInsert.run(m.to.ino, nameToBytes(m.newName), m.srcAttr.ino);
     if (isDir(m.srcAttr) && m.from !== m.to) {
       m.from.nlink -= 1;
       m.to.nlink += 1;
@@ -720,12 +721,12 @@ export class SqliteMetaStore implements MetaStore {
     }
     this.write(() => {
       const attr = this.requireInode(ino);
-      const present = this.st.xattrGet.get(ino, name) !== undefined;
+      const present = this.st.xattrGet.get(ino, nameToBytes(name)) !== undefined;
       if (present && flags === XATTR_CREATE) {
         throw qfsError('EXISTS', `xattr ${JSON.stringify(name)} exists on inode ${ino}`);
       }
       if (!present && flags === XATTR_REPLACE) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
-      this.st.xattrUpsert.run(ino, name, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      this.st.xattrUpsert.run(ino, nameToBytes(name), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
       attr.ctime = this.now();
       this.save(attr);
     });
@@ -736,7 +737,7 @@ export class SqliteMetaStore implements MetaStore {
     checkXattrName(name);
     return this.read(() => {
       this.requireInode(ino);
-      const row = this.st.xattrGet.get(ino, name);
+      const row = this.st.xattrGet.get(ino, nameToBytes(name));
       if (row === undefined) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
       return new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength);
     });
@@ -746,7 +747,7 @@ export class SqliteMetaStore implements MetaStore {
     checkNonNegativeInt(ino, 'ino');
     return this.read(() => {
       this.requireInode(ino);
-      return this.st.xattrNames.all(ino).map((row) => row.name);
+      return this.st.xattrNames.all(ino).map((row) => nameFromBytes(row.name));
     });
   }
 
@@ -755,7 +756,7 @@ export class SqliteMetaStore implements MetaStore {
     checkXattrName(name);
     this.write(() => {
       const attr = this.requireInode(ino);
-      if (this.st.xattrDelete.run(ino, name).changes === 0) {
+      if (this.st.xattrDelete.run(ino, nameToBytes(name)).changes === 0) {
         throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
       }
       attr.ctime = this.now();

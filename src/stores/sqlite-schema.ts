@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { qfsError } from '../common/errors.js';
 import { ROOT_INO, S_IFDIR, type Timespec } from '../common/types.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -69,7 +69,7 @@ INSERT INTO counters (name, value) VALUES ('next_version', 1);
 /** Version 2: the totals status shows (inodes, blocks, block bytes) kept by triggers in the
  * counters table, so reading them costs one row, not a scan of every block. A v1 database gets
  * them counted once, in the migration. */
-const TOTALS_V2 = `
+export const TOTALS_V2 = `
 INSERT INTO counters (name, value) VALUES
   ('inodes', (SELECT count(*) FROM inodes)),
   ('blocks', (SELECT count(*) FROM blocks)),
@@ -93,6 +93,46 @@ CREATE TRIGGER blocks_resized AFTER UPDATE OF length_bytes ON blocks WHEN NEW.le
 END;
 `;
 
+/** Version 3: names are bytes, as in Linux (any but '/' and NUL, not necessarily UTF-8), so
+ * entry and xattr names are BLOBs, compared and kept unique bytewise; symlink targets are stored
+ * as BLOBs too. Earlier versions kept them as TEXT, i.e. as their UTF-8 bytes, which
+ * CAST(... AS BLOB) keeps unchanged. `entries` and `xattrs` are rebuilt so their columns say
+ * BLOB; entries keep their ids (readdir cookies) and the id sequence, so no cookie is reused.
+ * `inodes` is not rebuilt (every table refers to it): its target column keeps its TEXT
+ * declaration, whose affinity leaves BLOB values as they are. */
+const NAMES_AS_BYTES_V3 = `
+CREATE TABLE entries_v3 (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, -- readdir cookie = id + 2; never reused, so cookies stay valid
+  parent INTEGER NOT NULL REFERENCES inodes (ino),
+  name BLOB NOT NULL, -- the name's bytes
+  ino INTEGER NOT NULL REFERENCES inodes (ino),
+  UNIQUE (parent, name)
+);
+INSERT INTO entries_v3 (id, parent, name, ino) SELECT id, parent, CAST(name AS BLOB), ino FROM entries;
+CREATE TEMP TABLE entries_seq AS SELECT seq FROM sqlite_sequence WHERE name = 'entries';
+DROP TABLE entries;
+ALTER TABLE entries_v3 RENAME TO entries;
+UPDATE sqlite_sequence SET seq = max(seq, (SELECT seq FROM temp.entries_seq))
+  WHERE name = 'entries' AND EXISTS (SELECT 1 FROM temp.entries_seq);
+INSERT INTO sqlite_sequence (name, seq)
+  SELECT 'entries', seq FROM temp.entries_seq WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'entries');
+DROP TABLE temp.entries_seq;
+CREATE INDEX entries_by_parent ON entries (parent); -- (parent, id) order for readdir pages
+CREATE INDEX entries_by_ino ON entries (ino); -- a directory's parent, for '..' and loop checks
+
+CREATE TABLE xattrs_v3 (
+  ino INTEGER NOT NULL REFERENCES inodes (ino),
+  name BLOB NOT NULL, -- the xattr name's bytes
+  value BLOB NOT NULL,
+  PRIMARY KEY (ino, name)
+) WITHOUT ROWID;
+INSERT INTO xattrs_v3 (ino, name, value) SELECT ino, CAST(name AS BLOB), value FROM xattrs;
+DROP TABLE xattrs;
+ALTER TABLE xattrs_v3 RENAME TO xattrs;
+
+UPDATE inodes SET target = CAST(target AS BLOB) WHERE target IS NOT NULL;
+`;
+
 /** Open counts of inodes. TEMP: per connection, gone after a restart, so a crash cannot leave a
  * stale hold; and changing it never writes the database file. */
 const HOLDS_TABLE = `CREATE TEMP TABLE holds (ino INTEGER PRIMARY KEY, count INTEGER NOT NULL)`;
@@ -112,6 +152,7 @@ function createSchema(db: Database.Database, path: string, now: Timespec): void 
   if (tables !== undefined && tables.n > 0) throw qfsError('NOT_SUPPORTED', `${path} is not a quorumfs metadata store`);
   db.exec(SCHEMA_V1);
   db.exec(TOTALS_V2);
+  db.exec(NAMES_AS_BYTES_V3);
   db.prepare(
     `INSERT INTO inodes (ino, mode, uid, gid, size, nlink, rdev, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
        ctime_sec, ctime_nsec, generation, target)
@@ -132,6 +173,7 @@ function migrate(db: Database.Database, path: string, now: Timespec): void {
     if (version === 0) createSchema(db, path, now);
     else {
       if (version < 2) db.exec(TOTALS_V2);
+      if (version < 3) db.exec(NAMES_AS_BYTES_V3);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
   }).immediate();
