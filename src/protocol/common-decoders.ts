@@ -2,6 +2,7 @@
 
 import { limits } from '../common/limits.js';
 import type { BlockRef, DirEntry, InodeAttr, OrphanBlock, StatFs, Timespec } from '../common/types.js';
+import { wireName } from './wire-names.js';
 import { array, boundedStr, int, literal, object, oneOf, uint, type Decoder } from './schema.js';
 
 export const timespec: Decoder<Timespec> = object({ sec: int, nsec: uint });
@@ -31,7 +32,7 @@ export const orphanBlock: Decoder<OrphanBlock> = object({ ino: uint, index: uint
 export const orphanList = array(orphanBlock, 1_000_000);
 
 export const dirEntry: Decoder<DirEntry> = object({
-  name: boundedStr(limits.maxNameBytes),
+  name: wireName(limits.maxNameBytes),
   ino: uint,
   mode: uint,
   cookie: uint,
@@ -47,6 +48,11 @@ export const statFs: Decoder<StatFs> = object({
   maxNameBytes: uint,
 });
 
-export const name = boundedStr(limits.maxNameBytes * 4); // byte length is checked by the store
+// A name's byte length is checked by the store (NAME_TOO_LONG, not INVALID): the bound here only
+// keeps a hostile message small.
+export const name = wireName(limits.maxNameBytes * 4);
+
+/** A symlink target: bytes like a name (any but NUL), sent the same way. */
+export const symlinkTarget = wireName(limits.maxSymlinkBytes * 4);
 
 export const empty = object({});

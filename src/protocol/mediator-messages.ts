@@ -2,7 +2,7 @@
 // of the metadata server unchanged, plus file data, attributes with truncation, and status.
 
 import { limits } from '../common/limits.js';
-import { blockRef, empty, inodeAttr, timespec } from './common-decoders.js';
+import { blockRef, empty, inodeAttr, name, timespec } from './common-decoders.js';
 import { method } from './method.js';
 import { namespaceMethods, setAttrRequest } from './meta-messages.js';
 import { array, bool, int, nullable, object, optional, str, uint } from './schema.js';
@@ -137,9 +137,10 @@ export const mediatorMethods = {
 
 export const MAX_IO_BYTES = limits.maxPayloadBytes;
 
-/** Event pushed to clients: cached attributes of `inodes` and the named entries are stale. */
+/** Event pushed to clients: cached attributes of `inodes` and the named entries are stale.
+ * Names in it are sent as names are (wire-names.ts: bin when not text). */
 export const INVALIDATE_EVENT = 'invalidate';
 export const invalidateEvent = object({
   inodes: array(uint, 64),
-  entries: array(object({ parent: uint, name: str }), 64),
+  entries: array(object({ parent: uint, name }), 64),
 });

@@ -9,12 +9,14 @@ import {
   inodeAttr,
   name,
   orphanList,
+  symlinkTarget,
   statFs,
   timespec,
   timespecOrNow,
 } from './common-decoders.js';
 import { method } from './method.js';
-import { array, bool, boundedStr, bytes, object, optional, str, uint } from './schema.js';
+import { wireName } from './wire-names.js';
+import { array, bool, bytes, object, optional, str, uint } from './schema.js';
 
 export const caller = object({ uid: uint, gid: uint, groups: optional(array(uint, 65536)) });
 
@@ -31,41 +33,47 @@ export const setAttrRequest = object({
   ctime: optional(timespec),
 });
 
-const xattrName = boundedStr(limits.maxXattrNameBytes * 4);
+const xattrName = wireName(limits.maxXattrNameBytes * 4);
+/** Marks the methods whose messages hold names (method.ts, carriesNames). */
+const NAMES = true;
 const blockList = array(blockRef, limits.maxBlocksPerCall);
 
 /** Namespace methods: the same on the metadata server and on the mediator. */
 export const namespaceMethods = {
   getattr: method('getattr', object({ ino: uint }), inodeAttr, true),
-  lookup: method('lookup', object({ parent: uint, name }), inodeAttr, true),
+  lookup: method('lookup', object({ parent: uint, name }), inodeAttr, true, NAMES),
   create: method(
     'create',
     object({ parent: uint, name, mode: uint, rdev: optional(uint), caller, exclusive: bool }),
     inodeAttr,
     false,
+    NAMES,
   ),
-  mkdir: method('mkdir', object({ parent: uint, name, mode: uint, caller }), inodeAttr, false),
+  mkdir: method('mkdir', object({ parent: uint, name, mode: uint, caller }), inodeAttr, false, NAMES),
   symlink: method(
     'symlink',
-    object({ parent: uint, name, target: boundedStr(limits.maxSymlinkBytes * 4), caller }),
+    object({ parent: uint, name, target: symlinkTarget, caller }),
     inodeAttr,
     false,
+    NAMES,
   ),
-  readlink: method('readlink', object({ ino: uint }), object({ target: str }), true),
-  link: method('link', object({ ino: uint, newParent: uint, newName: name }), inodeAttr, false),
-  unlink: method('unlink', object({ parent: uint, name }), removeResult, false),
-  rmdir: method('rmdir', object({ parent: uint, name }), removeResult, false),
+  readlink: method('readlink', object({ ino: uint }), object({ target: symlinkTarget }), true, NAMES),
+  link: method('link', object({ ino: uint, newParent: uint, newName: name }), inodeAttr, false, NAMES),
+  unlink: method('unlink', object({ parent: uint, name }), removeResult, false, NAMES),
+  rmdir: method('rmdir', object({ parent: uint, name }), removeResult, false, NAMES),
   rename: method(
     'rename',
     object({ oldParent: uint, oldName: name, newParent: uint, newName: name, flags: uint }),
     object({ replaced: optional(removeResult) }),
     false,
+    NAMES,
   ),
   readdir: method(
     'readdir',
     object({ ino: uint, cookie: uint, limit: uint }),
     object({ entries: array(dirEntry, limits.maxReaddirEntries) }),
     true,
+    NAMES,
   ),
   /** readdir with each entry's attributes ('.' and '..' included). */
   readdirplus: method(
@@ -73,11 +81,12 @@ export const namespaceMethods = {
     object({ ino: uint, cookie: uint, limit: uint }),
     object({ entries: array(object({ entry: dirEntry, attr: inodeAttr }), limits.maxReaddirEntries) }),
     true,
+    NAMES,
   ),
-  setxattr: method('setxattr', object({ ino: uint, name: xattrName, value: bytes, flags: uint }), empty, false),
-  getxattr: method('getxattr', object({ ino: uint, name: xattrName }), object({ value: bytes }), true),
-  listxattr: method('listxattr', object({ ino: uint }), object({ names: array(str, 65536) }), true),
-  removexattr: method('removexattr', object({ ino: uint, name: xattrName }), empty, false),
+  setxattr: method('setxattr', object({ ino: uint, name: xattrName, value: bytes, flags: uint }), empty, false, NAMES),
+  getxattr: method('getxattr', object({ ino: uint, name: xattrName }), object({ value: bytes }), true, NAMES),
+  listxattr: method('listxattr', object({ ino: uint }), object({ names: array(xattrName, 65536) }), true, NAMES),
+  removexattr: method('removexattr', object({ ino: uint, name: xattrName }), empty, false, NAMES),
   statfs: method('statfs', empty, statFs, true),
   hold: method('hold', object({ ino: uint }), empty, false),
   release: method('release', object({ ino: uint }), object({ orphans: orphanList }), false),

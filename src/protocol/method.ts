@@ -10,10 +10,19 @@ export interface Method<A, R> {
   /** True if sending the same call twice has the same effect as once (reads, puts of a fixed
    * version, deletes). The client retries only these. */
   readonly idempotent: boolean;
+  /** Its arguments or result hold names (wire-names.ts): strings that are not text are sent as
+   * bin. Only such methods pay for the walk over the message. */
+  readonly carriesNames: boolean;
 }
 
-export function method<A, R>(name: string, args: Decoder<A>, result: Decoder<R>, idempotent: boolean): Method<A, R> {
-  return { name, args, result, idempotent };
+export function method<A, R>(
+  name: string,
+  args: Decoder<A>,
+  result: Decoder<R>,
+  idempotent: boolean,
+  carriesNames = false,
+): Method<A, R> {
+  return { name, args, result, idempotent, carriesNames };
 }
 
 export type ArgsOf<M> = M extends Method<infer A, unknown> ? A : never;

@@ -24,6 +24,7 @@ import { RpcClient } from '../transport/rpc-client.js';
 import { PayloadReply, RpcServer, type RpcConnection } from '../transport/rpc-server.js';
 import { invalidationsFor } from '../core/invalidations.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
+import { namesToWire } from '../protocol/wire-names.js';
 import type { ChildHandle } from './supervisor.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { Redundancy } from './redundancy.js';
@@ -382,7 +383,7 @@ export class Mediator {
     const change = invalidationsFor(method, args as Record<string, unknown>, result);
     if (!change) return;
     for (const connection of this.rpc.openConnections) {
-      if (connection !== origin) connection.sendEvent(INVALIDATE_EVENT, change);
+      if (connection !== origin) connection.sendEvent(INVALIDATE_EVENT, namesToWire(change));
     }
   }
 

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { QfsError, asQfsError, isErrorCode, qfsError } from '../common/errors.js';
 import { formatAddress, type Address } from '../common/address.js';
 import { limits } from '../common/limits.js';
+import { namesToWire } from '../protocol/wire-names.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { bool, object, optional, str, uint, unknownValue } from '../protocol/schema.js';
@@ -140,7 +141,7 @@ export class RpcClient {
     try {
       const socket = await this.connect(Math.min(remainingMs, this.options.connectTimeoutMs));
       const id = this.nextId++;
-      const head = encodeFrameHead(FRAME_REQUEST, { id, op: m.name, timeoutMs: remainingMs, args }, payload?.length ?? 0);
+      const head = encodeFrameHead(FRAME_REQUEST, { id, op: m.name, timeoutMs: remainingMs, args: m.carriesNames ? namesToWire(args) : args }, payload?.length ?? 0);
       reply = await new Promise<{ header: ResponseHeader; payload: Buffer }>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.pending.delete(id);

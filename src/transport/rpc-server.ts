@@ -7,6 +7,7 @@ import net from 'node:net';
 import { codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import type { Address } from '../common/address.js';
+import { namesToWire } from '../protocol/wire-names.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { object, optional, str, uint, unknownValue } from '../protocol/schema.js';
@@ -32,6 +33,8 @@ export type Handler<A, R> = (args: A, ctx: RequestContext) => Promise<R | Payloa
 
 interface Route {
   decodeArgs: (value: unknown) => unknown;
+  /** The result as it is packed (names that are not text as bytes: wire-names.ts). */
+  resultToWire: (result: unknown) => unknown;
   handler: Handler<unknown, unknown>;
 }
 
@@ -102,7 +105,7 @@ export class RpcConnection {
           connection: this,
         };
         const out = await route.handler(args, ctx);
-        this.reply(id, out, undefined);
+        this.reply(id, out instanceof PayloadReply ? out : route.resultToWire(out), undefined);
       } finally {
         this.inFlight--;
       }
@@ -156,6 +159,7 @@ export class RpcServer {
     if (this.routes.has(m.name)) throw qfsError('INTERNAL', `method ${m.name} registered twice`);
     this.routes.set(m.name, {
       decodeArgs: (value) => m.args(value, 'args'),
+      resultToWire: m.carriesNames ? namesToWire : (result) => result,
       handler: handler as Handler<unknown, unknown>,
     });
     return this;
