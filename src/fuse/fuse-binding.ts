@@ -4,6 +4,7 @@
 // session ends on unmount(), on an external unmount, or when the process's environment goes
 // away; `closed` settles then, and every request still pending was answered ENOTCONN.
 
+import { nameFromBytes, nameToBytes } from '../common/name-bytes.js';
 import { errnoCodes, errnoName } from './errno-codes.js';
 import { FuseError, carriedErrno, errnoOf } from './fuse-error.js';
 import { loadNativeBinding, type NativeBinding, type NativeDispatch, type NativeConnConfig, type NativeHandle } from './fuse-native.js';
@@ -112,6 +113,7 @@ const NOTIFY_INVAL_ENTRY = 1;
 const NOTIFY_DELETE = 2;
 const NOTIFY_EXPIRE_ENTRY = 3;
 const F_UNLCK = 2;
+const NUL = Buffer.of(0);
 
 const opByName: ReadonlyArray<[keyof FuseOperations, number]> = [
   ['lookup', OpCode.LOOKUP],
@@ -347,7 +349,7 @@ export class FuseSession {
     const id = this.nextNotifyId++;
     return new Promise<void>((resolve, reject) => {
       this.notifies.set(id, { resolve, reject });
-      const rc = name === undefined ? this.native.notify(this.handle, kind, id, a, b, c) : this.native.notify(this.handle, kind, id, a, b, c, name);
+      const rc = name === undefined ? this.native.notify(this.handle, kind, id, a, b, c) : this.native.notify(this.handle, kind, id, a, b, c, nameToBytes(name));
       if (rc !== 0) {
         this.notifies.delete(id);
         reject(new FuseError(errnoName(rc) ?? 'EIO', 'notification not queued'));
@@ -470,7 +472,8 @@ export class FuseSession {
     const a4 = n4 ?? 0;
     const a5 = n5 ?? 0;
     const a6 = n6 ?? 0;
-    const name = s1 ?? '';
+    const name = s1 === undefined ? '' : nameFromBytes(s1);
+    const name2 = s2 === undefined ? '' : nameFromBytes(s2);
     const ctx: RequestContext = { uid, gid, pid, umask };
     switch (op) {
       case OpCode.INIT: {
@@ -540,7 +543,7 @@ export class FuseSession {
         );
       case OpCode.READLINK:
         return this.run(id, 'readlink', () => ops.readlink!(ctx, { ino }), (t) => {
-          this.track(this.native.replyReadlink(this.handle, id, t));
+          this.track(this.native.replyReadlink(this.handle, id, nameToBytes(t)));
         });
       case OpCode.MKNOD:
         return this.run(id, 'mknod', () => ops.mknod!(ctx, { parent: ino, name, mode: a0, rdev: a1 }), (e) =>
@@ -553,14 +556,14 @@ export class FuseSession {
       case OpCode.RMDIR:
         return this.run(id, 'rmdir', () => ops.rmdir!(ctx, { parent: ino, name }), () => this.replyOk(id));
       case OpCode.SYMLINK:
-        return this.run(id, 'symlink', () => ops.symlink!(ctx, { parent: ino, name, target: s2 ?? '' }), (e) =>
+        return this.run(id, 'symlink', () => ops.symlink!(ctx, { parent: ino, name, target: name2 }), (e) =>
           this.replyEntry(id, e),
         );
       case OpCode.RENAME:
         return this.run(
           id,
           'rename',
-          () => ops.rename!(ctx, { parent: ino, name, newParent: a0, newName: s2 ?? '', flags: a1 }),
+          () => ops.rename!(ctx, { parent: ino, name, newParent: a0, newName: name2, flags: a1 }),
           () => this.replyOk(id),
         );
       case OpCode.LINK:
@@ -668,7 +671,7 @@ export class FuseSession {
         );
       case OpCode.LISTXATTR:
         return this.run(id, 'listxattr', () => ops.listxattr!(ctx, { ino, sizeBytes: a0 }), (names) =>
-          this.replySized(id, a0, Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8')),
+          this.replySized(id, a0, Buffer.concat(names.flatMap((n) => [nameToBytes(n), NUL]))),
         );
       case OpCode.REMOVEXATTR:
         return this.run(id, 'removexattr', () => ops.removexattr!(ctx, { ino, name }), () => this.replyOk(id));

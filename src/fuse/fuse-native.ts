@@ -30,8 +30,10 @@ export type NativeDispatch = (
   n5: number | undefined,
   n6: number | undefined,
   n7: number | undefined,
-  s1: string | undefined,
-  s2: string | undefined,
+  /** A name's bytes (any but '/' and NUL: not necessarily UTF-8). */
+  s1: Buffer | undefined,
+  /** The second name (rename) or the symlink target, as bytes. */
+  s2: Buffer | undefined,
   data: Buffer | Float64Array | undefined,
   owner: bigint | undefined,
 ) => void;
@@ -77,12 +79,12 @@ export interface NativeBinding {
   pendingCount(handle: NativeHandle): number;
   fuseVersion(): number;
   /** 0 when queued (result arrives as NOTIFY_DONE), else a positive errno. */
-  notify(handle: NativeHandle, kind: number, id: number, a: number, b: number, c: number, name?: string): number;
+  notify(handle: NativeHandle, kind: number, id: number, a: number, b: number, c: number, name?: Buffer): number;
   replyErr(handle: NativeHandle, id: number, errno: number): number | null;
   replyEntry(handle: NativeHandle, id: number, entry: Float64Array): number | null;
   replyCreate(handle: NativeHandle, id: number, entry: Float64Array, fh: number, openBits: number): number | null;
   replyAttr(handle: NativeHandle, id: number, attr: Float64Array): number | null;
-  replyReadlink(handle: NativeHandle, id: number, target: string): number | null;
+  replyReadlink(handle: NativeHandle, id: number, target: Buffer): number | null;
   replyOpen(handle: NativeHandle, id: number, fh: number, openBits: number): number | null;
   replyWrite(handle: NativeHandle, id: number, count: number): number | null;
   replyBuf(handle: NativeHandle, id: number, data: Uint8Array | null): number | null;
@@ -90,7 +92,7 @@ export interface NativeBinding {
   replyStatfs(handle: NativeHandle, id: number, block: Float64Array): number | null;
   replyLock(handle: NativeHandle, id: number, type: number, start: number, len: number, pid: number): number | null;
   replyLseek(handle: NativeHandle, id: number, offset: number): number | null;
-  replyDirents(handle: NativeHandle, id: number, plus: boolean, names: string[], numbers: Float64Array): number | null;
+  replyDirents(handle: NativeHandle, id: number, plus: boolean, names: Buffer[], numbers: Float64Array): number | null;
 }
 
 const ADDON_RELATIVE_PATH = join('native', 'fuse', 'build', 'Release', 'quorumfs_fuse.node');

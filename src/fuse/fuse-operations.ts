@@ -4,6 +4,9 @@
 // the result or throws (FuseError, or anything with an errno `code`); the binding replies
 // exactly once. An operation left undefined is not registered with libfuse (ENOSYS or
 // libfuse's default). Inode numbers and file handles are JS numbers (at most 2^53).
+// Names, symlink targets and xattr names are bytes in Linux; here they are strings in the
+// lossless form of common/name-bytes.ts (UTF-8 text as is, other bytes as U+DC80..U+DCFF), and
+// the binding hands the kernel back exactly the bytes a string stands for.
 
 /** A point in time; `sec` may be negative (before 1970), `nsec` is in [0, 1e9). */
 export interface Timespec {

@@ -2,6 +2,7 @@
 // layouts that carry attributes and directory entries (mirrors native/fuse/src/replies.c and
 // qfs_fuse.h; change both together). Pure functions, no I/O.
 
+import { nameByteLength, nameToBytes } from '../common/name-bytes.js';
 import type { Attr, DirEntry, DirEntryPlus, Entry, NegativeEntry, OpenReply, StatFs } from './fuse-operations.js';
 
 /** Operation codes; numbers match enum qfs_op in native/fuse/src/qfs_fuse.h. */
@@ -136,11 +137,12 @@ export function encodeOpenBits(open: OpenReply): number {
   );
 }
 
-export function encodeDirents(entries: readonly DirEntry[]): { names: string[]; numbers: Float64Array } {
-  const names = new Array<string>(entries.length);
+/** Names go to the kernel as their bytes (see common/name-bytes.ts). */
+export function encodeDirents(entries: readonly DirEntry[]): { names: Buffer[]; numbers: Float64Array } {
+  const names = new Array<Buffer>(entries.length);
   const numbers = new Float64Array(entries.length * DIRENT_STRIDE);
   entries.forEach((e, i) => {
-    names[i] = e.name;
+    names[i] = nameToBytes(e.name);
     numbers[i * DIRENT_STRIDE] = e.ino;
     numbers[i * DIRENT_STRIDE + 1] = e.mode;
     numbers[i * DIRENT_STRIDE + 2] = e.nextOffset;
@@ -148,11 +150,11 @@ export function encodeDirents(entries: readonly DirEntry[]): { names: string[]; 
   return { names, numbers };
 }
 
-export function encodeDirentsPlus(entries: readonly DirEntryPlus[]): { names: string[]; numbers: Float64Array } {
-  const names = new Array<string>(entries.length);
+export function encodeDirentsPlus(entries: readonly DirEntryPlus[]): { names: Buffer[]; numbers: Float64Array } {
+  const names = new Array<Buffer>(entries.length);
   const numbers = new Float64Array(entries.length * DIRENT_PLUS_STRIDE);
   entries.forEach((e, i) => {
-    names[i] = e.name;
+    names[i] = nameToBytes(e.name);
     numbers[i * DIRENT_PLUS_STRIDE] = e.nextOffset;
     encodeEntry(numbers, i * DIRENT_PLUS_STRIDE + 1, e.entry);
   });
@@ -184,10 +186,10 @@ function align8(n: number): number {
 
 /** Bytes one readdir entry takes in the kernel's buffer (struct fuse_dirent, 8-aligned). */
 export function direntSizeBytes(name: string): number {
-  return align8(FUSE_NAME_OFFSET_BYTES + Buffer.byteLength(name));
+  return align8(FUSE_NAME_OFFSET_BYTES + nameByteLength(name));
 }
 
 /** Bytes one readdirplus entry takes (struct fuse_direntplus, 8-aligned). */
 export function direntPlusSizeBytes(name: string): number {
-  return align8(FUSE_ENTRY_OUT_BYTES + FUSE_NAME_OFFSET_BYTES + Buffer.byteLength(name));
+  return align8(FUSE_ENTRY_OUT_BYTES + FUSE_NAME_OFFSET_BYTES + nameByteLength(name));
 }

@@ -135,15 +135,24 @@ napi_value qfs_js_notify(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, NULL, "notify: this kind needs a name");
       return NULL;
     }
+    /* The name's bytes as given (a Buffer): names need not be UTF-8. */
+    bool is_buffer = false;
+    void *bytes = NULL;
     size_t len = 0;
-    QFS_CHECK(env, napi_get_value_string_utf8(env, argv[6], NULL, 0, &len));
+    if (napi_is_buffer(env, argv[6], &is_buffer) != napi_ok || !is_buffer ||
+        napi_get_buffer_info(env, argv[6], &bytes, &len) != napi_ok || memchr(bytes, 0, len) != NULL) {
+      free(j);
+      napi_throw_type_error(env, NULL, "notify: the name must be a Buffer without NUL");
+      return NULL;
+    }
     j->name = malloc(len + 1);
     if (j->name == NULL) {
       free(j);
       napi_create_int32(env, ENOMEM, &result);
       return result;
     }
-    napi_get_value_string_utf8(env, argv[6], j->name, len + 1, &len);
+    memcpy(j->name, bytes, len);
+    j->name[len] = '\0';
   }
   int rc = 0;
   pthread_mutex_lock(&s->state_lock);

@@ -182,6 +182,21 @@ static int get_bytes(napi_env env, napi_value v, const char **out, size_t *len) 
   return 0;
 }
 
+/* A name or symlink target handed over as a Uint8Array: copied into a malloc'd NUL-terminated
+ * string (*out stays NULL when out of memory). -1 if v is not bytes or holds a NUL, which no
+ * name or target may contain. */
+static int copy_bytes_z(napi_env env, napi_value v, char **out) {
+  const char *data;
+  size_t n;
+  *out = NULL;
+  if (get_bytes(env, v, &data, &n) != 0 || data == NULL || memchr(data, 0, n) != NULL) return -1;
+  *out = malloc(n + 1);
+  if (*out == NULL) return 0;
+  memcpy(*out, data, n);
+  (*out)[n] = '\0';
+  return 0;
+}
+
 static int get_num(napi_env env, napi_value v, double *out) {
   return napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
 }
@@ -242,15 +257,12 @@ static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
   return ret_int(env, fuse_reply_attr(rc.req, &st, timeout_of(a[E_ATTR_TIMEOUT])));
 }
 
-/* replyReadlink(h, id, target: string) */
+/* replyReadlink(h, id, target: Buffer) -- the target's bytes, without a NUL. */
 static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
   BEGIN(3);
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, rc.argv[2], NULL, 0, &len) != napi_ok)
-    return reply_bad_arg(&rc, "replyReadlink: target must be a string");
-  char *target = malloc(len + 1);
+  char *target = NULL;
+  if (copy_bytes_z(env, rc.argv[2], &target) != 0) return reply_bad_arg(&rc, "replyReadlink: target must be a Buffer without NUL");
   if (target == NULL) return ret_int(env, fuse_reply_err(rc.req, ENOMEM));
-  napi_get_value_string_utf8(env, rc.argv[2], target, len + 1, &len);
   int r = fuse_reply_readlink(rc.req, target);
   free(target);
   return ret_int(env, r);
@@ -340,7 +352,7 @@ static napi_value js_reply_lseek(napi_env env, napi_callback_info info) {
   return ret_int(env, fuse_reply_lseek(rc.req, (off_t)to_i64(off)));
 }
 
-/* replyDirents(h, id, plus, names: string[], numbers: Float64Array) -> entries packed.
+/* replyDirents(h, id, plus, names: Buffer[], numbers: Float64Array) -> entries packed.
  * Packs entries in order until the next one would not fit in the size the kernel asked for;
  * the rest are left out (the kernel asks again from the last offset packed). */
 static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
@@ -363,15 +375,18 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
   char name_stack[256];
   for (uint32_t i = 0; i < count; i++) {
     napi_value v;
+    bool is_buffer = false;
+    void *bytes = NULL;
     size_t len = 0;
-    if (napi_get_element(env, rc.argv[3], i, &v) != napi_ok ||
-        napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    if (napi_get_element(env, rc.argv[3], i, &v) != napi_ok || napi_is_buffer(env, v, &is_buffer) != napi_ok ||
+        !is_buffer || napi_get_buffer_info(env, v, &bytes, &len) != napi_ok || memchr(bytes, 0, len) != NULL) {
       free(buf);
-      return reply_bad_arg(&rc, "replyDirents: names must be strings");
+      return reply_bad_arg(&rc, "replyDirents: names must be Buffers without NUL");
     }
     char *name = len < sizeof(name_stack) ? name_stack : malloc(len + 1);
     if (name == NULL) break;
-    napi_get_value_string_utf8(env, v, name, len + 1, &len);
+    memcpy(name, bytes, len);
+    name[len] = '\0';
     const double *row = nums + (size_t)i * stride;
     size_t need;
     if (plus) {

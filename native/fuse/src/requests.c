@@ -709,8 +709,10 @@ void qfs_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   napi_create_uint32(env, m->umask, &argv[5]);
   napi_create_double(env, (double)m->ino, &argv[6]);
   for (int i = 0; i < m->nargs && i < QFS_NUM_ARGS; i++) napi_create_double(env, m->n[i], &argv[7 + i]);
-  if (m->s1 != NULL) napi_create_string_utf8(env, m->s1, NAPI_AUTO_LENGTH, &argv[15]);
-  if (m->s2 != NULL) napi_create_string_utf8(env, m->s2, NAPI_AUTO_LENGTH, &argv[16]);
+  /* Names and symlink targets are bytes in Linux (anything but '/' and NUL): they cross as
+   * Buffers, never as text, so a name that is not UTF-8 reaches the file system intact. */
+  if (m->s1 != NULL) napi_create_buffer_copy(env, strlen(m->s1), m->s1, NULL, &argv[15]);
+  if (m->s2 != NULL) napi_create_buffer_copy(env, strlen(m->s2), m->s2, NULL, &argv[16]);
   if (m->has_data) {
     napi_value b = make_data_buffer(env, m);
     if (b != NULL) argv[17] = b;

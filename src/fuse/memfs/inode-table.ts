@@ -3,6 +3,7 @@
 // is open on it; the root never goes. Also accounts data space against the capacity limit and
 // the inode count against maxInodes (ENOSPC past either).
 
+import { nameByteLength } from '../../common/name-bytes.js';
 import { fuseError } from '../fuse-error.js';
 import type { Attr, Timespec } from '../fuse-operations.js';
 import { FileData } from './file-data.js';
@@ -130,7 +131,7 @@ export class InodeTable {
     } else if (inode.entries) {
       sizeBytes = DIR_SIZE_BYTES;
     } else if (inode.target !== undefined) {
-      sizeBytes = Buffer.byteLength(inode.target);
+      sizeBytes = nameByteLength(inode.target);
     }
     return {
       ino: inode.ino,

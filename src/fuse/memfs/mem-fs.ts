@@ -5,6 +5,7 @@
 // checks mode bits and setattr rights; the sticky-directory rule and setuid/setgid clearing are
 // always applied here. Test hooks (names starting __throw__/__hang__) exist only when enabled.
 
+import { nameByteLength } from '../../common/name-bytes.js';
 import { direntPlusSizeBytes } from '../fuse-wire.js';
 import { fuseError } from '../fuse-error.js';
 import type {
@@ -135,11 +136,11 @@ function isDir(inode: Inode): boolean {
 
 function checkName(name: string): void {
   if (name.length === 0 || name.includes('/')) throw fuseError('EINVAL');
-  if (Buffer.byteLength(name) > memfsLimits.maxNameBytes) throw fuseError('ENAMETOOLONG');
+  if (nameByteLength(name) > memfsLimits.maxNameBytes) throw fuseError('ENAMETOOLONG');
 }
 
 function checkXattrName(name: string): void {
-  if (name.length === 0 || Buffer.byteLength(name) > memfsLimits.maxXattrNameBytes) throw fuseError('ERANGE');
+  if (name.length === 0 || nameByteLength(name) > memfsLimits.maxXattrNameBytes) throw fuseError('ERANGE');
   if (!XATTR_NAMESPACES.some((ns) => name.startsWith(ns) && name.length > ns.length)) throw fuseError('EOPNOTSUPP');
 }
 
@@ -406,7 +407,7 @@ export class MemFs implements FuseOperations {
   }
 
   symlink(ctx: RequestContext, { parent, name, target }: SymlinkArgs): Entry {
-    if (Buffer.byteLength(target) > memfsLimits.maxSymlinkBytes) throw fuseError('ENAMETOOLONG');
+    if (nameByteLength(target) > memfsLimits.maxSymlinkBytes) throw fuseError('ENAMETOOLONG');
     const inode = this.makeNode(ctx, parent, name, S_IFLNK | 0o777, { target });
     return this.entryOf(inode);
   }
