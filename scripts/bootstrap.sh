@@ -27,7 +27,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "bootstrap: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
-if [ -f native/fuse/binding.gyp ] && [ ! -f native/fuse/build/Release/quorumfs_fuse.node ]; then
+# The binding is rebuilt when it is missing or older than any of its sources (after a pull).
+addon=native/fuse/build/Release/quorumfs_fuse.node
+if [ -f native/fuse/binding.gyp ] && { [ ! -f "$addon" ] || [ -n "$(find native/fuse/src native/fuse/binding.gyp -newer "$addon" -print -quit)" ]; }; then
   echo "bootstrap: building the FUSE binding" >&2
   npm run --silent build:native >/dev/null
 fi
