@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { qfsError } from '../common/errors.js';
 import { ROOT_INO, S_IFDIR, type Timespec } from '../common/types.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -69,7 +69,7 @@ INSERT INTO counters (name, value) VALUES ('next_version', 1);
 /** Version 2: the totals status shows (inodes, blocks, block bytes) kept by triggers in the
  * counters table, so reading them costs one row, not a scan of every block. A v1 database gets
  * them counted once, in the migration. */
-const TOTALS_V2 = `
+export const SCHEMA_V2_TOTALS = `
 INSERT INTO counters (name, value) VALUES
   ('inodes', (SELECT count(*) FROM inodes)),
   ('blocks', (SELECT count(*) FROM blocks)),
@@ -93,9 +93,18 @@ CREATE TRIGGER blocks_resized AFTER UPDATE OF length_bytes ON blocks WHEN NEW.le
 END;
 `;
 
-/** Open counts of inodes. TEMP: per connection, gone after a restart, so a crash cannot leave a
- * stale hold; and changing it never writes the database file. */
-const HOLDS_TABLE = `CREATE TEMP TABLE holds (ino INTEGER PRIMARY KEY, count INTEGER NOT NULL)`;
+/** Version 3: holds on open inodes, durable and keyed by the holder's session (one per mount),
+ * so a file unlinked while open somewhere outlives a metadata-server restart; the mediator drops
+ * the holds of a session that is gone. Version 2 kept them in a TEMP table, so a version 2
+ * database has none to carry over. */
+const HOLDS_V3 = `
+CREATE TABLE holds (
+  session TEXT NOT NULL,
+  ino INTEGER NOT NULL REFERENCES inodes (ino),
+  PRIMARY KEY (session, ino)
+) WITHOUT ROWID;
+CREATE INDEX holds_by_ino ON holds (ino); -- is an inode held by anyone
+`;
 
 function configure(db: Database.Database, path: string): void {
   db.pragma('foreign_keys = ON');
@@ -111,7 +120,8 @@ function createSchema(db: Database.Database, path: string, now: Timespec): void 
   const tables = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM sqlite_master`).get();
   if (tables !== undefined && tables.n > 0) throw qfsError('NOT_SUPPORTED', `${path} is not a quorumfs metadata store`);
   db.exec(SCHEMA_V1);
-  db.exec(TOTALS_V2);
+  db.exec(SCHEMA_V2_TOTALS);
+  db.exec(HOLDS_V3);
   db.prepare(
     `INSERT INTO inodes (ino, mode, uid, gid, size, nlink, rdev, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
        ctime_sec, ctime_nsec, generation, target)
@@ -131,7 +141,8 @@ function migrate(db: Database.Database, path: string, now: Timespec): void {
   db.transaction(() => {
     if (version === 0) createSchema(db, path, now);
     else {
-      if (version < 2) db.exec(TOTALS_V2);
+      if (version < 2) db.exec(SCHEMA_V2_TOTALS);
+      if (version < 3) db.exec(HOLDS_V3);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
   }).immediate();
@@ -143,7 +154,6 @@ export function openDatabase(path: string, now: Timespec): Database.Database {
   try {
     configure(db, path);
     migrate(db, path, now);
-    db.exec(HOLDS_TABLE);
     return db;
   } catch (err) {
     db.close();
