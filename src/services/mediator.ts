@@ -163,8 +163,6 @@ export class Mediator {
   /** Starts the metadata server and the data servers, then serves clients. */
   async start(): Promise<Address> {
     await this.metaProcess.start();
-    await this.adoptHoldSessions();
-    this.sessionTimer = setInterval(() => this.expireSessions(), Math.max(20, Math.min(1_000, this.sessionGraceMs / 4)));
     await Promise.all(
       this.membership.servers.map(async (server) => {
         const child = await this.spawnData(server.port, false);
@@ -176,6 +174,9 @@ export class Mediator {
     this.redundancy.start();
     this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), this.options.heartbeatIntervalMs ?? limits.heartbeatIntervalMs);
     this.boundAddress = await this.rpc.listen({ host: this.options.host, port: this.options.port });
+    // Mounts that held files before this start get their grace period from when they can reach us.
+    await this.adoptHoldSessions();
+    this.sessionTimer = setInterval(() => this.expireSessions(), Math.max(20, Math.min(1_000, this.sessionGraceMs / 4)));
     this.log.info(
       { address: formatAddress(this.boundAddress), readQuorum: this.options.readQuorum, writeQuorum: this.options.writeQuorum },
       'mediator serving',
