@@ -103,9 +103,15 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   await fs.attachSession();
   // An idle mount would not notice a lost connection, and its session would end after the
   // mediator's grace period: reconnect (which attaches again) whenever it is down.
+  let pinging = false;
   const keepalive = setInterval(() => {
-    if (!client.rpc.isConnected) void client.rpc.call(mediatorMethods.ping, {}).catch(() => undefined);
-    else if (fs.holdsStale) attach();
+    if (!client.rpc.isConnected && !pinging) {
+      pinging = true;
+      void client.rpc
+        .call(mediatorMethods.ping, {}, { timeoutMs: limits.sessionKeepaliveMs, retry: false })
+        .catch(() => undefined)
+        .finally(() => (pinging = false));
+    } else if (client.rpc.isConnected && fs.holdsStale) attach();
   }, limits.sessionKeepaliveMs);
   keepalive.unref();
   session = await FuseSession.mount({

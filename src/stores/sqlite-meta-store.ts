@@ -169,6 +169,23 @@ export class SqliteMetaStore implements MetaStore {
     }
   }
 
+  /**
+   * A write whose commit is not synced to disk by itself (synchronous=NORMAL in WAL mode): it
+   * survives kill -9 (it is in the WAL, in the OS's cache) but not a power loss, until the next
+   * synced commit, which syncs the WAL up to it. For holds: an open or close costs no fsync, and
+   * a hold still matters only if an unlink follows, whose own synced commit makes the hold
+   * durable first; a hold lost with the machine is restated by its mount when it reconnects.
+   */
+  private writeUnsynced<T>(fn: () => T): T {
+    if (this.diskDir === undefined) return this.write(fn);
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.write(fn);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
   private read<T>(fn: () => T): T {
     try {
       return this.runInTransaction.deferred(fn) as T;
@@ -779,7 +796,7 @@ export class SqliteMetaStore implements MetaStore {
   hold(session: string, ino: number): InodeAttr {
     checkSessionId(session);
     checkNonNegativeInt(ino, 'ino');
-    return this.write(() => {
+    return this.writeUnsynced(() => {
       const attr = this.requireInode(ino);
       this.st.holdAdd.run(session, ino);
       return attr;
@@ -789,7 +806,7 @@ export class SqliteMetaStore implements MetaStore {
   release(session: string, ino: number): OrphanBlock[] {
     checkSessionId(session);
     checkNonNegativeInt(ino, 'ino');
-    return this.write(() => this.dropHold(session, ino));
+    return this.writeUnsynced(() => this.dropHold(session, ino));
   }
 
   setHolds(session: string, inos: readonly number[]): SetHoldsResult {
