@@ -34,6 +34,7 @@ function buildProgram(): Command {
     .option('--heal-rate-mibs <n>', 'heal copying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.healRateMibs)
     .option('--scrub-rate-mibs <n>', 'scrub verifying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.scrubRateMibs)
     .option('--scrub-interval-s <n>', 'seconds between scrub passes (0: only on demand)', MEDIATOR_DEFAULTS.scrubIntervalS)
+    .option('--session-grace-ms <ms>', "how long a mount's open files stay held after its connection is lost", MEDIATOR_DEFAULTS.sessionGraceMs)
     .action(async (qr: string, qw: string, metaPort: string, dataPorts: string[], flags: MediatorFlags) => {
       await runMediator(await parseMediatorArgs(qr, qw, metaPort, dataPorts, flags));
     });

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { LOOPBACK } from '../common/address.js';
 import { createLogger } from '../common/logger.js';
+import { limits } from '../common/limits.js';
 import { checkQuorumConfig } from '../core/quorum.js';
 import { Mediator, type MediatorOptions } from '../services/mediator.js';
 import { checkPortFree, portArg, portRangeArg, positiveIntArg } from './arguments.js';
@@ -19,6 +20,7 @@ export interface MediatorFlags {
   healRateMibs: string;
   scrubRateMibs: string;
   scrubIntervalS: string;
+  sessionGraceMs: string;
 }
 
 export const DEFAULT_MEDIATOR_PORT = 51234;
@@ -62,6 +64,7 @@ export async function parseMediatorArgs(
     healRateBytesPerSecond: positiveIntArg(flags.healRateMibs, '--heal-rate-mibs') * MiB,
     scrubRateBytesPerSecond: positiveIntArg(flags.scrubRateMibs, '--scrub-rate-mibs') * MiB,
     scrubIntervalMs: positiveIntArg(flags.scrubIntervalS, '--scrub-interval-s') * 1000,
+    sessionGraceMs: positiveIntArg(flags.sessionGraceMs, '--session-grace-ms'),
   };
 }
 
@@ -90,6 +93,7 @@ export const MEDIATOR_DEFAULTS = {
   healRateMibs: '0',
   scrubRateMibs: '64',
   scrubIntervalS: '3600',
+  sessionGraceMs: String(limits.sessionGraceMs),
   port: String(DEFAULT_MEDIATOR_PORT),
   sparePorts: '60000-60010',
   dataDir: '.quorumfs',

@@ -6,6 +6,7 @@
 // the mediator stops answering and when it answers again, once each.
 
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
@@ -51,7 +52,18 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   const logger = createLogger('mount', { mountpoint: full });
   const mediator = formatAddress(address);
   let session: FuseSession | undefined;
+  let fsRef: QuorumfsFs | undefined;
   const outage = new PeerOutage();
+  // Names this mount to the mediator: its holds on open files belong to it (docs/open-files.md).
+  const sessionId = randomUUID();
+  const attach = (): void => {
+    void fsRef?.attachSession().then(
+      (missing) => {
+        if (missing.length > 0) logger.warn({ missing }, 'files open here were removed while the mediator could not be reached: their data is gone');
+      },
+      (err: unknown) => logger.debug({ err: messageOf(err) }, 'cannot attach the session yet'), // tried again at the next reconnect
+    );
+  };
   const client = new QuorumfsClient(address, {
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
@@ -70,6 +82,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
       }
       for (const e of change.entries) session.invalidateEntry(e.parent, e.name).catch(() => undefined);
     },
+    onReconnect: attach,
   });
   try {
     await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, 5_000) });
@@ -84,7 +97,23 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     now: nowTimespec,
     invalidateAttributes: (ino) => session?.invalidateInode(ino, -1) ?? Promise.resolve(),
     invalidateData: (ino, fromBytes) => session?.invalidateInode(ino, fromBytes) ?? Promise.resolve(),
+    session: sessionId,
   });
+  fsRef = fs;
+  await fs.attachSession();
+  // An idle mount would not notice a lost connection, and its session would end after the
+  // mediator's grace period: reconnect (which attaches again) whenever it is down.
+  let pinging = false;
+  const keepalive = setInterval(() => {
+    if (!client.rpc.isConnected && !pinging) {
+      pinging = true;
+      void client.rpc
+        .call(mediatorMethods.ping, {}, { timeoutMs: limits.sessionKeepaliveMs, retry: false })
+        .catch(() => undefined)
+        .finally(() => (pinging = false));
+    } else if (client.rpc.isConnected && fs.holdsStale) attach();
+  }, limits.sessionKeepaliveMs);
+  keepalive.unref();
   session = await FuseSession.mount({
     mountpoint: full,
     operations: fs,
@@ -98,8 +127,10 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   );
   logger.info({ mediator }, 'mounted');
   process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full })}\n`);
-  void session.closed.then(() => {
+  void session.closed.then(async () => {
     logger.info('unmounted');
+    clearInterval(keepalive);
+    await fs.endSession().catch(() => undefined); // else the mediator ends it after its grace period
     client.close();
     process.exit(0);
   });

@@ -37,7 +37,8 @@ export class QuorumfsClient {
   lookup(parent: number, name: string): Promise<InodeAttr> {
     return this.rpc.call(m.lookup, { parent, name });
   }
-  create(parent: number, name: string, mode = 0o644, options: { exclusive?: boolean; rdev?: number; caller?: Caller } = {}): Promise<InodeAttr> {
+  /** With `session`, the inode is also held for that session (an open with O_CREAT). */
+  create(parent: number, name: string, mode = 0o644, options: { exclusive?: boolean; rdev?: number; caller?: Caller; session?: string } = {}): Promise<InodeAttr> {
     const fileMode = (mode & 0o170000) === 0 ? S_IFREG | mode : mode;
     return this.rpc.call(m.create, {
       parent,
@@ -46,6 +47,7 @@ export class QuorumfsClient {
       rdev: options.rdev,
       caller: options.caller ?? this.caller,
       exclusive: options.exclusive ?? true,
+      session: options.session,
     });
   }
   mkdir(parent: number, name: string, mode = 0o755, caller?: Caller): Promise<InodeAttr> {

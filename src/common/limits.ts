@@ -84,4 +84,17 @@ export const limits = {
   dataServerSpaceReserveBytes: 1 * MiB + 64 * KiB,
   /** Versions the mediator reserves from the metadata server at once. */
   versionReserveBatch: 10_000,
+  /** A mount's session id (the key of its holds on open inodes), in bytes. */
+  maxSessionIdBytes: 64,
+  /** Inodes one mount may hold open at once: its whole set is restated in one call when it
+   * reconnects, which must fit a frame header (about 5 bytes each). More opens get ENFILE. */
+  maxHoldsPerSession: 16_384,
+  /** Sessions with holds the metadata server lists at once (one per mount). */
+  maxHoldSessions: 4_096,
+  /** A session whose connection closed and was not resumed within this time is gone: its holds
+   * are released and unlinked inodes only it held are deleted. */
+  sessionGraceMs: 30_000,
+  /** How often an idle mount checks its connection to the mediator and reconnects (which
+   * resumes its session); far below sessionGraceMs. */
+  sessionKeepaliveMs: 1_000,
 } as const;

@@ -4,7 +4,10 @@
 // fills. Attributes are cached by the kernel for a short time and invalidated when the mediator
 // reports another mount's change; open() revalidates, so close-to-open consistency holds for
 // data, size and times. The kernel places an O_APPEND write at its cached size, which open cannot
-// refresh, so the mount puts such writes at the file's end itself (file-ends.ts).
+// refresh, so the mount puts such writes at the file's end itself (file-ends.ts). Every inode
+// open here is held for this mount's session from its open (the hold rides on the open's own
+// call) to its last close, so another mount's unlink cannot free its data meanwhile
+// (docs/open-files.md).
 
 import type { QuorumfsClient } from '../client/quorumfs-client.js';
 import { codeOf } from '../common/errors.js';
@@ -20,6 +23,8 @@ import { DirAttrPrefetch } from './dir-attr-prefetch.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
 const STAT_BLOCK_BYTES = 512;
+/** How long an unmount waits for the mediator to end the session's holds. */
+const END_SESSION_TIMEOUT_MS = 1_000;
 /** Asked by the kernel before every write, to strip file capabilities. */
 const CAPABILITY_XATTR = 'security.capability';
 
@@ -35,18 +40,25 @@ export interface QuorumfsFsOptions {
    * the end of the file. Never awaited inside a write handler: the kernel holds the pages'
    * locks until the write is answered. */
   invalidateData?: (ino: number, fromBytes: number) => Promise<void>;
+  /** This mount's session id: the holder of the inodes open here. */
+  session: string;
 }
 
 interface OpenInode {
+  /** Handles open, counted from before their open call is sent. */
   handles: number;
-  /** Held on the metadata server because it was unlinked while open here. */
-  held: boolean;
 }
 
 export class QuorumfsFs implements F.FuseOperations {
   private readonly client: QuorumfsClient;
   private readonly buffers = new Map<number, WriteBackBuffer>();
+  /** Inodes open here: exactly the set this mount's session holds (attachSession restates it). */
   private readonly openInodes = new Map<number, OpenInode>();
+  /** Releases of holds sent at a last close and not yet answered: a new open of the inode waits
+   * for its release, or the release could land after the new hold and drop it. */
+  private readonly releasing = new Map<number, Promise<void>>();
+  /** Inodes whose release failed: still held by the session until the next attachSession. */
+  private readonly unreleased = new Set<number>();
   /** The attributes last given to the kernel, to tell at open whether its cache is stale. */
   private readonly seen = new Map<number, number>();
   private readonly fileEnds = new FileEnds();
@@ -131,7 +143,7 @@ export class QuorumfsFs implements F.FuseOperations {
 
   unlink = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
     await this.flushNamed(a.parent, a.name);
-    await this.changingDirs([a.parent], () => this.keepIfOpen(a.parent, a.name, () => this.client.unlink(a.parent, a.name)));
+    await this.changingDirs([a.parent], () => this.client.unlink(a.parent, a.name));
   });
 
   rmdir = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
@@ -142,16 +154,15 @@ export class QuorumfsFs implements F.FuseOperations {
     await this.flushNamed(a.parent, a.name);
     // A renamed directory's own ctime changes too, and its inode is not at hand: forget them all.
     this.dirAttrs.forgetAll();
-    await this.changingDirs([a.parent, a.newParent], () =>
-      this.keepIfOpen(a.newParent, a.newName, () => this.client.rename(a.parent, a.name, a.newParent, a.newName, a.flags)),
-    );
+    await this.changingDirs([a.parent, a.newParent], () => this.client.rename(a.parent, a.name, a.newParent, a.newName, a.flags));
   });
 
   // ---- files ----
 
   open = this.guard(async (_ctx: F.RequestContext, a: F.OpenArgs): Promise<F.OpenReply> => {
     // Close-to-open: ask the mediator, not the cache; keep cached pages only if nothing changed.
-    const attr = await this.client.getattr(a.ino);
+    // The same call holds the inode for this session: no round trip of its own.
+    const attr = await this.holding(a.ino, () => this.client.rpc.call(methods.open, { ino: a.ino, session: this.options.session }));
     const unchanged = this.unchangedSinceSeen(attr);
     if (!unchanged) await this.dropCachedAttributes(a.ino);
     this.remember(attr);
@@ -159,9 +170,25 @@ export class QuorumfsFs implements F.FuseOperations {
   });
 
   create = this.guard(async (ctx: F.RequestContext, a: F.CreateArgs): Promise<F.CreateReply> => {
+    this.checkHoldRoom(undefined);
+    const releasesBefore = new Map(this.releasing);
+    // The create holds its inode for this session in the same transaction.
     const attr = this.created(
-      await this.changingDirs([a.parent], () => this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx) })),
+      await this.changingDirs([a.parent], () =>
+        this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx), session: this.options.session }),
+      ),
     );
+    const state = this.openInodes.get(attr.ino) ?? { handles: 0 };
+    state.handles++;
+    this.openInodes.set(attr.ino, state);
+    const release = releasesBefore.get(attr.ino);
+    if (release && this.releasing.get(attr.ino) === release) {
+      // An existing file closed just before: its release, sent first on the same connection,
+      // is answered first unless it was resent (a lost connection) and may land after the
+      // create's hold: then hold again once it is done.
+      await release;
+      await this.client.rpc.call(methods.open, { ino: attr.ino, session: this.options.session }).catch(() => undefined);
+    }
     return { entry: this.entry(attr), open: { fh: this.opened(attr) } };
   });
 
@@ -339,24 +366,88 @@ export class QuorumfsFs implements F.FuseOperations {
     return buffer;
   }
 
-  /** A handle of the file with the metadata's attributes `attr` (just fetched) is opened. */
+  /** A handle of the file with the metadata's attributes `attr` (just fetched) is opened; its
+   * handle is already counted in openInodes. */
   private opened(attr: InodeAttr): number {
-    const state = this.openInodes.get(attr.ino) ?? { handles: 0, held: false };
-    state.handles++;
-    this.openInodes.set(attr.ino, state);
     this.fileEnds.opened(attr.ino, this.withPending(attr).size);
     return this.nextFh++;
   }
 
+  /**
+   * Runs `open`, the call that fetches an inode's attributes and holds it for this session. The
+   * handle counts from before the call is sent, so an attachSession sent meanwhile (after a
+   * reconnect) names the inode too; a release of it still in flight goes first.
+   */
+  private async holding(ino: number, open: () => Promise<InodeAttr>): Promise<InodeAttr> {
+    await this.releasing.get(ino);
+    this.checkHoldRoom(ino);
+    const state = this.openInodes.get(ino) ?? { handles: 0 };
+    state.handles++;
+    this.openInodes.set(ino, state);
+    try {
+      return await open();
+    } catch (err) {
+      this.dropHandle(ino, false); // the hold may have landed before the failure: release it
+      throw err;
+    }
+  }
+
+  /** The session's holds are bounded (attachSession restates them in one call). */
+  private checkHoldRoom(ino: number | undefined): void {
+    if ((ino === undefined || !this.openInodes.has(ino)) && this.openInodes.size >= limits.maxHoldsPerSession) {
+      throw new FuseError('ENFILE', `more than ${limits.maxHoldsPerSession} files open on this mount`);
+    }
+  }
+
   private async closed(ino: number): Promise<void> {
+    this.dropHandle(ino, true);
+  }
+
+  /** One handle fewer; at the last one the inode is no longer open here and its hold is released
+   * in the background (the close is not held up by it). */
+  private dropHandle(ino: number, wasOpened: boolean): void {
     const state = this.openInodes.get(ino);
     if (!state) return;
     if (--state.handles > 0) return;
     this.openInodes.delete(ino);
-    this.fileEnds.closed(ino);
+    if (wasOpened) this.fileEnds.closed(ino);
     const buffer = this.buffers.get(ino);
     if (buffer && !buffer.dirty) this.buffers.delete(ino);
-    if (state.held) await this.client.rpc.call(methods.release, { ino });
+    const release: Promise<void> = this.client.rpc
+      .call(methods.close, { ino, session: this.options.session })
+      .then(
+        () => void this.unreleased.delete(ino),
+        () => void this.unreleased.add(ino), // restated by the next attachSession
+      )
+      .finally(() => {
+        if (this.releasing.get(ino) === release) this.releasing.delete(ino);
+      });
+    this.releasing.set(ino, release);
+  }
+
+  /**
+   * Binds this mount's session to its connection and restates its holds: exactly the inodes open
+   * here. Sent when the mount starts and after every reconnect (so a mediator or a connection
+   * that went away finds the session again within its grace period), and when a release failed.
+   * Returns the inodes that no longer exist (the session was gone too long).
+   */
+  async attachSession(): Promise<number[]> {
+    const stale = [...this.unreleased];
+    const { missing } = await this.client.rpc.call(methods.attachSession, { session: this.options.session, inos: [...this.openInodes.keys()] });
+    for (const ino of stale) if (!this.openInodes.has(ino)) this.unreleased.delete(ino);
+    return missing;
+  }
+
+  /** Whether a release failed and the next attachSession should restate the holds. */
+  get holdsStale(): boolean {
+    return this.unreleased.size > 0;
+  }
+
+  /** Ends the session's holds (a clean unmount: nothing is open any more). One short try: an
+   * unreachable mediator must not hold up the unmount, and it ends the session after its grace
+   * period anyway. */
+  async endSession(): Promise<void> {
+    await this.client.rpc.call(methods.attachSession, { session: this.options.session, inos: [] }, { timeoutMs: END_SESSION_TIMEOUT_MS, retry: false });
   }
 
   /** Commits the buffered writes of the inode `name` names, if this mount has any: a change of
@@ -366,24 +457,6 @@ export class QuorumfsFs implements F.FuseOperations {
     if (![...this.buffers.values()].some((buffer) => buffer.dirty)) return;
     const target = await this.client.lookup(parent, name).catch(() => undefined); // the call reports a missing name
     if (target) await this.buffers.get(target.ino)?.drain();
-  }
-
-  /** Runs a call that may remove the last name of `name`'s inode: if that inode is open here,
-   * hold it on the metadata server first, so its data stays until the last close. */
-  private async keepIfOpen(parent: number, name: string, removal: () => Promise<void>): Promise<void> {
-    if (this.openInodes.size === 0) return removal();
-    const target = await this.client.lookup(parent, name).catch(() => undefined);
-    const state = target ? this.openInodes.get(target.ino) : undefined;
-    if (!state || state.held) return removal();
-    await this.client.rpc.call(methods.hold, { ino: target!.ino });
-    state.held = true;
-    try {
-      await removal();
-    } catch (err) {
-      state.held = false;
-      await this.client.rpc.call(methods.release, { ino: target!.ino });
-      throw err;
-    }
   }
 
   private async dropCachedAttributes(ino: number): Promise<void> {

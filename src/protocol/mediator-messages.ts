@@ -4,7 +4,7 @@
 import { limits } from '../common/limits.js';
 import { blockRef, empty, inodeAttr, name, timespec } from './common-decoders.js';
 import { method } from './method.js';
-import { namespaceMethods, setAttrRequest } from './meta-messages.js';
+import { heldInodes, namespaceMethods, sessionId, setAttrRequest } from './meta-messages.js';
 import { array, bool, int, nullable, object, optional, str, uint } from './schema.js';
 
 const progressShape = {
@@ -133,6 +133,15 @@ export const mediatorMethods = {
     true,
   ),
   ping: method('ping', empty, object({ pid: int }), true),
+  /** Open files (see docs/open-files.md). `open`: the inode's attributes, and the inode held for
+   * the session until `close`, in one call, so an unlink from another mount after the open has
+   * returned cannot free its data. Both bind the session to the calling connection. */
+  open: method('open', object({ ino: uint, session: sessionId }), inodeAttr, true),
+  close: method('close', object({ ino: uint, session: sessionId }), empty, true),
+  /** Binds the session to this connection (a mount's first call, and again after every
+   * reconnect) and makes `inos` its whole set of holds: the inodes it has open. `missing`: the
+   * ones that no longer exist (the session was gone long enough to lose them). */
+  attachSession: method('attachSession', object({ session: sessionId, inos: heldInodes }), object({ missing: heldInodes }), true),
 } as const;
 
 export const MAX_IO_BYTES = limits.maxPayloadBytes;

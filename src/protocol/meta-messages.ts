@@ -16,7 +16,7 @@ import {
 } from './common-decoders.js';
 import { method } from './method.js';
 import { wireName } from './wire-names.js';
-import { array, bool, bytes, object, optional, str, uint } from './schema.js';
+import { array, bool, boundedStr, bytes, object, optional, str, uint } from './schema.js';
 
 export const caller = object({ uid: uint, gid: uint, groups: optional(array(uint, 65536)) });
 
@@ -36,6 +36,9 @@ export const setAttrRequest = object({
 const xattrName = wireName(limits.maxXattrNameBytes * 4);
 /** Marks the methods whose messages hold names (method.ts, carriesNames). */
 const NAMES = true;
+/** A mount's session id: the key of the holds on the inodes it has open. */
+export const sessionId = boundedStr(limits.maxSessionIdBytes);
+export const heldInodes = array(uint, limits.maxHoldsPerSession);
 const blockList = array(blockRef, limits.maxBlocksPerCall);
 
 /** Namespace methods: the same on the metadata server and on the mediator. */
@@ -44,7 +47,8 @@ export const namespaceMethods = {
   lookup: method('lookup', object({ parent: uint, name }), inodeAttr, true, NAMES),
   create: method(
     'create',
-    object({ parent: uint, name, mode: uint, rdev: optional(uint), caller, exclusive: bool }),
+    // With `session`: the inode is held for that session in the same transaction (O_CREAT open).
+    object({ parent: uint, name, mode: uint, rdev: optional(uint), caller, exclusive: bool, session: optional(sessionId) }),
     inodeAttr,
     false,
     NAMES,
@@ -88,8 +92,6 @@ export const namespaceMethods = {
   listxattr: method('listxattr', object({ ino: uint }), object({ names: array(xattrName, 65536) }), true, NAMES),
   removexattr: method('removexattr', object({ ino: uint, name: xattrName }), empty, false, NAMES),
   statfs: method('statfs', empty, statFs, true),
-  hold: method('hold', object({ ino: uint }), empty, false),
-  release: method('release', object({ ino: uint }), object({ orphans: orphanList }), false),
 } as const;
 
 /** Methods only the mediator calls on the metadata server. */
@@ -126,6 +128,17 @@ export const metaInternalMethods = {
     true,
   ),
   counts: method('counts', empty, object({ inodes: uint, blocks: uint, bytes: uint }), true),
+  /** Holds (session, ino) and returns the inode's attributes; holds are a set, so idempotent. */
+  hold: method('hold', object({ session: sessionId, ino: uint }), inodeAttr, true),
+  release: method('release', object({ session: sessionId, ino: uint }), object({ orphans: orphanList }), true),
+  /** Replaces a session's whole set of holds ([] ends them). */
+  setHolds: method(
+    'setHolds',
+    object({ session: sessionId, inos: heldInodes }),
+    object({ orphans: orphanList, missing: heldInodes }),
+    true,
+  ),
+  holdSessions: method('holdSessions', empty, object({ sessions: array(str, limits.maxHoldSessions) }), true),
   ping: method('ping', empty, object({ pid: uint }), true),
 } as const;
 

@@ -24,6 +24,8 @@ export class MetaServerProcess {
     private readonly port: number,
     private readonly dataDir: string,
     private readonly log: Logger,
+    /** Called after each restart that followed a crash (not the first start). */
+    private readonly onRestarted: () => void = () => {},
   ) {}
 
   get pid(): number | undefined {
@@ -60,6 +62,7 @@ export class MetaServerProcess {
         await this.start();
         this.restarts++;
         this.log.info({ pid: this.child?.pid }, 'metadata server restarted');
+        this.onRestarted();
         return;
       } catch (err) {
         this.log.error({ err: messageOf(err) }, 'metadata server restart failed');

@@ -21,13 +21,14 @@ import { FileIo, type Extent } from '../replication/file-io.js';
 import { Replicator, type ReplicaTarget } from '../replication/replicator.js';
 import { VersionAllocator } from '../replication/version-allocator.js';
 import { RpcClient } from '../transport/rpc-client.js';
-import { PayloadReply, RpcServer, type RpcConnection } from '../transport/rpc-server.js';
+import { PayloadReply, RpcServer, type RpcConnection, type RequestContext } from '../transport/rpc-server.js';
 import { invalidationsFor } from '../core/invalidations.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import type { ChildHandle } from './supervisor.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { Redundancy } from './redundancy.js';
+import { SessionTable } from '../core/session-table.js';
 import { SpaceTracker } from './space-tracker.js';
 import { statFsWithSpace } from '../core/capacity.js';
 import type { StatFs } from '../common/types.js';
@@ -50,6 +51,8 @@ export interface MediatorOptions {
   scrubRateBytesPerSecond: number;
   /** A scrub pass starts this often; 0: only on demand. */
   scrubIntervalMs: number;
+  /** How long a mount's session survives its connection closing (default limits.sessionGraceMs). */
+  sessionGraceMs?: number;
 }
 
 const ORPHAN_GRACE_MS = 1_000;
@@ -82,6 +85,12 @@ export class Mediator {
   private readonly space = new SpaceTracker(limits.dataServerSpaceReserveBytes);
   private readonly counters: Counters = { reads: 0, writes: 0, writeMisses: 0, replacements: 0 };
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Mount sessions and their connections; a session gone past its grace loses its holds. */
+  private readonly sessions: SessionTable<RpcConnection>;
+  /** Releases of gone sessions' holds in flight; a call naming such a session waits for it. */
+  private readonly expiring = new Map<string, Promise<void>>();
+  private sessionTimer: NodeJS.Timeout | undefined;
+  private readonly sessionGraceMs: number;
   private stopping = false;
   private readonly startedAtMs = Date.now();
   private boundAddress: Address | undefined;
@@ -91,7 +100,9 @@ export class Mediator {
     this.log = options.logger;
     const servers = options.dataPorts.map((port) => ({ host: options.host, port, local: true }));
     this.membership = initialMembership(servers, options.sparePorts, limits.heartbeatMissesBeforeDown);
-    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log);
+    this.sessionGraceMs = options.sessionGraceMs ?? limits.sessionGraceMs;
+    this.sessions = new SessionTable(this.sessionGraceMs);
+    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, () => void this.adoptHoldSessions());
     this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true });
     this.replicator = new Replicator({
       readQuorum: options.readQuorum,
@@ -164,6 +175,9 @@ export class Mediator {
     this.redundancy.start();
     this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), this.options.heartbeatIntervalMs ?? limits.heartbeatIntervalMs);
     this.boundAddress = await this.rpc.listen({ host: this.options.host, port: this.options.port });
+    // Mounts that held files before this start get their grace period from when they can reach us.
+    await this.adoptHoldSessions();
+    this.sessionTimer = setInterval(() => this.expireSessions(), Math.max(20, Math.min(1_000, this.sessionGraceMs / 4)));
     this.log.info(
       { address: formatAddress(this.boundAddress), readQuorum: this.options.readQuorum, writeQuorum: this.options.writeQuorum },
       'mediator serving',
@@ -175,6 +189,7 @@ export class Mediator {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.sessionTimer);
     this.redundancy.stop();
     await this.rpc.close();
     this.meta.close();
@@ -318,6 +333,74 @@ export class Mediator {
     }, ORPHAN_GRACE_MS).unref();
   }
 
+  // ---- sessions and holds ----
+
+  /** A call on `connection` named `session`: the session is attached to it. Returns the release
+   * of that session's holds if one is in flight (it was gone): the call must wait for it, or its
+   * hold could land before the release and be dropped by it. Undefined otherwise, so the caller
+   * can forward at once, in the order calls arrived. */
+  private bindSession(session: string, connection: RpcConnection): Promise<void> | undefined {
+    if (this.sessions.attach(session, connection)) {
+      if (connection.socket.destroyed) this.sessions.connectionClosed(connection, Date.now());
+      else connection.socket.once('close', () => this.sessions.connectionClosed(connection, Date.now()));
+    }
+    return this.expiring.get(session);
+  }
+
+  /** Sessions holding inodes in the metadata store that this mediator does not know start their
+   * grace period: at start, and after a metadata-server restart. */
+  private async adoptHoldSessions(): Promise<void> {
+    try {
+      const { sessions } = await this.meta.call(metaMethods.holdSessions, {}, { timeoutMs: limits.defaultCallTimeoutMs });
+      this.sessions.adopt(sessions, Date.now());
+    } catch (err) {
+      this.log.warn({ err: messageOf(err) }, 'cannot list the sessions holding open files; their holds stay until the next restart');
+    }
+  }
+
+  /** Releases the holds of sessions gone past their grace; a failed release is tried again at
+   * the next tick. */
+  private expireSessions(): void {
+    for (const session of this.sessions.expired(Date.now())) {
+      if (this.expiring.has(session) || this.stopping) continue;
+      const release = this.meta
+        .call(metaMethods.setHolds, { session, inos: [] })
+        .then(
+          ({ orphans }) => {
+            this.sessions.forget(session);
+            if (orphans.length > 0) this.deleteOrphans(orphans);
+            this.log.info({ session, freedBlocks: orphans.length }, 'session gone: its holds on open files released');
+          },
+          (err: unknown) => this.log.warn({ session, err: messageOf(err) }, 'cannot release the holds of a gone session yet'),
+        )
+        .finally(() => this.expiring.delete(session));
+      this.expiring.set(session, release);
+    }
+  }
+
+  private async openFile(a: { ino: number; session: string }, ctx: RequestContext): Promise<InodeAttr> {
+    const wait = this.bindSession(a.session, ctx.connection);
+    if (wait) await wait;
+    return this.meta.call(metaMethods.hold, a, { timeoutMs: ctx.deadlineMs - Date.now() });
+  }
+
+  private async closeFile(a: { ino: number; session: string }, ctx: RequestContext): Promise<Record<string, never>> {
+    const wait = this.bindSession(a.session, ctx.connection);
+    if (wait) await wait;
+    const { orphans } = await this.meta.call(metaMethods.release, a, { timeoutMs: ctx.deadlineMs - Date.now() });
+    if (orphans.length > 0) this.deleteOrphans(orphans);
+    return {};
+  }
+
+  private async attachSession(a: { session: string; inos: number[] }, ctx: RequestContext): Promise<{ missing: number[] }> {
+    const wait = this.bindSession(a.session, ctx.connection);
+    if (wait) await wait;
+    const { orphans, missing } = await this.meta.call(metaMethods.setHolds, a, { timeoutMs: ctx.deadlineMs - Date.now() });
+    if (orphans.length > 0) this.deleteOrphans(orphans);
+    if (missing.length > 0) this.log.warn({ session: a.session, missing }, 'a mount came back holding files that are gone');
+    return { missing };
+  }
+
   // ---- serving ----
 
   private registerHandlers(): void {
@@ -361,13 +444,19 @@ export class Mediator {
         return a.wait ? pass : { complete: false, reason: 'started' };
       })
       .register(mediatorMethods.explain, (a, ctx) => this.explain(a.ino, a.fromIndex ?? 0, ctx.deadlineMs))
-      .register(mediatorMethods.ping, () => ({ pid: process.pid }));
+      .register(mediatorMethods.ping, () => ({ pid: process.pid }))
+      .register(mediatorMethods.open, (a, ctx) => this.openFile(a, ctx))
+      .register(mediatorMethods.close, (a, ctx) => this.closeFile(a, ctx))
+      .register(mediatorMethods.attachSession, (a, ctx) => this.attachSession(a, ctx));
   }
 
   /** Serves a namespace method by forwarding it to the metadata server; block versions it
    * frees are deleted from the data servers. */
   private forward(m: Method<unknown, unknown>): void {
     this.rpc.register(m, async (args, ctx) => {
+      const session = (args as { session?: unknown }).session; // create's hold for an O_CREAT open
+      const wait = typeof session === 'string' ? this.bindSession(session, ctx.connection) : undefined;
+      if (wait) await wait;
       const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - Date.now() });
       const orphans = orphansIn(result);
       if (orphans.length > 0) this.deleteOrphans(orphans);

@@ -77,11 +77,6 @@ export function registerMetaHandlers(rpc: RpcServer, store: MetaStore): void {
       return {};
     })
     .register(ns.statfs, () => store.statfs())
-    .register(ns.hold, (a) => {
-      store.hold(a.ino);
-      return {};
-    })
-    .register(ns.release, (a) => ({ orphans: store.release(a.ino) }))
     .register(internal.setattr, (a) => store.setattr(a.ino, a.attr, a.now))
     .register(internal.getBlocks, (a) => ({
       attr: store.getattr(a.ino),
@@ -92,5 +87,9 @@ export function registerMetaHandlers(rpc: RpcServer, store: MetaStore): void {
     .register(internal.listBlocks, (a) => ({ blocks: store.listBlocks(a.afterIno, a.afterIndex, a.limit) }))
     .register(internal.committedVersions, (a) => ({ versions: store.committedVersions(a.blocks) }))
     .register(internal.counts, () => store.counts())
+    .register(internal.hold, (a) => store.hold(a.session, a.ino))
+    .register(internal.release, (a) => ({ orphans: store.release(a.session, a.ino) }))
+    .register(internal.setHolds, (a) => store.setHolds(a.session, a.inos))
+    .register(internal.holdSessions, () => ({ sessions: store.holdSessions() }))
     .register(internal.ping, () => ({ pid: process.pid }));
 }

@@ -24,6 +24,9 @@ export interface CreateRequest {
   /** If true and the name exists, fail with EXISTS (O_EXCL); otherwise return the existing
    * regular file instead of failing (only meaningful for regular files). */
   exclusive: boolean;
+  /** Holds the inode (new or existing) for this session in the same transaction, as an open with
+   * O_CREAT does: no unlink can come between the create and the hold. */
+  session?: string;
 }
 
 export interface CommitBlocksRequest {
@@ -49,6 +52,13 @@ export interface RemoveResult {
   orphans: OrphanBlock[];
 }
 
+export interface SetHoldsResult {
+  /** Blocks of inodes deleted because the session's hold was the last thing keeping them. */
+  orphans: OrphanBlock[];
+  /** Inodes asked to be held that no longer exist. */
+  missing: number[];
+}
+
 export interface MetaStore {
   /** Attributes of an inode. NOT_FOUND if there is none. */
   getattr(ino: number): InodeAttr;
@@ -66,7 +76,7 @@ export interface MetaStore {
   /** Adds a name for an existing non-directory inode. IS_DIR→PERMISSION (directories), EXISTS. */
   link(ino: number, newParent: number, newName: string): InodeAttr;
   /** Removes a non-directory entry. IS_DIR, NOT_FOUND. Blocks become orphans when nlink reaches
-   * 0 and the inode is not held open (see hold/release). */
+   * 0 and no session holds the inode (see hold/release). */
   unlink(parent: number, name: string): RemoveResult;
   /** Removes an empty directory. NOT_EMPTY, NOT_DIR, NOT_FOUND. */
   rmdir(parent: number, name: string): RemoveResult;
@@ -105,15 +115,22 @@ export interface MetaStore {
   committedVersions(blocks: ReadonlyArray<{ ino: number; index: number }>): number[];
   /** Counts for status: inodes, blocks, bytes. */
   counts(): { inodes: number; blocks: number; bytes: number };
-  /** Marks an inode open once more (e.g. by a FUSE open or opendir). While held, an inode whose
-   * last name goes away keeps its attributes and blocks. Holds do not survive a restart.
-   * NOT_FOUND if there is no such inode. */
-  hold(ino: number): void;
-  /** Drops one hold. When the last hold goes and nlink is 0, the inode is deleted and its blocks
-   * are returned as orphans; otherwise []. INVALID if the inode is not held. */
-  release(ino: number): OrphanBlock[];
-  /** Blocks of the inodes that an earlier run left with nlink 0 (unlinked while held, then a
-   * crash or restart); opening the store deletes those inodes. Returns them once, then []. */
+  /** Holds an inode for a session (a mount that has it open) and returns its attributes, in one
+   * transaction. While any session holds an inode, losing its last name keeps its attributes
+   * and blocks. Holds are a set: holding twice is holding once. Durable: they survive a restart,
+   * until released or replaced. NOT_FOUND if there is no such inode; INVALID for a bad session. */
+  hold(session: string, ino: number): InodeAttr;
+  /** Drops the session's hold of an inode (none: nothing happens). When that was the inode's last
+   * hold and nlink is 0, the inode is deleted and its blocks are returned as orphans. */
+  release(session: string, ino: number): OrphanBlock[];
+  /** Makes `inos` the session's whole set of holds: holds the ones that still exist, releases
+   * the rest (as release does). [] ends the session's holds. At most limits.maxHoldsPerSession. */
+  setHolds(session: string, inos: readonly number[]): SetHoldsResult;
+  /** The sessions that hold something (at most limits.maxHoldSessions), in order. */
+  holdSessions(): string[];
+  /** Blocks of the inodes that an earlier run left with nlink 0 and no hold (a version 2
+   * database: its holds were not durable); opening the store deletes those inodes. Returns them
+   * once, then []. */
   takeStartupOrphans(): OrphanBlock[];
   close(): void;
 }

@@ -131,3 +131,9 @@ export function checkCommitBlocks(req: CommitBlocksRequest): void {
     seen.add(block.index);
   }
 }
+
+/** A holder's session id: a non-empty string of at most limits.maxSessionIdBytes. */
+export function checkSessionId(session: string): void {
+  if (typeof session !== 'string' || session.length === 0) throw qfsError('INVALID', 'session id is empty');
+  if (Buffer.byteLength(session, 'utf8') > limits.maxSessionIdBytes) throw qfsError('INVALID', `session id is over ${limits.maxSessionIdBytes} bytes`);
+}

@@ -90,7 +90,7 @@ export function newInodeRow(attr: InodeAttr, target: Buffer | null): NewInodeRow
 const INODE_COLUMNS = `ino, mode, uid, gid, size, nlink, rdev, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
   ctime_sec, ctime_nsec, generation`;
 
-/** Prepares every statement; `db` must already hold the current schema and the temp holds table. */
+/** Prepares every statement; `db` must already hold the current schema. */
 export function prepareStatements(db: Database.Database) {
   return {
     inodeGet: db.prepare<[number], InodeRow>(`SELECT ${INODE_COLUMNS} FROM inodes WHERE ino = ?`),
@@ -108,7 +108,10 @@ export function prepareStatements(db: Database.Database) {
        WHERE ino = @ino`,
     ),
     inodeDelete: db.prepare<[number]>(`DELETE FROM inodes WHERE ino = ?`),
-    inodesUnlinked: db.prepare<[], { ino: number }>(`SELECT ino FROM inodes WHERE nlink = 0 ORDER BY ino`),
+    // Unlinked and held by no session: left by a version 2 run (its holds were not durable).
+    inodesUnlinked: db.prepare<[], { ino: number }>(
+      `SELECT ino FROM inodes i WHERE nlink = 0 AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.ino = i.ino) ORDER BY ino`,
+    ),
     // Totals kept by the triggers of schema version 2: one row each, never a scan.
     inodeCount: db.prepare<[], { n: number }>(`SELECT value AS n FROM counters WHERE name = 'inodes'`),
 
@@ -159,12 +162,11 @@ export function prepareStatements(db: Database.Database) {
       `UPDATE counters SET value = value + ? WHERE name = 'next_version' RETURNING value`,
     ),
 
-    holdCount: db.prepare<[number], { count: number }>(`SELECT count FROM temp.holds WHERE ino = ?`),
-    holdAdd: db.prepare<[number]>(
-      `INSERT INTO temp.holds (ino, count) VALUES (?, 1) ON CONFLICT (ino) DO UPDATE SET count = count + 1`,
-    ),
-    holdSet: db.prepare<[number, number]>(`UPDATE temp.holds SET count = ? WHERE ino = ?`),
-    holdDelete: db.prepare<[number]>(`DELETE FROM temp.holds WHERE ino = ?`),
+    holdAny: db.prepare<[number], { one: number }>(`SELECT 1 AS one FROM holds WHERE ino = ? LIMIT 1`),
+    holdAdd: db.prepare<[string, number]>(`INSERT INTO holds (session, ino) VALUES (?, ?) ON CONFLICT DO NOTHING`),
+    holdDelete: db.prepare<[string, number]>(`DELETE FROM holds WHERE session = ? AND ino = ?`),
+    holdsOf: db.prepare<[string], { ino: number }>(`SELECT ino FROM holds WHERE session = ? ORDER BY ino`),
+    holdSessions: db.prepare<[number], { session: string }>(`SELECT DISTINCT session FROM holds ORDER BY session LIMIT ?`),
   };
 }
 

@@ -2,7 +2,7 @@
 // returned survives kill -9) or in memory (':memory:', for unit tests and simulation). Each public
 // method is one transaction. Invariants: every entry names an existing inode; a directory has one
 // entry (the root none) and nlink = 2 + its subdirectories; an inode with nlink 0 exists only
-// while held, and open() deletes any a previous run left behind. No rwx checks: the kernel does them.
+// while some session holds it (holds are durable), and open() deletes any left without a hold. No rwx checks: the kernel does them.
 
 import { statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -34,7 +34,7 @@ import {
   type StatFs,
   type Timespec,
 } from '../common/types.js';
-import type { CommitBlocksRequest, CommitResult, CreateRequest, MetaStore, RemoveResult } from './meta-store.js';
+import type { CommitBlocksRequest, CommitResult, CreateRequest, MetaStore, RemoveResult, SetHoldsResult } from './meta-store.js';
 import {
   checkCaller,
   checkCommitBlocks,
@@ -42,6 +42,7 @@ import {
   checkName,
   checkNonNegativeInt,
   checkPositiveInt,
+  checkSessionId,
   checkSetAttr,
   checkSymlinkTarget,
   checkTimespec,
@@ -169,6 +170,23 @@ export class SqliteMetaStore implements MetaStore {
     }
   }
 
+  /**
+   * A write whose commit is not synced to disk by itself (synchronous=NORMAL in WAL mode): it
+   * survives kill -9 (it is in the WAL, in the OS's cache) but not a power loss, until the next
+   * synced commit, which syncs the WAL up to it. For holds: an open or close costs no fsync, and
+   * a hold still matters only if an unlink follows, whose own synced commit makes the hold
+   * durable first; a hold lost with the machine is restated by its mount when it reconnects.
+   */
+  private writeUnsynced<T>(fn: () => T): T {
+    if (this.diskDir === undefined) return this.write(fn);
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.write(fn);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
   private read<T>(fn: () => T): T {
     try {
       return this.runInTransaction.deferred(fn) as T;
@@ -242,7 +260,14 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   private isHeld(ino: number): boolean {
-    return this.st.holdCount.get(ino) !== undefined;
+    return this.st.holdAny.get(ino) !== undefined;
+  }
+
+  /** Drops one hold; deletes the inode if that was its last hold and it has no name. */
+  private dropHold(session: string, ino: number): OrphanBlock[] {
+    if (this.st.holdDelete.run(session, ino).changes === 0 || this.isHeld(ino)) return [];
+    const attr = this.findInode(ino);
+    return attr === undefined || attr.nlink > 0 ? [] : this.deleteInode(ino);
   }
 
   /** Deletes an inode with its block map and xattrs; returns its blocks. */
@@ -368,11 +393,14 @@ export class SqliteMetaStore implements MetaStore {
     const special = (mode & S_IFMT) === S_IFCHR || (mode & S_IFMT) === S_IFBLK;
     const rdev = special ? (req.rdev ?? 0) : 0;
     checkNonNegativeInt(rdev, 'rdev');
+    if (req.session !== undefined) checkSessionId(req.session);
     return this.write(() => {
       const parent = this.requireDir(req.parent);
-      const existing = this.existingForCreate(parent, req.name, mode, req.exclusive);
-      if (existing !== undefined) return existing;
-      return this.addChild(parent, req.name, req.caller, { mode, rdev, size: 0, target: null });
+      const attr =
+        this.existingForCreate(parent, req.name, mode, req.exclusive) ??
+        this.addChild(parent, req.name, req.caller, { mode, rdev, size: 0, target: null });
+      if (req.session !== undefined) this.st.holdAdd.run(req.session, attr.ino);
+      return attr;
     });
   }
 
@@ -766,27 +794,43 @@ export class SqliteMetaStore implements MetaStore {
 
   // ---- open files ----
 
-  hold(ino: number): void {
+  hold(session: string, ino: number): InodeAttr {
+    checkSessionId(session);
     checkNonNegativeInt(ino, 'ino');
-    this.write(() => {
-      this.requireInode(ino);
-      this.st.holdAdd.run(ino);
+    return this.writeUnsynced(() => {
+      const attr = this.requireInode(ino);
+      this.st.holdAdd.run(session, ino);
+      return attr;
     });
   }
 
-  release(ino: number): OrphanBlock[] {
+  release(session: string, ino: number): OrphanBlock[] {
+    checkSessionId(session);
     checkNonNegativeInt(ino, 'ino');
+    return this.writeUnsynced(() => this.dropHold(session, ino));
+  }
+
+  setHolds(session: string, inos: readonly number[]): SetHoldsResult {
+    checkSessionId(session);
+    if (inos.length > limits.maxHoldsPerSession) throw qfsError('INVALID', `more than ${limits.maxHoldsPerSession} holds for one session`);
+    for (const ino of inos) checkNonNegativeInt(ino, 'ino');
+    const wanted = new Set(inos);
     return this.write(() => {
-      const held = this.st.holdCount.get(ino);
-      if (held === undefined) throw qfsError('INVALID', `inode ${ino} is not held`);
-      if (held.count > 1) {
-        this.st.holdSet.run(held.count - 1, ino);
-        return [];
+      const orphans = this.st.holdsOf
+        .all(session)
+        .filter((row) => !wanted.has(row.ino))
+        .flatMap((row) => this.dropHold(session, row.ino));
+      const missing: number[] = [];
+      for (const ino of wanted) {
+        if (this.findInode(ino) === undefined) missing.push(ino);
+        else this.st.holdAdd.run(session, ino);
       }
-      this.st.holdDelete.run(ino);
-      const attr = this.findInode(ino);
-      return attr === undefined || attr.nlink > 0 ? [] : this.deleteInode(ino);
+      return { orphans, missing };
     });
+  }
+
+  holdSessions(): string[] {
+    return this.read(() => this.st.holdSessions.all(limits.maxHoldSessions).map((row) => row.session));
   }
 
   takeStartupOrphans(): OrphanBlock[] {

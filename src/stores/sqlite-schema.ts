@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { qfsError } from '../common/errors.js';
 import { ROOT_INO, S_IFDIR, type Timespec } from '../common/types.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -133,9 +133,18 @@ ALTER TABLE xattrs_v3 RENAME TO xattrs;
 UPDATE inodes SET target = CAST(target AS BLOB) WHERE target IS NOT NULL;
 `;
 
-/** Open counts of inodes. TEMP: per connection, gone after a restart, so a crash cannot leave a
- * stale hold; and changing it never writes the database file. */
-const HOLDS_TABLE = `CREATE TEMP TABLE holds (ino INTEGER PRIMARY KEY, count INTEGER NOT NULL)`;
+/** Version 4: holds on open inodes, durable and keyed by the holder's session (one per mount),
+ * so a file unlinked while open somewhere outlives a metadata-server restart; the mediator drops
+ * the holds of a session that is gone. Versions up to 3 kept them in a TEMP table, so an
+ * older database has none to carry over. */
+const HOLDS_V4 = `
+CREATE TABLE holds (
+  session TEXT NOT NULL,
+  ino INTEGER NOT NULL REFERENCES inodes (ino),
+  PRIMARY KEY (session, ino)
+) WITHOUT ROWID;
+CREATE INDEX holds_by_ino ON holds (ino); -- is an inode held by anyone
+`;
 
 function configure(db: Database.Database, path: string): void {
   db.pragma('foreign_keys = ON');
@@ -153,6 +162,7 @@ function createSchema(db: Database.Database, path: string, now: Timespec): void 
   db.exec(SCHEMA_V1);
   db.exec(TOTALS_V2);
   db.exec(NAMES_AS_BYTES_V3);
+  db.exec(HOLDS_V4);
   db.prepare(
     `INSERT INTO inodes (ino, mode, uid, gid, size, nlink, rdev, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
        ctime_sec, ctime_nsec, generation, target)
@@ -174,6 +184,7 @@ function migrate(db: Database.Database, path: string, now: Timespec): void {
     else {
       if (version < 2) db.exec(TOTALS_V2);
       if (version < 3) db.exec(NAMES_AS_BYTES_V3);
+      if (version < 4) db.exec(HOLDS_V4);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
   }).immediate();
@@ -185,7 +196,6 @@ export function openDatabase(path: string, now: Timespec): Database.Database {
   try {
     configure(db, path);
     migrate(db, path, now);
-    db.exec(HOLDS_TABLE);
     return db;
   } catch (err) {
     db.close();

@@ -26,7 +26,7 @@ import {
   type Timespec,
 } from '../../src/common/types.js';
 import { SqliteMetaStore } from '../../src/stores/sqlite-meta-store.js';
-import { SCHEMA_V1, SCHEMA_VERSION } from '../../src/stores/sqlite-schema.js';
+import { SCHEMA_V1, TOTALS_V2, SCHEMA_VERSION } from '../../src/stores/sqlite-schema.js';
 
 const BLOCK = limits.blockSizeBytes;
 const alice: Caller = { uid: 1000, gid: 100 };
@@ -341,12 +341,16 @@ describe('rmdir', () => {
 });
 
 describe('hold and release', () => {
-  it('a held file outlives its last name until released', () => {
+  const A = 'session-a';
+  const B = 'session-b';
+
+  it('a held file outlives its last name until its last holder releases it', () => {
     const { store } = memoryStore();
     const f = file(store, ROOT_INO, 'f');
     store.commitBlocks({ ino: f.ino, blocks: [block(0, 3, 5)], sizeBytes: 5, time: { sec: 9, nsec: 0 } });
-    store.hold(f.ino);
-    store.hold(f.ino);
+    assert.equal(store.hold(A, f.ino).ino, f.ino);
+    store.hold(A, f.ino); // a set: holding twice is holding once
+    store.hold(B, f.ino);
     const removed = store.unlink(ROOT_INO, 'f');
     assert.deepEqual(removed.orphans, []);
     assert.equal(store.getattr(f.ino).nlink, 0);
@@ -354,30 +358,68 @@ describe('hold and release', () => {
     expectCode(() => store.link(f.ino, ROOT_INO, 'back'), 'NOT_FOUND');
     // Still writable while open.
     store.commitBlocks({ ino: f.ino, blocks: [block(0, 4, 6)], sizeBytes: 6, time: { sec: 10, nsec: 0 } });
-    assert.deepEqual(store.release(f.ino), []);
-    assert.deepEqual(store.release(f.ino), [{ ino: f.ino, index: 0, version: 4 }]);
+    assert.deepEqual(store.release(A, f.ino), []);
+    assert.deepEqual(store.release(A, f.ino), []); // not held by A any more: nothing happens
+    assert.equal(store.getattr(f.ino).size, 6);
+    assert.deepEqual(store.release(B, f.ino), [{ ino: f.ino, index: 0, version: 4 }]);
+    expectCode(() => store.getattr(f.ino), 'NOT_FOUND');
+    assert.deepEqual(store.holdSessions(), []);
+  });
+
+  it('release of a linked file frees nothing; errors for missing inodes and bad sessions', () => {
+    const { store } = memoryStore();
+    const f = file(store, ROOT_INO, 'f');
+    store.hold(A, f.ino);
+    assert.deepEqual(store.release(A, f.ino), []);
+    assert.equal(store.getattr(f.ino).nlink, 1);
+    expectCode(() => store.hold(A, 999), 'NOT_FOUND');
+    expectCode(() => store.hold('', f.ino), 'INVALID');
+    expectCode(() => store.hold('x'.repeat(limits.maxSessionIdBytes + 1), f.ino), 'INVALID');
+  });
+
+  it('create with a session holds the new (or existing) file in the same transaction', () => {
+    const { store } = memoryStore();
+    const f = store.create({ parent: ROOT_INO, name: 'f', mode: S_IFREG | 0o644, caller: alice, exclusive: true, session: A });
+    const again = store.create({ parent: ROOT_INO, name: 'f', mode: S_IFREG | 0o644, caller: alice, exclusive: false, session: B });
+    assert.equal(again.ino, f.ino);
+    assert.deepEqual(store.holdSessions(), [A, B]);
+    store.unlink(ROOT_INO, 'f');
+    assert.deepEqual(store.setHolds(A, []), { orphans: [], missing: [] });
+    assert.equal(store.getattr(f.ino).nlink, 0);
+    store.setHolds(B, []);
     expectCode(() => store.getattr(f.ino), 'NOT_FOUND');
   });
 
-  it('release of a linked file frees nothing; errors for unheld and missing inodes', () => {
+  it('setHolds makes a set the whole of a session\'s holds', () => {
     const { store } = memoryStore();
-    const f = file(store, ROOT_INO, 'f');
-    store.hold(f.ino);
-    assert.deepEqual(store.release(f.ino), []);
-    assert.equal(store.getattr(f.ino).nlink, 1);
-    expectCode(() => store.release(f.ino), 'INVALID');
-    expectCode(() => store.hold(999), 'NOT_FOUND');
+    const kept = file(store, ROOT_INO, 'kept');
+    const dropped = file(store, ROOT_INO, 'dropped');
+    const added = file(store, ROOT_INO, 'added');
+    store.commitBlocks({ ino: dropped.ino, blocks: [block(0, 7, 1)], sizeBytes: 1, time: { sec: 9, nsec: 0 } });
+    store.hold(A, kept.ino);
+    store.hold(A, dropped.ino);
+    store.unlink(ROOT_INO, 'kept');
+    store.unlink(ROOT_INO, 'dropped');
+    const result = store.setHolds(A, [kept.ino, added.ino, 12345]);
+    assert.deepEqual(result, { orphans: [{ ino: dropped.ino, index: 0, version: 7 }], missing: [12345] });
+    assert.equal(store.getattr(kept.ino).nlink, 0);
+    expectCode(() => store.getattr(dropped.ino), 'NOT_FOUND');
+    store.unlink(ROOT_INO, 'added');
+    assert.equal(store.getattr(added.ino).nlink, 0); // held since the setHolds
+    assert.equal(store.setHolds(A, []).orphans.length, 0);
+    expectCode(() => store.getattr(added.ino), 'NOT_FOUND');
+    expectCode(() => store.setHolds(A, Array.from({ length: limits.maxHoldsPerSession + 1 }, (_, i) => i + 1)), 'INVALID');
   });
 
   it('a held directory that was removed is gone for lookups, readdir and creation', () => {
     const { store } = memoryStore();
     const d = store.mkdir(ROOT_INO, 'd', 0o755, alice);
-    store.hold(d.ino);
+    store.hold(A, d.ino);
     store.rmdir(ROOT_INO, 'd');
     assert.equal(store.getattr(d.ino).nlink, 0);
     expectCode(() => store.readdir(d.ino, 0, 10), 'NOT_FOUND');
     expectCode(() => file(store, d.ino, 'x'), 'NOT_FOUND');
-    store.release(d.ino);
+    store.release(A, d.ino);
     expectCode(() => store.getattr(d.ino), 'NOT_FOUND');
   });
 
@@ -386,11 +428,11 @@ describe('hold and release', () => {
     const victim = file(store, ROOT_INO, 'victim');
     store.commitBlocks({ ino: victim.ino, blocks: [block(0, 2, 1)], sizeBytes: 1, time: { sec: 9, nsec: 0 } });
     file(store, ROOT_INO, 'new');
-    store.hold(victim.ino);
+    store.hold(A, victim.ino);
     const replaced = store.rename(ROOT_INO, 'new', ROOT_INO, 'victim', 0);
     assert.deepEqual(replaced?.orphans, []);
     assert.equal(store.getattr(victim.ino).nlink, 0);
-    assert.deepEqual(store.release(victim.ino), [{ ino: victim.ino, index: 0, version: 2 }]);
+    assert.deepEqual(store.release(A, victim.ino), [{ ino: victim.ino, index: 0, version: 2 }]);
   });
 });
 
@@ -849,20 +891,52 @@ describe('on disk', () => {
     again.close();
   });
 
-  it('deletes inodes left unlinked-but-held by the previous run and reports their blocks once', () => {
+  it('keeps holds, and the unlinked files they keep, across close and reopen', () => {
     const path = join(tempDir(), 'meta.db');
     const store = SqliteMetaStore.open(path);
     const f = file(store, ROOT_INO, 'f');
     store.commitBlocks({ ino: f.ino, blocks: [block(0, 21, 4)], sizeBytes: 4, time: { sec: 3, nsec: 4 } });
-    store.hold(f.ino);
+    store.hold('mount-1', f.ino);
     store.unlink(ROOT_INO, 'f');
-    store.close(); // as if the process died with the file open
+    store.close(); // as if the metadata server died with the file open on a mount
 
     const again = SqliteMetaStore.open(path);
-    expectCode(() => again.getattr(f.ino), 'NOT_FOUND');
-    assert.deepEqual(again.takeStartupOrphans(), [{ ino: f.ino, index: 0, version: 21 }]);
+    assert.equal(again.getattr(f.ino).nlink, 0);
+    assert.deepEqual(again.getBlocks(f.ino, 0, 1), [block(0, 21, 4)]);
     assert.deepEqual(again.takeStartupOrphans(), []);
+    assert.deepEqual(again.holdSessions(), ['mount-1']);
+    assert.deepEqual(again.setHolds('mount-1', []).orphans, [{ ino: f.ino, index: 0, version: 21 }]);
     assert.deepEqual(again.counts(), { inodes: 1, blocks: 0, bytes: 0 });
+    again.close();
+  });
+
+  it('migrates a version 2 database: unlinked inodes its temporary holds kept are deleted once, holds then work', () => {
+    const path = join(tempDir(), 'v2.db');
+    // A version 2 database whose server died with inode 3 unlinked but open (held in TEMP).
+    const v2 = new Database(path);
+    v2.exec(SCHEMA_V1);
+    v2.exec(TOTALS_V2);
+    v2.exec(`INSERT INTO inodes VALUES (1, ${0o40755}, 0, 0, 0, 2, 0, 1, 0, 1, 0, 1, 0, 1, NULL),
+      (2, ${0o100644}, 0, 0, 10, 1, 0, 1, 0, 1, 0, 1, 0, 1, NULL), (3, ${0o100644}, 0, 0, 5, 0, 0, 1, 0, 1, 0, 1, 0, 1, NULL)`);
+    v2.exec(`INSERT INTO entries (parent, name, ino) VALUES (1, 'a', 2)`);
+    v2.exec(`INSERT INTO blocks VALUES (2, 0, 5, '${checksumOf(Buffer.from('x'))}', 10), (3, 0, 6, '${checksumOf(Buffer.from('y'))}', 5)`);
+    v2.pragma('user_version = 2');
+    v2.close();
+
+    const store = SqliteMetaStore.open(path);
+    assert.deepEqual(store.takeStartupOrphans(), [{ ino: 3, index: 0, version: 6 }]);
+    assert.deepEqual(store.counts(), { inodes: 2, blocks: 1, bytes: 10 });
+    assert.deepEqual(store.holdSessions(), []);
+    store.hold('m', 2);
+    store.unlink(ROOT_INO, 'a');
+    store.close();
+    const raw = new Database(path);
+    assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.deepEqual(raw.prepare(`SELECT session, ino FROM holds`).all(), [{ session: 'm', ino: 2 }]);
+    raw.close();
+    const again = SqliteMetaStore.open(path);
+    assert.equal(again.getattr(2).nlink, 0);
+    assert.deepEqual(again.release('m', 2), [{ ino: 2, index: 0, version: 5 }]);
     again.close();
   });
 });
