@@ -98,7 +98,14 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   );
   logger.info({ mediator }, 'mounted');
   process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full })}\n`);
+  // The mediator closes connections idle for limits.idleConnectionTimeoutMs; this one carries
+  // the invalidations, so it must never look idle, even when the file system is unused.
+  const keepAlive = setInterval(() => {
+    client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, 5_000) }).catch(() => undefined);
+  }, limits.mountKeepAliveIntervalMs);
+  keepAlive.unref();
   void session.closed.then(() => {
+    clearInterval(keepAlive);
     logger.info('unmounted');
     client.close();
     process.exit(0);
