@@ -7,7 +7,7 @@
 // out of sync.
 
 import net from 'node:net';
-import { codeOf, messageOf, qfsError, type ErrorCode, type QfsError } from '../common/errors.js';
+import { codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import type { Address } from '../common/address.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
@@ -146,7 +146,8 @@ export class RpcConnection {
   }
 
   private reply(id: number, out: unknown, err: unknown): void {
-    if (this.socket.destroyed) return;
+    // After the end (a broken stream, a timeout), replies of requests still in flight go nowhere.
+    if (this.socket.destroyed || this.socket.writableEnded) return;
     let head: Buffer;
     let payload: Uint8Array | undefined;
     if (err === undefined) {
@@ -200,7 +201,10 @@ export class RpcConnection {
       this.partialTimer = undefined;
       if (this.partialSinceMs === undefined || this.broken) return;
       const leftMs = this.partialSinceMs + this.server.bounds.partialFrameTimeoutMs - Date.now();
-      if (this.paused || leftMs > 0) return this.armPartialTimer(Math.max(leftMs, 1));
+      // While this side is not reading, the peer cannot finish its frame: look again later (the
+      // frame's clock restarts when reading resumes).
+      if (this.paused) return this.armPartialTimer(this.server.bounds.partialFrameTimeoutMs);
+      if (leftMs > 0) return this.armPartialTimer(leftMs);
       const err = qfsError('TIMEOUT', `frame not completed within ${this.server.bounds.partialFrameTimeoutMs} ms (${this.decoder.pendingBytes} bytes received)`);
       this.server.reportError(undefined, err);
       this.closeWith(err);
@@ -224,7 +228,7 @@ export class RpcConnection {
 
   /** Ends the connection (after an error reply, if any); destroys it if the peer has not taken
    * the last bytes within bounds.closeGraceMs. Nothing more is read from it. */
-  private closeWith(err: QfsError | unknown): void {
+  private closeWith(err: unknown): void {
     this.broken = true;
     this.stopTimers();
     if (err !== undefined) this.reply(0, undefined, err);
