@@ -178,7 +178,8 @@ export class RpcClient {
     if (this.closed) return Promise.reject(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
     // A socket the server has ended (idle timeout) is not reused: a new connection is made.
     if (this.socket && !this.socket.destroyed && this.socket.writable) return this.waitForDrain(this.socket);
-    if (this.connecting) return this.connecting;
+    // Callers that arrive while connecting also wait for the send queue to drain.
+    if (this.connecting) return this.connecting.then((socket) => this.waitForDrain(socket));
     this.connecting = new Promise<net.Socket>((resolve, reject) => {
       const socket = net.connect({ host: this.address.host, port: this.address.port, noDelay: true });
       const timer = setTimeout(() => {
