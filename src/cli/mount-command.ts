@@ -102,16 +102,24 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   fsRef = fs;
   await fs.attachSession();
   // An idle mount would not notice a lost connection, and its session would end after the
-  // mediator's grace period: reconnect (which attaches again) whenever it is down.
+  // mediator's grace period: reconnect (which attaches again) whenever it is down. While it is
+  // up, a ping now and then keeps the mediator from closing it as idle
+  // (limits.idleConnectionTimeoutMs): it carries the invalidations.
   let pinging = false;
+  let lastPingMs = Date.now();
+  const ping = (timeoutMs: number): void => {
+    pinging = true;
+    lastPingMs = Date.now();
+    void client.rpc
+      .call(mediatorMethods.ping, {}, { timeoutMs, retry: false })
+      .catch(() => undefined)
+      .finally(() => (pinging = false));
+  };
   const keepalive = setInterval(() => {
-    if (!client.rpc.isConnected && !pinging) {
-      pinging = true;
-      void client.rpc
-        .call(mediatorMethods.ping, {}, { timeoutMs: limits.sessionKeepaliveMs, retry: false })
-        .catch(() => undefined)
-        .finally(() => (pinging = false));
-    } else if (client.rpc.isConnected && fs.holdsStale) attach();
+    if (pinging) return;
+    if (!client.rpc.isConnected) ping(limits.sessionKeepaliveMs);
+    else if (fs.holdsStale) attach();
+    else if (Date.now() - lastPingMs >= limits.mountKeepAliveIntervalMs) ping(Math.min(timeoutMs, 5_000));
   }, limits.sessionKeepaliveMs);
   keepalive.unref();
   session = await FuseSession.mount({

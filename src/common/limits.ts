@@ -27,6 +27,29 @@ export const limits = {
   maxQueuedSendBytes: 64 * MiB,
   /** Connections one server accepts at once. */
   maxConnections: 512,
+  /** Connections one server accepts at once from one peer address (one host runs a mediator,
+   * a few mounts and the command line: far fewer); more are closed at accept. */
+  maxConnectionsPerPeer: 128,
+  /** Reply bytes a server lets queue on one connection before it stops reading that connection
+   * until the peer has taken them: a peer that never reads cannot grow the server's memory.
+   * Requests already in flight still add their replies (at most maxInFlightPerConnection). */
+  maxQueuedReplyBytesPerConnection: 8 * MiB,
+  /** Bytes queued on one connection past which pushing an event (an invalidation) closes the
+   * connection instead: a peer that reads nothing must not hold events without bound. */
+  maxQueuedEventBytesPerConnection: 32 * MiB,
+  /** A server connection with nothing in flight that sends no frame for this long is closed.
+   * Well above the mount's keep-alive (mountKeepAliveIntervalMs) and the mediator's heartbeats;
+   * any RpcClient reconnects on its next call. */
+  idleConnectionTimeoutMs: 10 * 60_000,
+  /** A frame whose first byte arrived this long ago and that is still incomplete closes its
+   * connection (slowloris): a whole 4 MiB frame needs about 140 KB/s to arrive in time. */
+  partialFrameTimeoutMs: 30_000,
+  /** After a server ends a connection, it destroys it if the peer has not taken the last bytes
+   * within this time (a peer that does not read would otherwise hold it half-closed). */
+  connectionCloseGraceMs: 1_000,
+  /** The mount pings the mediator this often, so its connection, which carries the
+   * invalidations, is never idle long enough to be closed. */
+  mountKeepAliveIntervalMs: 60_000,
   /** A directory entry name, in bytes (NAME_MAX). */
   maxNameBytes: 255,
   /** A whole path, in bytes, including the terminating NUL (PATH_MAX). */

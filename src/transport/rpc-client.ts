@@ -50,6 +50,8 @@ interface Pending {
   resolve: (reply: { header: ResponseHeader; payload: Buffer }) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  /** The connection the request went out on: only its loss fails the call. */
+  socket: net.Socket;
 }
 
 const responseHeader = object({
@@ -147,7 +149,7 @@ export class RpcClient {
           this.pending.delete(id);
           reject(qfsError('TIMEOUT', `${m.name} to ${this.peerName}: no reply within ${Math.round(remainingMs)} ms`));
         }, deadlineMs - Date.now());
-        this.pending.set(id, { resolve, reject, timer });
+        this.pending.set(id, { resolve, reject, timer, socket });
         socket.cork();
         socket.write(head);
         if (payload && payload.length > 0) socket.write(payload);
@@ -175,8 +177,10 @@ export class RpcClient {
 
   private connect(timeoutMs: number): Promise<net.Socket> {
     if (this.closed) return Promise.reject(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
-    if (this.socket && !this.socket.destroyed) return this.waitForDrain(this.socket);
-    if (this.connecting) return this.connecting;
+    // A socket the server has ended (idle timeout) is not reused: a new connection is made.
+    if (this.socket && !this.socket.destroyed && this.socket.writable) return this.waitForDrain(this.socket);
+    // Callers that arrive while connecting also wait for the send queue to drain.
+    if (this.connecting) return this.connecting.then((socket) => this.waitForDrain(socket));
     this.connecting = new Promise<net.Socket>((resolve, reject) => {
       const socket = net.connect({ host: this.address.host, port: this.address.port, noDelay: true });
       const timer = setTimeout(() => {
@@ -219,9 +223,13 @@ export class RpcClient {
       }
     });
     socket.on('error', () => socket.destroy());
+    // The server ends a connection it found idle; calls made from now on go on a new one.
+    socket.on('end', () => {
+      if (this.socket === socket) this.socket = undefined;
+    });
     socket.on('close', () => {
       if (this.socket === socket) this.socket = undefined;
-      this.failAll(qfsError('UNAVAILABLE', `connection to ${this.peerName} lost`));
+      this.failAll(qfsError('UNAVAILABLE', `connection to ${this.peerName} lost`), socket);
     });
     if (this.connectedOnce) this.options.onReconnect?.();
     this.connectedOnce = true;
@@ -242,8 +250,10 @@ export class RpcClient {
     pending.resolve({ header, payload });
   }
 
-  private failAll(err: QfsError): void {
+  /** Fails the calls in flight on `socket`, or all of them. */
+  private failAll(err: QfsError, socket?: net.Socket): void {
     for (const [id, pending] of this.pending) {
+      if (socket !== undefined && pending.socket !== socket) continue;
       clearTimeout(pending.timer);
       this.pending.delete(id);
       pending.reject(err);

@@ -1,7 +1,10 @@
 // Framed RPC server over node:net. Each request frame is decoded, its arguments validated by
 // the method's decoder, and its handler run; the reply carries the request's id. Limits:
-// connections, requests in flight per connection, frame and header size. A malformed or
-// oversized frame gets an error reply and the connection is closed: the stream is out of sync.
+// connections (in all and per peer address), requests in flight per connection, frame and
+// header size, reply bytes queued per connection (past them the connection is not read until the
+// peer takes its replies), an idle and a partial-frame timeout (connection-bounds.ts). A
+// malformed or oversized frame gets an error reply and the connection is closed: the stream is
+// out of sync.
 
 import net from 'node:net';
 import { codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
@@ -11,6 +14,7 @@ import { namesToWire } from '../protocol/wire-names.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { object, optional, str, uint, unknownValue } from '../protocol/schema.js';
+import { connectionBounds, type ConnectionBounds } from './connection-bounds.js';
 
 export interface RequestContext {
   /** Absolute deadline, in Date.now() milliseconds, after which the caller has given up. */
@@ -44,6 +48,9 @@ export interface RpcServerOptions {
   name: string;
   maxConnections?: number;
   maxInFlightPerConnection?: number;
+  /** Caps, backpressure and timeouts per connection; defaults from limits.ts (see
+   * connection-bounds.ts). maxConnections above wins over bounds.maxConnections. */
+  bounds?: Partial<ConnectionBounds>;
   /** Called for each failed request, for logging; the reply has already been sent. */
   onError?: (op: string, code: ErrorCode, message: string) => void;
 }
@@ -53,15 +60,35 @@ export class RpcConnection {
   private inFlight = 0;
   private broken = false;
   private readonly decoder = new FrameDecoder();
+  /** Not reading: too many reply bytes are queued for a peer that does not take them. */
+  private paused = false;
+  /** When the last frame arrived or the last request finished (Date.now() ms). */
+  private lastActivityMs = Date.now();
+  /** When the first byte of the incomplete frame arrived; undefined when none is buffered. */
+  private partialSinceMs: number | undefined;
+  // Lazy timers: armed once and, when they fire early, re-armed for what is left, so a busy
+  // connection costs a Date.now() per chunk rather than a timer per frame.
+  private idleTimer: NodeJS.Timeout | undefined;
+  private partialTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: net.Socket,
     private readonly server: RpcServer,
-  ) {}
+  ) {
+    this.armIdleTimer(server.bounds.idleTimeoutMs);
+  }
 
+  /** Pushes an event. A peer that lets more than bounds.maxQueuedEventBytes pile up unread is
+   * disconnected rather than buffered without end; its client reconnects on its next call. */
   sendEvent(event: string, data: unknown): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.broken) return;
+    if (this.socket.writableLength > this.server.bounds.maxQueuedEventBytes) {
+      this.server.reportError(undefined, qfsError('UNAVAILABLE', `peer ${this.peer} does not read: ${this.socket.writableLength} bytes queued; disconnected`));
+      this.socket.destroy();
+      return;
+    }
     this.socket.write(encodeFrameHead(FRAME_EVENT, { event, data }, 0));
+    this.holdIfQueued();
   }
 
   onData(chunk: Buffer): void {
@@ -71,11 +98,12 @@ export class RpcConnection {
       frames = this.decoder.push(chunk);
     } catch (err) {
       // The stream is out of sync: say why, then close. Nothing more is read from it.
-      this.broken = true;
       this.server.reportError(undefined, err);
-      this.reply(0, undefined, err, () => this.socket.end());
+      this.closeWith(err);
       return;
     }
+    this.trackPartialFrame(frames.length > 0);
+    if (frames.length > 0) this.lastActivityMs = Date.now();
     for (const frame of frames) {
       if (frame.kind !== FRAME_REQUEST) {
         this.reply(0, undefined, qfsError('BAD_FRAME', `expected a request frame, got kind ${frame.kind}`));
@@ -101,13 +129,14 @@ export class RpcConnection {
         const ctx: RequestContext = {
           deadlineMs: Date.now() + timeoutMs,
           payload,
-          peer: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
+          peer: this.peer,
           connection: this,
         };
         const out = await route.handler(args, ctx);
         this.reply(id, out instanceof PayloadReply ? out : route.resultToWire(out), undefined);
       } finally {
         this.inFlight--;
+        if (this.inFlight === 0) this.lastActivityMs = Date.now();
       }
     } catch (err) {
       this.server.reportError(rawHeader, err);
@@ -115,8 +144,13 @@ export class RpcConnection {
     }
   }
 
-  private reply(id: number, out: unknown, err: unknown, then?: () => void): void {
-    if (this.socket.destroyed) return;
+  private get peer(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
+  private reply(id: number, out: unknown, err: unknown): void {
+    // After the end (a broken stream, a timeout), replies of requests still in flight go nowhere.
+    if (this.socket.destroyed || this.socket.writableEnded) return;
     let head: Buffer;
     let payload: Uint8Array | undefined;
     if (err === undefined) {
@@ -125,7 +159,7 @@ export class RpcConnection {
       try {
         head = encodeFrameHead(FRAME_RESPONSE, { id, ok: true, result: reply.result }, payload.length);
       } catch (encodeErr) {
-        return this.reply(id, undefined, encodeErr, then);
+        return this.reply(id, undefined, encodeErr);
       }
     } else {
       head = encodeFrameHead(FRAME_RESPONSE, { id, ok: false, code: codeOf(err), message: messageOf(err) }, 0);
@@ -134,7 +168,85 @@ export class RpcConnection {
     this.socket.write(head);
     if (payload && payload.length > 0) this.socket.write(payload);
     this.socket.uncork();
-    then?.();
+    this.holdIfQueued();
+  }
+
+  /** Backpressure: past the bound of queued bytes, stop reading this connection (the peer's
+   * further requests wait in its own buffers) until the queue has drained. */
+  private holdIfQueued(): void {
+    if (this.paused || this.socket.writableLength <= this.server.bounds.maxQueuedReplyBytes) return;
+    this.paused = true;
+    this.socket.pause();
+    // 'drain' comes once the queue is empty (write() has returned false by then: the bound is
+    // above the socket's high-water mark).
+    this.socket.once('drain', () => {
+      this.paused = false;
+      if (this.broken || this.socket.destroyed) return;
+      // The peer could not send while this side was not reading: its frame starts afresh.
+      if (this.partialSinceMs !== undefined) this.partialSinceMs = Date.now();
+      this.lastActivityMs = Date.now();
+      this.socket.resume();
+    });
+  }
+
+  /** Notes when the buffered incomplete frame began, and arms its timer. */
+  private trackPartialFrame(completedFrame: boolean): void {
+    if (this.decoder.pendingBytes === 0) {
+      this.partialSinceMs = undefined;
+      return;
+    }
+    if (this.partialSinceMs === undefined || completedFrame) this.partialSinceMs = Date.now();
+    if (this.partialTimer === undefined) this.armPartialTimer(this.server.bounds.partialFrameTimeoutMs);
+  }
+
+  private armPartialTimer(delayMs: number): void {
+    this.partialTimer = setTimeout(() => {
+      this.partialTimer = undefined;
+      if (this.partialSinceMs === undefined || this.broken) return;
+      const leftMs = this.partialSinceMs + this.server.bounds.partialFrameTimeoutMs - Date.now();
+      // While this side is not reading, the peer cannot finish its frame: look again later (the
+      // frame's clock restarts when reading resumes).
+      if (this.paused) return this.armPartialTimer(this.server.bounds.partialFrameTimeoutMs);
+      if (leftMs > 0) return this.armPartialTimer(leftMs);
+      const err = qfsError('TIMEOUT', `frame not completed within ${this.server.bounds.partialFrameTimeoutMs} ms (${this.decoder.pendingBytes} bytes received)`);
+      this.server.reportError(undefined, err);
+      this.closeWith(err);
+    }, delayMs);
+    this.partialTimer.unref();
+  }
+
+  private armIdleTimer(delayMs: number): void {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.broken || this.socket.destroyed) return;
+      const idleTimeoutMs = this.server.bounds.idleTimeoutMs;
+      const busy = this.inFlight > 0 || this.paused || this.partialSinceMs !== undefined || this.socket.writableLength > 0;
+      const leftMs = this.lastActivityMs + idleTimeoutMs - Date.now();
+      if (busy || leftMs > 0) return this.armIdleTimer(busy ? idleTimeoutMs : leftMs);
+      // Quietly: a well-behaved client just reconnects on its next call.
+      this.closeWith(undefined);
+    }, delayMs);
+    this.idleTimer.unref();
+  }
+
+  /** Ends the connection (after an error reply, if any); destroys it if the peer has not taken
+   * the last bytes within bounds.closeGraceMs. Nothing more is read from it. */
+  private closeWith(err: unknown): void {
+    this.broken = true;
+    this.stopTimers();
+    if (err !== undefined) this.reply(0, undefined, err);
+    this.socket.end();
+    const grace = setTimeout(() => this.socket.destroy(), this.server.bounds.closeGraceMs);
+    grace.unref();
+    this.socket.once('close', () => clearTimeout(grace));
+  }
+
+  /** Called when the socket closes. */
+  stopTimers(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.partialTimer) clearTimeout(this.partialTimer);
+    this.idleTimer = undefined;
+    this.partialTimer = undefined;
   }
 }
 
@@ -144,13 +256,17 @@ export class RpcServer {
   private readonly server: net.Server;
   readonly name: string;
   readonly maxInFlightPerConnection: number;
-  private readonly maxConnections: number;
+  readonly bounds: ConnectionBounds;
   private readonly onError: RpcServerOptions['onError'];
+  /** Open connections per peer address, for maxConnectionsPerPeer. */
+  private readonly perPeer = new Map<string, number>();
+  /** Connections closed at accept for being over a cap, since the start. */
+  refusedConnections = 0;
 
   constructor(options: RpcServerOptions) {
     this.name = options.name;
     this.maxInFlightPerConnection = options.maxInFlightPerConnection ?? limits.maxInFlightPerConnection;
-    this.maxConnections = options.maxConnections ?? limits.maxConnections;
+    this.bounds = connectionBounds({ ...options.bounds, ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }) });
     this.onError = options.onError;
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
@@ -201,14 +317,26 @@ export class RpcServer {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.connections.size >= this.maxConnections) {
+    // Refused before anything is allocated or read: a flood of connections costs an accept and
+    // a close each.
+    const peer = socket.remoteAddress ?? '?';
+    const fromPeer = this.perPeer.get(peer) ?? 0;
+    if (this.connections.size >= this.bounds.maxConnections || fromPeer >= this.bounds.maxConnectionsPerPeer) {
+      this.refusedConnections++;
       socket.destroy();
       return;
     }
+    this.perPeer.set(peer, fromPeer + 1);
     const connection = new RpcConnection(socket, this);
     this.connections.add(connection);
     socket.on('data', (chunk: Buffer) => connection.onData(chunk));
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.connections.delete(connection));
+    socket.on('close', () => {
+      connection.stopTimers();
+      this.connections.delete(connection);
+      const left = (this.perPeer.get(peer) ?? 1) - 1;
+      if (left > 0) this.perPeer.set(peer, left);
+      else this.perPeer.delete(peer);
+    });
   }
 }

@@ -27,6 +27,8 @@ export interface ClusterOptions {
   /** A data directory the caller made and removes itself (stop() leaves it); by default a new
    * temporary one that stop() removes. */
   dataDir?: string;
+  /** Extra environment for the mediator and so its servers (e.g. QFS_TEST_* bounds). */
+  env?: Record<string, string>;
 }
 
 export interface Cluster {
@@ -81,7 +83,7 @@ async function launch(options: ClusterOptions, mediatorPort: number, metaPort: n
     ...(options.sparePorts ? ['--spare-ports', options.sparePorts] : []),
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QFS_LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QFS_LOG_LEVEL: 'info', ...options.env } });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
