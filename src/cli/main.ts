@@ -31,6 +31,7 @@ function buildProgram(): Command {
     .option('--data-dir <dir>', 'where the servers keep their data', MEDIATOR_DEFAULTS.dataDir)
     .option('--host <host>', 'address to listen on', MEDIATOR_DEFAULTS.host)
     .option('--fault-injection', 'allow corrupt and terminate on the data servers')
+    .option('--insecure-loopback', 'no TLS and no roles on any connection (benchmark/debug switch; loopback only)')
     .option('--heal-rate-mibs <n>', 'heal copying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.healRateMibs)
     .option('--scrub-rate-mibs <n>', 'scrub verifying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.scrubRateMibs)
     .option('--scrub-interval-s <n>', 'seconds between scrub passes (0: only on demand)', MEDIATOR_DEFAULTS.scrubIntervalS)
@@ -45,7 +46,9 @@ function buildProgram(): Command {
       .requiredOption('--port <port>', 'port to listen on')
       .requiredOption('--dir <dir>', 'directory for its data')
       .option('--host <host>', 'address to listen on', LOOPBACK)
-      .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)');
+      .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)')
+      .option('--cluster-secret <file>', 'the cluster secret (default: cluster.secret beside --dir)')
+      .option('--insecure-loopback', 'no TLS, no roles: a benchmark/debug switch, loopback only');
     if (name === 'data-server') command.option('--fault-injection', 'accept corrupt and terminate');
     command.action(run);
   };

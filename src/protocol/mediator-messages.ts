@@ -1,6 +1,7 @@
 // Methods the mediator serves to clients (the FUSE mount, the CLI, tests): the namespace methods
 // of the metadata server unchanged, plus file data, attributes with truncation, and status.
 
+import type { AccessPolicy } from '../core/access-policy.js';
 import { limits } from '../common/limits.js';
 import { blockRef, empty, inodeAttr, timespec } from './common-decoders.js';
 import { method } from './method.js';
@@ -134,6 +135,13 @@ export const mediatorMethods = {
   ),
   ping: method('ping', empty, object({ pid: int }), true),
 } as const;
+
+/** The mediator serves everyone authenticated; starting heal and scrub passes (cluster-wide
+ * work) is for the operator. */
+export const mediatorAccess: AccessPolicy = {
+  defaultRoles: ['client', 'admin', 'server'],
+  methodRoles: { heal: ['admin', 'server'], scrub: ['admin', 'server'] },
+};
 
 export const MAX_IO_BYTES = limits.maxPayloadBytes;
 

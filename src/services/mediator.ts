@@ -14,7 +14,7 @@ import { blockKey, type BlockRef, type InodeAttr, type OrphanBlock } from '../co
 import { blockCount } from '../core/block-math.js';
 import { initialMembership, liveServers, step, watchedServers, writableServers, type ServerRecord, type MembershipAction, type MembershipEvent, type MembershipState } from '../core/membership.js';
 import { dataMethods } from '../protocol/data-messages.js';
-import { mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
+import { mediatorAccess, mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
 import { metaMethods, namespaceMethods } from '../protocol/meta-messages.js';
 import type { Method } from '../protocol/method.js';
 import { FileIo, type Extent } from '../replication/file-io.js';
@@ -30,6 +30,11 @@ import { Redundancy } from './redundancy.js';
 import { SpaceTracker } from './space-tracker.js';
 import { statFsWithSpace } from '../core/capacity.js';
 import type { StatFs } from '../common/types.js';
+import path from 'node:path';
+import { CLUSTER_SECRET_FILE } from '../common/cluster-secret.js';
+import { removeClusterCredentials, writeClusterCredentials } from '../common/credential-store.js';
+import type { Credential } from '../common/credentials.js';
+import { MEDIATOR_IDENTITY, OWNER_IDENTITY, credentialFor, securityFrom } from './server-security.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -42,6 +47,9 @@ export interface MediatorOptions {
   dataDir: string;
   faultInjection: boolean;
   logger: Logger;
+  /** The cluster secret (from `<dataDir>/cluster.secret`); undefined runs every connection
+   * without TLS or roles (--insecure-loopback, loopback only). */
+  clusterSecret: Buffer | undefined;
   /** Milliseconds between heartbeats to each data server. */
   heartbeatIntervalMs?: number;
   /** Background copying (heal) and verifying (scrub) budgets; 0 means unlimited. */
@@ -90,8 +98,8 @@ export class Mediator {
     this.log = options.logger;
     const servers = options.dataPorts.map((port) => ({ host: options.host, port, local: true }));
     this.membership = initialMembership(servers, options.sparePorts, limits.heartbeatMissesBeforeDown);
-    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log);
-    this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true });
+    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, options.clusterSecret === undefined);
+    this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true, ...this.asServer() });
     this.replicator = new Replicator({
       readQuorum: options.readQuorum,
       writeQuorum: options.writeQuorum,
@@ -144,6 +152,7 @@ export class Mediator {
     });
     this.rpc = new RpcServer({
       name: 'mediator',
+      security: options.clusterSecret && securityFrom(options.clusterSecret, path.join(options.dataDir, CLUSTER_SECRET_FILE), mediatorAccess),
       onError: (op, code, message) => this.log.debug({ op, code }, message),
     });
     this.registerHandlers();
@@ -151,6 +160,7 @@ export class Mediator {
 
   /** Starts the metadata server and the data servers, then serves clients. */
   async start(): Promise<Address> {
+    await this.writeOwnerCredentials();
     await this.metaProcess.start();
     await Promise.all(
       this.membership.servers.map(async (server) => {
@@ -176,17 +186,42 @@ export class Mediator {
     clearInterval(this.heartbeatTimer);
     this.redundancy.stop();
     await this.rpc.close();
+    await removeClusterCredentials({ host: this.options.host, port: this.options.port }, process.pid);
     this.meta.close();
     const children = [...this.runtime.values()].map((r) => r.child).filter((c): c is ChildHandle => c !== undefined && c.alive);
     for (const runtime of this.runtime.values()) runtime.client.close();
     await Promise.all([this.metaProcess.stop(), ...children.map((c) => stopChild(c))]);
   }
 
+  // ---- credentials ----
+
+  /** How this mediator authenticates to its own servers. */
+  private asServer(): { credentials: Credential } | { plaintext: true } {
+    const secret = this.options.clusterSecret;
+    return secret ? { credentials: credentialFor(secret, MEDIATOR_IDENTITY) } : { plaintext: true };
+  }
+
+  /** Leaves admin credentials for the user who started the cluster in the standard place, for
+   * every address of the cluster. Spares are listed up front, so a replacement needs no rewrite. */
+  private async writeOwnerCredentials(): Promise<void> {
+    const o = this.options;
+    const ports = [o.port, o.metaPort, ...o.dataPorts, ...o.sparePorts];
+    const owner = o.clusterSecret ? credentialFor(o.clusterSecret, OWNER_IDENTITY) : { identity: OWNER_IDENTITY, key: Buffer.alloc(32) };
+    await writeClusterCredentials({ host: o.host, port: o.port }, {
+      ...owner,
+      addresses: ports.map((port) => formatAddress({ host: o.host, port })),
+      plaintext: o.clusterSecret === undefined,
+      pid: process.pid,
+      dataDir: o.dataDir,
+    });
+  }
+
   // ---- children ----
 
   private spawnData(port: number, fresh: boolean): Promise<ChildHandle> {
     const o = this.options;
-    return spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, fresh, log: this.log });
+    const insecureLoopback = o.clusterSecret === undefined;
+    return spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, insecureLoopback, fresh, log: this.log });
   }
 
   private watchExit(id: string, child: ChildHandle): void {
@@ -282,7 +317,7 @@ export class Mediator {
     if (!runtime) {
       const record = this.membership.servers.find((s) => s.id === id);
       const address = record ? { host: record.host, port: record.port } : parseId(id);
-      runtime = { client: new RpcClient(address, { peerName: `data server ${id}` }), heartbeatInFlight: false };
+      runtime = { client: new RpcClient(address, { peerName: `data server ${id}`, ...this.asServer() }), heartbeatInFlight: false };
       this.runtime.set(id, runtime);
     }
     return runtime;

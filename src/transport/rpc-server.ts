@@ -10,6 +10,8 @@ import type { Address } from '../common/address.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { object, optional, str, uint, unknownValue } from '../protocol/schema.js';
+import { mayCall, type Role } from '../core/access-policy.js';
+import { createRpcListener, peerRoleOf, type ServerSecurity } from './secure-socket.js';
 
 export interface RequestContext {
   /** Absolute deadline, in Date.now() milliseconds, after which the caller has given up. */
@@ -41,6 +43,9 @@ export interface RpcServerOptions {
   name: string;
   maxConnections?: number;
   maxInFlightPerConnection?: number;
+  /** TLS-PSK authentication and the roles allowed per method; without it, plain TCP and no
+   * role checks (only for --insecure-loopback and in-process tests). */
+  security?: ServerSecurity;
   /** Called for each failed request, for logging; the reply has already been sent. */
   onError?: (op: string, code: ErrorCode, message: string) => void;
 }
@@ -50,11 +55,15 @@ export class RpcConnection {
   private inFlight = 0;
   private broken = false;
   private readonly decoder = new FrameDecoder();
+  /** The peer's authenticated role; undefined on a plain connection. */
+  readonly role: Role | undefined;
 
   constructor(
     readonly socket: net.Socket,
     private readonly server: RpcServer,
-  ) {}
+  ) {
+    this.role = peerRoleOf(socket);
+  }
 
   sendEvent(event: string, data: unknown): void {
     if (this.socket.destroyed) return;
@@ -94,6 +103,7 @@ export class RpcConnection {
       try {
         const route = this.server.route(header.op);
         const args = route.decodeArgs(header.args);
+        this.server.checkAccess(header.op, this.role);
         const timeoutMs = header.timeoutMs ?? limits.defaultCallTimeoutMs;
         const ctx: RequestContext = {
           deadlineMs: Date.now() + timeoutMs,
@@ -143,13 +153,15 @@ export class RpcServer {
   readonly maxInFlightPerConnection: number;
   private readonly maxConnections: number;
   private readonly onError: RpcServerOptions['onError'];
+  private readonly security: ServerSecurity | undefined;
 
   constructor(options: RpcServerOptions) {
     this.name = options.name;
     this.maxInFlightPerConnection = options.maxInFlightPerConnection ?? limits.maxInFlightPerConnection;
     this.maxConnections = options.maxConnections ?? limits.maxConnections;
     this.onError = options.onError;
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.security = options.security;
+    this.server = createRpcListener(options.security, (socket) => this.accept(socket));
   }
 
   register<A, R>(m: Method<A, R>, handler: Handler<A, R>): this {
@@ -165,6 +177,14 @@ export class RpcServer {
     const route = this.routes.get(op);
     if (!route) throw qfsError('UNKNOWN_OPERATION', `${this.name} does not serve '${op}'`);
     return route;
+  }
+
+  /** PERMISSION unless the connection's role may call the method (authenticated servers only). */
+  checkAccess(op: string, role: Role | undefined): void {
+    if (!this.security) return;
+    if (role === undefined || !mayCall(this.security.access, op, role)) {
+      throw qfsError('PERMISSION', `${this.name}: role '${role ?? 'none'}' may not call '${op}'`);
+    }
   }
 
   reportError(rawHeader: unknown, err: unknown): void {
