@@ -9,6 +9,8 @@ import { runDataServer, runMetaServer, type ServerFlags } from './server-command
 import { EXIT_USAGE, reportCliError } from './usage-error.js';
 import { MOUNT_DEFAULTS, runMount, runUnmount } from './mount-command.js';
 import { explainCommand, healCommand, scrubCommand } from './repair-commands.js';
+import { CREDENTIALS_OPTION } from './credentials-flag.js';
+import { issueCommand, revokeCommand } from './credentials-commands.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
 
@@ -62,6 +64,7 @@ function buildProgram(): Command {
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--timeout-ms <ms>', 'deadline of each call to the mediator', MOUNT_DEFAULTS.timeoutMs)
     .option('--attr-timeout <seconds>', 'how long the kernel may cache attributes', MOUNT_DEFAULTS.attrTimeout)
+    .option(...CREDENTIALS_OPTION)
     .action(runMount);
 
   program
@@ -76,6 +79,7 @@ function buildProgram(): Command {
     .description('show servers, their state and the cluster counters')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
+    .option(...CREDENTIALS_OPTION)
     .action(statusCommand);
 
   program
@@ -83,6 +87,7 @@ function buildProgram(): Command {
     .description('compare every data server with the block maps now and copy what is missing')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--wait', 'show progress until done')
+    .option(...CREDENTIALS_OPTION)
     .action(healCommand);
 
   program
@@ -90,6 +95,7 @@ function buildProgram(): Command {
     .description('verify every block on every data server now and repair what is wrong')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--wait', 'show progress until done')
+    .option(...CREDENTIALS_OPTION)
     .action(scrubCommand);
 
   program
@@ -98,6 +104,7 @@ function buildProgram(): Command {
     .argument('<path>', 'a file on a quorumfs mount, or a path inside the file system')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
+    .option(...CREDENTIALS_OPTION)
     .action(explainCommand);
 
   program
@@ -106,6 +113,7 @@ function buildProgram(): Command {
     .argument('<port>', 'data server port')
     .option('--host <host>', 'data server host', LOOPBACK)
     .option('--json', 'print a JSON array')
+    .option(...CREDENTIALS_OPTION)
     .action(listContentsCommand);
 
   program
@@ -114,6 +122,7 @@ function buildProgram(): Command {
     .argument('<port>', 'data server port')
     .argument('<key>', 'block key, as list-contents shows it')
     .option('--host <host>', 'data server host', LOOPBACK)
+    .option(...CREDENTIALS_OPTION)
     .action(corruptCommand);
 
   program
@@ -121,7 +130,24 @@ function buildProgram(): Command {
     .description('make a data server exit at once (fault injection)')
     .argument('<port>', 'data server port')
     .option('--host <host>', 'data server host', LOOPBACK)
+    .option(...CREDENTIALS_OPTION)
     .action(terminateCommand);
+
+  const credentials = program.command('credentials').description('issue and revoke credentials of this cluster (run by its owner)');
+  credentials
+    .command('issue')
+    .description('print a credential of a new identity, for --credentials on another host')
+    .requiredOption('--role <role>', 'client (mounts, client API) or admin (the command line)')
+    .option('--data-dir <dir>', "the mediator's data directory", MEDIATOR_DEFAULTS.dataDir)
+    .option('--id <id>', 'the id part of the identity (default: random)')
+    .option('--out <file>', 'write it to a new file (mode 0600) instead of stdout')
+    .action(issueCommand);
+  credentials
+    .command('revoke')
+    .description('refuse an identity (or an id, in every role) from the next handshake on')
+    .argument('<id>', 'the id or identity <role>.<id> to revoke')
+    .option('--data-dir <dir>', "the mediator's data directory", MEDIATOR_DEFAULTS.dataDir)
+    .action(revokeCommand);
 
   return program;
 }

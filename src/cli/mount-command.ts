@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
+import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 import { formatAddress } from '../common/address.js';
 import { messageOf, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
@@ -25,7 +26,7 @@ import { READY_PREFIX } from '../services/supervisor.js';
 import { addressArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
 
-export interface MountFlags {
+export interface MountFlags extends CredentialsFlag {
   mediator: string;
   timeoutMs: string;
   attrTimeout: string;
@@ -53,6 +54,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   let session: FuseSession | undefined;
   const outage = new PeerOutage();
   const client = new QuorumfsClient(address, {
+    ...(await credentialsOption(flags)),
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
       if (!session) return; // before the mount, a failure to reach the mediator ends the command

@@ -54,16 +54,18 @@ export async function findClusterCredentials(peer: Address): Promise<CredentialF
   } catch (err) {
     throw noCredentials(peer, `cannot read ${dir} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
   }
-  let best: { credential: CredentialFile; mtimeMs: number } | undefined;
+  let best: { credential: CredentialFile; rank: number; mtimeMs: number } | undefined;
   for (const name of names) {
     const file = path.join(dir, name);
     try {
       const st = await stat(file);
       if (st.size > limits.maxCredentialFileBytes) continue;
       const credential = decodeCredentialFile(await readFile(file, 'utf8'), file);
-      if (!credential.addresses.some((a) => sameAddress(parseAddress(a), peer))) continue;
+      const lists = (addresses: string[] | undefined): boolean => (addresses ?? []).some((a) => sameAddress(parseAddress(a), peer));
+      const rank = lists(credential.addresses) ? 2 : lists(credential.spareAddresses) ? 1 : 0;
+      if (rank === 0) continue;
       if (credential.pid !== undefined && !processAlive(credential.pid)) continue; // a crashed mediator's leftover
-      if (!best || st.mtimeMs > best.mtimeMs) best = { credential, mtimeMs: st.mtimeMs };
+      if (!best || rank > best.rank || (rank === best.rank && st.mtimeMs > best.mtimeMs)) best = { credential, rank, mtimeMs: st.mtimeMs };
     } catch {
       // Removed while we looked, or not ours to read: try the others.
     }
@@ -83,4 +85,25 @@ function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** The credentials a live mediator using this data directory left in the standard place. */
+export async function findClusterByDataDir(dataDir: string): Promise<CredentialFile | undefined> {
+  const dir = clusterCredentialsDir();
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.json')).slice(0, limits.maxClusterCredentialFiles);
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    try {
+      const file = path.join(dir, name);
+      const credential = decodeCredentialFile(await readFile(file, 'utf8'), file);
+      if (credential.dataDir === dataDir && (credential.pid === undefined || processAlive(credential.pid))) return credential;
+    } catch {
+      // skip unreadable or vanished files
+    }
+  }
+  return undefined;
 }

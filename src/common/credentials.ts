@@ -21,6 +21,9 @@ export interface Credential {
 export interface CredentialFile extends Credential {
   /** host:port of every server this credential is for (the cluster's, spares included). */
   addresses: string[];
+  /** Addresses it may apply to later (a cluster's unused spare ports); a lookup prefers a file
+   * that lists the peer in `addresses`. */
+  spareAddresses?: string[];
   /** The cluster runs without TLS (--insecure-loopback): connect in plain TCP. */
   plaintext?: boolean;
   /** For files in the standard place: the mediator that wrote it, and its data directory. */
@@ -56,6 +59,7 @@ export function decodeCredentialFile(text: string, where: string): CredentialFil
     identity: o.identity,
     key: Buffer.from(o.key, 'hex'),
     addresses: (o.addresses as string[]).map((a) => formatAddress(parseAddress(a))),
+    spareAddresses: Array.isArray(o.spareAddresses) ? o.spareAddresses.filter((a): a is string => typeof a === 'string').map((a) => formatAddress(parseAddress(a))) : undefined,
     plaintext: o.plaintext === true,
     pid: typeof o.pid === 'number' ? o.pid : undefined,
     dataDir: typeof o.dataDir === 'string' ? o.dataDir : undefined,

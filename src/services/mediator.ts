@@ -202,14 +202,18 @@ export class Mediator {
   }
 
   /** Leaves admin credentials for the user who started the cluster in the standard place, for
-   * every address of the cluster. Spares are listed up front, so a replacement needs no rewrite. */
+   * every address of the cluster: the servers in use, and the spare ports still unused apart
+   * (several clusters on a host may share a spare range; one in use wins a lookup). Rewritten
+   * when a replacement starts on a spare. */
   private async writeOwnerCredentials(): Promise<void> {
     const o = this.options;
-    const ports = [o.port, o.metaPort, ...o.dataPorts, ...o.sparePorts];
+    const inUse = [o.port, o.metaPort, ...this.membership.servers.map((s) => s.port)];
     const owner = o.clusterSecret ? credentialFor(o.clusterSecret, OWNER_IDENTITY) : { identity: OWNER_IDENTITY, key: Buffer.alloc(32) };
+    const addressOf = (port: number): string => formatAddress({ host: o.host, port });
     await writeClusterCredentials({ host: o.host, port: o.port }, {
       ...owner,
-      addresses: ports.map((port) => formatAddress({ host: o.host, port })),
+      addresses: inUse.map(addressOf),
+      spareAddresses: this.membership.sparePorts.map(addressOf),
       plaintext: o.clusterSecret === undefined,
       pid: process.pid,
       dataDir: o.dataDir,
@@ -278,6 +282,7 @@ export class Mediator {
     try {
       const child = await this.spawnData(port, true);
       if (this.stopping) return child.kill('SIGKILL');
+      await this.writeOwnerCredentials().catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'cannot rewrite the owner credentials'));
       this.runtimeOf(id).child = child;
       this.watchExit(id, child);
       this.counters.replacements++;
