@@ -18,7 +18,7 @@ const SECRET_BYTES = 32;
 export async function ensureClusterSecret(dataDir: string): Promise<Buffer> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(dataDir, CLUSTER_SECRET_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, randomBytes(SECRET_BYTES), { mode: 0o600, flag: 'wx' });
   try {
     // link() fails if the secret exists: a concurrent or earlier start's secret wins.
@@ -83,7 +83,7 @@ export async function revokeId(dataDir: string, id: string): Promise<void> {
   }
   if (text.length > limits.maxCredentialFileBytes) throw qfsError('NO_SPACE', `${file} is over ${limits.maxCredentialFileBytes} bytes`);
   if (parseRevoked(text).has(id)) return;
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${id}\n`, { mode: 0o600 });
   await rename(tmp, file);
 }

@@ -5,6 +5,7 @@
 // race) and removes it at stop; a client given no credentials picks the newest file of a live
 // mediator whose addresses include the peer it dials.
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +29,7 @@ export async function writeClusterCredentials(mediator: Address, credential: Cre
   const dir = clusterCredentialsDir();
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, fileNameOf(mediator));
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, encodeCredentialFile(credential), { mode: 0o600 });
   await rename(tmp, file);
   return file;

@@ -92,6 +92,7 @@ export class Mediator {
   private stopping = false;
   private readonly startedAtMs = Date.now();
   private boundAddress: Address | undefined;
+  private credentialsWritten: Promise<void> = Promise.resolve();
   private readonly log: Logger;
 
   constructor(private readonly options: MediatorOptions) {
@@ -205,7 +206,13 @@ export class Mediator {
    * every address of the cluster: the servers in use, and the spare ports still unused apart
    * (several clusters on a host may share a spare range; one in use wins a lookup). Rewritten
    * when a replacement starts on a spare. */
-  private async writeOwnerCredentials(): Promise<void> {
+  private writeOwnerCredentials(): Promise<void> {
+    // One write at a time, so a later membership is never overwritten by an earlier one.
+    this.credentialsWritten = this.credentialsWritten.catch(() => undefined).then(() => this.writeOwnerCredentialsNow());
+    return this.credentialsWritten;
+  }
+
+  private async writeOwnerCredentialsNow(): Promise<void> {
     const o = this.options;
     const inUse = [o.port, o.metaPort, ...this.membership.servers.map((s) => s.port)];
     const owner = o.clusterSecret ? credentialFor(o.clusterSecret, OWNER_IDENTITY) : { identity: OWNER_IDENTITY, key: Buffer.alloc(32) };
