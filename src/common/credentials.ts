@@ -81,10 +81,13 @@ export async function readCredentialFile(file: string): Promise<CredentialFile> 
 
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '::1']);
 
-/** The same peer, counting every loopback spelling as one host. */
+/** A server bound to every interface is reached on loopback too. */
+const LOCAL_NAMES: ReadonlySet<string> = new Set([...LOOPBACK_NAMES, '0.0.0.0', '::']);
+
+/** The same peer, counting every loopback spelling (and a wildcard bind) as one host. */
 export function sameAddress(a: Address, b: Address): boolean {
   if (a.port !== b.port) return false;
-  return a.host === b.host || (LOOPBACK_NAMES.has(a.host) && LOOPBACK_NAMES.has(b.host));
+  return a.host === b.host || (LOCAL_NAMES.has(a.host) && LOCAL_NAMES.has(b.host));
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -57,6 +57,8 @@ export function createRpcListener(security: ServerSecurity | undefined, onSocket
   // A failed handshake (not TLS, unknown identity, wrong key, too slow) is the peer's problem:
   // its socket is already destroyed, nothing is served.
   server.on('tlsClientError', () => {});
+  // Sockets still in their handshake count too: an unauthenticated peer cannot hold more.
+  server.maxConnections = limits.maxConnections;
   return server;
 }
 
