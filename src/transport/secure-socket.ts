@@ -14,7 +14,10 @@ import { deriveKey, type Credential } from '../common/credentials.js';
 import { limits } from '../common/limits.js';
 import { parseIdentity, type AccessPolicy, type Role } from '../core/access-policy.js';
 
-/** Forward secrecy first (ECDHE), then plain PSK for a build without ChaCha20; both AEAD. */
+/** AEAD with forward secrecy (an ephemeral X25519 mixed with the PSK), then plain PSK for a
+ * build without ChaCha20. Not DHE-PSK-AES-GCM: its bulk is faster with AES-NI, but its
+ * finite-field DH costs the server ~25 ms of CPU per handshake, before the peer has proved
+ * anything (measured: docs/security.md). */
 const PSK_CIPHERS = 'ECDHE-PSK-CHACHA20-POLY1305:PSK-AES256-GCM-SHA384';
 const TLS_VERSIONS = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
 
