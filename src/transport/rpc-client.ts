@@ -88,6 +88,7 @@ export class RpcClient {
   private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt' | 'peerName' | 'credentials' | 'plaintext'>> &
     Pick<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt'>;
   private transport: ClientTransport | undefined;
+  private transportLookedUp = false;
   private connectedOnce = false;
   private closed = false;
 
@@ -205,7 +206,11 @@ export class RpcClient {
         clearTimeout(timer);
         socket.destroy();
         if (isHandshakeRefusal(err)) {
-          reject(qfsError('UNAUTHENTICATED', `${this.peerName} refused our credentials (${this.identityText()}): ${err.message.split('\n')[0]}`, err));
+          // Credentials from the standard place may be stale (a new cluster on this address):
+          // look again on the next attempt.
+          const refused = qfsError('UNAUTHENTICATED', `${this.peerName} refused our credentials (${this.identityText()}): ${err.message.split('\n')[0]}`, err);
+          if (this.transportLookedUp) this.transport = undefined;
+          reject(refused);
           return;
         }
         reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: ${err.message}`, err)));
@@ -230,6 +235,7 @@ export class RpcClient {
       throw err;
     }
     this.transport = found.plaintext ? { kind: 'plain' } : { kind: 'psk', credential: found };
+    this.transportLookedUp = true;
     return this.transport;
   }
 
