@@ -7,11 +7,12 @@ import { dataMethods } from '../protocol/data-messages.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { RpcClient } from '../transport/rpc-client.js';
 import { addressArg, portArg } from './arguments.js';
+import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 
 const CLI_TIMEOUT_MS = 5_000;
 
-async function withClient<T>(address: Address, peerName: string, work: (client: RpcClient) => Promise<T>): Promise<T> {
-  const client = new RpcClient(address, { peerName, defaultTimeoutMs: CLI_TIMEOUT_MS });
+async function withClient<T>(address: Address, peerName: string, flags: CredentialsFlag, work: (client: RpcClient) => Promise<T>): Promise<T> {
+  const client = new RpcClient(address, { peerName, defaultTimeoutMs: CLI_TIMEOUT_MS, ...(await credentialsOption(flags)) });
   try {
     return await work(client);
   } finally {
@@ -23,9 +24,9 @@ function dataServerAddress(portText: string, host: string): Address {
   return { host, port: portArg(portText, 'port') };
 }
 
-export async function statusCommand(flags: { mediator: string; json?: boolean }): Promise<void> {
+export async function statusCommand(flags: { mediator: string; json?: boolean } & CredentialsFlag): Promise<void> {
   const address = addressArg(flags.mediator, '--mediator');
-  const report = await withClient(address, `mediator ${formatAddress(address)}`, (c) => c.call(mediatorMethods.status, {}));
+  const report = await withClient(address, `mediator ${formatAddress(address)}`, flags, (c) => c.call(mediatorMethods.status, {}));
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
 }
 
@@ -73,15 +74,15 @@ export function formatStatus(report: StatusReport): string {
 
 /** Prints a data server's blocks page by page as they arrive, so a million keys take no more
  * memory than one page; --json still prints one valid JSON array. */
-export async function listContentsCommand(portText: string, flags: { host: string; json?: boolean }): Promise<void> {
+export async function listContentsCommand(portText: string, flags: { host: string; json?: boolean } & CredentialsFlag): Promise<void> {
   const address = dataServerAddress(portText, flags.host);
-  await withClient(address, `data server ${formatAddress(address)}`, async (c) => {
+  await withClient(address, `data server ${formatAddress(address)}`, flags, async (c) => {
     const out = new LineWriter();
     let count = 0;
-    let after: ReturnType<typeof dataMethods.list.result>['next'] | undefined = undefined;
+    // The first page before any output: a refused call prints its one line and nothing else.
+    let page: ReturnType<typeof dataMethods.list.result> = await c.call(dataMethods.list, {});
     await out.write(flags.json ? '[' : `${pad('KEY', KEY_WIDTH)}  ${pad('VERSION', 10)}  ${pad('SIZE', 8)}  CHECKSUM\n`);
-    do {
-      const page: ReturnType<typeof dataMethods.list.result> = await c.call(dataMethods.list, { after });
+    for (;;) {
       let text = '';
       for (const e of page.entries) {
         if (flags.json) text += `${count === 0 ? '' : ','}\n${JSON.stringify(e)}`;
@@ -89,8 +90,9 @@ export async function listContentsCommand(portText: string, flags: { host: strin
         count++;
       }
       await out.write(text);
-      after = page.next;
-    } while (after !== undefined);
+      if (page.next === undefined) break;
+      page = await c.call(dataMethods.list, { after: page.next });
+    }
     await out.write(flags.json ? '\n]\n' : `${count} block${count === 1 ? '' : 's'}\n`);
   });
 }
@@ -110,9 +112,9 @@ class LineWriter {
   }
 }
 
-export async function corruptCommand(portText: string, key: string, flags: { host: string }): Promise<void> {
+export async function corruptCommand(portText: string, key: string, flags: { host: string } & CredentialsFlag): Promise<void> {
   const address = dataServerAddress(portText, flags.host);
-  const r = await withClient(address, `data server ${formatAddress(address)}`, (c) => c.call(dataMethods.corrupt, { key }));
+  const r = await withClient(address, `data server ${formatAddress(address)}`, flags, (c) => c.call(dataMethods.corrupt, { key }));
   process.stdout.write(
     `corrupted ${r.key} v${r.version} on ${formatAddress(address)}\n` +
       `  old: ${r.before.sizeBytes} bytes, ${r.before.checksum}, starts ${r.before.preview}\n` +
@@ -120,9 +122,9 @@ export async function corruptCommand(portText: string, key: string, flags: { hos
   );
 }
 
-export async function terminateCommand(portText: string, flags: { host: string }): Promise<void> {
+export async function terminateCommand(portText: string, flags: { host: string } & CredentialsFlag): Promise<void> {
   const address = dataServerAddress(portText, flags.host);
-  await withClient(address, `data server ${formatAddress(address)}`, (c) => c.call(dataMethods.terminate, {}));
+  await withClient(address, `data server ${formatAddress(address)}`, flags, (c) => c.call(dataMethods.terminate, {}));
   process.stdout.write(`terminated the data server on ${formatAddress(address)}\n`);
 }
 

@@ -9,6 +9,8 @@ import { runDataServer, runMetaServer, type ServerFlags } from './server-command
 import { EXIT_USAGE, reportCliError } from './usage-error.js';
 import { MOUNT_DEFAULTS, runMount, runUnmount } from './mount-command.js';
 import { explainCommand, healCommand, scrubCommand } from './repair-commands.js';
+import { CREDENTIALS_OPTION } from './credentials-flag.js';
+import { issueCommand, revokeCommand } from './credentials-commands.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
 
@@ -31,6 +33,7 @@ function buildProgram(): Command {
     .option('--data-dir <dir>', 'where the servers keep their data', MEDIATOR_DEFAULTS.dataDir)
     .option('--host <host>', 'address to listen on', MEDIATOR_DEFAULTS.host)
     .option('--fault-injection', 'allow corrupt and terminate on the data servers')
+    .option('--insecure-loopback', 'no TLS and no roles on any connection (benchmark/debug switch; loopback only)')
     .option('--heal-rate-mibs <n>', 'heal copying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.healRateMibs)
     .option('--scrub-rate-mibs <n>', 'scrub verifying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.scrubRateMibs)
     .option('--scrub-interval-s <n>', 'seconds between scrub passes (0: only on demand)', MEDIATOR_DEFAULTS.scrubIntervalS)
@@ -46,7 +49,9 @@ function buildProgram(): Command {
       .requiredOption('--port <port>', 'port to listen on')
       .requiredOption('--dir <dir>', 'directory for its data')
       .option('--host <host>', 'address to listen on', LOOPBACK)
-      .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)');
+      .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)')
+      .option('--cluster-secret <file>', 'the cluster secret (default: cluster.secret beside --dir)')
+      .option('--insecure-loopback', 'no TLS, no roles: a benchmark/debug switch, loopback only');
     if (name === 'data-server') command.option('--fault-injection', 'accept corrupt and terminate');
     command.action(run);
   };
@@ -60,6 +65,7 @@ function buildProgram(): Command {
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--timeout-ms <ms>', 'deadline of each call to the mediator', MOUNT_DEFAULTS.timeoutMs)
     .option('--attr-timeout <seconds>', 'how long the kernel may cache attributes', MOUNT_DEFAULTS.attrTimeout)
+    .option(...CREDENTIALS_OPTION)
     .action(runMount);
 
   program
@@ -74,6 +80,7 @@ function buildProgram(): Command {
     .description('show servers, their state and the cluster counters')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
+    .option(...CREDENTIALS_OPTION)
     .action(statusCommand);
 
   program
@@ -81,6 +88,7 @@ function buildProgram(): Command {
     .description('compare every data server with the block maps now and copy what is missing')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--wait', 'show progress until done')
+    .option(...CREDENTIALS_OPTION)
     .action(healCommand);
 
   program
@@ -88,6 +96,7 @@ function buildProgram(): Command {
     .description('verify every block on every data server now and repair what is wrong')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--wait', 'show progress until done')
+    .option(...CREDENTIALS_OPTION)
     .action(scrubCommand);
 
   program
@@ -96,6 +105,7 @@ function buildProgram(): Command {
     .argument('<path>', 'a file on a quorumfs mount, or a path inside the file system')
     .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
+    .option(...CREDENTIALS_OPTION)
     .action(explainCommand);
 
   program
@@ -104,6 +114,7 @@ function buildProgram(): Command {
     .argument('<port>', 'data server port')
     .option('--host <host>', 'data server host', LOOPBACK)
     .option('--json', 'print a JSON array')
+    .option(...CREDENTIALS_OPTION)
     .action(listContentsCommand);
 
   program
@@ -112,6 +123,7 @@ function buildProgram(): Command {
     .argument('<port>', 'data server port')
     .argument('<key>', 'block key, as list-contents shows it')
     .option('--host <host>', 'data server host', LOOPBACK)
+    .option(...CREDENTIALS_OPTION)
     .action(corruptCommand);
 
   program
@@ -119,7 +131,24 @@ function buildProgram(): Command {
     .description('make a data server exit at once (fault injection)')
     .argument('<port>', 'data server port')
     .option('--host <host>', 'data server host', LOOPBACK)
+    .option(...CREDENTIALS_OPTION)
     .action(terminateCommand);
+
+  const credentials = program.command('credentials').description('issue and revoke credentials of this cluster (run by its owner)');
+  credentials
+    .command('issue')
+    .description('print a credential of a new identity, for --credentials on another host')
+    .requiredOption('--role <role>', 'client (mounts, client API) or admin (the command line)')
+    .option('--data-dir <dir>', "the mediator's data directory", MEDIATOR_DEFAULTS.dataDir)
+    .option('--id <id>', 'the id part of the identity (default: random)')
+    .option('--out <file>', 'write it to a new file (mode 0600) instead of stdout')
+    .action(issueCommand);
+  credentials
+    .command('revoke')
+    .description('refuse an identity (or an id, in every role) from the next handshake on')
+    .argument('<id>', 'the id or identity <role>.<id> to revoke')
+    .option('--data-dir <dir>', "the mediator's data directory", MEDIATOR_DEFAULTS.dataDir)
+    .action(revokeCommand);
 
   return program;
 }

@@ -10,6 +10,8 @@ import { checkQuorumConfig } from '../core/quorum.js';
 import { Mediator, type MediatorOptions } from '../services/mediator.js';
 import { checkPortFree, portArg, portRangeArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
+import { ensureClusterSecret } from '../common/cluster-secret.js';
+import { isLoopbackHost } from '../common/credentials.js';
 
 export interface MediatorFlags {
   port: string;
@@ -21,6 +23,7 @@ export interface MediatorFlags {
   scrubRateMibs: string;
   scrubIntervalS: string;
   sessionGraceMs: string;
+  insecureLoopback?: boolean;
 }
 
 export const DEFAULT_MEDIATOR_PORT = 51234;
@@ -31,13 +34,14 @@ export async function parseMediatorArgs(
   metaPortText: string,
   dataPortTexts: string[],
   flags: MediatorFlags,
-): Promise<Omit<MediatorOptions, 'logger'>> {
+): Promise<Omit<MediatorOptions, 'logger' | 'clusterSecret'> & { insecureLoopback: boolean }> {
   const readQuorum = positiveIntArg(qr, 'Qr');
   const writeQuorum = positiveIntArg(qw, 'Qw');
   if (dataPortTexts.length === 0) usage('give at least one data server port');
   const problem = checkQuorumConfig({ readQuorum, writeQuorum, replicas: dataPortTexts.length });
   if (problem) usage(problem);
   const port = portArg(flags.port, 'mediator port');
+  if (flags.insecureLoopback && !isLoopbackHost(flags.host)) usage(`--insecure-loopback needs a loopback --host, not ${flags.host}`);
   const metaPort = portArg(metaPortText, 'metadata server port');
   const dataPorts = dataPortTexts.map((p) => portArg(p, 'data server port'));
   const named = [port, metaPort, ...dataPorts];
@@ -65,12 +69,17 @@ export async function parseMediatorArgs(
     scrubRateBytesPerSecond: positiveIntArg(flags.scrubRateMibs, '--scrub-rate-mibs') * MiB,
     scrubIntervalMs: positiveIntArg(flags.scrubIntervalS, '--scrub-interval-s') * 1000,
     sessionGraceMs: positiveIntArg(flags.sessionGraceMs, '--session-grace-ms'),
+    insecureLoopback: flags.insecureLoopback === true,
   };
 }
 
-export async function runMediator(options: Omit<MediatorOptions, 'logger'>): Promise<void> {
+export async function runMediator(parsed: Omit<MediatorOptions, 'logger' | 'clusterSecret'> & { insecureLoopback: boolean }): Promise<void> {
   const logger = createLogger('mediator');
-  const mediator = new Mediator({ ...options, logger });
+  const { insecureLoopback, ...options } = parsed;
+  // The secret is made at the first start and kept with the data; --insecure-loopback leaves it be.
+  const clusterSecret = insecureLoopback ? undefined : await ensureClusterSecret(options.dataDir);
+  if (insecureLoopback) logger.warn('--insecure-loopback: connections are neither authenticated nor encrypted');
+  const mediator = new Mediator({ ...options, clusterSecret, logger });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): void => {
     if (stopping) return;

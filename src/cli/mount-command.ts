@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
+import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 import { formatAddress } from '../common/address.js';
 import { messageOf, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
@@ -26,7 +27,7 @@ import { READY_PREFIX } from '../services/supervisor.js';
 import { addressArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
 
-export interface MountFlags {
+export interface MountFlags extends CredentialsFlag {
   mediator: string;
   timeoutMs: string;
   attrTimeout: string;
@@ -65,6 +66,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     );
   };
   const client = new QuorumfsClient(address, {
+    ...(await credentialsOption(flags)),
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
       if (!session) return; // before the mount, a failure to reach the mediator ends the command

@@ -6,6 +6,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
+import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 import { qfsError } from '../common/errors.js';
 import { mountTable } from '../fuse/mount-table.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
@@ -14,7 +15,7 @@ import { addressArg } from './arguments.js';
 const PASS_TIMEOUT_MS = 24 * 3600 * 1000;
 const POLL_MS = 250;
 
-interface Flags {
+interface Flags extends CredentialsFlag {
   mediator: string;
   wait?: boolean;
 }
@@ -22,8 +23,8 @@ interface Flags {
 /** compared: false while a heal is still comparing (its total is not known yet). */
 type Progress = { doneBlocks: number; totalBlocks: number; etaMs?: number; compared?: boolean };
 
-function client(flags: Flags): QuorumfsClient {
-  return new QuorumfsClient(addressArg(flags.mediator, '--mediator'), { defaultTimeoutMs: 10_000 });
+async function client(flags: Flags): Promise<QuorumfsClient> {
+  return new QuorumfsClient(addressArg(flags.mediator, '--mediator'), { defaultTimeoutMs: 10_000, ...(await credentialsOption(flags)) });
 }
 
 export async function healCommand(flags: Flags): Promise<void> {
@@ -35,7 +36,7 @@ export async function scrubCommand(flags: Flags): Promise<void> {
 }
 
 async function runPass(flags: Flags, what: 'heal' | 'scrub', progressOf: (s: StatusReport) => Progress | undefined): Promise<void> {
-  const c = client(flags);
+  const c = await client(flags);
   try {
     if (!flags.wait) {
       await c.rpc.call(mediatorMethods[what], { wait: false });
@@ -115,7 +116,7 @@ function progressDisplay(what: string): { update(p: Progress): void; finish(): v
 /** Explains a file: `path` is either a file on a quorumfs mount (its inode number is the
  * quorumfs inode) or a path inside the file system, from its root. */
 export async function explainCommand(path: string, flags: Flags & { json?: boolean }): Promise<void> {
-  const c = client(flags);
+  const c = await client(flags);
   try {
     const local = await stat(path).catch(() => undefined);
     if (!local && (await onQuorumfsMount(dirname(path)))) throw qfsError('NOT_FOUND', `${path}: no such file or directory`);

@@ -8,6 +8,13 @@ import { DataServer } from '../services/data-server.js';
 import { MetaServer } from '../services/meta-server.js';
 import { READY_PREFIX, exitWithParent } from '../services/supervisor.js';
 import { checkPortFree, portArg } from './arguments.js';
+import { isLoopbackHost } from '../common/credentials.js';
+import type { AccessPolicy } from '../core/access-policy.js';
+import { dataAccess } from '../protocol/data-messages.js';
+import { metaAccess } from '../protocol/meta-messages.js';
+import { defaultSecretFile, loadServerSecurity } from '../services/server-security.js';
+import type { ServerSecurity } from '../transport/secure-socket.js';
+import { usage } from './usage-error.js';
 
 export interface ServerFlags {
   port: string;
@@ -15,6 +22,8 @@ export interface ServerFlags {
   host: string;
   faultInjection?: boolean;
   exitWithParent?: boolean;
+  clusterSecret?: string;
+  insecureLoopback?: boolean;
 }
 
 interface Closable {
@@ -32,6 +41,7 @@ export async function runDataServer(flags: ServerFlags): Promise<void> {
     dir: flags.dir,
     faultInjection: flags.faultInjection === true,
     logger,
+    security: await securityOf(flags, dataAccess),
   });
   serveUntilSignal(server, flags.exitWithParent === true);
 }
@@ -41,8 +51,19 @@ export async function runMetaServer(flags: ServerFlags): Promise<void> {
   await checkPortFree(flags.host, port, 'port');
   await mkdir(flags.dir, { recursive: true });
   const logger = createLogger('meta-server', { port });
-  const server = await MetaServer.start({ address: { host: flags.host, port }, dir: flags.dir, logger });
+  const security = await securityOf(flags, metaAccess);
+  const server = await MetaServer.start({ address: { host: flags.host, port }, dir: flags.dir, logger, security });
   serveUntilSignal(server, flags.exitWithParent === true);
+}
+
+/** The cluster secret (by default beside the server's directory in its mediator's data
+ * directory), or none with --insecure-loopback, which only a loopback address may use. */
+async function securityOf(flags: ServerFlags, access: AccessPolicy): Promise<ServerSecurity | undefined> {
+  if (flags.insecureLoopback) {
+    if (!isLoopbackHost(flags.host)) usage(`--insecure-loopback needs a loopback --host, not ${flags.host}`);
+    return undefined;
+  }
+  return loadServerSecurity(flags.clusterSecret ?? defaultSecretFile(flags.dir), access);
 }
 
 function serveUntilSignal(server: Closable, withParent: boolean): void {

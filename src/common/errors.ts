@@ -10,7 +10,8 @@ export const ERROR_CODES = [
   'NOT_EMPTY', // rmdir or rename onto a non-empty directory
   'NAME_TOO_LONG', // a name over limits.maxNameBytes or a path over limits.maxPathBytes
   'INVALID', // a malformed argument or message
-  'PERMISSION', // the operation is not permitted (EPERM)
+  'PERMISSION', // the operation is not permitted (EPERM), e.g. to the caller's role
+  'UNAUTHENTICATED', // no credentials for the peer, or the TLS-PSK handshake refused them
   'ACCESS', // access denied by mode bits (EACCES)
   'NO_SPACE', // a store is full; on a write: too few data servers had room for the quorum
   'NO_DATA', // no such extended attribute

@@ -120,4 +120,11 @@ export const limits = {
   /** How often an idle mount checks its connection to the mediator and reconnects (which
    * resumes its session); far below sessionGraceMs. */
   sessionKeepaliveMs: 1_000,
+  /** A TLS handshake not finished within this is dropped: an unauthenticated peer holds a
+   * connection slot no longer. */
+  tlsHandshakeTimeoutMs: 5_000,
+  /** Credential files (and the cluster secret, the revoked-ids file) bigger than this are refused. */
+  maxCredentialFileBytes: 64 * KiB,
+  /** Credential files looked at in the standard place when dialling a peer. */
+  maxClusterCredentialFiles: 1_000,
 } as const;

@@ -15,6 +15,7 @@ export const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
   NAME_TOO_LONG: 'ENAMETOOLONG',
   INVALID: 'EINVAL',
   PERMISSION: 'EPERM',
+  UNAUTHENTICATED: 'EACCES',
   ACCESS: 'EACCES',
   NO_SPACE: 'ENOSPC',
   NO_DATA: 'ENODATA',

@@ -1,5 +1,6 @@
 // Methods a data server serves. Block bytes travel as the frame payload, never in the header.
 
+import type { AccessPolicy } from '../core/access-policy.js';
 import { limits } from '../common/limits.js';
 import { checksumStr, empty } from './common-decoders.js';
 import { method } from './method.js';
@@ -74,3 +75,11 @@ export const dataMethods = {
   ),
   terminate: method('terminate', empty, empty, false),
 } as const;
+
+/** Data servers serve the mediator and the operator's command line, never file-system clients
+ * (a client could otherwise overwrite or delete any replica); fault injection also needs the
+ * server's --fault-injection flag. */
+export const dataAccess: AccessPolicy = {
+  defaultRoles: ['server', 'admin'],
+  methodRoles: { corrupt: ['admin'], terminate: ['admin'] },
+};

@@ -1,6 +1,7 @@
 // Methods the mediator serves to clients (the FUSE mount, the CLI, tests): the namespace methods
 // of the metadata server unchanged, plus file data, attributes with truncation, and status.
 
+import type { AccessPolicy } from '../core/access-policy.js';
 import { limits } from '../common/limits.js';
 import { blockRef, empty, inodeAttr, name, timespec } from './common-decoders.js';
 import { method } from './method.js';
@@ -143,6 +144,13 @@ export const mediatorMethods = {
    * ones that no longer exist (the session was gone long enough to lose them). */
   attachSession: method('attachSession', object({ session: sessionId, inos: heldInodes }), object({ missing: heldInodes }), true),
 } as const;
+
+/** The mediator serves everyone authenticated; starting heal and scrub passes (cluster-wide
+ * work) is for the operator. */
+export const mediatorAccess: AccessPolicy = {
+  defaultRoles: ['client', 'admin', 'server'],
+  methodRoles: { heal: ['admin', 'server'], scrub: ['admin', 'server'] },
+};
 
 export const MAX_IO_BYTES = limits.maxPayloadBytes;
 

@@ -1,6 +1,7 @@
 // Methods the metadata server serves: one per MetaStore method, each one transaction there.
 // The mediator forwards the namespace methods to clients unchanged (see mediator-messages.ts).
 
+import type { AccessPolicy } from '../core/access-policy.js';
 import { limits } from '../common/limits.js';
 import {
   blockRef,
@@ -143,3 +144,6 @@ export const metaInternalMethods = {
 } as const;
 
 export const metaMethods = { ...namespaceMethods, ...metaInternalMethods } as const;
+
+/** The metadata server trusts its callers' uid/gid and block maps: only the mediator may call it. */
+export const metaAccess: AccessPolicy = { defaultRoles: ['server'] };

@@ -5,6 +5,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { delay } from '../common/async.js';
+import { CLUSTER_SECRET_FILE } from '../common/cluster-secret.js';
 import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { spawnServer, type ChildHandle } from './supervisor.js';
@@ -24,6 +25,7 @@ export class MetaServerProcess {
     private readonly port: number,
     private readonly dataDir: string,
     private readonly log: Logger,
+    private readonly insecureLoopback: boolean,
     /** Called after each restart that followed a crash (not the first start). */
     private readonly onRestarted: () => void = () => {},
   ) {}
@@ -39,7 +41,7 @@ export class MetaServerProcess {
   async start(): Promise<void> {
     this.child = await spawnServer({
       name: `metadata server on port ${this.port}`,
-      args: ['meta-server', '--host', this.host, '--port', String(this.port), '--dir', path.join(this.dataDir, 'meta')],
+      args: ['meta-server', '--host', this.host, '--port', String(this.port), '--dir', path.join(this.dataDir, 'meta'), ...securityArgs(this.dataDir, this.insecureLoopback)],
       readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
       logger: this.log,
     });
@@ -76,6 +78,7 @@ export interface DataServerSpawn {
   port: number;
   dataDir: string;
   faultInjection: boolean;
+  insecureLoopback: boolean;
   /** A replacement: leftovers of an earlier run on this port are not trusted. */
   fresh: boolean;
   log: Logger;
@@ -86,7 +89,13 @@ export async function spawnDataServer(o: DataServerSpawn): Promise<ChildHandle> 
   if (o.fresh) await rm(dir, { recursive: true, force: true });
   const args = ['data-server', '--host', o.host, '--port', String(o.port), '--dir', dir];
   if (o.faultInjection) args.push('--fault-injection');
+  args.push(...securityArgs(o.dataDir, o.insecureLoopback));
   return spawnServer({ name: `data server on port ${o.port}`, args, readyTimeoutMs: CHILD_READY_TIMEOUT_MS, logger: o.log });
+}
+
+/** Children read the cluster secret from the mediator's data directory (or run without TLS). */
+function securityArgs(dataDir: string, insecureLoopback: boolean): string[] {
+  return insecureLoopback ? ['--insecure-loopback'] : ['--cluster-secret', path.join(dataDir, CLUSTER_SECRET_FILE)];
 }
 
 /** SIGTERM, then SIGKILL if the child has not exited within the grace period. */

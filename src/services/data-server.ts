@@ -11,12 +11,15 @@ import { forEachBounded } from '../common/rate-limiter.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { PayloadReply, RpcServer } from '../transport/rpc-server.js';
 import { BlockStore } from '../stores/block-store.js';
+import type { ServerSecurity } from '../transport/secure-socket.js';
 
 export interface DataServerOptions {
   address: Address;
   dir: string;
   faultInjection: boolean;
   logger: Logger;
+  /** Authentication and roles; absent only with --insecure-loopback. */
+  security?: ServerSecurity;
 }
 
 export class DataServer {
@@ -30,6 +33,7 @@ export class DataServer {
     const store = await BlockStore.open(options.dir);
     const rpc = new RpcServer({
       name: 'data server',
+      security: options.security,
       onError: (op, code, message) => options.logger.debug({ op, code }, message),
     });
     const startedAtMs = Date.now();

@@ -14,7 +14,7 @@ import { blockKey, type BlockRef, type InodeAttr, type OrphanBlock } from '../co
 import { blockCount } from '../core/block-math.js';
 import { initialMembership, liveServers, step, watchedServers, writableServers, type ServerRecord, type MembershipAction, type MembershipEvent, type MembershipState } from '../core/membership.js';
 import { dataMethods } from '../protocol/data-messages.js';
-import { mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
+import { mediatorAccess, mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
 import { metaMethods, namespaceMethods } from '../protocol/meta-messages.js';
 import type { Method } from '../protocol/method.js';
 import { FileIo, type Extent } from '../replication/file-io.js';
@@ -32,6 +32,11 @@ import { SessionTable } from '../core/session-table.js';
 import { SpaceTracker } from './space-tracker.js';
 import { statFsWithSpace } from '../core/capacity.js';
 import type { StatFs } from '../common/types.js';
+import path from 'node:path';
+import { CLUSTER_SECRET_FILE } from '../common/cluster-secret.js';
+import { removeClusterCredentials, writeClusterCredentials } from '../common/credential-store.js';
+import type { Credential } from '../common/credentials.js';
+import { MEDIATOR_IDENTITY, OWNER_IDENTITY, credentialFor, securityFrom } from './server-security.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -44,6 +49,9 @@ export interface MediatorOptions {
   dataDir: string;
   faultInjection: boolean;
   logger: Logger;
+  /** The cluster secret (from `<dataDir>/cluster.secret`); undefined runs every connection
+   * without TLS or roles (--insecure-loopback, loopback only). */
+  clusterSecret: Buffer | undefined;
   /** Milliseconds between heartbeats to each data server. */
   heartbeatIntervalMs?: number;
   /** Background copying (heal) and verifying (scrub) budgets; 0 means unlimited. */
@@ -94,6 +102,7 @@ export class Mediator {
   private stopping = false;
   private readonly startedAtMs = Date.now();
   private boundAddress: Address | undefined;
+  private credentialsWritten: Promise<void> = Promise.resolve();
   private readonly log: Logger;
 
   constructor(private readonly options: MediatorOptions) {
@@ -102,8 +111,8 @@ export class Mediator {
     this.membership = initialMembership(servers, options.sparePorts, limits.heartbeatMissesBeforeDown);
     this.sessionGraceMs = options.sessionGraceMs ?? limits.sessionGraceMs;
     this.sessions = new SessionTable(this.sessionGraceMs);
-    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, () => void this.adoptHoldSessions());
-    this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true });
+    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, options.clusterSecret === undefined, () => void this.adoptHoldSessions());
+    this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true, ...this.asServer() });
     this.replicator = new Replicator({
       readQuorum: options.readQuorum,
       writeQuorum: options.writeQuorum,
@@ -156,6 +165,7 @@ export class Mediator {
     });
     this.rpc = new RpcServer({
       name: 'mediator',
+      security: options.clusterSecret && securityFrom(options.clusterSecret, path.join(options.dataDir, CLUSTER_SECRET_FILE), mediatorAccess),
       onError: (op, code, message) => this.log.debug({ op, code }, message),
     });
     this.registerHandlers();
@@ -163,6 +173,7 @@ export class Mediator {
 
   /** Starts the metadata server and the data servers, then serves clients. */
   async start(): Promise<Address> {
+    await this.writeOwnerCredentials();
     await this.metaProcess.start();
     await Promise.all(
       this.membership.servers.map(async (server) => {
@@ -192,17 +203,52 @@ export class Mediator {
     clearInterval(this.sessionTimer);
     this.redundancy.stop();
     await this.rpc.close();
+    await removeClusterCredentials({ host: this.options.host, port: this.options.port }, process.pid);
     this.meta.close();
     const children = [...this.runtime.values()].map((r) => r.child).filter((c): c is ChildHandle => c !== undefined && c.alive);
     for (const runtime of this.runtime.values()) runtime.client.close();
     await Promise.all([this.metaProcess.stop(), ...children.map((c) => stopChild(c))]);
   }
 
+  // ---- credentials ----
+
+  /** How this mediator authenticates to its own servers. */
+  private asServer(): { credentials: Credential } | { plaintext: true } {
+    const secret = this.options.clusterSecret;
+    return secret ? { credentials: credentialFor(secret, MEDIATOR_IDENTITY) } : { plaintext: true };
+  }
+
+  /** Leaves admin credentials for the user who started the cluster in the standard place, for
+   * every address of the cluster: the servers in use, and the spare ports still unused apart
+   * (several clusters on a host may share a spare range; one in use wins a lookup). Rewritten
+   * when a replacement starts on a spare. */
+  private writeOwnerCredentials(): Promise<void> {
+    // One write at a time, so a later membership is never overwritten by an earlier one.
+    this.credentialsWritten = this.credentialsWritten.catch(() => undefined).then(() => this.writeOwnerCredentialsNow());
+    return this.credentialsWritten;
+  }
+
+  private async writeOwnerCredentialsNow(): Promise<void> {
+    const o = this.options;
+    const inUse = [o.port, o.metaPort, ...this.membership.servers.map((s) => s.port)];
+    const owner = o.clusterSecret ? credentialFor(o.clusterSecret, OWNER_IDENTITY) : { identity: OWNER_IDENTITY, key: Buffer.alloc(32) };
+    const addressOf = (port: number): string => formatAddress({ host: o.host, port });
+    await writeClusterCredentials({ host: o.host, port: o.port }, {
+      ...owner,
+      addresses: inUse.map(addressOf),
+      spareAddresses: this.membership.sparePorts.map(addressOf),
+      plaintext: o.clusterSecret === undefined,
+      pid: process.pid,
+      dataDir: o.dataDir,
+    });
+  }
+
   // ---- children ----
 
   private spawnData(port: number, fresh: boolean): Promise<ChildHandle> {
     const o = this.options;
-    return spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, fresh, log: this.log });
+    const insecureLoopback = o.clusterSecret === undefined;
+    return spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, insecureLoopback, fresh, log: this.log });
   }
 
   private watchExit(id: string, child: ChildHandle): void {
@@ -259,6 +305,7 @@ export class Mediator {
     try {
       const child = await this.spawnData(port, true);
       if (this.stopping) return child.kill('SIGKILL');
+      await this.writeOwnerCredentials().catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'cannot rewrite the owner credentials'));
       this.runtimeOf(id).child = child;
       this.watchExit(id, child);
       this.counters.replacements++;
@@ -298,7 +345,7 @@ export class Mediator {
     if (!runtime) {
       const record = this.membership.servers.find((s) => s.id === id);
       const address = record ? { host: record.host, port: record.port } : parseId(id);
-      runtime = { client: new RpcClient(address, { peerName: `data server ${id}` }), heartbeatInFlight: false };
+      runtime = { client: new RpcClient(address, { peerName: `data server ${id}`, ...this.asServer() }), heartbeatInFlight: false };
       this.runtime.set(id, runtime);
     }
     return runtime;

@@ -7,6 +7,7 @@ import type { Address } from '../common/address.js';
 import type { Logger } from '../common/logger.js';
 import { metaInternalMethods, namespaceMethods } from '../protocol/meta-messages.js';
 import { RpcServer } from '../transport/rpc-server.js';
+import type { ServerSecurity } from '../transport/secure-socket.js';
 import type { MetaStore } from '../stores/meta-store.js';
 import { SqliteMetaStore } from '../stores/sqlite-meta-store.js';
 
@@ -14,6 +15,8 @@ export interface MetaServerOptions {
   address: Address;
   dir: string;
   logger: Logger;
+  /** Authentication and roles; absent only with --insecure-loopback. */
+  security?: ServerSecurity;
 }
 
 export class MetaServer {
@@ -27,6 +30,7 @@ export class MetaServer {
     const store = SqliteMetaStore.open(path.join(options.dir, 'meta.sqlite'));
     const rpc = new RpcServer({
       name: 'metadata server',
+      security: options.security,
       onError: (op, code, message) => options.logger.debug({ op, code }, message),
     });
     registerMetaHandlers(rpc, store);

@@ -12,6 +12,9 @@ import { namesToWire } from '../protocol/wire-names.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { bool, object, optional, str, uint, unknownValue } from '../protocol/schema.js';
+import { findClusterCredentials } from '../common/credential-store.js';
+import type { Credential } from '../common/credentials.js';
+import { dial, isHandshakeRefusal, type ClientTransport } from './secure-socket.js';
 
 export interface CallOptions {
   /** Bytes sent as the frame payload; the caller must not change them until the call settles. */
@@ -29,6 +32,13 @@ export interface CallReply<R> {
 }
 
 export interface RpcClientOptions {
+  /** The identity and key to authenticate with. Without it (and without plaintext), the
+   * credentials of the peer's cluster are looked up in the standard place
+   * (~/.config/quorumfs/clusters) at connect time; none there fails UNAUTHENTICATED. */
+  credentials?: Credential;
+  /** Plain TCP, no authentication: for a server run without security (--insecure-loopback, or
+   * an RPC server in a test). */
+  plaintext?: boolean;
   /** Used in error messages: "data server 127.0.0.1:60000". */
   peerName?: string;
   defaultTimeoutMs?: number;
@@ -78,14 +88,18 @@ export class RpcClient {
   private connecting: Promise<net.Socket> | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt' | 'peerName'>> &
+  private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt' | 'peerName' | 'credentials' | 'plaintext'>> &
     Pick<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt'>;
+  private transport: ClientTransport | undefined;
+  private transportLookedUp = false;
   private connectedOnce = false;
   private closed = false;
 
   constructor(address: Address, options: RpcClientOptions = {}) {
     this.address = address;
     this.peerName = options.peerName ?? formatAddress(address);
+    if (options.plaintext) this.transport = { kind: 'plain' };
+    else if (options.credentials) this.transport = { kind: 'psk', credential: options.credentials };
     this.options = {
       defaultTimeoutMs: options.defaultTimeoutMs ?? limits.defaultCallTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? limits.connectTimeoutMs,
@@ -181,13 +195,13 @@ export class RpcClient {
     if (this.socket && !this.socket.destroyed && this.socket.writable) return this.waitForDrain(this.socket);
     // Callers that arrive while connecting also wait for the send queue to drain.
     if (this.connecting) return this.connecting.then((socket) => this.waitForDrain(socket));
-    this.connecting = new Promise<net.Socket>((resolve, reject) => {
-      const socket = net.connect({ host: this.address.host, port: this.address.port, noDelay: true });
+    this.connecting = this.resolveTransport().then((transport) => new Promise<net.Socket>((resolve, reject) => {
+      const { socket, readyEvent } = dial(this.address, transport);
       const timer = setTimeout(() => {
         socket.destroy();
         reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: no answer within ${timeoutMs} ms`)));
       }, timeoutMs);
-      socket.once('connect', () => {
+      socket.once(readyEvent, () => {
         clearTimeout(timer);
         socket.off('error', onConnectError);
         this.adopt(socket);
@@ -195,13 +209,59 @@ export class RpcClient {
       });
       const onConnectError = (err: Error): void => {
         clearTimeout(timer);
+        socket.destroy();
+        if (isHandshakeRefusal(err)) {
+          // Credentials from the standard place may be stale (a new cluster on this address):
+          // look again on the next attempt.
+          const refused = qfsError('UNAUTHENTICATED', `${this.peerName} refused our credentials (${this.identityText()}): ${err.message.split('\n')[0]}`, err);
+          if (this.transportLookedUp) this.transport = undefined;
+          reject(refused);
+          return;
+        }
         reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: ${err.message}`, err)));
       };
-      socket.once('error', onConnectError);
-    }).finally(() => {
+      socket.on('error', onConnectError);
+    })).finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
+  }
+
+  /** The transport given at construction, or the one the standard place has for this peer
+   * (looked up once per client; UNAUTHENTICATED if there is none). */
+  private async resolveTransport(): Promise<ClientTransport> {
+    if (this.transport) return this.transport;
+    let found;
+    try {
+      found = await findClusterCredentials(this.address);
+    } catch (err) {
+      // Nothing listening is the more useful news than having no key for it (a wrong port).
+      await this.probeListening(Math.min(this.options.connectTimeoutMs, 1_000));
+      throw err;
+    }
+    this.transport = found.plaintext ? { kind: 'plain' } : { kind: 'psk', credential: found };
+    this.transportLookedUp = true;
+    return this.transport;
+  }
+
+  /** Resolves if something accepts a TCP connection at the address; UNAVAILABLE if not. */
+  private probeListening(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: this.address.host, port: this.address.port });
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        if (err) reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: ${err.message}`, err)));
+        else resolve();
+      };
+      const timer = setTimeout(() => done(), timeoutMs);
+      socket.once('connect', () => done());
+      socket.once('error', done);
+    });
+  }
+
+  private identityText(): string {
+    return this.transport?.kind === 'psk' ? `identity ${this.transport.credential.identity}` : 'plain';
   }
 
   /** Waits while too many bytes are queued on the socket, so a fast caller cannot grow memory. */

@@ -15,6 +15,8 @@ import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHe
 import type { Method } from '../protocol/method.js';
 import { object, optional, str, uint, unknownValue } from '../protocol/schema.js';
 import { connectionBounds, type ConnectionBounds } from './connection-bounds.js';
+import { mayCall, type Role } from '../core/access-policy.js';
+import { createRpcListener, peerRoleOf, type ServerSecurity } from './secure-socket.js';
 
 export interface RequestContext {
   /** Absolute deadline, in Date.now() milliseconds, after which the caller has given up. */
@@ -51,6 +53,9 @@ export interface RpcServerOptions {
   /** Caps, backpressure and timeouts per connection; defaults from limits.ts (see
    * connection-bounds.ts). maxConnections above wins over bounds.maxConnections. */
   bounds?: Partial<ConnectionBounds>;
+  /** TLS-PSK authentication and the roles allowed per method; without it, plain TCP and no
+   * role checks (only for --insecure-loopback and in-process tests). */
+  security?: ServerSecurity;
   /** Called for each failed request, for logging; the reply has already been sent. */
   onError?: (op: string, code: ErrorCode, message: string) => void;
 }
@@ -70,12 +75,15 @@ export class RpcConnection {
   // connection costs a Date.now() per chunk rather than a timer per frame.
   private idleTimer: NodeJS.Timeout | undefined;
   private partialTimer: NodeJS.Timeout | undefined;
+  /** The peer's authenticated role; undefined on a plain connection. */
+  readonly role: Role | undefined;
 
   constructor(
     readonly socket: net.Socket,
     private readonly server: RpcServer,
   ) {
     this.armIdleTimer(server.bounds.idleTimeoutMs);
+    this.role = peerRoleOf(socket);
   }
 
   /** Pushes an event. A peer that lets more than bounds.maxQueuedEventBytes pile up unread is
@@ -125,6 +133,7 @@ export class RpcConnection {
       try {
         const route = this.server.route(header.op);
         const args = route.decodeArgs(header.args);
+        this.server.checkAccess(header.op, this.role);
         const timeoutMs = header.timeoutMs ?? limits.defaultCallTimeoutMs;
         const ctx: RequestContext = {
           deadlineMs: Date.now() + timeoutMs,
@@ -262,13 +271,15 @@ export class RpcServer {
   private readonly perPeer = new Map<string, number>();
   /** Connections closed at accept for being over a cap, since the start. */
   refusedConnections = 0;
+  private readonly security: ServerSecurity | undefined;
 
   constructor(options: RpcServerOptions) {
     this.name = options.name;
     this.maxInFlightPerConnection = options.maxInFlightPerConnection ?? limits.maxInFlightPerConnection;
     this.bounds = connectionBounds({ ...options.bounds, ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }) });
     this.onError = options.onError;
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.security = options.security;
+    this.server = createRpcListener(options.security, (socket) => this.accept(socket));
   }
 
   register<A, R>(m: Method<A, R>, handler: Handler<A, R>): this {
@@ -285,6 +296,14 @@ export class RpcServer {
     const route = this.routes.get(op);
     if (!route) throw qfsError('UNKNOWN_OPERATION', `${this.name} does not serve '${op}'`);
     return route;
+  }
+
+  /** PERMISSION unless the connection's role may call the method (authenticated servers only). */
+  checkAccess(op: string, role: Role | undefined): void {
+    if (!this.security) return;
+    if (role === undefined || !mayCall(this.security.access, op, role)) {
+      throw qfsError('PERMISSION', `${this.name}: role '${role ?? 'none'}' may not call '${op}'`);
+    }
   }
 
   reportError(rawHeader: unknown, err: unknown): void {

@@ -1,8 +1,11 @@
 // Garbage on the wire: malformed frames, oversized frames, unknown operations and bad arguments
-// get an error reply or a closed connection, and the server keeps serving everyone else.
+// get an error reply or a closed connection, and the server keeps serving everyone else. The
+// garbage is sent inside an authenticated TLS connection (the owner's credentials), where the
+// frame layer sees it; without TLS a peer is dropped at the handshake (security.test.ts).
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import { findClusterCredentials } from '../../src/common/credential-store.js';
+import { dial } from '../../src/transport/secure-socket.js';
 import { after, before, describe, it } from 'node:test';
 import { FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrame } from '../../src/protocol/frame-codec.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
@@ -13,9 +16,10 @@ interface Exchange {
 }
 
 /** Sends raw bytes and collects reply frames until the server closes or `waitMs` passes. */
-function exchange(port: number, bytes: Buffer, waitMs = 500): Promise<Exchange> {
+async function exchange(port: number, bytes: Buffer, waitMs = 500): Promise<Exchange> {
+  const credential = await findClusterCredentials({ host: '127.0.0.1', port });
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const { socket, readyEvent } = dial({ host: '127.0.0.1', port }, { kind: 'psk', credential });
     const decoder = new FrameDecoder();
     const result: Exchange = { frames: [], closed: false };
     socket.on('data', (chunk) => {
@@ -27,11 +31,15 @@ function exchange(port: number, bytes: Buffer, waitMs = 500): Promise<Exchange> 
       clearTimeout(timer);
       resolve(result);
     });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(result);
-    }, waitMs);
-    socket.write(bytes);
+    let timer: NodeJS.Timeout | undefined;
+    // The wait starts once the handshake is done: only the frame layer's answer is timed.
+    socket.once(readyEvent, () => {
+      timer = setTimeout(() => {
+        socket.destroy();
+        resolve(result);
+      }, waitMs);
+      socket.write(bytes);
+    });
   });
 }
 

@@ -11,6 +11,9 @@ import { object, uint } from '../../src/protocol/schema.js';
 import { RpcClient, type AttemptOutcome } from '../../src/transport/rpc-client.js';
 import { RpcServer } from '../../src/transport/rpc-server.js';
 import { freePorts } from '../helpers/cluster.js';
+import { randomBytes } from 'node:crypto';
+import { RevokedIds } from '../../src/common/cluster-secret.js';
+import { credentialFor } from '../../src/services/server-security.js';
 
 const echo = method('echo', object({ n: uint }), object({ n: uint }), true);
 const refuse = method('refuse', object({}), object({}), true);
@@ -20,8 +23,12 @@ describe('RPC client: attempt outcomes', () => {
   let server: RpcServer;
   let port: number;
   const hanging: Array<() => void> = [];
+  // Over the real transport: TLS-PSK with a secret of this test's own.
+  const clusterSecret = randomBytes(32);
+  const credentials = credentialFor(clusterSecret, 'client.test');
   before(async () => {
-    server = new RpcServer({ name: 'test' })
+    const security = { clusterSecret, revoked: new RevokedIds('/nonexistent/revoked-ids'), access: { defaultRoles: ['client'] as const } };
+    server = new RpcServer({ name: 'test', security })
       .register(echo, (a) => ({ n: a.n }))
       .register(refuse, () => {
         throw qfsError('NOT_FOUND', 'no such thing');
@@ -35,7 +42,7 @@ describe('RPC client: attempt outcomes', () => {
   });
 
   function client(outcomes: AttemptOutcome[], atPort = port): RpcClient {
-    return new RpcClient({ host: '127.0.0.1', port: atPort }, { onAttempt: (o) => outcomes.push(o), defaultTimeoutMs: 2_000 });
+    return new RpcClient({ host: '127.0.0.1', port: atPort }, { credentials, onAttempt: (o) => outcomes.push(o), defaultTimeoutMs: 2_000 });
   }
 
   it('a reply, an error reply included, is an answer', async () => {
