@@ -276,10 +276,14 @@ describe('hostile peers', () => {
   });
 
   before(async () => {
+    // Plain TCP (--insecure-loopback): these peers attack what lies behind the transport —
+    // framing, decoding, queues and timers, the same on a TLS connection once it is established.
+    // The TLS handshake's own bounds are tested in security.test.ts.
     cluster = await startCluster({
       readQuorum: 1,
       writeQuorum: 1,
       dataServers: 1,
+      extraArgs: ['--insecure-loopback'],
       env: {
         QFS_TEST_PARTIAL_FRAME_TIMEOUT_MS: String(PARTIAL_FRAME_TIMEOUT_MS),
         QFS_TEST_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS),

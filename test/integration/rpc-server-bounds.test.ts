@@ -15,7 +15,7 @@ describe('RPC server bounds (in process)', () => {
     server.register(dataMethods.heartbeat, () => ({ role: 'data', port: 0, pid: process.pid, blocks: 0, bytes: 0, freeBytes: 0, totalBytes: 0, uptimeMs: 0, faultInjection: false }));
     const address = await server.listen({ host: '127.0.0.1', port: 0 });
     const deaf = await RawPeer.connect(address.port, { read: false });
-    const client = new RpcClient(address);
+    const client = new RpcClient(address, { plaintext: true }); // an in-process server without TLS
     try {
       await waitFor(() => server.openConnections.size === 1, 5_000, 'the connection to be accepted');
       const [connection] = [...server.openConnections];
