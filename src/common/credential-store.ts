@@ -65,7 +65,11 @@ export async function findClusterCredentials(peer: Address): Promise<CredentialF
       const lists = (addresses: string[] | undefined): boolean => (addresses ?? []).some((a) => sameAddress(parseAddress(a), peer));
       const rank = lists(credential.addresses) ? 2 : lists(credential.spareAddresses) ? 1 : 0;
       if (rank === 0) continue;
-      if (credential.pid !== undefined && !processAlive(credential.pid)) continue; // a crashed mediator's leftover
+      if (credential.pid !== undefined && !processAlive(credential.pid)) {
+        // A killed mediator's leftover: removed, so leftovers cannot pile up past the files read.
+        await unlink(file).catch(() => undefined);
+        continue;
+      }
       if (!best || rank > best.rank || (rank === best.rank && st.mtimeMs > best.mtimeMs)) best = { credential, rank, mtimeMs: st.mtimeMs };
     } catch {
       // Removed while we looked, or not ours to read: try the others.

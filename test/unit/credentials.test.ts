@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -89,5 +89,7 @@ describe('credentials and roles', () => {
     await writeFile(`${dead}.tmp`, encodeCredentialFile({ identity: 'admin.owner', key: key(3), addresses: ['127.0.0.1:3000'], pid: 2 ** 22 + 1 }));
     await rename(`${dead}.tmp`, dead);
     await assert.rejects(findClusterCredentials({ host: '127.0.0.1', port: 3000 }), { code: 'UNAUTHENTICATED' });
+    // ... and is removed, so leftovers cannot pile up past the files a lookup reads.
+    await assert.rejects(stat(dead), { code: 'ENOENT' });
   });
 });
