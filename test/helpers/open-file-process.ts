@@ -7,17 +7,16 @@
 //   {"op":"close"}                         close the descriptor
 // Every answer carries "ok"; a failed operation answers {"ok":false,"code":errno name}.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { CommandProcess, serveCommands, type Failure } from './command-process.js';
 
 export type OpenFileCommand =
   | { op: 'open'; path: string }
   | { op: 'read' }
   | { op: 'write'; offset: number; base64: string }
   | { op: 'close' };
-export type OpenFileAnswer = { ok: true; base64?: string } | { ok: false; code: string; message: string };
+export type OpenFileAnswer = { ok: true; base64?: string } | Failure;
 
 let handle: FileHandle | undefined;
 
@@ -55,44 +54,10 @@ async function perform(command: OpenFileCommand): Promise<OpenFileAnswer> {
   }
 }
 
-async function serve(): Promise<void> {
-  for await (const line of createInterface({ input: process.stdin })) {
-    if (line.trim() === '') continue;
-    let answer: OpenFileAnswer;
-    try {
-      answer = await perform(JSON.parse(line) as OpenFileCommand);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      answer = { ok: false, code: e.code ?? 'ERROR', message: e.message };
-    }
-    process.stdout.write(`${JSON.stringify(answer)}\n`);
-  }
-}
-
 /** The parent's side: one helper process, one command at a time. */
-export class OpenFileProcess {
-  private readonly child: ChildProcess;
-  private waiting: ((line: string) => void) | undefined;
-  private readonly exited: Promise<void>;
-  private stderr = '';
-
+export class OpenFileProcess extends CommandProcess<OpenFileCommand, OpenFileAnswer> {
   constructor() {
-    this.child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
-    this.child.stderr!.setEncoding('utf8').on('data', (t: string) => (this.stderr += t));
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      const waiting = this.waiting;
-      this.waiting = undefined;
-      waiting?.(line);
-    });
-    void this.exited.then(() => this.waiting?.(JSON.stringify({ ok: false, code: 'EXITED', message: `helper exited: ${this.stderr}` })));
-  }
-
-  async do(command: OpenFileCommand): Promise<OpenFileAnswer> {
-    if (this.waiting) throw new Error('one command at a time');
-    const answer = new Promise<string>((resolve) => (this.waiting = resolve));
-    this.child.stdin!.write(`${JSON.stringify(command)}\n`);
-    return JSON.parse(await answer) as OpenFileAnswer;
+    super(fileURLToPath(import.meta.url));
   }
 
   /** Runs a command that must succeed; returns the bytes it read, if any. */
@@ -101,16 +66,6 @@ export class OpenFileProcess {
     if (!answer.ok) throw new Error(`${command.op} failed: ${answer.code} ${answer.message}`);
     return Buffer.from(answer.base64 ?? '', 'base64');
   }
-
-  /** Ends the helper (stdin closed, then SIGKILL if it lingers) and waits for it, by PID. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.stdin!.end();
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-      await this.exited;
-      clearTimeout(timer);
-    }
-  }
 }
 
-if (process.argv[2] === '--serve') void serve();
+if (process.argv[2] === '--serve') void serveCommands(perform);
