@@ -55,6 +55,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   let session: FuseSession | undefined;
   let fsRef: QuorumfsFs | undefined;
   const outage = new PeerOutage();
+  let unmounted = false;
   // Names this mount to the mediator: its holds on open files belong to it (docs/open-files.md).
   const sessionId = randomUUID();
   const attach = (): void => {
@@ -69,7 +70,9 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     ...(await credentialsOption(flags)),
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
-      if (!session) return; // before the mount, a failure to reach the mediator ends the command
+      // Before the mount, a failure to reach the mediator ends the command; after the unmount,
+      // the mediator stopping too (Ctrl-C reaches both) is no outage worth a warning.
+      if (!session || unmounted) return;
       const report = attempt.answered
         ? outage.answered(Date.now())
         : outage.unanswered(attempt.startedAtMs, attempt.error.code, attempt.error.message);
@@ -138,6 +141,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   logger.info({ mediator }, 'mounted');
   process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full })}\n`);
   void session.closed.then(async () => {
+    unmounted = true;
     logger.info('unmounted');
     clearInterval(keepalive);
     await fs.endSession().catch(() => undefined); // else the mediator ends it after its grace period
