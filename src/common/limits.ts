@@ -80,6 +80,12 @@ export const limits = {
   /** Write misses remembered per data server; past this the server is healed by a full compare
    * instead, so the memory they take stays bounded whatever the number of blocks. */
   maxRecordedMissesPerServer: 100_000,
+  /** Deadline of each call a heal, scrub or miss repair makes (a page, a copy, a verify batch). */
+  repairCallTimeoutMs: 30_000,
+  /** A scrub's verifyMany batch stops at this many bytes, so one call reads a bounded amount. */
+  verifyBatchBytes: 32 * MiB,
+  /** Recorded write misses are tried again this often. */
+  missRepairIntervalMs: 500,
   /** Block copies a heal or scrub repair has in flight at once. */
   healConcurrency: 64,
   /** A failed heal is tried again after this delay, doubled each time up to the maximum. */

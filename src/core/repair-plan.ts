@@ -22,6 +22,13 @@ export function blockId(ino: number, index: number): string {
   return `${ino}:${index}`;
 }
 
+/** A server's verdict on its copy of a block (`verify`/`verifyMany`), judged against the block
+ * map: 'ok' only if the server read it sound and its checksum is the committed one. */
+export function copyVerdict(result: { status: string; checksum?: string } | undefined, committedChecksum: string): string {
+  if (result === undefined) return 'unreachable';
+  return result.status === 'ok' && result.checksum !== committedChecksum ? 'mismatch' : result.status;
+}
+
 /** The listed versions no committed block refers to and that are not newer than the committed
  * one of their key (a newer one may be a write in flight): `committed[i]` is the committed
  * version of held[i]'s block, 0 for none. Keys that do not name a block are left alone. The

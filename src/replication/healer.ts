@@ -9,15 +9,12 @@ import { codeOf, messageOf, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import { forEachBounded, type RateLimiter } from '../common/rate-limiter.js';
 import { parseBlockKey } from '../common/types.js';
-import { blockId, orphanCandidatesInPage, type MapBlock } from '../core/repair-plan.js';
+import { blockId, copyVerdict, orphanCandidatesInPage, type MapBlock } from '../core/repair-plan.js';
 import { dataMethods, type blockCursor } from '../protocol/data-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 import type { RpcClient } from '../transport/rpc-client.js';
 import type { Replicator } from './replicator.js';
 
-const REPAIR_TIMEOUT_MS = 30_000;
-/** A verifyMany batch stops at this many bytes, so one call reads a bounded amount of disk. */
-const VERIFY_BATCH_BYTES = 32 * 1024 * 1024;
 
 export interface Progress {
   totalBlocks: number;
@@ -71,7 +68,7 @@ export class Healer {
       const { blocks } = await this.options.meta.call(
         metaMethods.listBlocks,
         { afterIno, afterIndex, limit: limits.maxBlocksPerCall },
-        { timeoutMs: REPAIR_TIMEOUT_MS },
+        { timeoutMs: limits.repairCallTimeoutMs },
       );
       if (blocks.length > 0) yield blocks;
       if (blocks.length < limits.maxBlocksPerCall) return;
@@ -84,7 +81,7 @@ export class Healer {
   /** Committed blocks of `page` that the server lacks, and those of which it holds older versions. */
   private async compare(serverId: string, page: MapBlock[]): Promise<{ lacking: MapBlock[]; older: MapBlock[] }> {
     const blocks = page.map((b) => ({ key: blockId(b.ino, b.index), version: b.version, checksum: b.checksum }));
-    const r = await this.options.clientOf(serverId).call(dataMethods.have, { blocks }, { timeoutMs: REPAIR_TIMEOUT_MS });
+    const r = await this.options.clientOf(serverId).call(dataMethods.have, { blocks }, { timeoutMs: limits.repairCallTimeoutMs });
     return { lacking: r.lacking.map((i) => page[i]!), older: r.older.map((i) => page[i]!) };
   }
 
@@ -111,7 +108,7 @@ export class Healer {
       });
       await forEachBounded(older, this.options.concurrency, active, async (b) => {
         const key = blockId(b.ino, b.index);
-        await client.call(dataMethods.deleteOlderThan, { key, version: b.version }, { timeoutMs: REPAIR_TIMEOUT_MS }).catch(() => undefined);
+        await client.call(dataMethods.deleteOlderThan, { key, version: b.version }, { timeoutMs: limits.repairCallTimeoutMs }).catch(() => undefined);
       });
     }
     progress.endedMs = Date.now();
@@ -125,9 +122,9 @@ export class Healer {
     const key = blockId(block.ino, block.index);
     await this.options.limiter.take(block.lengthBytes);
     try {
-      const deadlineMs = Date.now() + REPAIR_TIMEOUT_MS;
+      const deadlineMs = Date.now() + limits.repairCallTimeoutMs;
       const data = await this.options.replicator.readVerifiedCopy(key, block, deadlineMs, serverId);
-      await this.options.clientOf(serverId).call(dataMethods.put, { key, version: block.version, checksum: block.checksum }, { payload: data, timeoutMs: REPAIR_TIMEOUT_MS });
+      await this.options.clientOf(serverId).call(dataMethods.put, { key, version: block.version, checksum: block.checksum }, { payload: data, timeoutMs: limits.repairCallTimeoutMs });
       this.options.onRepaired(serverId, key, block.version, why);
       return true;
     } catch (err) {
@@ -175,13 +172,13 @@ export class Healer {
    * could not be asked, or undefined. */
   private async verifyPage(serverId: string, page: MapBlock[], progress: Progress, active: () => boolean): Promise<string | undefined> {
     const client = this.options.clientOf(serverId);
-    for (const batch of byteBatches(page, VERIFY_BATCH_BYTES)) {
+    for (const batch of byteBatches(page, limits.verifyBatchBytes)) {
       if (!active()) return undefined;
       await this.options.limiter.take(batch.reduce((sum, b) => sum + b.lengthBytes, 0));
       let results;
       try {
         const blocks = batch.map((b) => ({ key: blockId(b.ino, b.index), version: b.version }));
-        results = (await client.call(dataMethods.verifyMany, { blocks }, { timeoutMs: REPAIR_TIMEOUT_MS })).results;
+        results = (await client.call(dataMethods.verifyMany, { blocks }, { timeoutMs: limits.repairCallTimeoutMs })).results;
       } catch (err) {
         return messageOf(err);
       }
@@ -204,15 +201,15 @@ export class Healer {
     const candidates = new Set<string>();
     let after: Cursor | undefined;
     do {
-      const page = await client.call(dataMethods.list, { after }, { timeoutMs: REPAIR_TIMEOUT_MS });
+      const page = await client.call(dataMethods.list, { after }, { timeoutMs: limits.repairCallTimeoutMs });
       // The committed versions are read after the listing, so a block written and committed
       // in between is not taken for an orphan.
       const asked = page.entries.map((e) => parseBlockKey(e.key) ?? { ino: 0, index: 0 });
-      const { versions } = await this.options.meta.call(metaMethods.committedVersions, { blocks: asked }, { timeoutMs: REPAIR_TIMEOUT_MS });
+      const { versions } = await this.options.meta.call(metaMethods.committedVersions, { blocks: asked }, { timeoutMs: limits.repairCallTimeoutMs });
       for (const id of orphanCandidatesInPage(page.entries, versions)) {
         if (ripe && previous.candidates.has(id)) {
           const at = id.lastIndexOf('@');
-          await client.call(dataMethods.delete, { key: id.slice(0, at), version: Number(id.slice(at + 1)) }, { timeoutMs: REPAIR_TIMEOUT_MS }).catch(() => undefined);
+          await client.call(dataMethods.delete, { key: id.slice(0, at), version: Number(id.slice(at + 1)) }, { timeoutMs: limits.repairCallTimeoutMs }).catch(() => undefined);
         } else if (candidates.size < limits.maxOrphanCandidatesPerServer) {
           candidates.add(id);
         }
@@ -231,7 +228,7 @@ export class Healer {
 
 function verdictOf(result: { status: string; checksum?: string } | undefined, block: MapBlock): string {
   if (result === undefined) throw qfsError('INTERNAL', 'verifyMany answered fewer results than asked');
-  return result.status === 'ok' && result.checksum !== block.checksum ? 'mismatch' : result.status;
+  return copyVerdict(result, block.checksum);
 }
 
 /** `blocks` cut into runs whose lengths add up to about `maxBytes` (at least one block each). */

@@ -161,7 +161,7 @@ export class Replicator {
       const code = result.bad.length > 0 ? 'CORRUPT' : 'UNAVAILABLE';
       throw qfsError(
         code,
-        `no good replica of ${key} v${expected.version}: ${replies.map((r) => `${r.server} ${r.kind === 'data' ? 'mismatch' : r.kind}`).join(', ') || 'no live data servers'}`,
+        `no good replica of ${key} v${expected.version}: ${describeReplies(replies)}`,
       );
     }
     return data;
@@ -283,7 +283,7 @@ export class Replicator {
       }
     }
     const code = replies.some((r) => r.kind === 'corrupt' || r.kind === 'data') ? 'CORRUPT' : 'UNAVAILABLE';
-    throw qfsError(code, `no good replica of ${key} v${expected.version} to copy from: ${replies.map((r) => `${r.server} ${r.kind === 'data' ? 'mismatch' : r.kind}`).join(', ') || 'no live data servers'}`);
+    throw qfsError(code, `no good replica of ${key} v${expected.version} to copy from: ${describeReplies(replies)}`);
   }
 
   /** Rewrites the bad copies a read found, from the verified bytes it returned, without delaying
@@ -317,4 +317,9 @@ export class Replicator {
     }
     await Promise.all(calls);
   }
+}
+
+/** What each asked replica answered, for an error message. */
+function describeReplies(replies: readonly ReplicaReply[]): string {
+  return replies.map((r) => `${r.server} ${r.kind === 'data' ? 'mismatch' : r.kind}`).join(', ') || 'no live data servers';
 }

@@ -28,6 +28,7 @@ import { namesToWire } from '../protocol/wire-names.js';
 import type { ChildHandle } from './supervisor.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { Redundancy } from './redundancy.js';
+import { copyVerdict } from '../core/repair-plan.js';
 import { SessionTable } from '../core/session-table.js';
 import { SpaceTracker } from './space-tracker.js';
 import { statFsWithSpace } from '../core/capacity.js';
@@ -627,9 +628,7 @@ export class Mediator {
     );
     const explained = blocks.map((block, i) => {
       const verdicts = perServer.map(({ server, results }) => {
-        const r = results?.[i];
-        const status = r === undefined ? 'unreachable' : r.status === 'ok' && r.checksum !== block.checksum ? 'mismatch' : r.status;
-        return { server, status };
+        return { server, status: copyVerdict(results?.[i], block.checksum) };
       });
       return { ...block, good: verdicts.filter((v) => v.status === 'ok').map((v) => v.server), bad: verdicts.filter((v) => v.status !== 'ok') };
     });

@@ -67,7 +67,6 @@ interface HealState {
   lastError: string | undefined;
 }
 
-const MISS_REPAIR_INTERVAL_MS = 500;
 
 export class Redundancy {
   private readonly healer: Healer;
@@ -90,7 +89,7 @@ export class Redundancy {
   }
 
   start(): void {
-    this.timers.push(setInterval(() => void this.repairMisses(), MISS_REPAIR_INTERVAL_MS));
+    this.timers.push(setInterval(() => void this.repairMisses(), limits.missRepairIntervalMs));
     if (this.options.scrubIntervalMs > 0) {
       this.timers.push(setInterval(() => void this.scrub().catch(() => undefined), this.options.scrubIntervalMs));
     }

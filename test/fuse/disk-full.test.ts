@@ -76,6 +76,22 @@ class SmallDiskCluster {
   }
 }
 
+/** Starts a SmallDiskCluster before the enclosing describe block's tests and stops it (and its
+ * tmpfs mounts) after them, also when they fail; the returned function gives it to each test. */
+function withSmallDiskCluster(small: number[], tmpfsBytes: number): () => SmallDiskCluster {
+  let c: SmallDiskCluster | undefined;
+  before(async () => {
+    c = await SmallDiskCluster.start(small, tmpfsBytes);
+  });
+  after(async () => {
+    await c?.stop();
+  });
+  return () => {
+    if (!c) throw new Error('the small-disk cluster did not start');
+    return c;
+  };
+}
+
 function dataServer(report: StatusReport, port: number): StatusReport['servers'][number] {
   const s = report.servers.find((x) => x.role === 'data' && x.port === port);
   assert.ok(s, `data server ${port} in status`);
@@ -84,15 +100,10 @@ function dataServer(report: StatusReport, port: number): StatusReport['servers']
 
 describe('one data server on a 16 MiB tmpfs (3 servers, Qr 2 Qw 2)', { timeout: 180_000 }, () => {
   const TMPFS_BYTES = 16 * MiB;
-  let c: SmallDiskCluster;
-  before(async () => {
-    c = await SmallDiskCluster.start([0], TMPFS_BYTES);
-  });
-  after(async () => {
-    await c?.stop();
-  });
+  const clusterOf = withSmallDiskCluster([0], TMPFS_BYTES);
 
   it('writes more than it holds without an error; status shows it full with its capacity', async () => {
+    const c = clusterOf();
     const client = c.cluster!.client;
     const files = Array.from({ length: 10 }, (_, i) => ({ name: `/f${i}`, data: randomBytes(4 * MiB) }));
     for (const f of files) await client.writeFile(f.name, f.data); // 40 MiB: more than 16
@@ -122,6 +133,7 @@ describe('one data server on a 16 MiB tmpfs (3 servers, Qr 2 Qw 2)', { timeout: 
   });
 
   it('stops being full once space comes back, and takes writes again', async () => {
+    const c = clusterOf();
     const client = c.cluster!.client;
     for (let i = 0; i < 10; i++) await client.unlink(ROOT_INO, `f${i}`);
     // Deleted versions go after a grace period; the next heartbeats see the space.
@@ -214,13 +226,7 @@ describe('every data server on a 24 MiB tmpfs, through a mount', { timeout: 180_
 
 describe('a full server gets what it missed once space comes back, with no manual heal', { timeout: 180_000 }, () => {
   const TMPFS_BYTES = 16 * MiB;
-  let c: SmallDiskCluster;
-  before(async () => {
-    c = await SmallDiskCluster.start([0], TMPFS_BYTES);
-  });
-  after(async () => {
-    await c?.stop();
-  });
+  const clusterOf = withSmallDiskCluster([0], TMPFS_BYTES);
 
   /** Committed blocks the server does not hold, from the block maps and its listing. */
   async function lackingOn(port: number, inos: number[]): Promise<number> {
@@ -229,13 +235,14 @@ describe('a full server gets what it missed once space comes back, with no manua
     const held = new Set((JSON.parse(list.stdout) as Array<{ key: string; version: number }>).map((e) => `${e.key}@${e.version}`));
     let lacking = 0;
     for (const ino of inos) {
-      const { blocks } = await c.cluster!.client.rpc.call(mediatorMethods.blockMap, { ino });
+      const { blocks } = await clusterOf().cluster!.client.rpc.call(mediatorMethods.blockMap, { ino });
       for (const b of blocks) if (!held.has(`${ino}:${b.index}@${b.version}`)) lacking++;
     }
     return lacking;
   }
 
   it('counts exactly the blocks the full server lacks, then repairs them all when it has room', async () => {
+    const c = clusterOf();
     const client = c.cluster!.client;
     const files = Array.from({ length: 10 }, (_, i) => ({ name: `/m${i}`, data: randomBytes(4 * MiB) }));
     const inos: number[] = [];
