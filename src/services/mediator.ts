@@ -270,6 +270,7 @@ export class Mediator {
     switch (action.type) {
       case 'serverDown':
         this.log.warn({ server: action.id, reason: action.reason }, 'data server down');
+        this.forgetFigures(action.id);
         return;
       case 'serverLive':
         this.log.info({ server: action.id }, 'data server live');
@@ -280,6 +281,7 @@ export class Mediator {
         return;
       case 'stopProcess': {
         this.redundancy.forgetServer(action.id);
+        this.forgetFigures(action.id);
         const runtime = this.runtime.get(action.id);
         runtime?.child?.kill('SIGKILL');
         runtime?.client.close();
@@ -339,6 +341,17 @@ export class Mediator {
     } finally {
       runtime.heartbeatInFlight = false;
     }
+  }
+
+  /** A server that is down or gone has no current figures: its last ones are not shown as now
+   * (its next heartbeat, if it comes back, reports them again). */
+  private forgetFigures(id: string): void {
+    const runtime = this.runtime.get(id);
+    if (runtime) {
+      runtime.blocks = undefined;
+      runtime.bytes = undefined;
+    }
+    this.space.forget(id);
   }
 
   private runtimeOf(id: string): ServerRuntime {
@@ -529,9 +542,10 @@ export class Mediator {
   private async blockMapPage(ino: number, fromIndex: number, maxBlocks: number, deadlineMs: number): Promise<{ attr: InodeAttr; blocks: BlockRef[]; nextIndex?: number }> {
     const end = Number.MAX_SAFE_INTEGER;
     const r = await this.meta.call(metaMethods.getBlocks, { ino, fromIndex, toIndex: end }, { timeoutMs: deadlineMs - Date.now() });
+    // A full answer from the metadata server, or more than this page takes, may have more after it.
+    const more = r.blocks.length > maxBlocks || r.blocks.length === limits.maxBlocksPerCall;
     const blocks = r.blocks.slice(0, maxBlocks);
-    const full = blocks.length === maxBlocks && (blocks.length < r.blocks.length || r.blocks.length === limits.maxBlocksPerCall);
-    const nextIndex = full ? blocks[blocks.length - 1]!.index + 1 : undefined;
+    const nextIndex = more ? blocks[blocks.length - 1]!.index + 1 : undefined;
     return nextIndex !== undefined && nextIndex < blockCount(r.attr.size, limits.blockSizeBytes) ? { attr: r.attr, blocks, nextIndex } : { attr: r.attr, blocks };
   }
 
@@ -558,14 +572,14 @@ export class Mediator {
           state: s.state,
           local: s.local,
           pid: runtime?.child?.alive ? runtime.child.pid : undefined,
-          // A server that is gone has no current figures: its last ones are not shown as now.
-          ...(gone(s.state) ? {} : { blocks: runtime?.blocks, bytes: runtime?.bytes }),
+          blocks: runtime?.blocks,
+          bytes: runtime?.bytes,
           replaces: s.replaces,
           replacedBy: s.replacedBy,
           downReason: s.downReason,
           ...(s.state === 'live' || s.state === 'healing' ? { lackingBlocks: this.redundancy.lackingBlocks(s.id) } : {}),
           heal: this.redundancy.healReport(s.id),
-          ...(gone(s.state) ? { full: false } : this.space.statusOf(s.id)),
+          ...this.space.statusOf(s.id),
         };
       }),
     ];
@@ -652,10 +666,6 @@ function orphansIn(result: unknown): OrphanBlock[] {
   if (typeof result !== 'object' || result === null) return [];
   const r = result as { orphans?: OrphanBlock[]; replaced?: { orphans?: OrphanBlock[] } };
   return r.orphans ?? r.replaced?.orphans ?? [];
-}
-
-function gone(state: ServerRecord['state']): boolean {
-  return state === 'down' || state === 'replaced';
 }
 
 function parseId(id: string): Address {

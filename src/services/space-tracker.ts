@@ -31,6 +31,11 @@ export class SpaceTracker {
     if (after !== before) this.spaces.set(id, after);
   }
 
+  /** The server is down or gone: what it reported last says nothing about now. */
+  forget(id: string): void {
+    this.spaces.delete(id);
+  }
+
   statusOf(id: string): ServerSpaceStatus {
     const space = this.of(id);
     const status: ServerSpaceStatus = { full: isFull(space, this.reserveBytes) };
