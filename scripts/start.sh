@@ -6,6 +6,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cli=(node dist/src/cli/main.js)
+# A terminal shows warnings and errors only; QFS_LOG_LEVEL=info npm start shows every event.
+export QFS_LOG_LEVEL="${QFS_LOG_LEVEL:-warn}"
+
 
 "${cli[@]}" mediator 2 2 51235 51236 51237 51238 --data-dir .quorumfs "$@" &
 mediator=$!
