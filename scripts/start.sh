@@ -30,7 +30,16 @@ done
 mkdir -p mnt
 "${cli[@]}" mount mnt >/dev/null &
 mount=$!
-echo "quorumfs: mounted at $(pwd)/mnt; bin/quorumfs status shows the cluster; Ctrl-C stops" >&2
+# Say "mounted" only once it is: until then mnt is a plain directory, and a copy into it would
+# be hidden under the mount.
+for _ in $(seq 1 150); do
+  kill -0 "$mount" 2>/dev/null || break
+  findmnt -n -t fuse.quorumfs --mountpoint "$(pwd)/mnt" >/dev/null && break
+  sleep 0.1
+done
+if findmnt -n -t fuse.quorumfs --mountpoint "$(pwd)/mnt" >/dev/null; then
+  echo "quorumfs: mounted at $(pwd)/mnt; bin/quorumfs status shows the cluster; Ctrl-C stops" >&2
+fi
 wait "$mount"
 status=$?
 mount=""
