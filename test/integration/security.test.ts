@@ -5,8 +5,9 @@
 // write to a data server or call the metadata server; revoked and forged credentials are refused.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,14 +23,19 @@ import { metaMethods } from '../../src/protocol/meta-messages.js';
 import { RpcClient } from '../../src/transport/rpc-client.js';
 import { CLI, runCli, startCluster, type CliResult, type Cluster } from '../helpers/cluster.js';
 
+const execFileAsync = promisify(execFile);
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
+/** The CLI as the other user runs it. As root: through a bind mount of the checkout on a
+ * directory anyone may enter, since the checkout may sit where only its owner can (a 0700
+ * temporary directory, /root): what is tested is the credentials, not the checkout's path. */
+let cliForOther = CLI;
 
 /** Runs the CLI as another local user: nobody when we are root; otherwise this user with an
  * empty home (what a user without the owner's files sees). */
 function runCliAsOther(args: string[], home: string): Promise<CliResult> {
   const [command, argv] = isRoot
-    ? ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, CLI, ...args]]
+    ? ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, cliForOther, ...args]]
     : [process.execPath, [CLI, ...args]];
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: isRoot ? process.env.HOME : home };
@@ -78,7 +84,15 @@ describe('security: authentication and roles', () => {
   let cluster: Cluster;
   let home: string;
   let clientCred: Credential;
+  let publicView: string | undefined;
   before(async () => {
+    if (isRoot) {
+      const checkout = path.resolve(path.dirname(CLI), '../../..'); // dist/src/cli/main.js
+      publicView = await mkdtemp(path.join(os.tmpdir(), 'qfs-checkout-'));
+      await chmod(publicView, 0o755);
+      await execFileAsync('mount', ['--bind', checkout, publicView]);
+      cliForOther = path.join(publicView, path.relative(checkout, CLI));
+    }
     cluster = await startCluster({ readQuorum: 1, writeQuorum: 2, dataServers: 2, faultInjection: true });
     home = await mkdtemp(path.join(os.tmpdir(), 'qfs-home-'));
     await cluster.client.writeFile('/f', Buffer.from('hello'));
@@ -92,6 +106,10 @@ describe('security: authentication and roles', () => {
   after(async () => {
     await cluster?.stop();
     if (home) await rm(home, { recursive: true, force: true });
+    if (publicView) {
+      await execFileAsync('umount', [publicView]).catch(() => execFileAsync('umount', ['-l', publicView!]));
+      await rm(publicView, { recursive: true, force: true });
+    }
   });
 
   it('the owner needs no flag: status, list-contents and the client API just work', async () => {
