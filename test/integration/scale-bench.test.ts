@@ -69,7 +69,12 @@ describe('scale bench', () => {
     for (const p of f.memory) assert.ok(p.peakBytes > 10 * MiB && p.peakBytes < 4096 * MiB, `${p.role} peak ${p.peakBytes} bytes`);
     assert.ok(f.metadata.bytesPerFile > 50 && f.metadata.bytesPerFile < 100_000, `metadata ${f.metadata.bytesPerFile} bytes/file`);
     assert.equal(f.verifiedFiles, 200);
-    for (const t of report.targets) assert.ok(t.verdict === 'met' || t.verdict === 'not met', `${t.target}: ${t.verdict}`);
+    for (const t of report.targets) {
+      // At 200 blocks a heal can end within the status poll that first sees the replacement: its
+      // time after the replacement started is then 0 and the growth honestly unknown.
+      const growth = t.target.startsWith('heal time after the replacement started');
+      assert.ok(t.verdict === 'met' || t.verdict === 'not met' || (growth && t.verdict === 'unknown'), `${t.target}: ${t.verdict}`);
+    }
 
     // Only this run's mount: other quorumfs mounts may exist on a shared machine.
     assert.match(report.mountPoint, /qfs-mnt-/);
