@@ -86,6 +86,17 @@ export const limits = {
   verifyBatchBytes: 32 * MiB,
   /** Recorded write misses are tried again this often. */
   missRepairIntervalMs: 500,
+  /** A write that missed its quorum is sent again (to the servers live then) up to this many
+   * times in all, after a pause that lets the failure detector see the server that failed. */
+  writeMaxAttempts: 3,
+  writeRetryDelayMs: 50,
+  /** Deadline of rewriting a bad replica a read found (in the background, not the reader's). */
+  readRepairTimeoutMs: 10_000,
+  /** Block versions a commit or unlink freed are deleted this long after, so a read that fetched
+   * the old block map just before can still finish. */
+  orphanGraceMs: 1_000,
+  /** How often a write waiting for a replacement data server looks again. */
+  liveWaitPollMs: 20,
   /** Block copies a heal or scrub repair has in flight at once. */
   healConcurrency: 64,
   /** A failed heal is tried again after this delay, doubled each time up to the maximum. */

@@ -1,14 +1,18 @@
 // A token bucket in bytes per second, for background work (heal, scrub) that must leave room
 // for foreground traffic. take() waits until the bytes may be spent; a rate of 0 means no limit.
 
-import { delay } from './async.js';
+import type { Clock } from './clock.js';
 
 export class RateLimiter {
   private availableBytes: number;
-  private lastRefillMs = Date.now();
+  private lastRefillMs: number;
 
-  constructor(private bytesPerSecond: number) {
+  constructor(
+    private bytesPerSecond: number,
+    private readonly clock: Clock,
+  ) {
     this.availableBytes = bytesPerSecond;
+    this.lastRefillMs = clock.nowMs();
   }
 
   setRate(bytesPerSecond: number): void {
@@ -25,12 +29,12 @@ export class RateLimiter {
         return;
       }
       const missing = Math.min(bytes, this.bytesPerSecond) - this.availableBytes;
-      await delay(Math.max(1, Math.ceil((missing / this.bytesPerSecond) * 1000)));
+      await this.clock.sleep(Math.max(1, Math.ceil((missing / this.bytesPerSecond) * 1000)));
     }
   }
 
   private refill(): void {
-    const now = Date.now();
+    const now = this.clock.nowMs();
     this.availableBytes = Math.min(this.bytesPerSecond, this.availableBytes + ((now - this.lastRefillMs) / 1000) * this.bytesPerSecond);
     this.lastRefillMs = now;
   }

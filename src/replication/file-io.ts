@@ -11,20 +11,21 @@ import { S_IFDIR, S_IFMT, S_IFREG, blockKey, type BlockRef, type InodeAttr, type
 import { sliceRange, visibleBytesOfBlock } from '../core/block-math.js';
 import { atimeUpdateDue } from '../core/relatime.js';
 import { metaMethods } from '../protocol/meta-messages.js';
-import type { RpcClient } from '../transport/rpc-client.js';
+import type { RpcChannel } from '../transport/rpc-channel.js';
+import type { Clock } from '../common/clock.js';
 import type { Replicator } from './replicator.js';
 import type { VersionAllocator } from './version-allocator.js';
 import { BlockCache } from './block-cache.js';
 import { limits } from '../common/limits.js';
 
 export interface FileIoOptions {
-  meta: RpcClient;
+  meta: RpcChannel;
   replicator: Replicator;
   versions: VersionAllocator;
   blockSizeBytes: number;
   /** Verified block contents kept in memory, by version (never stale). */
   cacheBytes: number;
-  now: () => Timespec;
+  clock: Clock;
   /** Called with block versions nobody references any more, to delete them. */
   onOrphans: (orphans: OrphanBlock[]) => void;
 }
@@ -95,12 +96,12 @@ export class FileIo {
   /** Marks atime as relatime does (before the data is returned, so a stat after the read
    * sees it); only atime changes, ctime is passed back as it was. */
   private async markAccess(attr: InodeAttr, deadlineMs: number): Promise<boolean> {
-    const now = this.options.now();
+    const now = this.options.clock.nowTimespec();
     if (!atimeUpdateDue(attr, now)) return false;
     await this.options.meta.call(
       metaMethods.setattr,
       { ino: attr.ino, attr: { atime: now, ctime: attr.ctime }, now },
-      { timeoutMs: deadlineMs - Date.now() },
+      { timeoutMs: deadlineMs - this.options.clock.nowMs() },
     );
     return true;
   }
@@ -165,8 +166,8 @@ export class FileIo {
       }
       const result = await this.options.meta.call(
         metaMethods.setattr,
-        { ino, attr: req, now: this.options.now() },
-        { timeoutMs: deadlineMs - Date.now() },
+        { ino, attr: req, now: this.options.clock.nowTimespec() },
+        { timeoutMs: deadlineMs - this.options.clock.nowMs() },
       );
       if (result.orphans.length > 0) this.options.onOrphans(result.orphans);
       return result.attr;
@@ -217,7 +218,7 @@ export class FileIo {
     pending: PendingBlock[],
     sizeBytes: number,
     deadlineMs: number,
-    time: Timespec = this.options.now(),
+    time: Timespec = this.options.clock.nowTimespec(),
   ): Promise<InodeAttr> {
     const refs: BlockRef[] = await Promise.all(
       pending.map(async ({ index, data }) => ({
@@ -242,7 +243,7 @@ export class FileIo {
       result = await this.options.meta.call(
         metaMethods.commitBlocks,
         { ino, blocks: refs, sizeBytes, time },
-        { timeoutMs: deadlineMs - Date.now() },
+        { timeoutMs: deadlineMs - this.options.clock.nowMs() },
       );
     } catch (err) {
       if (codeOf(err) === 'NOT_FOUND') this.options.onOrphans(refs.map((ref) => ({ ino, index: ref.index, version: ref.version })));
@@ -262,7 +263,7 @@ export class FileIo {
   }
 
   private getBlocks(ino: number, fromIndex: number, toIndex: number, deadlineMs: number) {
-    return this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex, toIndex }, { timeoutMs: deadlineMs - Date.now() });
+    return this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex, toIndex }, { timeoutMs: deadlineMs - this.options.clock.nowMs() });
   }
 }
 

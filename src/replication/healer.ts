@@ -12,7 +12,8 @@ import { parseBlockKey } from '../common/types.js';
 import { blockId, copyVerdict, orphanCandidatesInPage, type MapBlock } from '../core/repair-plan.js';
 import { dataMethods, type blockCursor } from '../protocol/data-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
-import type { RpcClient } from '../transport/rpc-client.js';
+import type { RpcChannel } from '../transport/rpc-channel.js';
+import type { Clock } from '../common/clock.js';
 import type { Replicator } from './replicator.js';
 
 
@@ -35,9 +36,10 @@ export interface PassOutcome {
 }
 
 export interface HealerOptions {
-  meta: RpcClient;
+  meta: RpcChannel;
   replicator: Replicator;
-  clientOf: (serverId: string) => RpcClient;
+  clientOf: (serverId: string) => RpcChannel;
+  clock: Clock;
   limiter: RateLimiter;
   concurrency: number;
   /** A block was written to a server from a verified copy. */
@@ -46,8 +48,8 @@ export interface HealerOptions {
   log: (message: string, fields: Record<string, unknown>) => void;
 }
 
-export function newProgress(): Progress {
-  return { totalBlocks: 0, doneBlocks: 0, totalBytes: 0, doneBytes: 0, failedBlocks: 0, startedMs: Date.now(), compared: false };
+export function newProgress(nowMs: number): Progress {
+  return { totalBlocks: 0, doneBlocks: 0, totalBytes: 0, doneBytes: 0, failedBlocks: 0, startedMs: nowMs, compared: false };
 }
 
 type Cursor = ReturnType<typeof blockCursor>;
@@ -111,7 +113,7 @@ export class Healer {
         await client.call(dataMethods.deleteOlderThan, { key, version: b.version }, { timeoutMs: limits.repairCallTimeoutMs }).catch(() => undefined);
       });
     }
-    progress.endedMs = Date.now();
+    progress.endedMs = this.options.clock.nowMs();
     if (!active()) return { complete: false, reason: 'stopped' };
     if (progress.failedBlocks > 0) return { complete: false, reason: `${progress.failedBlocks} blocks could not be copied` };
     return { complete: true };
@@ -122,7 +124,7 @@ export class Healer {
     const key = blockId(block.ino, block.index);
     await this.options.limiter.take(block.lengthBytes);
     try {
-      const deadlineMs = Date.now() + limits.repairCallTimeoutMs;
+      const deadlineMs = this.options.clock.nowMs() + limits.repairCallTimeoutMs;
       const data = await this.options.replicator.readVerifiedCopy(key, block, deadlineMs, serverId);
       await this.options.clientOf(serverId).call(dataMethods.put, { key, version: block.version, checksum: block.checksum }, { payload: data, timeoutMs: limits.repairCallTimeoutMs });
       this.options.onRepaired(serverId, key, block.version, why);
@@ -160,7 +162,7 @@ export class Healer {
       if (unreachable.has(id) || !active()) continue;
       await this.removeOrphans(id, orphanMinAgeMs, active).catch((err: unknown) => unreachable.set(id, messageOf(err)));
     }
-    progress.endedMs = Date.now();
+    progress.endedMs = this.options.clock.nowMs();
     progress.totalBlocks = progress.doneBlocks;
     if (!active()) return { complete: false, reason: 'stopped' };
     const problems = [...unreachable].map(([id, why]) => `${id}: ${why}`);
@@ -195,7 +197,7 @@ export class Healer {
 
   private async removeOrphans(serverId: string, minAgeMs: number, active: () => boolean): Promise<void> {
     const client = this.options.clientOf(serverId);
-    const listedMs = Date.now();
+    const listedMs = this.options.clock.nowMs();
     const previous = this.previousOrphans.get(serverId);
     const ripe = previous !== undefined && listedMs - previous.listedMs >= minAgeMs;
     const candidates = new Set<string>();

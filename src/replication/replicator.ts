@@ -8,24 +8,24 @@
 import { checksumOf } from '../common/checksum.js';
 import { QfsError, codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { writeFailureCode } from '../core/capacity.js';
-import { pickReadSet, vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
+import { vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
+import { copySourceOrder, readPlan, writeRetryDue } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
-import { delay } from '../common/async.js';
-
-const MAX_WRITE_ATTEMPTS = 3;
-const WRITE_RETRY_DELAY_MS = 50;
-const READ_REPAIR_TIMEOUT_MS = 10_000;
-import type { RpcClient } from '../transport/rpc-client.js';
+import type { Clock } from '../common/clock.js';
+import type { Random } from '../common/random.js';
+import { limits } from '../common/limits.js';
+import type { RpcChannel } from '../transport/rpc-channel.js';
 
 export interface ReplicaTarget {
   id: string;
-  client: RpcClient;
+  client: RpcChannel;
 }
 
 export interface ReplicatorOptions {
   readQuorum: number;
   writeQuorum: number;
-  random: () => number;
+  random: Random;
+  clock: Clock;
   /** Servers reads count on (complete copies) at the moment of the call. */
   liveTargets: () => ReplicaTarget[];
   /** Servers writes go to: the live ones and those being healed. Reads fall back to these. */
@@ -67,9 +67,9 @@ export class Replicator {
         }
         return await this.writeOnce(key, version, data, checksum, deadlineMs, targets);
       } catch (err) {
-        const retry = codeOf(err) === 'QUORUM_NOT_REACHED' && attempt < MAX_WRITE_ATTEMPTS && Date.now() + WRITE_RETRY_DELAY_MS < deadlineMs;
-        if (!retry) throw err;
-        await delay(WRITE_RETRY_DELAY_MS); // let the failure detector see the server that failed
+        const clock = this.options.clock;
+        if (!writeRetryDue(codeOf(err), attempt, clock.nowMs(), deadlineMs, limits.writeMaxAttempts, limits.writeRetryDelayMs)) throw err;
+        await clock.sleep(limits.writeRetryDelayMs); // let the failure detector see the server that failed
       }
     }
   }
@@ -112,7 +112,7 @@ export class Replicator {
         const inFlight = `${key}@${version}@${target.id}`;
         this.putsInFlight.add(inFlight);
         target.client
-          .call(dataMethods.put, { key, version, checksum }, { payload: data, timeoutMs: deadlineMs - Date.now() })
+          .call(dataMethods.put, { key, version, checksum }, { payload: data, timeoutMs: deadlineMs - this.options.clock.nowMs() })
           .finally(() => this.putsInFlight.delete(inFlight))
           .then(
             () => {
@@ -137,14 +137,16 @@ export class Replicator {
    * Fails CORRUPT if replicas answered but none is good, UNAVAILABLE if none answered. */
   async readBlock(key: string, expected: Expected, deadlineMs: number, exclude?: string): Promise<Buffer> {
     // `exclude`: a server known to lack a good copy (the one a repair is about to rewrite).
-    const live = this.options.liveTargets().filter((t) => t.id !== exclude);
+    const live = this.options.liveTargets();
     const writable = this.options.writableTargets().filter((t) => t.id !== exclude);
-    const first = pickReadSet(
+    const { first, widen } = readPlan(
       live.map((t) => t.id),
+      writable.map((t) => t.id),
       this.options.readQuorum,
       this.options.random,
+      exclude,
     );
-    const byId = new Map(writable.map((t) => [t.id, t]));
+    const byId = new Map([...live, ...writable].map((t) => [t.id, t]));
     const replies: ReplicaReply[] = [];
     const firstTargets = first.map((id) => byId.get(id)!);
     // Replicas whose put was still on its way when the read began: missing there is late, not bad.
@@ -152,8 +154,7 @@ export class Replicator {
     let data = await this.firstGood(key, expected, firstTargets, deadlineMs, replies, late);
     if (!data) {
       // Widen to every other server, those being healed included: any good copy will do.
-      const rest = writable.filter((t) => !first.includes(t.id));
-      data = await this.firstGood(key, expected, rest, deadlineMs, replies, late);
+      data = await this.firstGood(key, expected, widen.map((id) => byId.get(id)!), deadlineMs, replies, late);
     }
     if (!data) {
       const result = this.withoutLate(key, expected.version, vote(expected, replies), late);
@@ -215,7 +216,7 @@ export class Replicator {
   private async checkReplica(target: ReplicaTarget, key: string, expected: Expected, deadlineMs: number): Promise<{ reply: ReplicaReply }> {
     const server = target.id;
     try {
-      const result = await target.client.call(dataMethods.verify, { key, version: expected.version }, { timeoutMs: Math.max(1, deadlineMs - Date.now()) });
+      const result = await target.client.call(dataMethods.verify, { key, version: expected.version }, { timeoutMs: this.timeLeftMs(deadlineMs) });
       if (result.status === 'corrupt') return { reply: { server, kind: 'corrupt' } };
       if (result.status === 'missing' || result.checksum === undefined) return { reply: { server, kind: 'missing' } };
       return { reply: { server, kind: 'data', version: expected.version, checksum: result.checksum } };
@@ -235,7 +236,7 @@ export class Replicator {
       const { result, payload } = await target.client.callWithPayload(
         dataMethods.get,
         { key, version: expected.version },
-        { timeoutMs: Math.max(1, deadlineMs - Date.now()) },
+        { timeoutMs: this.timeLeftMs(deadlineMs) },
       );
       // Recompute: a replica's claim about its own bytes is not evidence.
       const checksum = checksumOf(payload);
@@ -262,15 +263,18 @@ export class Replicator {
    * it. The copy is as trustworthy as a quorum read's, for a fraction of the traffic: only a
    * match with the block map counts. Fails CORRUPT or UNAVAILABLE as readBlock does. */
   async readVerifiedCopy(key: string, expected: Expected, deadlineMs: number, exclude?: string): Promise<Buffer> {
-    const live = this.options.liveTargets().filter((t) => t.id !== exclude);
-    const liveIds = new Set(live.map((t) => t.id));
-    const order = [
-      ...pickReadSet(live.map((t) => t.id), live.length, this.options.random).map((id) => live.find((t) => t.id === id)!),
-      ...this.options.writableTargets().filter((t) => t.id !== exclude && !liveIds.has(t.id)),
-    ];
+    const live = this.options.liveTargets();
+    const writable = this.options.writableTargets();
+    const byId = new Map([...live, ...writable].map((t) => [t.id, t]));
+    const order = copySourceOrder(
+      live.map((t) => t.id),
+      writable.map((t) => t.id),
+      this.options.random,
+      exclude,
+    ).map((id) => byId.get(id)!);
     const replies: ReplicaReply[] = [];
     for (const target of order) {
-      if (Date.now() >= deadlineMs) break;
+      if (this.options.clock.nowMs() >= deadlineMs) break;
       const { reply, data } = await this.askReplica(target, key, expected, deadlineMs);
       replies.push(reply);
       if (data) {
@@ -286,6 +290,11 @@ export class Replicator {
     throw qfsError(code, `no good replica of ${key} v${expected.version} to copy from: ${describeReplies(replies)}`);
   }
 
+  /** Milliseconds to an absolute deadline, at least 1 (a call past it fails TIMEOUT there). */
+  private timeLeftMs(deadlineMs: number): number {
+    return Math.max(1, deadlineMs - this.options.clock.nowMs());
+  }
+
   /** Rewrites the bad copies a read found, from the verified bytes it returned, without delaying
    * the reader. */
   private readRepair(key: string, expected: Expected, data: Buffer, result: VoteResult): void {
@@ -294,7 +303,7 @@ export class Replicator {
       const target = writable.get(server);
       if (!target) continue;
       target.client
-        .call(dataMethods.put, { key, version: expected.version, checksum: expected.checksum }, { payload: data, timeoutMs: READ_REPAIR_TIMEOUT_MS })
+        .call(dataMethods.put, { key, version: expected.version, checksum: expected.checksum }, { payload: data, timeoutMs: limits.readRepairTimeoutMs })
         .then(
           () => this.options.onReadRepair?.(key, expected.version, server, verdict, true),
           () => this.options.onReadRepair?.(key, expected.version, server, verdict, false),
@@ -310,7 +319,7 @@ export class Replicator {
       for (const version of versions) {
         calls.push(
           target.client
-            .call(dataMethods.delete, { key, version }, { timeoutMs: Math.max(1, deadlineMs - Date.now()) })
+            .call(dataMethods.delete, { key, version }, { timeoutMs: this.timeLeftMs(deadlineMs) })
             .catch((err: unknown) => (err instanceof QfsError ? err : undefined)),
         );
       }

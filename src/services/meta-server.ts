@@ -7,6 +7,7 @@ import type { Address } from '../common/address.js';
 import type { Logger } from '../common/logger.js';
 import { metaInternalMethods, namespaceMethods } from '../protocol/meta-messages.js';
 import { RpcServer } from '../transport/rpc-server.js';
+import type { HandlerRegistry } from '../transport/handler-registry.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 import type { MetaStore } from '../stores/meta-store.js';
 import { SqliteMetaStore } from '../stores/sqlite-meta-store.js';
@@ -49,8 +50,8 @@ export class MetaServer {
   }
 }
 
-/** Binds every metadata method to the store. Exported for in-process simulation. */
-export function registerMetaHandlers(rpc: RpcServer, store: MetaStore): void {
+/** Binds every metadata method to the store (a simulation binds them to its in-process server). */
+export function registerMetaHandlers(rpc: HandlerRegistry, store: MetaStore, pid: number = process.pid): void {
   const ns = namespaceMethods;
   const internal = metaInternalMethods;
   rpc
@@ -95,5 +96,5 @@ export function registerMetaHandlers(rpc: RpcServer, store: MetaStore): void {
     .register(internal.release, (a) => ({ orphans: store.release(a.session, a.ino) }))
     .register(internal.setHolds, (a) => store.setHolds(a.session, a.inos))
     .register(internal.holdSessions, () => ({ sessions: store.holdSessions() }))
-    .register(internal.ping, () => ({ pid: process.pid }));
+    .register(internal.ping, () => ({ pid }));
 }

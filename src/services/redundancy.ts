@@ -12,16 +12,17 @@ import { codeOf, messageOf } from '../common/errors.js';
 import { RateLimiter } from '../common/rate-limiter.js';
 import { Healer, newProgress, type PassOutcome, type Progress } from '../replication/healer.js';
 import type { Replicator } from '../replication/replicator.js';
-import type { RpcClient } from '../transport/rpc-client.js';
+import type { RpcChannel } from '../transport/rpc-channel.js';
+import { every, type Clock, type Timer } from '../common/clock.js';
 import { parseBlockKey } from '../common/types.js';
-import { delay } from '../common/async.js';
 import { healRetryDelayMs, redundancySummary, type RedundancySummary } from '../core/repair-plan.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 
 export interface RedundancyOptions {
-  meta: RpcClient;
+  meta: RpcChannel;
   replicator: Replicator;
-  clientOf: (serverId: string) => RpcClient;
+  clientOf: (serverId: string) => RpcChannel;
+  clock: Clock;
   /** Servers that should hold every block now (live and healing). */
   writableIds: () => string[];
   /** Servers whose copies reads count on (complete): the ones a scrub verifies. */
@@ -62,7 +63,7 @@ interface HealState {
   /** The last attempt completed: until this one's compare says otherwise, it still holds all. */
   completeBefore: boolean;
   running: Promise<PassOutcome> | undefined;
-  retryTimer: NodeJS.Timeout | undefined;
+  retryTimer: Timer | undefined;
   nextRetryMs: number | undefined;
   lastError: string | undefined;
 }
@@ -81,48 +82,49 @@ export class Redundancy {
   readonly counters: RedundancyCounters = { corruptFound: 0, corruptRepaired: 0, healedBlocks: 0, scrubPasses: 0 };
   private stopped = false;
   private repairingMisses = false;
-  private timers: NodeJS.Timeout[] = [];
+  private timers: Timer[] = [];
 
   constructor(private readonly options: RedundancyOptions) {
-    this.healLimiter = new RateLimiter(options.healRateBytesPerSecond);
+    this.healLimiter = new RateLimiter(options.healRateBytesPerSecond, options.clock);
     this.healer = this.makeHealer(this.healLimiter);
   }
 
   start(): void {
-    this.timers.push(setInterval(() => void this.repairMisses(), limits.missRepairIntervalMs));
+    const clock = this.options.clock;
+    this.timers.push(every(clock, limits.missRepairIntervalMs, () => void this.repairMisses()));
     if (this.options.scrubIntervalMs > 0) {
-      this.timers.push(setInterval(() => void this.scrub().catch(() => undefined), this.options.scrubIntervalMs));
+      this.timers.push(every(clock, this.options.scrubIntervalMs, () => void this.scrub().catch(() => undefined)));
     }
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    for (const heal of this.heals.values()) clearTimeout(heal.retryTimer);
+    for (const t of this.timers) t.cancel();
+    for (const heal of this.heals.values()) heal.retryTimer?.cancel();
   }
 
   /** Starts a heal attempt of a server unless one is running; resolves with that attempt's
    * outcome. A failed attempt is followed by others, with backoff, while the server stays. */
   heal(serverId: string): Promise<PassOutcome> {
-    const state = this.heals.get(serverId) ?? { progress: newProgress(), attempts: 0, failures: 0, running: undefined, retryTimer: undefined, nextRetryMs: undefined, lastError: undefined, completeBefore: false };
+    const state = this.heals.get(serverId) ?? { progress: newProgress(this.options.clock.nowMs()), attempts: 0, failures: 0, running: undefined, retryTimer: undefined, nextRetryMs: undefined, lastError: undefined, completeBefore: false };
     this.heals.set(serverId, state);
     if (state.running) return state.running;
-    clearTimeout(state.retryTimer);
+    state.retryTimer?.cancel();
     state.retryTimer = undefined;
     state.nextRetryMs = undefined;
-    const progress = newProgress();
+    const progress = newProgress(this.options.clock.nowMs());
     state.progress = progress;
     state.attempts++;
     const startSeq = this.missSeq;
     const stillWanted = (): boolean => !this.stopped && this.options.writableIds().includes(serverId);
     const run = this.healer.heal(serverId, progress, stillWanted).catch((err: unknown): PassOutcome => {
-      progress.endedMs = Date.now();
+      progress.endedMs = this.options.clock.nowMs();
       return { complete: false, reason: messageOf(err) };
     });
     state.running = run.then((outcome) => {
       state.running = undefined;
       if (this.heals.get(serverId) !== state || !stillWanted()) return outcome;
-      const fields = { server: serverId, copied: progress.doneBlocks, failed: progress.failedBlocks, ms: Date.now() - progress.startedMs };
+      const fields = { server: serverId, copied: progress.doneBlocks, failed: progress.failedBlocks, ms: this.options.clock.nowMs() - progress.startedMs };
       state.completeBefore = outcome.complete;
       if (outcome.complete) {
         state.failures = 0;
@@ -134,8 +136,8 @@ export class Redundancy {
         state.failures++;
         state.lastError = outcome.reason;
         const waitMs = healRetryDelayMs(state.failures, limits.healRetryFirstDelayMs, limits.healRetryMaxDelayMs);
-        state.nextRetryMs = Date.now() + waitMs;
-        state.retryTimer = setTimeout(() => void this.heal(serverId), waitMs);
+        state.nextRetryMs = this.options.clock.nowMs() + waitMs;
+        state.retryTimer = this.options.clock.setTimer(waitMs, () => void this.heal(serverId));
         this.options.logger.error({ ...fields, reason: outcome.reason, attempt: state.attempts, retryInMs: waitMs }, 'heal incomplete; will try again');
       }
       return outcome;
@@ -155,15 +157,15 @@ export class Redundancy {
   /** Runs one scrub pass (or joins the one running). */
   scrub(): Promise<PassOutcome> {
     if (this.scrubRunning) return this.scrubRunning;
-    const progress = newProgress();
+    const progress = newProgress(this.options.clock.nowMs());
     this.scrubProgress = progress;
-    const limiter = new RateLimiter(this.options.scrubRateBytesPerSecond);
+    const limiter = new RateLimiter(this.options.scrubRateBytesPerSecond, this.options.clock);
     const ids = this.options.liveIds();
     const pass = this.committedBlocks()
       .then((expected) => this.makeHealer(limiter).scrub(ids, progress, () => !this.stopped, this.options.orphanMinAgeMs, expected ?? 0))
       .catch((err: unknown): PassOutcome => ({ complete: false, reason: messageOf(err) }))
       .then((outcome) => {
-        progress.endedMs ??= Date.now();
+        progress.endedMs ??= this.options.clock.nowMs();
         if (outcome.complete) this.counters.scrubPasses++;
         else this.options.logger.error({ reason: outcome.reason }, 'scrub pass incomplete');
         this.lastScrub = outcome;
@@ -198,7 +200,7 @@ export class Redundancy {
   forgetServer(serverId: string): void {
     this.missing.delete(serverId);
     const heal = this.heals.get(serverId);
-    if (heal) clearTimeout(heal.retryTimer);
+    heal?.retryTimer?.cancel();
     this.heals.delete(serverId);
     this.healer.forget(serverId);
   }
@@ -227,18 +229,18 @@ export class Redundancy {
     const heal = this.heals.get(serverId);
     if (!heal) return undefined;
     return {
-      ...withEta(heal.progress),
+      ...withEta(heal.progress, this.options.clock.nowMs()),
       lackingBlocks: this.lackingBlocks(serverId),
       attempts: heal.attempts,
       ...(heal.lastError === undefined ? {} : { lastError: heal.lastError }),
-      ...(heal.nextRetryMs === undefined ? {} : { nextRetryMs: Math.max(0, heal.nextRetryMs - Date.now()) }),
+      ...(heal.nextRetryMs === undefined ? {} : { nextRetryMs: Math.max(0, heal.nextRetryMs - this.options.clock.nowMs()) }),
     };
   }
 
   scrubState(): (Progress & { etaMs?: number; running: boolean; complete?: boolean; reason?: string }) | undefined {
     if (!this.scrubProgress) return undefined;
     const last = this.scrubRunning ? undefined : this.lastScrub;
-    return { ...withEta(this.scrubProgress), running: this.scrubRunning !== undefined, ...(last ? { complete: last.complete, ...(last.reason ? { reason: last.reason } : {}) } : {}) };
+    return { ...withEta(this.scrubProgress, this.options.clock.nowMs()), running: this.scrubRunning !== undefined, ...(last ? { complete: last.complete, ...(last.reason ? { reason: last.reason } : {}) } : {}) };
   }
 
   /** A heal of the server is running, waiting to retry, or ended incomplete. */
@@ -284,7 +286,7 @@ export class Redundancy {
             continue;
           }
           if (!(await this.healer.repairBlock(serverId, { ino: parsed.ino, ...current }, 'write miss'))) break; // the server cannot take it yet
-          await delay(0);
+          await this.options.clock.sleep(0);
         }
       }
     } finally {
@@ -307,6 +309,7 @@ export class Redundancy {
       meta: this.options.meta,
       replicator: this.options.replicator,
       clientOf: this.options.clientOf,
+      clock: this.options.clock,
       limiter,
       concurrency: limits.healConcurrency,
       onRepaired: (serverId, key, version, why) => {
@@ -331,8 +334,8 @@ function lacking(heal: HealState): number | null {
   return Math.max(0, p.totalBlocks - p.doneBlocks);
 }
 
-function withEta(p: Progress): Progress & { etaMs?: number } {
+function withEta(p: Progress, nowMs: number): Progress & { etaMs?: number } {
   if (p.endedMs !== undefined || p.doneBytes === 0) return { ...p };
-  const elapsedMs = Date.now() - p.startedMs;
+  const elapsedMs = nowMs - p.startedMs;
   return { ...p, etaMs: Math.round((elapsedMs / p.doneBytes) * (p.totalBytes - p.doneBytes)) };
 }

@@ -30,6 +30,7 @@ import {
   parseBlockFileName,
   subdirOf,
 } from './block-file-format.js';
+import type { DataStore } from './data-store.js';
 
 export interface BlockStoreOptions {
   /** fsync files and directories before acknowledging (default true). false only for tests and
@@ -120,7 +121,7 @@ const PREVIEW_BYTES = 16;
 const LOST_AND_FOUND = 'lost+found';
 const MAX_FILE_BYTES = MAX_HEADER_BYTES + limits.maxPayloadBytes;
 
-export class BlockStore {
+export class BlockStore implements DataStore {
   private readonly index = new BlockIndex();
   /** Per key: the steps that change files and index together (rename, unlink, corrupt). */
   private readonly locks = new KeyedMutex<string>();

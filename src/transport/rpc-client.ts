@@ -15,21 +15,9 @@ import { bool, object, optional, str, uint, unknownValue } from '../protocol/sch
 import { findClusterCredentials } from '../common/credential-store.js';
 import type { Credential } from '../common/credentials.js';
 import { dial, isHandshakeRefusal, type ClientTransport } from './secure-socket.js';
+import type { CallOptions, CallReply, ClosableChannel } from './rpc-channel.js';
 
-export interface CallOptions {
-  /** Bytes sent as the frame payload; the caller must not change them until the call settles. */
-  payload?: Uint8Array;
-  timeoutMs?: number;
-  /** Retry after UNAVAILABLE/TIMEOUT until the deadline (default: the client's setting); only
-   * idempotent methods, or calls that never left this process, are sent again. */
-  retry?: boolean;
-}
-
-export interface CallReply<R> {
-  result: R;
-  /** The reply's payload; owned by the caller. */
-  payload: Buffer;
-}
+export type { CallOptions, CallReply } from './rpc-channel.js';
 
 export interface RpcClientOptions {
   /** The identity and key to authenticate with. Without it (and without plaintext), the
@@ -81,7 +69,7 @@ const RETRY_BACKOFF_MS = [20, 50, 100, 200, 400];
  * method, idempotent or not, may be sent again after one of these. */
 const unsent = new WeakSet<Error>();
 
-export class RpcClient {
+export class RpcClient implements ClosableChannel {
   readonly address: Address;
   readonly peerName: string;
   private socket: net.Socket | undefined;

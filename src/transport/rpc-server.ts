@@ -17,25 +17,16 @@ import { object, optional, str, uint, unknownValue } from '../protocol/schema.js
 import { connectionBounds, type ConnectionBounds } from './connection-bounds.js';
 import { mayCall, type Role } from '../core/access-policy.js';
 import { createRpcListener, peerRoleOf, type ServerSecurity } from './secure-socket.js';
+import { PayloadReply, type BasicRequestContext, type HandlerOf, type HandlerRegistry } from './handler-registry.js';
 
-export interface RequestContext {
-  /** Absolute deadline, in Date.now() milliseconds, after which the caller has given up. */
-  deadlineMs: number;
-  /** The request's payload (block bytes); a view owned by the handler. */
-  payload: Buffer;
+export interface RequestContext extends BasicRequestContext {
   peer: string;
   connection: RpcConnection;
 }
 
-/** A result with a payload attached. Handlers return this to send bytes back. */
-export class PayloadReply<R> {
-  constructor(
-    readonly result: R,
-    readonly payload: Uint8Array,
-  ) {}
-}
+export { PayloadReply };
 
-export type Handler<A, R> = (args: A, ctx: RequestContext) => Promise<R | PayloadReply<R>> | R | PayloadReply<R>;
+export type Handler<A, R> = HandlerOf<A, R, RequestContext>;
 
 interface Route {
   decodeArgs: (value: unknown) => unknown;
@@ -259,7 +250,7 @@ export class RpcConnection {
   }
 }
 
-export class RpcServer {
+export class RpcServer implements HandlerRegistry<RequestContext> {
   private readonly routes = new Map<string, Route>();
   private readonly connections = new Set<RpcConnection>();
   private readonly server: net.Server;

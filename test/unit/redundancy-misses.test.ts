@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { systemClock } from '../../src/common/clock.js';
 import { qfsError } from '../../src/common/errors.js';
 import { limits } from '../../src/common/limits.js';
 import { createLogger } from '../../src/common/logger.js';
@@ -21,6 +22,7 @@ describe('recorded write misses at size', () => {
       meta,
       replicator: {} as Replicator,
       clientOf: () => meta,
+      clock: systemClock,
       writableIds: () => servers,
       liveIds: () => servers,
       configuredServers: 3,

@@ -2,6 +2,7 @@
 // (ENOSPC at the mount) when full servers sank it, QUORUM_NOT_REACHED (EIO) when servers down
 // did; and every put's outcome reaches onPutSettled, which marks servers full in status.
 
+import { systemClock } from '../../src/common/clock.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checksumOf } from '../../src/common/checksum.js';
@@ -29,6 +30,7 @@ function cluster(behaviours: Behaviour[], writeQuorum: number) {
     readQuorum: 1,
     writeQuorum,
     random: () => 0.5,
+    clock: systemClock,
     liveTargets: () => targets,
     writableTargets: () => targets,
     onPutSettled: (server, code) => settled.push([server, code]),

@@ -2,6 +2,7 @@
 // that fails before the quorum is reached (a full disk answers first) is a recorded miss, and a
 // read that lands before the last put of a fresh write does not count that replica as bad.
 
+import { systemClock } from '../../src/common/clock.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checksumOf } from '../../src/common/checksum.js';
@@ -56,6 +57,7 @@ function cluster(count: number) {
     readQuorum: 3,
     writeQuorum: 2,
     random: () => 0.999,
+    clock: systemClock,
     liveTargets: () => targets,
     writableTargets: () => targets,
     onWriteMiss: (key, _v, server, reason) => misses.push(`${key}@${server}: ${reason}`),
