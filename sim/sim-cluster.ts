@@ -1,0 +1,227 @@
+// A whole quorumfs cluster in one process on virtual time: the real MediatorCore (membership,
+// replication, repair) over the real metadata store (SQLite in memory) and N simulated data
+// servers running the real data-server handlers over simulated disks, connected by the simulated
+// network. The cluster exposes the levers the fault schedule pulls and the ground truth the
+// checker reads; it decides nothing itself.
+
+import { pino, type Logger } from 'pino';
+import { seededRandom, type Random } from '../src/common/random.js';
+import { limits } from '../src/common/limits.js';
+import { blockKey } from '../src/common/types.js';
+import { MediatorCore, type DataServerProcess, type MediatorWorld } from '../src/services/mediator-core.js';
+import { registerDataHandlers } from '../src/services/data-server.js';
+import { registerMetaHandlers } from '../src/services/meta-server.js';
+import { SqliteMetaStore } from '../src/stores/sqlite-meta-store.js';
+import type { RpcChannel } from '../src/transport/rpc-channel.js';
+import { LocalRegistry } from './local-registry.js';
+import { SimDisk } from './sim-disk.js';
+import { SimNetwork, type Endpoint, type SendObserver } from './sim-network.js';
+import { VirtualClock } from './virtual-clock.js';
+
+export interface SimClusterOptions {
+  seed: number;
+  servers: number;
+  readQuorum: number;
+  writeQuorum: number;
+  spares: number;
+  scrubIntervalMs: number;
+  diskCapacityBytes: number;
+  /** Log lines kept for a failure report. */
+  logLines: number;
+}
+
+/** One simulated data server: its process state, its disk and its handlers. */
+export class SimDataServer implements Endpoint {
+  readonly registry = new LocalRegistry();
+  private running = true;
+  private cutOff = false;
+  private crashes = 0;
+  private exit!: (how: string) => void;
+  readonly exited: Promise<string> = new Promise((resolve) => (this.exit = resolve));
+  /** Killed for good (its process exited); a rebooting server is down but not gone. */
+  gone = false;
+
+  constructor(
+    readonly name: string,
+    readonly port: number,
+    readonly pid: number,
+    readonly disk: SimDisk,
+    clock: VirtualClock,
+    logger: Logger,
+  ) {
+    registerDataHandlers(this.registry, disk, { faultInjection: true, logger, clock, port: () => port, pid, terminate: () => this.kill('terminate') });
+  }
+
+  up(): boolean {
+    return this.running;
+  }
+
+  partitioned(): boolean {
+    return this.cutOff;
+  }
+
+  epoch(): number {
+    return this.crashes;
+  }
+
+  /** The process dies and stays dead: the mediator sees it exit. */
+  kill(how: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.running = false;
+    this.crashes++;
+    this.disk.crash();
+    this.exit(how);
+  }
+
+  /** The machine loses power: down (its process does not exit: nobody sees it go) and what was
+   * not written back is lost; back with its disk after `reboot()`. */
+  powerLoss(): void {
+    if (this.gone) return;
+    this.running = false;
+    this.crashes++;
+    this.disk.crash();
+  }
+
+  reboot(): void {
+    if (!this.gone) this.running = true;
+  }
+
+  setPartitioned(cut: boolean): void {
+    this.cutOff = cut;
+  }
+}
+
+interface SimProcess extends DataServerProcess {
+  server: SimDataServer;
+}
+
+export class SimCluster {
+  readonly clock = new VirtualClock();
+  readonly network: SimNetwork;
+  readonly metaStore: SqliteMetaStore;
+  readonly core: MediatorCore<SimProcess>;
+  /** The channel the mediator reaches the metadata server by (namespace calls go through it). */
+  readonly meta: RpcChannel;
+  /** Every data server ever started, by port. */
+  readonly servers = new Map<number, SimDataServer>();
+  readonly logs: string[] = [];
+  private metaUp = true;
+  private nextPid = 1000;
+  private readonly diskRandom: Random;
+  readonly logger: Logger;
+
+  constructor(
+    readonly options: SimClusterOptions,
+    observe: SendObserver,
+  ) {
+    // Independent streams from one seed, so each part's draws do not shift the others'.
+    this.diskRandom = seededRandom(options.seed * 7 + 1);
+    this.network = new SimNetwork(this.clock, seededRandom(options.seed * 7 + 2), observe);
+    this.logger = pino(
+      { level: 'info', base: undefined, timestamp: false },
+      {
+        write: (line: string) => {
+          this.logs.push(`[t=${this.clock.nowMs() - this.startMs}ms] ${line.trim()}`);
+          if (this.logs.length > options.logLines) this.logs.shift();
+        },
+      },
+    );
+    this.metaStore = SqliteMetaStore.open(':memory:', { clock: () => this.clock.nowTimespec() });
+    const metaRegistry = new LocalRegistry();
+    registerMetaHandlers(metaRegistry, this.metaStore, 1);
+    const metaEndpoint: Endpoint = { name: 'meta', registry: metaRegistry, up: () => this.metaUp, partitioned: () => false, epoch: () => 0 };
+    const dataPorts = Array.from({ length: options.servers }, (_, i) => 7001 + i);
+    const sparePorts = Array.from({ length: options.spares }, (_, i) => 7101 + i);
+    const world: MediatorWorld<SimProcess> = {
+      clock: this.clock,
+      random: seededRandom(options.seed * 7 + 3),
+      logger: this.logger,
+      // The metadata server is on the mediator's host: its link is reliable; it may restart.
+      meta: (this.meta = this.network.channel(() => metaEndpoint, false, true)),
+      connectData: (address) => this.network.channel(() => this.servers.get(address.port), true, false),
+      spawnData: async (port) => this.spawn(port),
+      stopData: async (p) => p.server.kill('stopped'),
+    };
+    this.core = new MediatorCore(
+      {
+        readQuorum: options.readQuorum,
+        writeQuorum: options.writeQuorum,
+        host: 'sim',
+        dataPorts,
+        sparePorts,
+        heartbeatIntervalMs: limits.heartbeatIntervalMs,
+        healRateBytesPerSecond: 0,
+        scrubRateBytesPerSecond: 0,
+        scrubIntervalMs: options.scrubIntervalMs,
+      },
+      world,
+    );
+  }
+
+  private readonly startMs = this.clock.nowMs();
+
+  private spawn(port: number): SimProcess {
+    const pid = this.nextPid++;
+    const disk = new SimDisk(this.clock, this.diskRandom, this.options.diskCapacityBytes);
+    const server = new SimDataServer(`sim:${port}`, port, pid, disk, this.clock, this.logger);
+    this.servers.set(port, server);
+    return {
+      server,
+      pid,
+      exited: server.exited,
+      get alive() {
+        return !server.gone;
+      },
+      kill: () => server.kill('killed by the mediator'),
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.clock.await(this.core.start(), 60_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.clock.await(this.core.stop(), 60_000);
+    this.metaStore.close();
+  }
+
+  setMetaUp(up: boolean): void {
+    this.metaUp = up;
+  }
+
+  /** Data servers the mediator currently counts on or writes to, by port. */
+  activeServers(): SimDataServer[] {
+    const { writable } = this.core.serverIds();
+    return writable.map((id) => this.servers.get(Number(id.slice(id.lastIndexOf(':') + 1)))!).filter((s) => s !== undefined);
+  }
+
+  /** Servers whose process has not exited. */
+  runningServers(): SimDataServer[] {
+    return [...this.servers.values()].filter((s) => !s.gone);
+  }
+
+  /** The version the block map names for (ino, index) now, or undefined. */
+  committedVersion(ino: number, index: number): { version: number; checksum: string } | undefined {
+    try {
+      const [block] = this.metaStore.getBlocks(ino, index, index + 1);
+      return block ? { version: block.version, checksum: block.checksum } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every block the block map names, a page at a time. */
+  *committedBlocks(): Generator<{ key: string; version: number; checksum: string; ino: number; index: number }> {
+    let afterIno = 0;
+    let afterIndex = 0;
+    for (;;) {
+      const page = this.metaStore.listBlocks(afterIno, afterIndex, 1024);
+      for (const b of page) yield { key: blockKey(b.ino, b.index), version: b.version, checksum: b.checksum, ino: b.ino, index: b.index };
+      if (page.length < 1024) return;
+      const last = page[page.length - 1]!;
+      afterIno = last.ino;
+      afterIndex = last.index;
+    }
+  }
+}
