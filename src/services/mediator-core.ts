@@ -137,7 +137,6 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       clientOf: (id) => this.runtimeOf(id).client,
       clock: world.clock,
       writableIds: () => writableServers(this.membership).map((s) => s.id),
-      liveIds: () => liveServers(this.membership).map((s) => s.id),
       configuredServers: options.dataPorts.length,
       onHealed: (id) => this.apply({ type: 'healed', id }),
       healRateBytesPerSecond: options.healRateBytesPerSecond,

@@ -23,10 +23,9 @@ export interface RedundancyOptions {
   replicator: Replicator;
   clientOf: (serverId: string) => RpcChannel;
   clock: Clock;
-  /** Servers that should hold every block now (live and healing). */
+  /** Servers that should hold every block now (live and healing): the ones heals fill and
+   * scrubs verify. */
   writableIds: () => string[];
-  /** Servers whose copies reads count on (complete): the ones a scrub verifies. */
-  liveIds: () => string[];
   /** Data servers the cluster is meant to have (N). */
   configuredServers: number;
   /** Called when a heal of a server completed: it holds every committed block. */
@@ -160,7 +159,9 @@ export class Redundancy {
     const progress = newProgress(this.options.clock.nowMs());
     this.scrubProgress = progress;
     const limiter = new RateLimiter(this.options.scrubRateBytesPerSecond, this.options.clock);
-    const ids = this.options.liveIds();
+    // Every server writes go to, those being healed included: a heal compares indexes, not
+    // bytes, so rot on a server whose heal cannot finish would otherwise never be found.
+    const ids = this.options.writableIds();
     const pass = this.committedBlocks()
       .then((expected) => this.makeHealer(limiter).scrub(ids, progress, () => !this.stopped, this.options.orphanMinAgeMs, expected ?? 0))
       .catch((err: unknown): PassOutcome => ({ complete: false, reason: messageOf(err) }))

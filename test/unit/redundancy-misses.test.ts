@@ -24,7 +24,6 @@ describe('recorded write misses at size', () => {
       clientOf: () => meta,
       clock: systemClock,
       writableIds: () => servers,
-      liveIds: () => servers,
       configuredServers: 3,
       onHealed: () => {},
       healRateBytesPerSecond: 0,
