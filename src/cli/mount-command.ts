@@ -17,7 +17,7 @@ import { limits } from '../common/limits.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { PeerOutage, type OutageReport } from '../core/peer-outage.js';
 import { FuseSession } from '../fuse/fuse-binding.js';
-import { QuorumfsFs } from '../fuse/quorumfs-fs.js';
+import { QuorumfsFs } from '../mount/quorumfs-fs.js';
 import { mountPoints } from '../fuse/mount-table.js';
 import { setReadahead } from '../fuse/readahead.js';
 import { isStaleMount } from '../fuse/stale-mount.js';

@@ -14,8 +14,8 @@ const MOUNT_WAIT_MS = 10_000;
 const STOP_WAIT_MS = 10_000;
 const POLL_MS = 20;
 
-/** dist/test/helpers → repository root → dist/src/fuse/memfs/main.js */
-export const MEMFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'fuse', 'memfs', 'main.js');
+/** dist/test/helpers → dist/ → dist/memfs/main.js */
+export const MEMFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'memfs', 'main.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

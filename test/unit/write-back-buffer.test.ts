@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
-import { MAX_SENDS_IN_FLIGHT, WriteBackBuffer } from '../../src/fuse/write-back-buffer.js';
+import { MAX_SENDS_IN_FLIGHT, WriteBackBuffer } from '../../src/mount/write-back-buffer.js';
 
 const T = { sec: 1, nsec: 0 };
 
