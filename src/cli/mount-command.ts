@@ -90,7 +90,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     onReconnect: attach,
   });
   try {
-    await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, 5_000) });
+    await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, limits.mountPingTimeoutMs) });
   } catch (err) {
     client.close();
     throw qfsError('UNAVAILABLE', `cannot reach the mediator at ${mediator}: ${messageOf(err)}`);
@@ -124,7 +124,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     if (pinging) return;
     if (!client.rpc.isConnected) ping(limits.sessionKeepaliveMs);
     else if (fs.holdsStale) attach();
-    else if (Date.now() - lastPingMs >= limits.mountKeepAliveIntervalMs) ping(Math.min(timeoutMs, 5_000));
+    else if (Date.now() - lastPingMs >= limits.mountKeepAliveIntervalMs) ping(Math.min(timeoutMs, limits.mountPingTimeoutMs));
   }, limits.sessionKeepaliveMs);
   keepalive.unref();
   session = await FuseSession.mount({

@@ -23,8 +23,6 @@ import { DirAttrPrefetch } from './dir-attr-prefetch.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
 const STAT_BLOCK_BYTES = 512;
-/** How long an unmount waits for the mediator to end the session's holds. */
-const END_SESSION_TIMEOUT_MS = 1_000;
 /** Asked by the kernel before every write, to strip file capabilities. */
 const CAPABILITY_XATTR = 'security.capability';
 
@@ -447,7 +445,7 @@ export class QuorumfsFs implements F.FuseOperations {
    * unreachable mediator must not hold up the unmount, and it ends the session after its grace
    * period anyway. */
   async endSession(): Promise<void> {
-    await this.client.rpc.call(methods.attachSession, { session: this.options.session, inos: [] }, { timeoutMs: END_SESSION_TIMEOUT_MS, retry: false });
+    await this.client.rpc.call(methods.attachSession, { session: this.options.session, inos: [] }, { timeoutMs: limits.mountEndSessionTimeoutMs, retry: false });
   }
 
   /** Commits the buffered writes of the inode `name` names, if this mount has any: a change of
