@@ -40,7 +40,7 @@ export interface Inode {
   openCount: number;
 }
 
-export interface NewInode {
+interface NewInode {
   mode: number;
   uid: number;
   gid: number;

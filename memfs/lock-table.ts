@@ -6,9 +6,8 @@
 import { fuseError } from '../src/fuse/fuse-error.js';
 import type { FileLock } from '../src/fuse/fuse-operations.js';
 
-export const F_RDLCK = 0;
-export const F_WRLCK = 1;
-export const F_UNLCK = 2;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
 
 interface HeldLock {
   owner: bigint;

@@ -80,7 +80,7 @@ import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RENAME
 const GiB = 1024 * 1024 * 1024;
 const TiB = 1024 * GiB;
 /** Limits of this file system (Linux's NAME_MAX, PATH_MAX - 1, XATTR_*_MAX). */
-export const memfsLimits = {
+const memfsLimits = {
   maxNameBytes: 255,
   maxSymlinkBytes: 4095,
   maxXattrNameBytes: 255,
@@ -102,7 +102,7 @@ const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.'];
 const TEST_THROW_PREFIX = '__throw__';
 const TEST_HANG_PREFIX = '__hang__';
 
-export interface MemFsOptions {
+interface MemFsOptions {
   /** Attribute and entry cache timeouts handed to the kernel; 0 disables caching. Default 1. */
   attrTimeoutSec?: number;
   entryTimeoutSec?: number;

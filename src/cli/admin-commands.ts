@@ -29,7 +29,7 @@ export async function statusCommand(flags: { mediator: string; json?: boolean } 
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
 }
 
-export function formatStatus(report: StatusReport): string {
+function formatStatus(report: StatusReport): string {
   const m = report.mediator;
   const lines = [
     `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,

@@ -27,7 +27,7 @@ import { READY_PREFIX } from '../services/supervisor.js';
 import { addressArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
 
-export interface MountFlags extends CredentialsFlag {
+interface MountFlags extends CredentialsFlag {
   mediator: string;
   timeoutMs: string;
   attrTimeout: string;

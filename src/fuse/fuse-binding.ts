@@ -36,7 +36,7 @@ import {
 import { clearStaleMount } from './stale-mount.js';
 
 /** Connection parameters asked of the kernel at INIT. */
-export interface FuseConnOptions {
+interface FuseConnOptions {
   /** Largest write request; the kernel's cap is 1 MiB (256 pages). Default 1 MiB. */
   maxWriteBytes?: number;
   /** Largest readahead; the kernel offers at most its own setting. Default 1 MiB. */
@@ -64,13 +64,13 @@ export interface FuseConnOptions {
   cloneFd?: boolean;
 }
 
-export interface HandlerErrorInfo {
+interface HandlerErrorInfo {
   op: string;
   errno: number;
   error: unknown;
 }
 
-export interface FuseSessionOptions {
+interface FuseSessionOptions {
   mountpoint: string;
   operations: FuseOperations;
   /** Operations not to register even though `operations` implements them (the kernel then
@@ -96,7 +96,7 @@ export interface FuseSessionOptions {
 }
 
 /** Counters of one session (monotonic). */
-export interface FuseSessionStats {
+interface FuseSessionStats {
   requests: number;
   errorReplies: number;
   handlerFailures: number;

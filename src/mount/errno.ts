@@ -6,7 +6,7 @@ import { QfsError, type ErrorCode } from '../common/errors.js';
 import type { ErrnoName } from '../fuse/errno-codes.js';
 import { FuseError } from '../fuse/fuse-error.js';
 
-export const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
+const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
   NOT_FOUND: 'ENOENT',
   EXISTS: 'EEXIST',
   NOT_DIR: 'ENOTDIR',

@@ -26,7 +26,7 @@ const STAT_BLOCK_BYTES = 512;
 /** Asked by the kernel before every write, to strip file capabilities. */
 const CAPABILITY_XATTR = 'security.capability';
 
-export interface QuorumfsFsOptions {
+interface QuorumfsFsOptions {
   client: QuorumfsClient;
   /** How long the kernel may cache attributes and names. */
   attrTimeoutSec: number;
@@ -542,7 +542,7 @@ function direntLimit(sizeBytes: number): number {
   return Math.max(1, Math.min(limits.maxReaddirEntries, Math.floor(sizeBytes / 32)));
 }
 
-export function toFuseAttr(attr: InodeAttr): F.Attr {
+function toFuseAttr(attr: InodeAttr): F.Attr {
   const isFile = (attr.mode & S_IFMT) === S_IFREG;
   return {
     ino: attr.ino,

@@ -12,7 +12,7 @@
 import { limits } from '../common/limits.js';
 import type { Timespec } from '../common/types.js';
 
-export interface Extent {
+interface Extent {
   offset: number;
   data: Buffer;
   /** Bytes of `data` in use. */
@@ -20,7 +20,7 @@ export interface Extent {
 }
 
 /** Sends extents as one change: resolves once it is committed. */
-export type SendExtents = (extents: Array<{ offset: number; data: Buffer }>, time: Timespec) => Promise<void>;
+type SendExtents = (extents: Array<{ offset: number; data: Buffer }>, time: Timespec) => Promise<void>;
 
 export class WriteBackBuffer {
   private extents: Extent[] = [];

@@ -70,7 +70,7 @@ export class MetaServerProcess {
   }
 }
 
-export interface DataServerSpawn {
+interface DataServerSpawn {
   host: string;
   port: number;
   dataDir: string;

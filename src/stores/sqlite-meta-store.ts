@@ -61,7 +61,7 @@ import {
 } from './sqlite-meta-statements.js';
 import { openDatabase } from './sqlite-schema.js';
 
-export interface SqliteMetaStoreOptions {
+interface SqliteMetaStoreOptions {
   /** Source of "now" for timestamps; the real clock (nanosecond resolution) by default. */
   clock?: () => Timespec;
 }
