@@ -20,7 +20,7 @@ const MiB = 1024 * 1024;
 const SMALL_FILE_BYTES = 4096;
 const MOUNT_WAIT_MS = 15_000;
 const STOP_WAIT_MS = 15_000;
-const MEMFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'fuse', 'memfs', 'main.js');
+const MEMFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'memfs', 'main.js');
 
 interface Mounted {
   mountpoint: string;

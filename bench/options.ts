@@ -21,14 +21,14 @@ export interface Sizes {
   recoveryMiB: number;
 }
 
-export const SIZES: Record<Mode, Sizes> = {
+const SIZES: Record<Mode, Sizes> = {
   full: { runs: 3, classicFiles: 200, smallFiles: 2000, smallFileBytes: 4096, sequentialMiB: 256, randomFileMiB: 64, randomOps: 500, metadataDirs: 1000, recoveryMiB: 1024 },
   quick: { runs: 3, classicFiles: 200, smallFiles: 300, smallFileBytes: 4096, sequentialMiB: 32, randomFileMiB: 16, randomOps: 300, metadataDirs: 200, recoveryMiB: 64 },
   tiny: { runs: 1, classicFiles: 5, smallFiles: 10, smallFileBytes: 4096, sequentialMiB: 2, randomFileMiB: 1, randomOps: 20, metadataDirs: 5, recoveryMiB: 0 },
 };
 
 /** Short names for --targets, in the order targets appear in reports. */
-export const TARGET_KEYS = ['local', 'n1', 'n3', 'n5', 'gluster', 'moosefs'] as const;
+const TARGET_KEYS = ['local', 'n1', 'n3', 'n5', 'gluster', 'moosefs'] as const;
 export type TargetKey = (typeof TARGET_KEYS)[number];
 
 export interface BenchOptions {

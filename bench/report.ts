@@ -60,7 +60,7 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function svgChart(report: BenchReport): string {
+function svgChart(report: BenchReport): string {
   const barHeightPx = 12;
   const labelWidthPx = 230;
   const plotWidthPx = 520;

@@ -68,7 +68,7 @@ export function ratioTo(result: MetricResult, target: string, baseline: string, 
 }
 
 /** Target names the goals refer to. */
-export interface GoalTargets {
+interface GoalTargets {
   n1: string;
   n3: string;
   glusterfs: string;

@@ -32,10 +32,10 @@ export interface OpenTarget {
   close(): Promise<void>;
 }
 
-export const LOCAL: TargetSpec = { name: 'local disk' };
+const LOCAL: TargetSpec = { name: 'local disk' };
 export const N1: TargetSpec = { name: 'quorumfs N=1', quorum: { readQuorum: 1, writeQuorum: 1, dataServers: 1 } };
 export const N3: TargetSpec = { name: 'quorumfs N=3', quorum: { readQuorum: 2, writeQuorum: 3, dataServers: 3 } };
-export const N5: TargetSpec = { name: 'quorumfs N=5', quorum: { readQuorum: 3, writeQuorum: 5, dataServers: 5 } };
+const N5: TargetSpec = { name: 'quorumfs N=5', quorum: { readQuorum: 3, writeQuorum: 5, dataServers: 5 } };
 export const GLUSTERFS: TargetSpec = { name: 'GlusterFS r3', peer: 'glusterfs' };
 export const MOOSEFS: TargetSpec = { name: 'MooseFS g3', peer: 'moosefs' };
 

@@ -201,10 +201,3 @@ export class GlusterFsPeer extends PeerLifecycle {
     this.addedHostsLine = false;
   }
 }
-
-/** Starts a GlusterFS peer (see GlusterFsPeer); on failure nothing of it is left behind. */
-export async function startGlusterFs(log: PeerLog): Promise<GlusterFsPeer> {
-  const peer = new GlusterFsPeer(log);
-  await peer.start();
-  return peer;
-}

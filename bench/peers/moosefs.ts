@@ -181,10 +181,3 @@ export class MooseFsPeer extends PeerLifecycle {
     ]);
   }
 }
-
-/** Starts a MooseFS peer (see MooseFsPeer); on failure nothing of it is left behind. */
-export async function startMooseFs(log: PeerLog): Promise<MooseFsPeer> {
-  const peer = new MooseFsPeer(log);
-  await peer.start();
-  return peer;
-}

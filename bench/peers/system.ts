@@ -7,13 +7,13 @@ import { access, constants, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { mountPoints } from '../../src/fuse/mount-table.js';
 
-export interface CommandResult {
+interface CommandResult {
   code: number;
   stdout: string;
   stderr: string;
 }
 
-export interface CommandOptions {
+interface CommandOptions {
   timeoutMs: number;
   /** Resolve with the result instead of throwing when the command exits non-zero. */
   allowFailure?: boolean;
@@ -31,7 +31,7 @@ export class PeerStepError extends Error {
 }
 
 /** The last non-empty line of a command's output, trimmed to a readable length. */
-export function oneLine(text: string): string {
+function oneLine(text: string): string {
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
   const line = lines[lines.length - 1] ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;

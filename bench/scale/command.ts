@@ -10,7 +10,7 @@ const KILL_GRACE_MS = 5_000;
 const MAX_STDOUT_BYTES = 512 * 1024 * 1024;
 const MAX_STDERR_CHARS = 64 * 1024;
 
-export interface CommandResult {
+interface CommandResult {
   code: number | null;
   stdout: Buffer;
   stderr: string;
@@ -61,6 +61,6 @@ export async function runQuorumfs(args: string[], signal: AbortSignal): Promise<
 }
 
 /** The last non-empty line of a command's output (where the CLI puts its error). */
-export function lastLine(text: string): string {
+function lastLine(text: string): string {
   return text.trim().split('\n').filter(Boolean).at(-1)?.trim() ?? '';
 }

@@ -31,7 +31,7 @@ export interface HealFigure {
   verified: boolean;
 }
 
-export interface HealInput {
+interface HealInput {
   cluster: Cluster;
   victimPort: number;
   /** block keys every data server must hold */

@@ -8,7 +8,7 @@ import type { ScaleSizes } from './scale-options.js';
 
 export const BIG_DIR = 'big';
 
-export interface Placement {
+interface Placement {
   /** directory name under the root: BIG_DIR or d<k> */
   dir: string;
   name: string;

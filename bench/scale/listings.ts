@@ -3,7 +3,7 @@
 // value per line) and `ls -f` (one name per line, with . and ..). Pure; throws one line on
 // output it cannot read.
 
-export interface Listing {
+interface Listing {
   /** objects in the listing */
   entries: number;
   /** distinct block keys */

@@ -13,7 +13,7 @@ export async function peakResidentBytes(pid: number | undefined): Promise<number
   return m ? Number(m[1]) * 1024 : undefined;
 }
 
-export interface MetadataFiles {
+interface MetadataFiles {
   dbBytes: number;
   walBytes: number;
   /** the files counted, relative to the data dir */

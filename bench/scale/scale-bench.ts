@@ -28,7 +28,7 @@ export interface Closable {
   close(): Promise<void>;
 }
 
-export interface ScaleContext {
+interface ScaleContext {
   /** Aborted on SIGINT/SIGTERM: the step running stops, no new step starts. */
   signal: AbortSignal;
   /** Registers what must be stopped when the process is interrupted. */

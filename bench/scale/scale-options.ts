@@ -22,9 +22,9 @@ export interface ScaleSizes {
   verifyFiles: number;
 }
 
-export const SCALE_FILES: Record<Mode, number> = { full: 200_000, quick: 20_000, tiny: 2_000 };
-export const BIG_DIR_MAX_FILES = 100_000;
-export const DEFAULT_CONCURRENCY = 128;
+const SCALE_FILES: Record<Mode, number> = { full: 200_000, quick: 20_000, tiny: 2_000 };
+const BIG_DIR_MAX_FILES = 100_000;
+const DEFAULT_CONCURRENCY = 128;
 const DIR_FILES = 1_000;
 const MAX_FILES = 10_000_000;
 const MAX_CONCURRENCY = 1_024;
@@ -53,7 +53,7 @@ function wholeNumber(text: string, what: string, min: number, max: number): numb
 
 /** Deadlines of the steps, in ms: generous floors plus a minimum rate, so only a stuck or
  * pathologically slow step hits them. */
-export interface ScaleDeadlines {
+interface ScaleDeadlines {
   startMs: number;
   /** per fill phase, for `files` files */
   fillMs(files: number): number;

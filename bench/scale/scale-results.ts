@@ -7,10 +7,10 @@
 import type { StepRecord } from './step-runner.js';
 import type { HealFigure } from './heal.js';
 
-export const TARGET_FILES = 200_000;
-export const HEAL_TARGET_S = 120;
-export const LIST_TARGET_S = 10;
-export const RESIDENT_TARGET_BYTES = 512 * 1024 * 1024;
+const TARGET_FILES = 200_000;
+const HEAL_TARGET_S = 120;
+const LIST_TARGET_S = 10;
+const RESIDENT_TARGET_BYTES = 512 * 1024 * 1024;
 /** Heal speed of the peers on this kind of machine (PEERS.md). */
 export const PEER_HEAL_RATES = [
   { peer: 'MooseFS', perS: 2.6, unit: 'chunks/s' },
@@ -39,7 +39,7 @@ export interface ScaleFigures {
   verifiedFiles: number | undefined;
 }
 
-export type Verdict = 'met' | 'not met' | 'unknown';
+type Verdict = 'met' | 'not met' | 'unknown';
 
 export interface TargetResult {
   target: string;
@@ -89,7 +89,7 @@ function healWorkS(h: HealFigure | undefined): number | undefined {
 }
 
 /** The largest verified heal: the one the target is judged on. */
-export function largestVerifiedHeal(heals: HealFigure[]): HealFigure | undefined {
+function largestVerifiedHeal(heals: HealFigure[]): HealFigure | undefined {
   return heals.filter((h) => h.verified && h.seconds !== undefined && h.blocks > 0).sort((a, b) => b.blocks - a.blocks)[0];
 }
 

@@ -17,7 +17,7 @@ export interface ServerView {
   heal: HealView | undefined;
 }
 
-export interface HealView {
+interface HealView {
   totalBlocks: number | undefined;
   doneBlocks: number | undefined;
   failedBlocks: number | undefined;
@@ -55,7 +55,7 @@ function healView(value: unknown): HealView | undefined {
   return { totalBlocks: num(h['totalBlocks']), doneBlocks: num(h['doneBlocks']), failedBlocks: num(h['failedBlocks']), startedMs: num(h['startedMs']), endedMs: num(h['endedMs']), attempts: num(h['attempts']), lastError: text(h['lastError']), nextRetryMs: num(h['nextRetryMs']) };
 }
 
-export function servers(status: unknown): ServerView[] {
+function servers(status: unknown): ServerView[] {
   const list = record(status)?.['servers'];
   if (!Array.isArray(list)) return [];
   return list.flatMap((item) => {
@@ -74,10 +74,6 @@ export function metaServer(status: unknown): ServerView | undefined {
   return servers(status).find((s) => s.role === 'meta');
 }
 
-export function mediatorPid(status: unknown): number | undefined {
-  return num(record(record(status)?.['mediator'])?.['pid']);
-}
-
 /** A counter of `counters` (or, should it move, of the top level); null when the mediator
  * reports it as not known. */
 export function counter(status: unknown, name: string): number | null | undefined {
@@ -92,7 +88,7 @@ export function fullyReplicated(status: unknown): boolean | null | undefined {
   return value === null || typeof value === 'boolean' ? value : undefined;
 }
 
-export interface ScrubView {
+interface ScrubView {
   running: boolean | undefined;
   totalBlocks: number | undefined;
   doneBlocks: number | undefined;

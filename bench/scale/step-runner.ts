@@ -64,12 +64,12 @@ export class StepRunner {
   }
 }
 
-export function oneLine(err: unknown): string {
+function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return text.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ').slice(0, 600);
 }
 
-export function formatSeconds(seconds: number): string {
+function formatSeconds(seconds: number): string {
   return seconds >= 100 ? `${seconds.toFixed(0)} s` : `${seconds.toFixed(1)} s`;
 }
 

@@ -5,7 +5,7 @@
 import type { Sizes } from '../options.js';
 import type { OpenTarget, TargetSpec } from '../targets.js';
 
-export interface Metric {
+interface Metric {
   key: string;
   unit: string;
   /** true for throughput (ops/s, MiB/s), false for durations (s). */

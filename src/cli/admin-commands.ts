@@ -3,16 +3,15 @@
 // a human-readable table or, with --json, one JSON document.
 
 import { formatAddress, type Address } from '../common/address.js';
+import { limits } from '../common/limits.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { RpcClient } from '../transport/rpc-client.js';
 import { addressArg, portArg } from './arguments.js';
 import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 
-const CLI_TIMEOUT_MS = 5_000;
-
 async function withClient<T>(address: Address, peerName: string, flags: CredentialsFlag, work: (client: RpcClient) => Promise<T>): Promise<T> {
-  const client = new RpcClient(address, { peerName, defaultTimeoutMs: CLI_TIMEOUT_MS, ...(await credentialsOption(flags)) });
+  const client = new RpcClient(address, { peerName, defaultTimeoutMs: limits.cliCallTimeoutMs, ...(await credentialsOption(flags)) });
   try {
     return await work(client);
   } finally {
@@ -30,7 +29,7 @@ export async function statusCommand(flags: { mediator: string; json?: boolean } 
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
 }
 
-export function formatStatus(report: StatusReport): string {
+function formatStatus(report: StatusReport): string {
   const m = report.mediator;
   const lines = [
     `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,

@@ -13,7 +13,7 @@ import { parseIdentity } from '../core/access-policy.js';
 import { credentialFor } from '../services/server-security.js';
 import { usage } from './usage-error.js';
 
-export interface IssueFlags {
+interface IssueFlags {
   role: string;
   dataDir: string;
   id?: string;

@@ -153,7 +153,7 @@ function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return 0;

@@ -26,7 +26,7 @@ export interface MediatorFlags {
   insecureLoopback?: boolean;
 }
 
-export const DEFAULT_MEDIATOR_PORT = 51234;
+const DEFAULT_MEDIATOR_PORT = 51234;
 
 export async function parseMediatorArgs(
   qr: string,

@@ -17,7 +17,7 @@ import { limits } from '../common/limits.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { PeerOutage, type OutageReport } from '../core/peer-outage.js';
 import { FuseSession } from '../fuse/fuse-binding.js';
-import { QuorumfsFs } from '../fuse/quorumfs-fs.js';
+import { QuorumfsFs } from '../mount/quorumfs-fs.js';
 import { mountPoints } from '../fuse/mount-table.js';
 import { setReadahead } from '../fuse/readahead.js';
 import { isStaleMount } from '../fuse/stale-mount.js';
@@ -27,7 +27,7 @@ import { READY_PREFIX } from '../services/supervisor.js';
 import { addressArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
 
-export interface MountFlags extends CredentialsFlag {
+interface MountFlags extends CredentialsFlag {
   mediator: string;
   timeoutMs: string;
   attrTimeout: string;
@@ -90,7 +90,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     onReconnect: attach,
   });
   try {
-    await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, 5_000) });
+    await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, limits.mountPingTimeoutMs) });
   } catch (err) {
     client.close();
     throw qfsError('UNAVAILABLE', `cannot reach the mediator at ${mediator}: ${messageOf(err)}`);
@@ -124,7 +124,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     if (pinging) return;
     if (!client.rpc.isConnected) ping(limits.sessionKeepaliveMs);
     else if (fs.holdsStale) attach();
-    else if (Date.now() - lastPingMs >= limits.mountKeepAliveIntervalMs) ping(Math.min(timeoutMs, 5_000));
+    else if (Date.now() - lastPingMs >= limits.mountKeepAliveIntervalMs) ping(Math.min(timeoutMs, limits.mountPingTimeoutMs));
   }, limits.sessionKeepaliveMs);
   keepalive.unref();
   session = await FuseSession.mount({

@@ -8,12 +8,10 @@ import cliProgress from 'cli-progress';
 import { QuorumfsClient } from '../client/quorumfs-client.js';
 import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 import { qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
 import { mountTable } from '../fuse/mount-table.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { addressArg } from './arguments.js';
-
-const PASS_TIMEOUT_MS = 24 * 3600 * 1000;
-const POLL_MS = 250;
 
 interface Flags extends CredentialsFlag {
   mediator: string;
@@ -24,7 +22,7 @@ interface Flags extends CredentialsFlag {
 type Progress = { doneBlocks: number; totalBlocks: number; etaMs?: number; compared?: boolean };
 
 async function client(flags: Flags): Promise<QuorumfsClient> {
-  return new QuorumfsClient(addressArg(flags.mediator, '--mediator'), { defaultTimeoutMs: 10_000, ...(await credentialsOption(flags)) });
+  return new QuorumfsClient(addressArg(flags.mediator, '--mediator'), { defaultTimeoutMs: limits.repairCommandCallTimeoutMs, ...(await credentialsOption(flags)) });
 }
 
 export async function healCommand(flags: Flags): Promise<void> {
@@ -45,7 +43,7 @@ async function runPass(flags: Flags, what: 'heal' | 'scrub', progressOf: (s: Sta
     }
     const show = progressDisplay(what);
     // Settles once, with the outcome or the error: never left rejected and unobserved.
-    const pass = c.rpc.call(mediatorMethods[what], { wait: true }, { timeoutMs: PASS_TIMEOUT_MS, retry: false }).then(
+    const pass = c.rpc.call(mediatorMethods[what], { wait: true }, { timeoutMs: limits.repairPassTimeoutMs, retry: false }).then(
       (outcome) => ({ outcome }),
       (err: unknown) => ({ err }),
     );
@@ -55,7 +53,7 @@ async function runPass(flags: Flags, what: 'heal' | 'scrub', progressOf: (s: Sta
       const status = await c.status().catch(() => undefined);
       const p = status && progressOf(status);
       if (p) show.update(p);
-      await Promise.race([pass, new Promise((r) => setTimeout(r, POLL_MS))]);
+      await Promise.race([pass, new Promise((r) => setTimeout(r, limits.repairPollIntervalMs))]);
     }
     show.finish();
     if ('err' in settled) throw settled.err;
@@ -99,7 +97,7 @@ function progressDisplay(what: string): { update(p: Progress): void; finish(): v
   let lastMs = 0;
   return {
     update(p) {
-      if (Date.now() - lastMs < 1000) return;
+      if (Date.now() - lastMs < limits.repairProgressLineIntervalMs) return;
       lastMs = Date.now();
       if (p.compared === false) {
         process.stdout.write(`${what}: comparing every server with the block maps\n`);

@@ -3,10 +3,10 @@
 
 import { QfsError, messageOf } from '../common/errors.js';
 
-export const EXIT_RUNTIME = 1;
+const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
-export class UsageError extends Error {
+class UsageError extends Error {
   override name = 'UsageError';
 }
 

@@ -9,7 +9,7 @@ import { ROOT_INO, S_IFDIR, S_IFREG, type Caller, type DirEntry, type InodeAttr,
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { RpcClient, type RpcClientOptions } from '../transport/rpc-client.js';
 
-export interface ClientOptions extends RpcClientOptions {
+interface ClientOptions extends RpcClientOptions {
   /** Identity used for new files and directories when a call does not give one. */
   caller?: Caller;
 }

@@ -10,7 +10,7 @@ export interface Address {
 
 export const LOOPBACK = '127.0.0.1';
 
-export function parsePort(text: string, what = 'port'): number {
+function parsePort(text: string, what = 'port'): number {
   if (!/^\d+$/.test(text)) throw qfsError('INVALID', `${what} '${text}' is not a number`);
   const port = Number(text);
   if (port < 1 || port > 65535) throw qfsError('INVALID', `${what} ${port} is out of range (1-65535)`);

@@ -15,7 +15,7 @@ import { messageOf, qfsError } from './errors.js';
 import { parseAddress } from './address.js';
 import { limits } from './limits.js';
 
-export function clusterCredentialsDir(env: NodeJS.ProcessEnv = process.env): string {
+function clusterCredentialsDir(env: NodeJS.ProcessEnv = process.env): string {
   const config = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(env.HOME ?? os.homedir(), '.config');
   return path.join(config, 'quorumfs', 'clusters');
 }

@@ -10,7 +10,7 @@ import { formatAddress, parseAddress, type Address } from './address.js';
 import { limits } from './limits.js';
 import { parseIdentity } from '../core/access-policy.js';
 
-export const CREDENTIAL_FORMAT_VERSION = 1;
+const CREDENTIAL_FORMAT_VERSION = 1;
 
 export interface Credential {
   identity: string;

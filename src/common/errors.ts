@@ -1,8 +1,8 @@
 // One error type for all of quorumfs. Codes are stable strings: they cross the wire (classes do
-// not) and one table (src/fuse/errno.ts) maps them to errno at the FUSE edge. docs/errors.md lists
+// not) and one table (src/mount/errno.ts) maps them to errno at the FUSE edge. docs/errors.md lists
 // every code with its meaning and whether a call failing with it is safe to retry.
 
-export const ERROR_CODES = [
+const ERROR_CODES = [
   'NOT_FOUND', // no such inode, entry or block
   'EXISTS', // name already taken
   'NOT_DIR', // a path component or target is not a directory

@@ -144,4 +144,57 @@ export const limits = {
   maxCredentialFileBytes: 64 * KiB,
   /** Credential files looked at in the standard place when dialling a peer. */
   maxClusterCredentialFiles: 1_000,
+  /** A FUSE session being unmounted waits up to this long for requests in flight to be
+   * answered (FuseSession's default drainTimeoutMs). */
+  fuseDrainTimeoutMs: 200,
+  /** How often that wait looks whether the requests in flight are done. */
+  fuseDrainPollMs: 5,
+  /** How often an ending FUSE session repeats its exit signal (the loop thread may miss one). */
+  fuseExitRetryMs: 20,
+  /** fusermount3 or umount clearing a stale mount is killed after this long. */
+  staleUnmountTimeoutMs: 10_000,
+  /** Sends of one inode's write-back buffer in flight at once; more writes wait. */
+  maxWriteBackSendsInFlight: 4,
+  /** Buffer space (allocated, not just used) one inode's unsent extents may hold, in full
+   * extents. */
+  maxWriteBackBufferedExtents: 4,
+  /** A write-back extent starts this big and grows (doubling) up to the extent size. */
+  writeBackInitialExtentBytes: 64 * KiB,
+  /** How long an unmount waits for the mediator to end the session's holds. */
+  mountEndSessionTimeoutMs: 1_000,
+  /** A mount's pings of the mediator (at mount and as keep-alive) wait at most this long, even
+   * when its call timeout is longer. */
+  mountPingTimeoutMs: 5_000,
+  /** Inodes whose missing extended attributes a mount remembers; past this the oldest go. */
+  maxXattrAbsenceInodes: 65_536,
+  /** Directory attributes a mount keeps prefetched at once; past this the oldest go. */
+  maxDirAttrPrefetches: 1024,
+  /** A server child process (metadata or data server) must report ready within this. */
+  childReadyTimeoutMs: 10_000,
+  /** Waits before restarting a metadata server child that died, by attempt (the last repeats). */
+  metaRestartBackoffMs: [50, 200, 500, 1_000, 2_000],
+  /** A child process told to stop is killed if it has not exited within this. */
+  childStopGraceMs: 3_000,
+  /** How long an SQLite statement waits for another connection's lock before SQLITE_BUSY. */
+  sqliteBusyTimeoutMs: 5_000,
+  /** Inode capacity the metadata store reports; SQLite has no real limit short of the disk. */
+  metaStoreReportedInodes: 2 ** 32,
+  /** Space an in-memory metadata store reports: 1 TiB. */
+  memoryMetaStoreSpaceBytes: 2 ** 40,
+  /** Walking up more directories than this means a cycle in the tree: a bug, not a deep tree. */
+  maxTreeDepth: 1_000_000,
+  /** A readdir page must fit one frame header even with every entry's attributes (readdirplus):
+   * each entry counts its name plus this allowance (an encoded entry with its attributes takes
+   * about 200 bytes more than its name), against half of maxHeaderBytes. */
+  readdirEntryAllowanceBytes: 256,
+  /** Call timeout of the command line's status and admin commands. */
+  cliCallTimeoutMs: 5_000,
+  /** Call timeout of the heal and scrub commands' ordinary calls. */
+  repairCommandCallTimeoutMs: 10_000,
+  /** A waited-for heal or scrub pass may take this long (a day) before the command gives up. */
+  repairPassTimeoutMs: 24 * 3600 * 1000,
+  /** How often a waiting heal or scrub command asks for progress. */
+  repairPollIntervalMs: 250,
+  /** Without a terminal, a waiting heal or scrub command prints progress at most this often. */
+  repairProgressLineIntervalMs: 1_000,
 } as const;

@@ -101,7 +101,6 @@ export interface StatFs {
   maxNameBytes: number;
 }
 
-export type RenameFlags = 0 | 1 | 2; // 0, RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 /** setxattr(2) flags. */

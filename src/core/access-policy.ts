@@ -2,7 +2,7 @@
 // `<role>.<id>`, and each server declares which roles may call each of its methods. Pure: the
 // transport asks mayCall() after a request's arguments have decoded.
 
-export const ROLES = ['server', 'admin', 'client'] as const;
+const ROLES = ['server', 'admin', 'client'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** The roles a server accepts by default, and per method where that differs. */
@@ -11,7 +11,7 @@ export interface AccessPolicy {
   readonly methodRoles?: Readonly<Record<string, readonly Role[]>>;
 }
 
-export function isRole(value: string): value is Role {
+function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);
 }
 

@@ -1,6 +1,6 @@
 // Byte ranges to blocks: which blocks a read or write touches and which part of each. Pure.
 
-export interface BlockSlice {
+interface BlockSlice {
   /** Block index within the file. */
   index: number;
   /** Offset of the slice within the block. */

@@ -2,7 +2,7 @@
 // to tell the other mounts (a pure function of the call and its result). Inodes: attributes and
 // data; entries: a name in a directory, including negative ("no such name") entries.
 
-export interface Invalidation {
+interface Invalidation {
   inodes: number[];
   entries: Array<{ parent: number; name: string }>;
 }

@@ -8,7 +8,7 @@ import { assertNever } from './quorum.js';
 
 /** starting: spawned, not yet answering; healing: answering and taking writes, being filled or
  * caught up with what it lacks (reads do not count on it yet); live: complete. */
-export type ServerState = 'starting' | 'healing' | 'live' | 'down' | 'replaced';
+type ServerState = 'starting' | 'healing' | 'live' | 'down' | 'replaced';
 
 export interface ServerRecord {
   /** host:port, the server's identity. */
@@ -50,7 +50,7 @@ export type MembershipAction =
   | { type: 'startHeal'; id: string }
   | { type: 'sparesExhausted'; replaces: string };
 
-export interface StepResult {
+interface StepResult {
   state: MembershipState;
   actions: MembershipAction[];
 }

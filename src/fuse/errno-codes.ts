@@ -1,6 +1,6 @@
 // Linux errno numbers by name (x86-64/arm64 generic values, from asm-generic/errno*.h), for
 // answering FUSE requests. Pure data: the FUSE edge maps quorumfs error codes to these names
-// (src/fuse/errno.ts); the binding only needs the numbers. Aliases (EWOULDBLOCK, EDEADLOCK,
+// (src/mount/errno.ts); the binding only needs the numbers. Aliases (EWOULDBLOCK, EDEADLOCK,
 // ENOTSUP) are listed with the value Linux gives them.
 
 export const errnoCodes = {

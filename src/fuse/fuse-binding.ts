@@ -4,6 +4,7 @@
 // session ends on unmount(), on an external unmount, or when the process's environment goes
 // away; `closed` settles then, and every request still pending was answered ENOTCONN.
 
+import { limits } from '../common/limits.js';
 import { nameFromBytes, nameToBytes } from '../common/name-bytes.js';
 import { errnoCodes, errnoName } from './errno-codes.js';
 import { FuseError, carriedErrno, errnoOf } from './fuse-error.js';
@@ -35,7 +36,7 @@ import {
 import { clearStaleMount } from './stale-mount.js';
 
 /** Connection parameters asked of the kernel at INIT. */
-export interface FuseConnOptions {
+interface FuseConnOptions {
   /** Largest write request; the kernel's cap is 1 MiB (256 pages). Default 1 MiB. */
   maxWriteBytes?: number;
   /** Largest readahead; the kernel offers at most its own setting. Default 1 MiB. */
@@ -63,13 +64,13 @@ export interface FuseConnOptions {
   cloneFd?: boolean;
 }
 
-export interface HandlerErrorInfo {
+interface HandlerErrorInfo {
   op: string;
   errno: number;
   error: unknown;
 }
 
-export interface FuseSessionOptions {
+interface FuseSessionOptions {
   mountpoint: string;
   operations: FuseOperations;
   /** Operations not to register even though `operations` implements them (the kernel then
@@ -82,7 +83,8 @@ export interface FuseSessionOptions {
   clearStaleMount?: boolean;
   /** Unmount on SIGINT and SIGTERM. Default false. */
   handleSignals?: boolean;
-  /** On unmount, wait up to this long for requests in flight to be answered. Default 200. */
+  /** On unmount, wait up to this long for requests in flight to be answered. Default
+   * limits.fuseDrainTimeoutMs. */
   drainTimeoutMs?: number;
   /** libfuse debug output on stderr. Default false. */
   debug?: boolean;
@@ -94,7 +96,7 @@ export interface FuseSessionOptions {
 }
 
 /** Counters of one session (monotonic). */
-export interface FuseSessionStats {
+interface FuseSessionStats {
   requests: number;
   errorReplies: number;
   handlerFailures: number;
@@ -105,9 +107,6 @@ export interface FuseSessionStats {
 }
 
 const MiB = 1024 * 1024;
-const DEFAULT_DRAIN_TIMEOUT_MS = 200;
-const DRAIN_POLL_MS = 5;
-const EXIT_RETRY_MS = 20;
 const NOTIFY_INVAL_INODE = 0;
 const NOTIFY_INVAL_ENTRY = 1;
 const NOTIFY_DELETE = 2;
@@ -303,17 +302,17 @@ export class FuseSession {
 
   private async doUnmount(): Promise<void> {
     if (this.ended || !this.mounted) return;
-    const drainMs = this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    const drainMs = this.options.drainTimeoutMs ?? limits.fuseDrainTimeoutMs;
     const deadline = Date.now() + drainMs;
     while (!this.ended && this.native.pendingCount(this.handle) > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, limits.fuseDrainPollMs));
     }
     if (this.ended) return;
     this.native.exit(this.handle);
     // The loop thread may miss one wake-up signal (it can arrive just before it waits): repeat.
     const retry = setInterval(() => {
       if (!this.ended) this.native.exit(this.handle);
-    }, EXIT_RETRY_MS);
+    }, limits.fuseExitRetryMs);
     try {
       await this.closed;
     } finally {

@@ -56,7 +56,7 @@ export interface NativeConnConfig {
   cloneFd: boolean;
 }
 
-export interface NativeCreateOptions {
+interface NativeCreateOptions {
   mountpoint: string;
   /** fuse_session_new arguments, e.g. ['-o', 'allow_other,fsname=x']. */
   args: string[];

@@ -70,12 +70,11 @@ export const EntryField = {
   CTIME_NS: 17,
 } as const;
 export const ENTRY_BLOCK_LENGTH = 18;
-export const DIRENT_STRIDE = 3;
-export const DIRENT_PLUS_STRIDE = 1 + ENTRY_BLOCK_LENGTH;
-export const STATFS_BLOCK_LENGTH = 11;
+const DIRENT_STRIDE = 3;
+const DIRENT_PLUS_STRIDE = 1 + ENTRY_BLOCK_LENGTH;
 
 /** Bits of the open-reply flags word. */
-export const OpenBits = {
+const OpenBits = {
   DIRECT_IO: 1,
   KEEP_CACHE: 2,
   NONSEEKABLE: 4,
@@ -182,11 +181,6 @@ const FUSE_ENTRY_OUT_BYTES = 128;
 
 function align8(n: number): number {
   return (n + 7) & ~7;
-}
-
-/** Bytes one readdir entry takes in the kernel's buffer (struct fuse_dirent, 8-aligned). */
-export function direntSizeBytes(name: string): number {
-  return align8(FUSE_NAME_OFFSET_BYTES + nameByteLength(name));
 }
 
 /** Bytes one readdirplus entry takes (struct fuse_direntplus, 8-aligned). */

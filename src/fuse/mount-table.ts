@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 
 /** The tables escape space, tab, newline and backslash in paths as octal (\040). */
-export function unescapeMountField(field: string): string {
+function unescapeMountField(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 }
 

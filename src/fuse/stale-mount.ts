@@ -4,9 +4,9 @@
 
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
+import { limits } from '../common/limits.js';
 
 const FUSERMOUNT = 'fusermount3';
-const UNMOUNT_TIMEOUT_MS = 10_000;
 
 /** True when the path is a FUSE mount whose server is gone. */
 export async function isStaleMount(mountpoint: string): Promise<boolean> {
@@ -21,7 +21,7 @@ export async function isStaleMount(mountpoint: string): Promise<boolean> {
 function run(command: string, args: string[]): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), UNMOUNT_TIMEOUT_MS);
+    const timer = setTimeout(() => child.kill('SIGKILL'), limits.staleUnmountTimeoutMs);
     child.once('error', () => {
       clearTimeout(timer);
       resolve(-1);

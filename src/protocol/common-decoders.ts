@@ -27,7 +27,7 @@ export const checksumStr = boundedStr(80);
 
 export const blockRef: Decoder<BlockRef> = object({ index: uint, version: uint, checksum: checksumStr, lengthBytes: uint });
 
-export const orphanBlock: Decoder<OrphanBlock> = object({ ino: uint, index: uint, version: uint });
+const orphanBlock: Decoder<OrphanBlock> = object({ ino: uint, index: uint, version: uint });
 
 export const orphanList = array(orphanBlock, 1_000_000);
 

@@ -8,7 +8,7 @@ import { array, bool, boundedStr, literal, object, optional, str, uint } from '.
 
 const key = boundedStr(limits.maxKeyBytes);
 
-export const blockInfo = object({ key, version: uint, sizeBytes: uint, checksum: checksumStr });
+const blockInfo = object({ key, version: uint, sizeBytes: uint, checksum: checksumStr });
 
 /** Where a listing page ends: the last (key, version) it held. */
 export const blockCursor = object({ key, version: uint });
@@ -17,7 +17,7 @@ const verifyResult = object({ status: literal('ok', 'corrupt', 'missing'), check
 
 const summary = object({ checksum: str, sizeBytes: uint, preview: str });
 
-export const serverInfo = object({
+const serverInfo = object({
   role: str,
   port: uint,
   pid: uint,

@@ -12,15 +12,15 @@ import { Packr } from 'msgpackr';
 import { qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 
-export const PROTOCOL_VERSION = 1;
-export const FRAME_PREFIX_BYTES = 10;
+const PROTOCOL_VERSION = 1;
+const FRAME_PREFIX_BYTES = 10;
 
 export type FrameKind = 1 | 2 | 3;
 export const FRAME_REQUEST: FrameKind = 1;
 export const FRAME_RESPONSE: FrameKind = 2;
 export const FRAME_EVENT: FrameKind = 3;
 
-export interface Frame {
+interface Frame {
   kind: FrameKind;
   /** The decoded msgpack header; its shape is checked by the message layer, not here. */
   header: unknown;
@@ -32,7 +32,7 @@ export interface Frame {
 // languages could speak the protocol with any msgpack library.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-export interface FrameLimits {
+interface FrameLimits {
   maxFrameBytes: number;
   maxHeaderBytes: number;
 }

@@ -60,7 +60,7 @@ const serverStatus = object({
   full: optional(bool),
 });
 
-export const statusReport = object({
+const statusReport = object({
   mediator: object({ address: str, pid: uint, readQuorum: uint, writeQuorum: uint, uptimeMs: uint }),
   servers: array(serverStatus, 1024),
   sparePortsLeft: array(uint, 65536),
@@ -151,8 +151,6 @@ export const mediatorAccess: AccessPolicy = {
   defaultRoles: ['client', 'admin', 'server'],
   methodRoles: { heal: ['admin', 'server'], scrub: ['admin', 'server'] },
 };
-
-export const MAX_IO_BYTES = limits.maxPayloadBytes;
 
 /** Event pushed to clients: cached attributes of `inodes` and the named entries are stale.
  * Names in it are sent as names are (wire-names.ts: bin when not text). */

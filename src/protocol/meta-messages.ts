@@ -19,7 +19,7 @@ import { method } from './method.js';
 import { wireName } from './wire-names.js';
 import { array, bool, boundedStr, bytes, object, optional, str, uint } from './schema.js';
 
-export const caller = object({ uid: uint, gid: uint, groups: optional(array(uint, 65536)) });
+const caller = object({ uid: uint, gid: uint, groups: optional(array(uint, 65536)) });
 
 const removeResult = object({ attr: inodeAttr, orphans: orphanList });
 const commitResult = object({ attr: inodeAttr, orphans: orphanList });

@@ -24,6 +24,3 @@ export function method<A, R>(
 ): Method<A, R> {
   return { name, args, result, idempotent, carriesNames };
 }
-
-export type ArgsOf<M> = M extends Method<infer A, unknown> ? A : never;
-export type ResultOf<M> = M extends Method<never, infer R> ? R : never;

@@ -5,7 +5,7 @@
 import { qfsError } from '../common/errors.js';
 
 export type Decoder<T> = (value: unknown, path: string) => T;
-export type Decoded<D> = D extends Decoder<infer T> ? T : never;
+type Decoded<D> = D extends Decoder<infer T> ? T : never;
 
 function fail(path: string, expected: string, value: unknown): never {
   const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
@@ -83,8 +83,4 @@ export function object<S extends Shape>(shape: S): Decoder<ObjectOf<S>> {
     }
     return out as ObjectOf<S>;
   };
-}
-
-export function decode<T>(d: Decoder<T>, value: unknown): T {
-  return d(value, '');
 }

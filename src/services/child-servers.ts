@@ -7,12 +7,9 @@ import path from 'node:path';
 import { delay } from '../common/async.js';
 import { CLUSTER_SECRET_FILE } from '../common/cluster-secret.js';
 import { messageOf } from '../common/errors.js';
+import { limits } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
 import { spawnServer, type ChildHandle } from './supervisor.js';
-
-const CHILD_READY_TIMEOUT_MS = 10_000;
-const META_RESTART_BACKOFF_MS = [50, 200, 500, 1_000, 2_000];
-const STOP_GRACE_MS = 3_000;
 
 export class MetaServerProcess {
   private child: ChildHandle | undefined;
@@ -42,7 +39,7 @@ export class MetaServerProcess {
     this.child = await spawnServer({
       name: `metadata server on port ${this.port}`,
       args: ['meta-server', '--host', this.host, '--port', String(this.port), '--dir', path.join(this.dataDir, 'meta'), ...securityArgs(this.dataDir, this.insecureLoopback)],
-      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+      readyTimeoutMs: limits.childReadyTimeoutMs,
       logger: this.log,
     });
     void this.child.exited.then((how) => this.restart(how));
@@ -58,7 +55,7 @@ export class MetaServerProcess {
     if (this.stopping) return;
     this.log.error({ how }, 'metadata server exited; restarting it');
     for (let attempt = 0; !this.stopping; attempt++) {
-      await delay(META_RESTART_BACKOFF_MS[Math.min(attempt, META_RESTART_BACKOFF_MS.length - 1)]!);
+      await delay(limits.metaRestartBackoffMs[Math.min(attempt, limits.metaRestartBackoffMs.length - 1)]!);
       if (this.stopping) return;
       try {
         await this.start();
@@ -73,7 +70,7 @@ export class MetaServerProcess {
   }
 }
 
-export interface DataServerSpawn {
+interface DataServerSpawn {
   host: string;
   port: number;
   dataDir: string;
@@ -90,7 +87,7 @@ export async function spawnDataServer(o: DataServerSpawn): Promise<ChildHandle> 
   const args = ['data-server', '--host', o.host, '--port', String(o.port), '--dir', dir];
   if (o.faultInjection) args.push('--fault-injection');
   args.push(...securityArgs(o.dataDir, o.insecureLoopback));
-  return spawnServer({ name: `data server on port ${o.port}`, args, readyTimeoutMs: CHILD_READY_TIMEOUT_MS, logger: o.log });
+  return spawnServer({ name: `data server on port ${o.port}`, args, readyTimeoutMs: limits.childReadyTimeoutMs, logger: o.log });
 }
 
 /** Children read the cluster secret from the mediator's data directory (or run without TLS). */
@@ -101,7 +98,7 @@ function securityArgs(dataDir: string, insecureLoopback: boolean): string[] {
 /** SIGTERM, then SIGKILL if the child has not exited within the grace period. */
 export async function stopChild(child: ChildHandle): Promise<void> {
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  const timer = setTimeout(() => child.kill('SIGKILL'), limits.childStopGraceMs);
   await child.exited;
   clearTimeout(timer);
 }

@@ -20,7 +20,7 @@ export interface ChildHandle {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export interface SpawnOptions {
+interface SpawnOptions {
   name: string;
   args: string[];
   readyTimeoutMs: number;

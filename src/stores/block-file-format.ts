@@ -7,9 +7,9 @@
 import { CHECKSUM_PREFIX } from '../common/checksum.js';
 import { limits } from '../common/limits.js';
 
-export const BLOCK_MAGIC = 'QFSB';
-export const BLOCK_FORMAT_VERSION = 1;
-export const BLOCK_FILE_SUFFIX = '.blk';
+const BLOCK_MAGIC = 'QFSB';
+const BLOCK_FORMAT_VERSION = 1;
+const BLOCK_FILE_SUFFIX = '.blk';
 /** Files being written; any left at open were cut short by a crash and are removed. */
 export const TEMP_FILE_SUFFIX = '.tmp';
 
@@ -27,7 +27,7 @@ export const MAX_HEADER_BYTES = FIXED_HEADER_BYTES + limits.maxKeyBytes;
 const KEY_PATTERN = /^[A-Za-z0-9._:-]+$/;
 const VERSION_TEXT_PATTERN = /^(0|[1-9][0-9]*)$/;
 
-export interface BlockHeader {
+interface BlockHeader {
   key: string;
   version: number;
   /** 'sha256:<hex>' of the data that follows the header. */
@@ -35,7 +35,7 @@ export interface BlockHeader {
   dataLengthBytes: number;
 }
 
-export type HeaderDecodeResult =
+type HeaderDecodeResult =
   | { ok: true; header: BlockHeader; headerBytes: number }
   | { ok: false; reason: string };
 
@@ -48,7 +48,7 @@ export function isBlockVersion(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-export function headerLengthBytes(key: string): number {
+function headerLengthBytes(key: string): number {
   return FIXED_HEADER_BYTES + key.length;
 }
 
@@ -134,7 +134,7 @@ export function isSubdirName(name: string): boolean {
   return SUBDIR_PATTERN.test(name);
 }
 
-export interface StoreMarker {
+interface StoreMarker {
   format: 'quorumfs-block-store';
   layoutVersion: number;
 }

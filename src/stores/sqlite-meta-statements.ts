@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { InodeAttr } from '../common/types.js';
 
-export interface InodeRow {
+interface InodeRow {
   ino: number;
   mode: number;
   uid: number;
@@ -29,14 +29,14 @@ export interface EntryRow {
 
 /** Names, symlink targets and xattr names are BLOBs (schema version 3): the exact bytes, compared
  * bytewise; the store converts at each statement with common/name-bytes.ts. */
-export interface PageRow {
+interface PageRow {
   id: number;
   name: Buffer;
   ino: number;
   mode: number;
 }
 
-export interface BlockRow {
+interface BlockRow {
   ino: number;
   idx: number;
   version: number;
@@ -44,7 +44,7 @@ export interface BlockRow {
   length_bytes: number;
 }
 
-export type NewInodeRow = Omit<InodeRow, 'ino'> & { target: Buffer | null };
+type NewInodeRow = Omit<InodeRow, 'ino'> & { target: Buffer | null };
 
 export function rowToAttr(row: InodeRow): InodeAttr {
   return {

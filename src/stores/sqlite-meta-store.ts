@@ -61,7 +61,7 @@ import {
 } from './sqlite-meta-statements.js';
 import { openDatabase } from './sqlite-schema.js';
 
-export interface SqliteMetaStoreOptions {
+interface SqliteMetaStoreOptions {
   /** Source of "now" for timestamps; the real clock (nanosecond resolution) by default. */
   clock?: () => Timespec;
 }
@@ -78,16 +78,7 @@ const S_ISGID = 0o2000;
 const PERMISSION_BITS = 0o7777;
 /** mkdir keeps only these of the requested bits (as Linux: setgid comes from the parent only). */
 const MKDIR_BITS = 0o1777;
-/** Reported inode capacity; SQLite has no real limit short of the disk. */
-const INODE_BUDGET = 2 ** 32;
-/** Reported space of an in-memory store: 1 TiB. */
-const MEMORY_SPACE_BYTES = 2 ** 40;
-/** Walking up more directories than this means a cycle in the tree: a bug, not a deep tree. */
-const MAX_TREE_DEPTH = 1_000_000;
-/** A readdir page must fit one frame header even with every entry's attributes (readdirplus):
- * each entry counts its name plus this allowance (an encoded entry with its attributes takes
- * about 200 bytes more than its name), against half of the header limit. */
-const READDIR_ENTRY_ALLOWANCE_BYTES = 256;
+/** Half of the header limit: see limits.readdirEntryAllowanceBytes. */
 const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
 
 
@@ -96,7 +87,7 @@ const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
 function fitPage(entries: DirEntry[]): DirEntry[] {
   let usedBytes = 0;
   for (let i = 0; i < entries.length; i++) {
-    usedBytes += nameByteLength(entries[i]!.name) + READDIR_ENTRY_ALLOWANCE_BYTES;
+    usedBytes += nameByteLength(entries[i]!.name) + limits.readdirEntryAllowanceBytes;
     if (usedBytes > READDIR_PAGE_BUDGET_BYTES && i > 0) return entries.slice(0, i);
   }
   return entries;
@@ -237,12 +228,12 @@ export class SqliteMetaStore implements MetaStore {
   /** True if `ancestor` is `ino` or a directory above it. */
   private isAncestorOrSelf(ancestor: number, ino: number): boolean {
     let current = ino;
-    for (let depth = 0; depth < MAX_TREE_DEPTH; depth++) {
+    for (let depth = 0; depth < limits.maxTreeDepth; depth++) {
       if (current === ancestor) return true;
       if (current === ROOT_INO) return false;
       current = this.parentOf(current);
     }
-    throw qfsError('INTERNAL', `directory ${ino} is over ${MAX_TREE_DEPTH} levels deep: a cycle`);
+    throw qfsError('INTERNAL', `directory ${ino} is over ${limits.maxTreeDepth} levels deep: a cycle`);
   }
 
   /** Writes an inode row back; every change bumps the generation. */
@@ -846,8 +837,8 @@ export class SqliteMetaStore implements MetaStore {
     return {
       blockSizeBytes: limits.blockSizeBytes,
       ...this.spaceBlocks(),
-      totalInodes: INODE_BUDGET,
-      freeInodes: Math.max(0, INODE_BUDGET - inodes),
+      totalInodes: limits.metaStoreReportedInodes,
+      freeInodes: Math.max(0, limits.metaStoreReportedInodes - inodes),
       maxNameBytes: limits.maxNameBytes,
     };
   }
@@ -856,7 +847,7 @@ export class SqliteMetaStore implements MetaStore {
   private spaceBlocks(): { totalBlocks: number; freeBlocks: number; availBlocks: number } {
     const toBlocks = (bytes: number): number => Math.floor(bytes / limits.blockSizeBytes);
     if (this.diskDir === undefined) {
-      const all = toBlocks(MEMORY_SPACE_BYTES);
+      const all = toBlocks(limits.memoryMetaStoreSpaceBytes);
       return { totalBlocks: all, freeBlocks: all, availBlocks: all };
     }
     try {

@@ -5,12 +5,10 @@
 
 import Database from 'better-sqlite3';
 import { qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
 import { ROOT_INO, S_IFDIR, type Timespec } from '../common/types.js';
 
 export const SCHEMA_VERSION = 4;
-
-/** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 5_000;
 
 export const SCHEMA_V1 = `
 CREATE TABLE inodes (
@@ -149,7 +147,7 @@ CREATE INDEX holds_by_ino ON holds (ino); -- is an inode held by anyone
 function configure(db: Database.Database, path: string): void {
   db.pragma('foreign_keys = ON');
   db.pragma('temp_store = MEMORY');
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma(`busy_timeout = ${limits.sqliteBusyTimeoutMs}`);
   if (path === ':memory:') return;
   const journal = db.pragma('journal_mode = WAL', { simple: true });
   if (journal !== 'wal') throw qfsError('INTERNAL', `metadata store at ${path} refused WAL mode (got ${String(journal)})`);
@@ -192,7 +190,7 @@ function migrate(db: Database.Database, path: string, now: Timespec): void {
 
 /** Opens (creating if needed) a metadata database. path ':memory:' gives a private in-memory one. */
 export function openDatabase(path: string, now: Timespec): Database.Database {
-  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  const db = new Database(path, { timeout: limits.sqliteBusyTimeoutMs });
   try {
     configure(db, path);
     migrate(db, path, now);

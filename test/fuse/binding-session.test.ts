@@ -28,7 +28,7 @@ import type {
   RequestContext,
   WriteArgs,
 } from '../../src/fuse/fuse-operations.js';
-import { MemFs } from '../../src/fuse/memfs/mem-fs.js';
+import { MemFs } from '../../memfs/mem-fs.js';
 import { python, run, runAs } from '../helpers/fuse-commands.js';
 import { mountInfo } from '../helpers/fuse-memfs-process.js';
 

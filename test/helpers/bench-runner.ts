@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const RUNNER = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
-export interface RunResult {
+interface RunResult {
   code: number | null;
   stdout: string;
   stderr: string;

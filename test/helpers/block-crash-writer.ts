@@ -27,7 +27,7 @@ export function crashBlockData(version: number): Buffer {
   return words.subarray(0, sizeBytes);
 }
 
-export function crashBlockKey(version: number): string {
+function crashBlockKey(version: number): string {
   return `crash:${version % KEYS}`;
 }
 

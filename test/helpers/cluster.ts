@@ -13,7 +13,7 @@ import type { StatusReport } from '../../src/protocol/mediator-messages.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-export interface ClusterOptions {
+interface ClusterOptions {
   readQuorum: number;
   writeQuorum: number;
   dataServers: number;

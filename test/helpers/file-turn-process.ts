@@ -9,7 +9,7 @@ import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { CommandProcess, serveCommands, type Failure } from './command-process.js';
 
-export type TurnCommand = { op: 'append'; path: string; text: string } | { op: 'read'; path: string };
+type TurnCommand = { op: 'append'; path: string; text: string } | { op: 'read'; path: string };
 export type TurnAnswer = { ok: true; text?: string } | Failure;
 
 async function perform(command: TurnCommand): Promise<TurnAnswer> {

@@ -4,13 +4,13 @@
 
 import { spawn } from 'node:child_process';
 
-export interface RunResult {
+interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
 }
 
-export interface RunOptions {
+interface RunOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;

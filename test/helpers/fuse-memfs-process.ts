@@ -14,12 +14,12 @@ const MOUNT_WAIT_MS = 10_000;
 const STOP_WAIT_MS = 10_000;
 const POLL_MS = 20;
 
-/** dist/test/helpers → repository root → dist/src/fuse/memfs/main.js */
-export const MEMFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'fuse', 'memfs', 'main.js');
+/** dist/test/helpers → dist/ → dist/memfs/main.js */
+const MEMFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'memfs', 'main.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export interface MountInfo {
+interface MountInfo {
   /** Unique per mount (never reused while the system runs). */
   mountId: string;
   fstype: string;
@@ -53,7 +53,7 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
   }
 }
 
-export interface MemfsOptions {
+interface MemfsOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   /** Reuse this mount point instead of a fresh one (stale-mount tests). */

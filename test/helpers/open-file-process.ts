@@ -11,12 +11,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { CommandProcess, serveCommands, type Failure } from './command-process.js';
 
-export type OpenFileCommand =
+type OpenFileCommand =
   | { op: 'open'; path: string }
   | { op: 'read' }
   | { op: 'write'; offset: number; base64: string }
   | { op: 'close' };
-export type OpenFileAnswer = { ok: true; base64?: string } | Failure;
+type OpenFileAnswer = { ok: true; base64?: string } | Failure;
 
 let handle: FileHandle | undefined;
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InodeAttr } from '../../src/common/types.js';
-import { DirAttrPrefetch } from '../../src/fuse/dir-attr-prefetch.js';
+import { DirAttrPrefetch } from '../../src/mount/dir-attr-prefetch.js';
 
 function setup(ttlMs = 1000) {
   let now = 0;

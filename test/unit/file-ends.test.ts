@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FileEnds } from '../../src/fuse/file-ends.js';
+import { FileEnds } from '../../src/mount/file-ends.js';
 
 describe('file ends', () => {
   it('knows no end for a file not open here', () => {

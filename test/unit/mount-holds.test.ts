@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import type { QuorumfsClient } from '../../src/client/quorumfs-client.js';
 import { S_IFREG, type InodeAttr } from '../../src/common/types.js';
 import type { RequestContext } from '../../src/fuse/fuse-operations.js';
-import { QuorumfsFs } from '../../src/fuse/quorumfs-fs.js';
+import { QuorumfsFs } from '../../src/mount/quorumfs-fs.js';
 import type { Method } from '../../src/protocol/method.js';
 
 const SESSION = 'mount-under-test';

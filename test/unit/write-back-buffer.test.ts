@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
-import { MAX_SENDS_IN_FLIGHT, WriteBackBuffer } from '../../src/fuse/write-back-buffer.js';
+import { WriteBackBuffer } from '../../src/mount/write-back-buffer.js';
 
 const T = { sec: 1, nsec: 0 };
 
@@ -57,7 +57,7 @@ describe('write-back buffer', () => {
     assert.ok(file.sends.length >= 12, `${file.sends.length} sends before flush`);
     await buffer.flush();
     assert.equal(file.sends.length, 16);
-    assert.ok(file.maxInFlight() <= MAX_SENDS_IN_FLIGHT);
+    assert.ok(file.maxInFlight() <= limits.maxWriteBackSendsInFlight);
     assert.equal(file.content().length, 1024 * 1024);
     assert.equal(file.content()[63 * 16 * 1024], 63);
   });

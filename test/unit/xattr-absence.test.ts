@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { XattrAbsence } from '../../src/fuse/xattr-absence.js';
+import { XattrAbsence } from '../../src/mount/xattr-absence.js';
 
 function withClock(ttlMs: number): { absence: XattrAbsence; advance: (ms: number) => void } {
   let now = 1_000;

@@ -5,6 +5,8 @@
 // missing until this mount sets it or the mediator reports a change to the inode. The mount
 // consults it for security.capability only (see quorumfs-fs.ts).
 
+import { limits } from '../common/limits.js';
+
 interface Absence {
   /** undefined: the inode has no extended attributes at all. */
   names: Set<string> | undefined;
@@ -46,7 +48,7 @@ export class XattrAbsence {
   private set(ino: number, names: Set<string> | undefined): void {
     if (this.ttlMs <= 0) return;
     this.inodes.set(ino, { names, untilMs: this.nowMs() + this.ttlMs });
-    if (this.inodes.size > MAX_INODES) this.expire();
+    if (this.inodes.size > limits.maxXattrAbsenceInodes) this.expire();
   }
 
   private current(ino: number): Absence | undefined {
@@ -63,10 +65,8 @@ export class XattrAbsence {
     for (const [ino, known] of this.inodes) if (known.untilMs <= now) this.inodes.delete(ino);
     // Still over: drop the oldest (Map iteration is insertion order).
     for (const ino of this.inodes.keys()) {
-      if (this.inodes.size <= MAX_INODES) break;
+      if (this.inodes.size <= limits.maxXattrAbsenceInodes) break;
       this.inodes.delete(ino);
     }
   }
 }
-
-const MAX_INODES = 65_536;

@@ -1,11 +1,11 @@
-// Entry point: `node dist/src/fuse/memfs/main.js <mountpoint> [options]` mounts an in-memory
+// Entry point: `node dist/memfs/main.js <mountpoint> [options]` mounts an in-memory
 // file system in the foreground and unmounts on SIGINT/SIGTERM. Prints nothing unless
 // --verbose (then one JSON line per event on stderr). Exit codes: 0 after a clean unmount,
 // 1 if mounting failed, 2 for bad arguments.
 
 import { parseArgs } from 'node:util';
 
-import { FuseSession } from '../fuse-binding.js';
+import { FuseSession } from '../src/fuse/fuse-binding.js';
 import { MemFs } from './mem-fs.js';
 
 const USAGE =

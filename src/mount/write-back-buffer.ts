@@ -12,7 +12,7 @@
 import { limits } from '../common/limits.js';
 import type { Timespec } from '../common/types.js';
 
-export interface Extent {
+interface Extent {
   offset: number;
   data: Buffer;
   /** Bytes of `data` in use. */
@@ -20,12 +20,7 @@ export interface Extent {
 }
 
 /** Sends extents as one change: resolves once it is committed. */
-export type SendExtents = (extents: Array<{ offset: number; data: Buffer }>, time: Timespec) => Promise<void>;
-
-export const MAX_SENDS_IN_FLIGHT = 4;
-/** Buffer space (allocated, not just used) one inode's unsent extents may hold, in full extents. */
-export const MAX_BUFFERED_FULL_EXTENTS = 4;
-const INITIAL_EXTENT_BYTES = 64 * 1024;
+type SendExtents = (extents: Array<{ offset: number; data: Buffer }>, time: Timespec) => Promise<void>;
 
 export class WriteBackBuffer {
   private extents: Extent[] = [];
@@ -38,7 +33,7 @@ export class WriteBackBuffer {
   constructor(
     private readonly send: SendExtents,
     private readonly extentBytes: number = limits.maxPayloadBytes,
-    private readonly maxBufferedBytes: number = MAX_BUFFERED_FULL_EXTENTS * extentBytes,
+    private readonly maxBufferedBytes: number = limits.maxWriteBackBufferedExtents * extentBytes,
     private readonly blockSizeBytes: number = limits.blockSizeBytes,
   ) {}
 
@@ -106,7 +101,7 @@ export class WriteBackBuffer {
     const tail = this.extents.find((e) => e.offset + e.length === offset && e.length < e.data.length);
     if (tail) return tail;
     // Small files get a small buffer; it doubles as writes continue, up to one extent.
-    const extent: Extent = { offset, data: Buffer.allocUnsafe(Math.min(INITIAL_EXTENT_BYTES, this.extentBytes)), length: 0 };
+    const extent: Extent = { offset, data: Buffer.allocUnsafe(Math.min(limits.writeBackInitialExtentBytes, this.extentBytes)), length: 0 };
     this.extents.push(extent);
     return extent;
   }
@@ -140,7 +135,7 @@ export class WriteBackBuffer {
 
   private async sendBatch(batch: Extent[]): Promise<void> {
     this.extents = this.extents.filter((e) => !batch.includes(e));
-    while (this.inFlight.size >= MAX_SENDS_IN_FLIGHT) await Promise.race(this.inFlight);
+    while (this.inFlight.size >= limits.maxWriteBackSendsInFlight) await Promise.race(this.inFlight);
     const parts = batch.map((e) => ({ offset: e.offset, data: e.data.subarray(0, e.length) }));
     const sending: Promise<void> = this.send(parts, this.lastWriteTime!).then(
       () => {

@@ -3,9 +3,9 @@
 // is open on it; the root never goes. Also accounts data space against the capacity limit and
 // the inode count against maxInodes (ENOSPC past either).
 
-import { nameByteLength } from '../../common/name-bytes.js';
-import { fuseError } from '../fuse-error.js';
-import type { Attr, Timespec } from '../fuse-operations.js';
+import { nameByteLength } from '../src/common/name-bytes.js';
+import { fuseError } from '../src/fuse/fuse-error.js';
+import type { Attr, Timespec } from '../src/fuse/fuse-operations.js';
 import { FileData } from './file-data.js';
 import { LockTable } from './lock-table.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './permissions.js';
@@ -40,7 +40,7 @@ export interface Inode {
   openCount: number;
 }
 
-export interface NewInode {
+interface NewInode {
   mode: number;
   uid: number;
   gid: number;

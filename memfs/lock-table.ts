@@ -3,12 +3,11 @@
 // owner held there, splitting as needed); two owners' ranges overlap only if both are read
 // locks. Waiters (F_SETLKW) retry whenever anything is released and give up on abort (EINTR).
 
-import { fuseError } from '../fuse-error.js';
-import type { FileLock } from '../fuse-operations.js';
+import { fuseError } from '../src/fuse/fuse-error.js';
+import type { FileLock } from '../src/fuse/fuse-operations.js';
 
-export const F_RDLCK = 0;
-export const F_WRLCK = 1;
-export const F_UNLCK = 2;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
 
 interface HeldLock {
   owner: bigint;

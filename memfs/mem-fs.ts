@@ -5,9 +5,9 @@
 // checks mode bits and setattr rights; the sticky-directory rule and setuid/setgid clearing are
 // always applied here. Test hooks (names starting __throw__/__hang__) exist only when enabled.
 
-import { nameByteLength } from '../../common/name-bytes.js';
-import { direntPlusSizeBytes } from '../fuse-wire.js';
-import { fuseError } from '../fuse-error.js';
+import { nameByteLength } from '../src/common/name-bytes.js';
+import { direntPlusSizeBytes } from '../src/fuse/fuse-wire.js';
+import { fuseError } from '../src/fuse/fuse-error.js';
 import type {
   AccessArgs,
   AttrReply,
@@ -50,7 +50,7 @@ import type {
   SymlinkArgs,
   Timespec,
   WriteArgs,
-} from '../fuse-operations.js';
+} from '../src/fuse/fuse-operations.js';
 import { InodeTable, ROOT_INO, type Inode } from './inode-table.js';
 import { LockTable } from './lock-table.js';
 import {
@@ -74,13 +74,13 @@ import {
   modeAfterWrite,
   modeWithoutPrivileges,
 } from './permissions.js';
-import { nowTimespec as wallClockNow } from '../../common/clock.js';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE, XATTR_REPLACE } from '../../common/types.js';
+import { nowTimespec as wallClockNow } from '../src/common/clock.js';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE, XATTR_REPLACE } from '../src/common/types.js';
 
 const GiB = 1024 * 1024 * 1024;
 const TiB = 1024 * GiB;
 /** Limits of this file system (Linux's NAME_MAX, PATH_MAX - 1, XATTR_*_MAX). */
-export const memfsLimits = {
+const memfsLimits = {
   maxNameBytes: 255,
   maxSymlinkBytes: 4095,
   maxXattrNameBytes: 255,
@@ -102,7 +102,7 @@ const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.'];
 const TEST_THROW_PREFIX = '__throw__';
 const TEST_HANG_PREFIX = '__hang__';
 
-export interface MemFsOptions {
+interface MemFsOptions {
   /** Attribute and entry cache timeouts handed to the kernel; 0 disables caching. Default 1. */
   attrTimeoutSec?: number;
   entryTimeoutSec?: number;

@@ -5,9 +5,8 @@
 // asks. A fetched value is used at most once, only within `ttlMs`, and is forgotten when the
 // directory is about to change again (here or, by the mediator's report, elsewhere).
 
+import { limits } from '../common/limits.js';
 import type { InodeAttr } from '../common/types.js';
-
-const MAX_PENDING = 1024;
 
 interface Prefetch {
   untilMs: number;
@@ -36,7 +35,7 @@ export class DirAttrPrefetch {
   start(ino: number): void {
     if (this.ttlMs <= 0) return;
     this.pending.delete(ino);
-    if (this.pending.size >= MAX_PENDING) this.pending.delete(this.pending.keys().next().value!);
+    if (this.pending.size >= limits.maxDirAttrPrefetches) this.pending.delete(this.pending.keys().next().value!);
     const attr = this.fetch(ino).catch(() => undefined); // the kernel's own GETATTR will report it
     this.pending.set(ino, { untilMs: this.nowMs() + this.ttlMs, attr });
   }

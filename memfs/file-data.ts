@@ -3,7 +3,7 @@
 // and counts as a hole for SEEK_HOLE/SEEK_DATA. The caller enforces the size and space limits
 // with `growthBytes` before writing; FileData itself never refuses.
 
-export const CHUNK_SIZE_BYTES = 64 * 1024;
+const CHUNK_SIZE_BYTES = 64 * 1024;
 
 export class FileData {
   private readonly chunks = new Map<number, Buffer>();

@@ -4,14 +4,14 @@
 // the mode-bit checks below are off; ownership rules that need no groups (sticky directories,
 // setuid/setgid clearing) always apply.
 
-import type { RequestContext } from '../fuse-operations.js';
+import type { RequestContext } from '../src/fuse/fuse-operations.js';
 
-import { S_IFDIR, S_IFMT } from '../../common/types.js';
+import { S_IFDIR, S_IFMT } from '../src/common/types.js';
 
-export { S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO } from '../../common/types.js';
-export const S_ISUID = 0o4000;
+export { S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO } from '../src/common/types.js';
+const S_ISUID = 0o4000;
 export const S_ISGID = 0o2000;
-export const S_ISVTX = 0o1000;
+const S_ISVTX = 0o1000;
 export const S_IXGRP = 0o0010;
 
 export const R_OK = 4;
@@ -19,7 +19,7 @@ export const W_OK = 2;
 export const X_OK = 1;
 
 /** What the rules need to know about an inode. */
-export interface Owned {
+interface Owned {
   mode: number;
   uid: number;
   gid: number;

@@ -3,10 +3,10 @@
 // FuseErrors and Node fs errors keep their own errno.
 
 import { QfsError, type ErrorCode } from '../common/errors.js';
-import type { ErrnoName } from './errno-codes.js';
-import { FuseError } from './fuse-error.js';
+import type { ErrnoName } from '../fuse/errno-codes.js';
+import { FuseError } from '../fuse/fuse-error.js';
 
-export const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
+const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
   NOT_FOUND: 'ENOENT',
   EXISTS: 'EEXIST',
   NOT_DIR: 'ENOTDIR',

@@ -14,8 +14,8 @@ import { codeOf } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import { FALLOC_FL_KEEP_SIZE, O_APPEND, O_DIRECT, O_EXCL, S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
 import { toFuseError } from './errno.js';
-import { FuseError } from './fuse-error.js';
-import type * as F from './fuse-operations.js';
+import { FuseError } from '../fuse/fuse-error.js';
+import type * as F from '../fuse/fuse-operations.js';
 import { FileEnds } from './file-ends.js';
 import { WriteBackBuffer } from './write-back-buffer.js';
 import { XattrAbsence } from './xattr-absence.js';
@@ -23,12 +23,10 @@ import { DirAttrPrefetch } from './dir-attr-prefetch.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
 const STAT_BLOCK_BYTES = 512;
-/** How long an unmount waits for the mediator to end the session's holds. */
-const END_SESSION_TIMEOUT_MS = 1_000;
 /** Asked by the kernel before every write, to strip file capabilities. */
 const CAPABILITY_XATTR = 'security.capability';
 
-export interface QuorumfsFsOptions {
+interface QuorumfsFsOptions {
   client: QuorumfsClient;
   /** How long the kernel may cache attributes and names. */
   attrTimeoutSec: number;
@@ -447,7 +445,7 @@ export class QuorumfsFs implements F.FuseOperations {
    * unreachable mediator must not hold up the unmount, and it ends the session after its grace
    * period anyway. */
   async endSession(): Promise<void> {
-    await this.client.rpc.call(methods.attachSession, { session: this.options.session, inos: [] }, { timeoutMs: END_SESSION_TIMEOUT_MS, retry: false });
+    await this.client.rpc.call(methods.attachSession, { session: this.options.session, inos: [] }, { timeoutMs: limits.mountEndSessionTimeoutMs, retry: false });
   }
 
   /** Commits the buffered writes of the inode `name` names, if this mount has any: a change of
@@ -544,7 +542,7 @@ function direntLimit(sizeBytes: number): number {
   return Math.max(1, Math.min(limits.maxReaddirEntries, Math.floor(sizeBytes / 32)));
 }
 
-export function toFuseAttr(attr: InodeAttr): F.Attr {
+function toFuseAttr(attr: InodeAttr): F.Attr {
   const isFile = (attr.mode & S_IFMT) === S_IFREG;
   return {
     ino: attr.ino,
