@@ -12,9 +12,9 @@ import { checksumOf } from '../src/common/checksum.js';
 import { codeOf, messageOf } from '../src/common/errors.js';
 import { limits } from '../src/common/limits.js';
 import { randomInt, seededRandom, type Random } from '../src/common/random.js';
-import { parseBlockKey } from '../src/common/types.js';
+import { blockKey, parseBlockKey } from '../src/common/types.js';
 import { namespaceMethods } from '../src/protocol/meta-messages.js';
-import { SimCluster, type SimDataServer } from './sim-cluster.js';
+import { SimCluster, type PlantedBug, type SimDataServer } from './sim-cluster.js';
 import type { NetworkFaults } from './sim-network.js';
 import { perfectNetwork } from './sim-network.js';
 import { perfectDisk } from './sim-disk.js';
@@ -22,6 +22,8 @@ import { perfectDisk } from './sim-disk.js';
 export interface SeedOptions {
   /** File operations in all (spread over the clients). */
   ticks: number;
+  /** A bug to plant, to show the checker catches it (tests only). */
+  plantedBug?: PlantedBug;
 }
 
 export const defaultSeedOptions: SeedOptions = { ticks: 120 };
@@ -87,7 +89,7 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
 
   // Checks on every message as it is sent, before any fault touches it.
   const cluster: SimCluster = new SimCluster(
-    { seed, servers, readQuorum, writeQuorum, spares: 64, scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes: 1 << 30, logLines: 60 },
+    { seed, servers, readQuorum, writeQuorum, spares: 64, scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes: 1 << 30, logLines: 60, plantedBug: options.plantedBug },
     (to, op, args, payload) => {
       const a = args as { key?: string; version?: number; checksum?: string };
       if (op === 'put' && a.key !== undefined && a.version !== undefined && a.checksum !== undefined) {
@@ -109,6 +111,13 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
     },
   );
   const clock = cluster.clock;
+  if (options.plantedBug === 'unverified-repair') {
+    // Every put after a version's first (a repair or a heal) sends garbled bytes.
+    cluster.network.tamper = (op, args, payload) => {
+      const a = args as { key?: string; version?: number };
+      return op === 'put' && firstWrite.has(`${a.key}@${a.version}`) && payload.length > 0 ? Buffer.concat([payload.subarray(1), Buffer.from([payload[0]! ^ 1])]) : payload;
+    };
+  }
   const report: SeedReport = { seed, servers, readQuorum, writeQuorum, ops: 0, failedOps: 0, reads: 0, faults, lostBlocks: 0, recoveryMs: 0, virtualMs: 0, network: cluster.network.stats };
   const startMs = clock.nowMs();
   try {
@@ -122,7 +131,7 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
     let workloadDone = false;
     const opsPerClient = Math.ceil(options.ticks / CLIENTS);
     const clients = Array.from({ length: CLIENTS }, (_, c) =>
-      runClient(cluster, seededRandom(seed * 31 + c), files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT), opsPerClient, report, fail),
+      runClient(cluster, seededRandom(seed * 31 + c), files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT), opsPerClient, report, fail, options.plantedBug),
     );
     const schedule = runFaults(cluster, seededRandom(seed * 17 + 5), () => workloadDone || violation !== undefined, count, writeQuorum);
     await clock.await(
@@ -185,7 +194,7 @@ async function createFiles(cluster: SimCluster): Promise<ModelFile[]> {
 }
 
 /** One client: a sequence of operations on its own files, each checked against the model. */
-async function runClient(cluster: SimCluster, random: Random, files: ModelFile[], ops: number, report: SeedReport, fail: (v: Violation) => void): Promise<void> {
+async function runClient(cluster: SimCluster, random: Random, files: ModelFile[], ops: number, report: SeedReport, fail: (v: Violation) => void, plantedBug?: PlantedBug): Promise<void> {
   const clock = cluster.clock;
   const io = cluster.core.fileIo;
   const bs = limits.blockSizeBytes;
@@ -205,6 +214,11 @@ async function runClient(cluster: SimCluster, random: Random, files: ModelFile[]
         file.candidates = [current, after];
         await io.write(file.ino, offset, data, deadline());
         file.candidates = [after];
+        if (plantedBug === 'delete-committed') {
+          // A collector with an off-by-one: it deletes the version just committed.
+          const committed = cluster.committedVersion(file.ino, Math.floor(offset / bs));
+          if (committed) void cluster.core.replicator.deleteVersions(blockKey(file.ino, Math.floor(offset / bs)), [committed.version], deadline());
+        }
       } else if (roll < 0.8) {
         report.reads++;
         const offset = randomInt(random, current.length + 100);

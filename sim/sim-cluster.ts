@@ -28,7 +28,14 @@ export interface SimClusterOptions {
   diskCapacityBytes: number;
   /** Log lines kept for a failure report. */
   logLines: number;
+  /** A bug planted on purpose, to show the checker catches it (tests only). */
+  plantedBug?: PlantedBug;
 }
+
+/** Bugs the tests plant to prove the checker can fail: a metadata server that acknowledges half
+ * the commits without making them; a collector that deletes the version the block map names; a
+ * repair that sends bytes it did not verify. */
+export type PlantedBug = 'meta-forgets-commits' | 'delete-committed' | 'unverified-repair';
 
 /** One simulated data server: its process state, its disk and its handlers. */
 export class SimDataServer implements Endpoint {
@@ -129,6 +136,15 @@ export class SimCluster {
     );
     this.metaStore = SqliteMetaStore.open(':memory:', { clock: () => this.clock.nowTimespec() });
     const metaRegistry = new LocalRegistry();
+    if (options.plantedBug === 'meta-forgets-commits') {
+      const forget = seededRandom(options.seed * 7 + 4);
+      const store = this.metaStore;
+      const real = metaRegistry.register.bind(metaRegistry);
+      metaRegistry.register = (m, handler) =>
+        m.name !== 'commitBlocks'
+          ? real(m, handler)
+          : real(m, (args, ctx) => (forget() < 0.5 ? { attr: store.getattr((args as { ino: number }).ino), orphans: [] } : handler(args, ctx)) as ReturnType<typeof handler>);
+    }
     registerMetaHandlers(metaRegistry, this.metaStore, 1);
     const metaEndpoint: Endpoint = { name: 'meta', registry: metaRegistry, up: () => this.metaUp, partitioned: () => false, epoch: () => 0 };
     const dataPorts = Array.from({ length: options.servers }, (_, i) => 7001 + i);

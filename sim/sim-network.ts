@@ -50,6 +50,8 @@ export type SendObserver = (to: string, op: string, args: unknown, payload: Buff
 
 export class SimNetwork {
   faults: NetworkFaults = perfectNetwork;
+  /** A planted bug may replace a request's payload before it is sent (tests only). */
+  tamper: ((op: string, args: unknown, payload: Buffer) => Buffer) | undefined;
   /** Counts of what the network did, for the run's report. */
   readonly stats = { messages: 0, dropped: 0, duplicated: 0, flipped: 0, refused: 0 };
 
@@ -145,9 +147,10 @@ class SimChannel implements ClosableChannel {
       }
       net.stats.messages++;
       const wireArgs = m.carriesNames ? namesToWire(args) : args;
-      net.notify(target.name, m.name, args, payload);
+      const sent = net.tamper ? net.tamper(m.name, args, payload) : payload;
+      net.notify(target.name, m.name, args, sent);
       // The request as bytes on the wire.
-      const frame = encodeFrame(FRAME_REQUEST, { op: m.name, args: wireArgs }, payload);
+      const frame = encodeFrame(FRAME_REQUEST, { op: m.name, args: wireArgs }, sent);
       const deliver = (copy: boolean): void => {
         clock.setTimer(net.delayMs(this.faulty), () => {
           if (!target.up()) {

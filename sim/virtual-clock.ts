@@ -70,7 +70,7 @@ export class VirtualClock implements Clock {
       if (until()) return true;
       const next = this.peekAtMs();
       if (next === undefined || next > limitMs) {
-        if (next !== undefined) this.currentMs = Math.max(this.currentMs, limitMs);
+        this.currentMs = Math.max(this.currentMs, limitMs);
         return until();
       }
       this.fireNext();

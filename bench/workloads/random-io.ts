@@ -7,7 +7,7 @@ import path from 'node:path';
 import { contentFor, expectSame } from './content.js';
 import { dropCaches } from './drop-caches.js';
 import { secondsSince, type Workload } from './workload.js';
-import { seededRandom } from '../../test/helpers/seeded-random.js';
+import { seededRandom } from '../../src/common/random.js';
 
 const IO_BYTES = 4096;
 const FILL_CHUNK_BYTES = 1024 * 1024;

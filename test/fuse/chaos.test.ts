@@ -15,7 +15,7 @@ import { blockKey } from '../../src/common/types.js';
 import { mediatorMethods } from '../../src/protocol/mediator-messages.js';
 import { freePorts, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { startMount, type Mount } from '../helpers/mount.js';
-import { seededRandom as prng } from '../helpers/seeded-random.js';
+import { seededRandom as prng } from '../../src/common/random.js';
 
 const SEED = Number(process.env['QFS_SEED'] ?? 20261125);
 const STEPS = 160;
