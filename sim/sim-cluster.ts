@@ -14,6 +14,8 @@ import { registerMetaHandlers } from '../src/services/meta-server.js';
 import { SqliteMetaStore } from '../src/stores/sqlite-meta-store.js';
 import type { RpcChannel } from '../src/transport/rpc-channel.js';
 import { LocalRegistry } from './local-registry.js';
+import { dataAccess } from '../src/protocol/data-messages.js';
+import { metaAccess } from '../src/protocol/meta-messages.js';
 import { SimDisk } from './sim-disk.js';
 import { SimNetwork, type Endpoint, type SendObserver } from './sim-network.js';
 import { VirtualClock } from './virtual-clock.js';
@@ -39,7 +41,7 @@ export type PlantedBug = 'meta-forgets-commits' | 'delete-committed' | 'unverifi
 
 /** One simulated data server: its process state, its disk and its handlers. */
 export class SimDataServer implements Endpoint {
-  readonly registry = new LocalRegistry();
+  readonly registry = new LocalRegistry(dataAccess);
   private running = true;
   private cutOff = false;
   private crashes = 0;
@@ -135,7 +137,7 @@ export class SimCluster {
       },
     );
     this.metaStore = SqliteMetaStore.open(':memory:', { clock: () => this.clock.nowTimespec() });
-    const metaRegistry = new LocalRegistry();
+    const metaRegistry = new LocalRegistry(metaAccess);
     if (options.plantedBug === 'meta-forgets-commits') {
       const forget = seededRandom(options.seed * 7 + 4);
       const store = this.metaStore;

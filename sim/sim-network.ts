@@ -30,6 +30,8 @@ export interface NetworkFaults {
 
 /** A refused call (the request never left) is sent again after this pause, as RpcClient does. */
 const REFUSED_RETRY_MS = 50;
+/** Every channel here is the mediator's, which authenticates as server.mediator. */
+const CALLER_ROLE = 'server';
 
 export const perfectNetwork: NetworkFaults = { dropRequest: 0, dropReply: 0, duplicateRequest: 0, flipPayloadBit: 0, maxDelayMs: 0, slow: 0, slowDelayMs: 0 };
 
@@ -166,7 +168,7 @@ class SimChannel implements ClosableChannel {
           const header = request!.header as { op: string; args: unknown };
           const body = net.chance(net.faults.flipPayloadBit, this.faulty) ? net.flipBit(request!.payload) : request!.payload;
           const epoch = target.epoch();
-          void target.registry.dispatch(header.op, header.args, body, deadlineMs).then((outcome) => {
+          void target.registry.dispatch(header.op, header.args, body, deadlineMs, CALLER_ROLE).then((outcome) => {
             if (copy || target.epoch() !== epoch || !target.up()) return; // a crashed server sends nothing
             const replyFrame = outcome.ok
               ? encodeFrame(FRAME_RESPONSE, { result: outcome.result }, outcome.payload)
