@@ -16,6 +16,7 @@ function positive(value: string | undefined, name: string, fallback: number): nu
 }
 
 async function main(): Promise<void> {
+  process.stdout.on('error', () => process.exit(0)); // a closed pipe (| head) ends the run quietly
   let parsed;
   try {
     parsed = parseArgs({ options: { seed: { type: 'string' }, seeds: { type: 'string' }, from: { type: 'string' }, ticks: { type: 'string' }, verbose: { type: 'boolean' } }, strict: true });

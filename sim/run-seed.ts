@@ -72,6 +72,9 @@ interface ModelFile {
   /** The contents the file may have: one when certain; more after an operation that failed
    * (it may or may not have happened) until a read tells which. */
   candidates: Buffer[];
+  /** Every contents the file may have had, in order: what a read running beside its writer may
+   * see (a commit is atomic, so a read sees one of these, never a mix). */
+  states: Buffer[];
 }
 
 export async function runSeed(seed: number, options: SeedOptions = defaultSeedOptions): Promise<SeedReport> {
@@ -79,6 +82,8 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
   const servers = [3, 4, 5][randomInt(random, 3)]!;
   const writeQuorum = Math.floor(servers / 2) + 1;
   const readQuorum = servers - writeQuorum + 1;
+  // No cache in most runs, so reads go to the replicas; a small one in the others.
+  const blockCacheBytes = random() < 0.7 ? 0 : 256 * 1024;
   const faults: Record<string, number> = {};
   const count = (what: string): void => void (faults[what] = (faults[what] ?? 0) + 1);
   const firstWrite = new Map<string, string>();
@@ -89,7 +94,7 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
 
   // Checks on every message as it is sent, before any fault touches it.
   const cluster: SimCluster = new SimCluster(
-    { seed, servers, readQuorum, writeQuorum, spares: 64, scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes: 1 << 30, logLines: 60, plantedBug: options.plantedBug },
+    { seed, servers, readQuorum, writeQuorum, spares: 64, scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes: 1 << 30, logLines: 60, blockCacheBytes, plantedBug: options.plantedBug },
     (to, op, args, payload) => {
       const a = args as { key?: string; version?: number; checksum?: string };
       if (op === 'put' && a.key !== undefined && a.version !== undefined && a.checksum !== undefined) {
@@ -133,12 +138,13 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
     const clients = Array.from({ length: CLIENTS }, (_, c) =>
       runClient(cluster, seededRandom(seed * 31 + c), files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT), opsPerClient, report, fail, options.plantedBug),
     );
+    const observer = runObserver(cluster, seededRandom(seed * 31 + CLIENTS), files, () => workloadDone || violation !== undefined, report, fail);
     const schedule = runFaults(cluster, seededRandom(seed * 17 + 5), () => workloadDone || violation !== undefined, count, writeQuorum);
     await clock.await(
       Promise.all(clients).finally(() => (workloadDone = true)),
       options.ticks * OP_DEADLINE_MS * 4,
     );
-    await clock.await(schedule, 60_000);
+    await clock.await(Promise.all([schedule, observer]), 60_000);
     check();
 
     // Faults stop: everything comes back, and full redundancy must follow within the bound.
@@ -188,7 +194,7 @@ async function createFiles(cluster: SimCluster): Promise<ModelFile[]> {
   for (let i = 0; i < CLIENTS * FILES_PER_CLIENT; i++) {
     const name = `f${i}`;
     const attr = await cluster.meta.call(namespaceMethods.create, { parent: ROOT, name, mode: 0o100644, caller: CALLER, exclusive: true });
-    files.push({ name, ino: attr.ino, candidates: [Buffer.alloc(0)] });
+    files.push({ name, ino: attr.ino, candidates: [Buffer.alloc(0)], states: [Buffer.alloc(0)] });
   }
   return files;
 }
@@ -196,9 +202,9 @@ async function createFiles(cluster: SimCluster): Promise<ModelFile[]> {
 /** One client: a sequence of operations on its own files, each checked against the model. */
 async function runClient(cluster: SimCluster, random: Random, files: ModelFile[], ops: number, report: SeedReport, fail: (v: Violation) => void, plantedBug?: PlantedBug): Promise<void> {
   const clock = cluster.clock;
-  const io = cluster.core.fileIo;
   const bs = limits.blockSizeBytes;
   for (let n = 0; n < ops; n++) {
+    await clock.sleep(randomInt(random, 400)); // think time: faults land between and during operations
     const file = files[randomInt(random, files.length)]!;
     report.ops++;
     const deadline = (): number => clock.nowMs() + OP_DEADLINE_MS;
@@ -212,7 +218,8 @@ async function runClient(cluster: SimCluster, random: Random, files: ModelFile[]
         const data = randomBytes(random, 1 + randomInt(random, crossing ? 4_000 : 9_000));
         const after = withWrite(current, offset, data);
         file.candidates = [current, after];
-        await io.write(file.ino, offset, data, deadline());
+        file.states.push(after);
+        await cluster.core.fileIo.write(file.ino, offset, data, deadline());
         file.candidates = [after];
         if (plantedBug === 'delete-committed') {
           // A collector with an off-by-one: it deletes the version just committed.
@@ -223,7 +230,7 @@ async function runClient(cluster: SimCluster, random: Random, files: ModelFile[]
         report.reads++;
         const offset = randomInt(random, current.length + 100);
         const size = 1 + randomInt(random, 20_000);
-        const { data } = await io.read(file.ino, offset, size, deadline());
+        const { data } = await cluster.core.fileIo.read(file.ino, offset, size, deadline());
         const allowed = file.candidates.filter((c) => c.subarray(offset, offset + size).equals(data));
         if (allowed.length === 0) {
           fail(new Violation('reads-match-model', `${file.name} [${offset}, +${size}) read ${describe(data)}; the model has ${describe(current.subarray(offset, offset + size))}`));
@@ -233,7 +240,8 @@ async function runClient(cluster: SimCluster, random: Random, files: ModelFile[]
         const size = randomInt(random, current.length + 3_000);
         const after = withSize(current, size);
         file.candidates = [current, after];
-        await io.setattr(file.ino, { size }, deadline());
+        file.states.push(after);
+        await cluster.core.fileIo.setattr(file.ino, { size }, deadline());
         file.candidates = [after];
       } else {
         // Unlink and create again: the old blocks become orphans, deleted after the grace.
@@ -242,11 +250,40 @@ async function runClient(cluster: SimCluster, random: Random, files: ModelFile[]
         const attr = await cluster.meta.call(namespaceMethods.create, { parent: ROOT, name: file.name, mode: 0o100644, caller: CALLER, exclusive: true });
         file.ino = attr.ino;
         file.candidates = [Buffer.alloc(0)];
+        file.states.push(Buffer.alloc(0));
       }
     } catch (err) {
       if (isHarnessError(err)) throw err;
       report.failedOps++;
       // A failed write or truncate may or may not have happened: the next read decides.
+    }
+  }
+}
+
+/** A client that reads the other clients' files while they change them: each read must return
+ * a range of one of the contents the file had while the read ran. */
+async function runObserver(cluster: SimCluster, random: Random, files: ModelFile[], done: () => boolean, report: SeedReport, fail: (v: Violation) => void): Promise<void> {
+  const clock = cluster.clock;
+  while (!done()) {
+    await clock.sleep(randomInt(random, 200));
+    const file = files[randomInt(random, files.length)]!;
+    const ino = file.ino;
+    const allowed = [...file.candidates];
+    const seen = file.states.length;
+    const offset = randomInt(random, Math.max(...allowed.map((c) => c.length)) + 100);
+    const size = 1 + randomInt(random, 20_000);
+    let data: Buffer;
+    try {
+      report.reads++;
+      data = (await cluster.core.fileIo.read(ino, offset, size, clock.nowMs() + OP_DEADLINE_MS)).data;
+    } catch {
+      continue; // faults, or the file was unlinked meanwhile
+    }
+    if (file.ino !== ino) continue; // unlinked and created again: the old inode's history is gone
+    allowed.push(...file.states.slice(seen));
+    if (!allowed.some((c) => c.subarray(offset, offset + size).equals(data))) {
+      fail(new Violation('reads-match-model', `a concurrent read of ${file.name} [${offset}, +${size}) returned ${describe(data)}, matching none of the ${allowed.length} contents it had meanwhile`));
+      return;
     }
   }
 }
@@ -287,10 +324,18 @@ async function runFaults(cluster: SimCluster, random: Random, done: () => boolea
   const writeBack = (): void => {
     for (const s of cluster.runningServers()) s.disk.writeBack();
   };
+  let mediatorCrashes = 0;
   while (!done()) {
-    await clock.sleep(100 + randomInt(random, 1_500));
+    await clock.sleep(100 + randomInt(random, 1_000));
     if (done()) break;
     writeBack();
+    if (random() < 0.03 && mediatorCrashes < 2) {
+      mediatorCrashes++;
+      count('mediatorCrash');
+      impaired.clear();
+      await cluster.crashMediator();
+      continue;
+    }
     const { live } = cluster.core.serverIds();
     const down = cluster.options.servers - live.length;
     const candidates = cluster.activeServers().filter((s) => !impaired.has(s));
@@ -318,21 +363,21 @@ async function runFaults(cluster: SimCluster, random: Random, done: () => boolea
         victim.setPartitioned(false);
         impaired.delete(victim);
       });
-    } else if (roll < 0.65) {
+    } else if (roll < 0.58) {
       const running = cluster.runningServers();
       const victim = running[randomInt(random, running.length)];
       if (victim?.disk.rot()) count('rot');
-    } else if (roll < 0.75) {
+    } else if (roll < 0.68) {
       cluster.setMetaUp(false);
       count('metaRestart');
       clock.setTimer(50 + randomInt(random, 450), () => cluster.setMetaUp(true));
-    } else if (roll < 0.85) {
+    } else if (roll < 0.78) {
       cluster.network.faults = randomNetworkFaults(random);
       count('networkChange');
-    } else {
+    } else if (roll < 0.88) {
       for (const s of cluster.runningServers()) s.disk.faults = { failWrite: random() * 0.02, tearWrite: random() * 0.01, maxLatencyMs: randomInt(random, 6) };
       count('diskChange');
-    }
+    } // else a quiet spell
   }
   // Impairments still pending end when their timers fire; endFaults() ends them at once.
 }
@@ -342,7 +387,7 @@ function randomNetworkFaults(random: Random): NetworkFaults {
     dropRequest: random() * 0.03,
     dropReply: random() * 0.03,
     duplicateRequest: random() * 0.05,
-    flipPayloadBit: random() * 0.01,
+    flipPayloadBit: random() * 0.02,
     maxDelayMs: randomInt(random, 20),
     slow: random() * 0.02,
     slowDelayMs: 2_000,

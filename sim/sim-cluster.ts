@@ -12,7 +12,7 @@ import { MediatorCore, type DataServerProcess, type MediatorWorld } from '../src
 import { registerDataHandlers } from '../src/services/data-server.js';
 import { registerMetaHandlers } from '../src/services/meta-server.js';
 import { SqliteMetaStore } from '../src/stores/sqlite-meta-store.js';
-import type { RpcChannel } from '../src/transport/rpc-channel.js';
+import type { ClosableChannel, RpcChannel } from '../src/transport/rpc-channel.js';
 import { LocalRegistry } from './local-registry.js';
 import { dataAccess } from '../src/protocol/data-messages.js';
 import { metaAccess } from '../src/protocol/meta-messages.js';
@@ -30,6 +30,8 @@ export interface SimClusterOptions {
   diskCapacityBytes: number;
   /** Log lines kept for a failure report. */
   logLines: number;
+  /** The mediator's block cache: small or none, so reads reach the replicas. */
+  blockCacheBytes: number;
   /** A bug planted on purpose, to show the checker catches it (tests only). */
   plantedBug?: PlantedBug;
 }
@@ -105,15 +107,25 @@ interface SimProcess extends DataServerProcess {
   server: SimDataServer;
 }
 
+interface Incarnation {
+  core: MediatorCore<SimProcess>;
+  meta: RpcChannel;
+  channels: ClosableChannel[];
+}
+
 export class SimCluster {
   readonly clock = new VirtualClock();
   readonly network: SimNetwork;
   readonly metaStore: SqliteMetaStore;
-  readonly core: MediatorCore<SimProcess>;
-  /** The channel the mediator reaches the metadata server by (namespace calls go through it). */
-  readonly meta: RpcChannel;
-  /** Every data server ever started, by port. */
+  /** The mediator now: a crash ends one incarnation and starts the next. */
+  private incarnation: Incarnation;
+  /** Mediators started so far. */
+  incarnations = 0;
+  /** The data server on each port now, and each port's disk (it outlives the process). */
   readonly servers = new Map<number, SimDataServer>();
+  private readonly disks = new Map<number, SimDisk>();
+  private readonly metaEndpoint: Endpoint;
+  private readonly mediatorRandom: Random;
   readonly logs: string[] = [];
   private metaUp = true;
   private nextPid = 1000;
@@ -148,40 +160,80 @@ export class SimCluster {
           : real(m, (args, ctx) => (forget() < 0.5 ? { attr: store.getattr((args as { ino: number }).ino), orphans: [] } : handler(args, ctx)) as ReturnType<typeof handler>);
     }
     registerMetaHandlers(metaRegistry, this.metaStore, 1);
-    const metaEndpoint: Endpoint = { name: 'meta', registry: metaRegistry, up: () => this.metaUp, partitioned: () => false, epoch: () => 0 };
-    const dataPorts = Array.from({ length: options.servers }, (_, i) => 7001 + i);
-    const sparePorts = Array.from({ length: options.spares }, (_, i) => 7101 + i);
-    const world: MediatorWorld<SimProcess> = {
-      clock: this.clock,
-      random: seededRandom(options.seed * 7 + 3),
-      logger: this.logger,
-      // The metadata server is on the mediator's host: its link is reliable; it may restart.
-      meta: (this.meta = this.network.channel(() => metaEndpoint, false, true)),
-      connectData: (address) => this.network.channel(() => this.servers.get(address.port), true, false),
-      spawnData: async (port) => this.spawn(port),
-      stopData: async (p) => p.server.kill('stopped'),
-    };
-    this.core = new MediatorCore(
-      {
-        readQuorum: options.readQuorum,
-        writeQuorum: options.writeQuorum,
-        host: 'sim',
-        dataPorts,
-        sparePorts,
-        heartbeatIntervalMs: limits.heartbeatIntervalMs,
-        healRateBytesPerSecond: 0,
-        scrubRateBytesPerSecond: 0,
-        scrubIntervalMs: options.scrubIntervalMs,
-      },
-      world,
-    );
+    this.metaEndpoint = { name: 'meta', registry: metaRegistry, up: () => this.metaUp, partitioned: () => false, epoch: () => 0 };
+    this.mediatorRandom = seededRandom(options.seed * 7 + 3);
+    this.incarnation = this.newMediator();
   }
 
   private readonly startMs = this.clock.nowMs();
 
-  private spawn(port: number): SimProcess {
+  /** A mediator process: its core and the channels it opened (they die with it). It is started
+   * with the configured data and spare ports, as `quorumfs mediator` is after a restart. */
+  private newMediator(): Incarnation {
+    const o = this.options;
+    const channels: ClosableChannel[] = [];
+    const open = (channel: ClosableChannel): ClosableChannel => {
+      channels.push(channel);
+      return channel;
+    };
+    // The metadata server is on the mediator's host: its link is reliable; it may restart.
+    const meta = open(this.network.channel(() => this.metaEndpoint, false, true));
+    const world: MediatorWorld<SimProcess> = {
+      clock: this.clock,
+      random: this.mediatorRandom,
+      logger: this.logger,
+      meta,
+      connectData: (address) => open(this.network.channel(() => this.servers.get(address.port), true, false)),
+      spawnData: async (port, fresh) => this.spawn(port, fresh),
+      stopData: async (p) => p.server.kill('stopped'),
+    };
+    const core = new MediatorCore(
+      {
+        readQuorum: o.readQuorum,
+        writeQuorum: o.writeQuorum,
+        host: 'sim',
+        dataPorts: Array.from({ length: o.servers }, (_, i) => 7001 + i),
+        sparePorts: Array.from({ length: o.spares }, (_, i) => 7101 + i),
+        heartbeatIntervalMs: limits.heartbeatIntervalMs,
+        healRateBytesPerSecond: 0,
+        scrubRateBytesPerSecond: 0,
+        scrubIntervalMs: o.scrubIntervalMs,
+        blockCacheBytes: o.blockCacheBytes,
+      },
+      world,
+    );
+    this.incarnations++;
+    return { core, meta, channels };
+  }
+
+  get core(): MediatorCore<SimProcess> {
+    return this.incarnation.core;
+  }
+
+  /** The channel the mediator reaches the metadata server by (namespace calls go through it). */
+  get meta(): RpcChannel {
+    return this.incarnation.meta;
+  }
+
+  /** The mediator dies: its calls in flight go nowhere, its children exit with it (they watch
+   * its pipe), the metadata server restarts, and a new mediator starts on the same ports and
+   * directories, knowing nothing of what the old one had in memory (write misses, heals). */
+  async crashMediator(): Promise<void> {
+    const old = this.incarnation;
+    for (const channel of old.channels) channel.close();
+    await old.core.stop(); // its timers end with it; its children are killed
+    for (const server of this.servers.values()) server.kill('its mediator died');
+    this.metaUp = false;
+    this.clock.setTimer(100, () => (this.metaUp = true));
+    this.incarnation = this.newMediator();
+    await this.incarnation.core.start();
+  }
+
+  private spawn(port: number, fresh: boolean): SimProcess {
     const pid = this.nextPid++;
-    const disk = new SimDisk(this.clock, this.diskRandom, this.options.diskCapacityBytes);
+    const kept = fresh ? undefined : this.disks.get(port);
+    const disk = kept ?? new SimDisk(this.clock, this.diskRandom, this.options.diskCapacityBytes);
+    this.disks.set(port, disk);
     const server = new SimDataServer(`sim:${port}`, port, pid, disk, this.clock, this.logger);
     this.servers.set(port, server);
     return {

@@ -63,6 +63,9 @@ export interface MediatorCoreOptions {
   scrubRateBytesPerSecond: number;
   /** 0: scrub only on demand. */
   scrubIntervalMs: number;
+  /** Verified blocks kept in memory (default limits.mediatorBlockCacheBytes); 0 sends every
+   * read to the replicas. */
+  blockCacheBytes?: number;
   /** Called once a replacement data server serves (the shell rewrites the owner credentials). */
   onReplacementStarted?: () => Promise<void>;
 }
@@ -151,7 +154,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       replicator: this.replicator,
       versions,
       blockSizeBytes: limits.blockSizeBytes,
-      cacheBytes: limits.mediatorBlockCacheBytes,
+      cacheBytes: options.blockCacheBytes ?? limits.mediatorBlockCacheBytes,
       clock: world.clock,
       onOrphans: (orphans) => this.deleteOrphans(orphans),
     });
