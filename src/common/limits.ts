@@ -115,8 +115,9 @@ export const limits = {
   heartbeatMissesBeforeDown: 3,
   /** Verified blocks the mediator keeps in memory for repeated and partial reads. */
   mediatorBlockCacheBytes: 128 * MiB,
-  /** A block version nothing refers to is deleted by the scrubber only if two passes at least
-   * this far apart saw it so: longer than any write takes to commit. */
+  /** A block version nothing refers to is deleted by the scrubber only once passes have seen it
+   * so for at least this long, counted from the first that did (however often passes run):
+   * longer than any write takes to commit. */
   orphanMinAgeMs: 60_000,
   /** A data server with less free space than this counts as full in status (about what one more
    * block takes: its bytes, its header and the file system's rounding). Such a server still

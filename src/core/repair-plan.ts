@@ -43,6 +43,14 @@ export function orphanCandidatesInPage(held: readonly HeldBlock[], committed: re
   return out;
 }
 
+/** The two-pass rule, over time: a version listed as an orphan candidate is deleted once it has
+ * been one for at least `minAgeMs` (longer than any write takes to commit), counted from the
+ * pass that first saw it. `firstSeenMs` is undefined when no earlier pass saw it. Passes closer
+ * together than `minAgeMs` keep the first sighting, so frequent scrubs still collect. */
+export function orphanRipe(firstSeenMs: number | undefined, nowMs: number, minAgeMs: number): boolean {
+  return firstSeenMs !== undefined && nowMs - firstSeenMs >= minAgeMs;
+}
+
 /** Delay before heal attempt `failures + 1` of a server after `failures` failed ones: doubling
  * from the first delay up to the maximum, so a server that cannot take copies is retried for as
  * long as it stays in the cluster without flooding it. */

@@ -9,7 +9,7 @@ import { codeOf, messageOf, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import { forEachBounded, type RateLimiter } from '../common/rate-limiter.js';
 import { parseBlockKey } from '../common/types.js';
-import { blockId, copyVerdict, orphanCandidatesInPage, type MapBlock } from '../core/repair-plan.js';
+import { blockId, copyVerdict, orphanCandidatesInPage, orphanRipe, type MapBlock } from '../core/repair-plan.js';
 import { dataMethods, type blockCursor } from '../protocol/data-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 import type { RpcChannel } from '../transport/rpc-channel.js';
@@ -46,6 +46,10 @@ export interface HealerOptions {
   onRepaired: (serverId: string, key: string, version: number, why: string) => void;
   onBadCopy: (serverId: string, key: string, version: number, why: string) => void;
   log: (message: string, fields: Record<string, unknown>) => void;
+  /** Orphan candidates the last scrub pass saw, per server, each with the time a pass first saw
+   * it (at most limits.maxOrphanCandidatesPerServer each). Owned by the caller, so it outlives
+   * this healer: scrub passes are run by healers made for them. */
+  orphanSightings: Map<string, Map<string, number>>;
 }
 
 export function newProgress(nowMs: number): Progress {
@@ -55,10 +59,6 @@ export function newProgress(nowMs: number): Progress {
 type Cursor = ReturnType<typeof blockCursor>;
 
 export class Healer {
-  /** Orphan candidates seen by the previous scrub pass, per server, and when it listed them
-   * (at most limits.maxOrphanCandidatesPerServer each). */
-  private previousOrphans = new Map<string, { candidates: Set<string>; listedMs: number }>();
-
   constructor(private readonly options: HealerOptions) {}
 
   /** Every committed block, from the metadata server, one page at a time in (ino, index) order. */
@@ -137,8 +137,8 @@ export class Healer {
 
   /** One scrub pass: each server verifies each committed block in place (in batches); bad or
    * missing copies are rewritten from verified replicas. Then each server's listing is walked
-   * and orphans (versions nothing refers to) are deleted when the previous pass, at least
-   * `orphanMinAgeMs` earlier, saw them too. `expectedBlocks` sizes the progress. */
+   * and orphans (versions nothing refers to) are deleted once every pass since one at least
+   * `orphanMinAgeMs` earlier saw them so. `expectedBlocks` sizes the progress. */
   async scrub(serverIds: string[], progress: Progress, active: () => boolean, orphanMinAgeMs: number, expectedBlocks: number): Promise<PassOutcome> {
     progress.totalBlocks = expectedBlocks * serverIds.length;
     progress.compared = true;
@@ -198,9 +198,9 @@ export class Healer {
   private async removeOrphans(serverId: string, minAgeMs: number, active: () => boolean): Promise<void> {
     const client = this.options.clientOf(serverId);
     const listedMs = this.options.clock.nowMs();
-    const previous = this.previousOrphans.get(serverId);
-    const ripe = previous !== undefined && listedMs - previous.listedMs >= minAgeMs;
-    const candidates = new Set<string>();
+    const previous = this.options.orphanSightings.get(serverId);
+    // Candidates still orphans, with the time a pass first saw each.
+    const candidates = new Map<string, number>();
     let after: Cursor | undefined;
     do {
       const page = await client.call(dataMethods.list, { after }, { timeoutMs: limits.repairCallTimeoutMs });
@@ -209,23 +209,19 @@ export class Healer {
       const asked = page.entries.map((e) => parseBlockKey(e.key) ?? { ino: 0, index: 0 });
       const { versions } = await this.options.meta.call(metaMethods.committedVersions, { blocks: asked }, { timeoutMs: limits.repairCallTimeoutMs });
       for (const id of orphanCandidatesInPage(page.entries, versions)) {
-        if (ripe && previous.candidates.has(id)) {
+        const firstSeenMs = previous?.get(id);
+        if (orphanRipe(firstSeenMs, listedMs, minAgeMs)) {
           const at = id.lastIndexOf('@');
           await client.call(dataMethods.delete, { key: id.slice(0, at), version: Number(id.slice(at + 1)) }, { timeoutMs: limits.repairCallTimeoutMs }).catch(() => undefined);
         } else if (candidates.size < limits.maxOrphanCandidatesPerServer) {
-          candidates.add(id);
+          candidates.set(id, firstSeenMs ?? listedMs);
         }
       }
       after = page.next;
     } while (after !== undefined && active());
-    // A pass that deleted keeps its own time, so the next deletion waits another full interval.
-    this.previousOrphans.set(serverId, { candidates, listedMs });
+    this.options.orphanSightings.set(serverId, candidates);
   }
 
-  /** A server that left: forget what the scrubber remembered of it. */
-  forget(serverId: string): void {
-    this.previousOrphans.delete(serverId);
-  }
 }
 
 function verdictOf(result: { status: string; checksum?: string } | undefined, block: MapBlock): string {

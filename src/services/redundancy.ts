@@ -78,6 +78,8 @@ export class Redundancy {
   private scrubRunning: Promise<PassOutcome> | undefined;
   private lastScrub: PassOutcome | undefined;
   private readonly healLimiter: RateLimiter;
+  /** What scrub passes saw of orphans, kept from pass to pass (the two-pass rule needs it). */
+  private readonly orphanSightings = new Map<string, Map<string, number>>();
   readonly counters: RedundancyCounters = { corruptFound: 0, corruptRepaired: 0, healedBlocks: 0, scrubPasses: 0 };
   private stopped = false;
   private repairingMisses = false;
@@ -203,7 +205,7 @@ export class Redundancy {
     const heal = this.heals.get(serverId);
     heal?.retryTimer?.cancel();
     this.heals.delete(serverId);
-    this.healer.forget(serverId);
+    this.orphanSightings.delete(serverId);
   }
 
   /** How much lacks a good copy now, given the committed block count (null if unknown). */
@@ -323,6 +325,7 @@ export class Redundancy {
         this.options.logger.warn({ server: serverId, key, version, why }, 'bad replica found by scrub');
       },
       log: (message, fields) => this.options.logger.warn(fields, message),
+      orphanSightings: this.orphanSightings,
     });
   }
 }

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { healRetryDelayMs, orphanCandidatesInPage, redundancySummary } from '../../src/core/repair-plan.js';
+import { healRetryDelayMs, orphanCandidatesInPage, orphanRipe, redundancySummary } from '../../src/core/repair-plan.js';
 import { atimeUpdateDue } from '../../src/core/relatime.js';
 import type { InodeAttr } from '../../src/common/types.js';
 
@@ -62,5 +62,18 @@ describe('relatime', () => {
     assert.equal(atimeUpdateDue(attr(999_000, 200), now), false, 'read again since the change');
     assert.equal(atimeUpdateDue(attr(900_000, 200), now), true, 'a day old');
     assert.equal(atimeUpdateDue(attr(999_000, 200, 999_500), now), true, 'ctime newer');
+  });
+});
+
+describe('orphanRipe', () => {
+  it('counts the age of an orphan from the first pass that saw it, however often passes run', () => {
+    assert.equal(orphanRipe(undefined, 1_000_000, 60_000), false, 'never seen before: remember it first');
+    assert.equal(orphanRipe(1_000_000, 1_059_999, 60_000), false);
+    assert.equal(orphanRipe(1_000_000, 1_060_000, 60_000), true);
+    // Passes every 20 s: the sighting kept from the first pass ripens at the fourth
+    // (simulator seed 4: with the last pass's time kept instead, nothing was ever collected).
+    const firstSeenMs = 0;
+    const ripeAt = [20_000, 40_000, 60_000].map((now) => orphanRipe(firstSeenMs, now, 60_000));
+    assert.deepEqual(ripeAt, [false, false, true]);
   });
 });
