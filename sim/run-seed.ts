@@ -61,8 +61,10 @@ const FILES_PER_CLIENT = 2;
 const OP_DEADLINE_MS = 15_000;
 const SCRUB_INTERVAL_MS = 20_000;
 /** After faults stop, every block must be back on every server within this much virtual time:
- * failure detection, a heal, and two scrub passes (one to find rot, one of slack). */
-const RECOVERY_BOUND_MS = 3 * SCRUB_INTERVAL_MS + 30_000;
+ * failure detection and a heal, two scrub passes (one to find rot, one of slack), the orphan age
+ * (a disk filled with orphans, a stale one back after a mediator restart, frees space only once
+ * the scrubber may collect them) and the longest wait between heal attempts. */
+const RECOVERY_BOUND_MS = Number(process.env['QFS_SIM_RECOVERY_MS'] ?? limits.orphanMinAgeMs + 2 * SCRUB_INTERVAL_MS + limits.healRetryMaxDelayMs + 30_000);
 const ROOT = 1;
 const CALLER = { uid: 0, gid: 0 };
 
@@ -84,6 +86,8 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
   const readQuorum = servers - writeQuorum + 1;
   // No cache in most runs, so reads go to the replicas; a small one in the others.
   const blockCacheBytes = random() < 0.7 ? 0 : 256 * 1024;
+  // Small disks in some runs, so writes, heals and repairs meet a full disk.
+  const diskCapacityBytes = random() < 0.25 ? (4 + randomInt(random, 12)) * 1024 * 1024 : 1 << 30;
   const faults: Record<string, number> = {};
   const count = (what: string): void => void (faults[what] = (faults[what] ?? 0) + 1);
   const firstWrite = new Map<string, string>();
@@ -94,7 +98,7 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
 
   // Checks on every message as it is sent, before any fault touches it.
   const cluster: SimCluster = new SimCluster(
-    { seed, servers, readQuorum, writeQuorum, spares: 64, scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes: 1 << 30, logLines: 60, blockCacheBytes, plantedBug: options.plantedBug },
+    { seed, servers, readQuorum, writeQuorum, spares: 64, scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes, logLines: 60, blockCacheBytes, plantedBug: options.plantedBug },
     (to, op, args, payload) => {
       const a = args as { key?: string; version?: number; checksum?: string };
       if (op === 'put' && a.key !== undefined && a.version !== undefined && a.checksum !== undefined) {
@@ -138,13 +142,14 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
     const clients = Array.from({ length: CLIENTS }, (_, c) =>
       runClient(cluster, seededRandom(seed * 31 + c), files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT), opsPerClient, report, fail, options.plantedBug),
     );
+    const operator = runOperator(cluster, seededRandom(seed * 31 + CLIENTS + 1), () => workloadDone || violation !== undefined);
     const observer = runObserver(cluster, seededRandom(seed * 31 + CLIENTS), files, () => workloadDone || violation !== undefined, report, fail);
     const schedule = runFaults(cluster, seededRandom(seed * 17 + 5), () => workloadDone || violation !== undefined, count, writeQuorum);
     await clock.await(
       Promise.all(clients).finally(() => (workloadDone = true)),
       options.ticks * OP_DEADLINE_MS * 4,
     );
-    await clock.await(Promise.all([schedule, observer]), 60_000);
+    await clock.await(Promise.all([schedule, observer, operator]), 120_000);
     check();
 
     // Faults stop: everything comes back, and full redundancy must follow within the bound.
@@ -288,6 +293,22 @@ async function runObserver(cluster: SimCluster, random: Random, files: ModelFile
   }
 }
 
+/** An operator who now and then asks for a heal or a scrub pass and looks at status, as the
+ * command line does, while everything else goes on. */
+async function runOperator(cluster: SimCluster, random: Random, done: () => boolean): Promise<void> {
+  const clock = cluster.clock;
+  while (!done()) {
+    await clock.sleep(2_000 + randomInt(random, 8_000));
+    if (done()) break;
+    const core = cluster.core;
+    const roll = random();
+    if (roll < 0.4) void core.redundancy.healAll();
+    else if (roll < 0.8) void core.redundancy.scrub();
+    core.dataServerStatus();
+    core.redundancy.summary(null);
+  }
+}
+
 /** Reads a file whose contents are uncertain and keeps the candidate it matches; false if the
  * read failed (it stays uncertain). */
 async function resolve(cluster: SimCluster, file: ModelFile, fail: (v: Violation) => void): Promise<boolean> {
@@ -320,7 +341,7 @@ async function runFaults(cluster: SimCluster, random: Random, done: () => boolea
   const maxImpaired = cluster.options.servers - writeQuorum;
   const impaired = new Set<SimDataServer>();
   cluster.network.faults = randomNetworkFaults(random);
-  for (const s of cluster.runningServers()) s.disk.faults = { failWrite: random() * 0.02, tearWrite: random() * 0.01, maxLatencyMs: randomInt(random, 6) };
+  for (const s of cluster.runningServers()) s.disk.faults = { failWrite: random() * 0.02, tearWrite: random() * 0.003, maxLatencyMs: randomInt(random, 6) };
   const writeBack = (): void => {
     for (const s of cluster.runningServers()) s.disk.writeBack();
   };
@@ -341,29 +362,31 @@ async function runFaults(cluster: SimCluster, random: Random, done: () => boolea
     const candidates = cluster.activeServers().filter((s) => !impaired.has(s));
     const canImpair = down + impaired.size < maxImpaired && candidates.length > 0;
     const roll = random();
-    if (roll < 0.12 && canImpair) {
+    if (roll < 0.45) {
+      // Impair a server: kill it, cut its power, or cut it off (none when enough are impaired).
+      if (!canImpair) continue;
       const victim = candidates[randomInt(random, candidates.length)]!;
-      victim.kill('killed (simulated crash)');
-      count('kill');
-    } else if (roll < 0.27 && canImpair) {
-      const victim = candidates[randomInt(random, candidates.length)]!;
-      impaired.add(victim);
-      victim.powerLoss();
-      count('powerLoss');
-      clock.setTimer(200 + randomInt(random, 3_000), () => {
-        victim.reboot();
-        impaired.delete(victim);
-      });
-    } else if (roll < 0.45 && canImpair) {
-      const victim = candidates[randomInt(random, candidates.length)]!;
-      impaired.add(victim);
-      victim.setPartitioned(true);
-      count('partition');
-      clock.setTimer(300 + randomInt(random, 5_000), () => {
-        victim.setPartitioned(false);
-        impaired.delete(victim);
-      });
-    } else if (roll < 0.58) {
+      if (roll < 0.12) {
+        victim.kill('killed (simulated crash)');
+        count('kill');
+      } else if (roll < 0.27) {
+        impaired.add(victim);
+        victim.powerLoss();
+        count('powerLoss');
+        clock.setTimer(200 + randomInt(random, 3_000), () => {
+          victim.reboot();
+          impaired.delete(victim);
+        });
+      } else {
+        impaired.add(victim);
+        victim.setPartitioned(true);
+        count('partition');
+        clock.setTimer(300 + randomInt(random, 5_000), () => {
+          victim.setPartitioned(false);
+          impaired.delete(victim);
+        });
+      }
+    } else if (roll < 0.51) {
       const running = cluster.runningServers();
       const victim = running[randomInt(random, running.length)];
       if (victim?.disk.rot()) count('rot');
@@ -375,7 +398,7 @@ async function runFaults(cluster: SimCluster, random: Random, done: () => boolea
       cluster.network.faults = randomNetworkFaults(random);
       count('networkChange');
     } else if (roll < 0.88) {
-      for (const s of cluster.runningServers()) s.disk.faults = { failWrite: random() * 0.02, tearWrite: random() * 0.01, maxLatencyMs: randomInt(random, 6) };
+      for (const s of cluster.runningServers()) s.disk.faults = { failWrite: random() * 0.02, tearWrite: random() * 0.003, maxLatencyMs: randomInt(random, 6) };
       count('diskChange');
     } // else a quiet spell
   }
