@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runSeed, Violation } from '../../sim/run-seed.js';
 
-/** Seeds that found bugs; each stays as a regression case (docs/simulation.md says what). */
-const REGRESSION_SEEDS = [9, 21];
+/** Seeds that found bugs; each stays as a regression case (docs/simulation.md says what). A seed
+ * names a run of the fault schedule as it was when it was found; the bugs themselves are pinned
+ * by scenario tests that do not depend on the schedule (orphan-collection, scrub-healing). */
+const REGRESSION_SEEDS = [4, 9, 21];
 const SEEDS = Number(process.env['QFS_SIM_SEEDS'] ?? 250);
 
 describe('simulation', () => {
