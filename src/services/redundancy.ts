@@ -78,6 +78,8 @@ export class Redundancy {
   private scrubRunning: Promise<PassOutcome> | undefined;
   private lastScrub: PassOutcome | undefined;
   private readonly healLimiter: RateLimiter;
+  /** Servers whose last miss repair failed: failures in a row and when to try again. */
+  private readonly missBackoff = new Map<string, { failures: number; nextMs: number }>();
   /** What scrub passes saw of orphans, kept from pass to pass (the two-pass rule needs it). */
   private readonly orphanSightings = new Map<string, Map<string, number>>();
   readonly counters: RedundancyCounters = { corruptFound: 0, corruptRepaired: 0, healedBlocks: 0, scrubPasses: 0 };
@@ -206,6 +208,7 @@ export class Redundancy {
     heal?.retryTimer?.cancel();
     this.heals.delete(serverId);
     this.orphanSightings.delete(serverId);
+    this.missBackoff.delete(serverId);
   }
 
   /** How much lacks a good copy now, given the committed block count (null if unknown). */
@@ -275,6 +278,8 @@ export class Redundancy {
       for (const [serverId, byKey] of this.missing) {
         // A heal in progress copies these too.
         if (!writable.has(serverId) || this.heals.get(serverId)?.running) continue;
+        const backoff = this.missBackoff.get(serverId);
+        if (backoff && this.options.clock.nowMs() < backoff.nextMs) continue;
         for (const [key, { version }] of [...byKey]) {
           if (this.stopped) return;
           const parsed = parseBlockKey(key);
@@ -288,7 +293,15 @@ export class Redundancy {
             this.recordRepaired(serverId, key, version); // superseded or deleted since
             continue;
           }
-          if (!(await this.healer.repairBlock(serverId, { ino: parsed.ino, ...current }, 'write miss'))) break; // the server cannot take it yet
+          if (!(await this.healer.repairBlock(serverId, { ino: parsed.ino, ...current }, 'write miss'))) {
+            // The server cannot take it yet (full, failing): try again later, less and less
+            // often, rather than every tick.
+            const failures = (backoff?.failures ?? 0) + 1;
+            const waitMs = healRetryDelayMs(failures, limits.missRepairIntervalMs, limits.healRetryMaxDelayMs);
+            this.missBackoff.set(serverId, { failures, nextMs: this.options.clock.nowMs() + waitMs });
+            break;
+          }
+          this.missBackoff.delete(serverId);
           await this.options.clock.sleep(0);
         }
       }
