@@ -1,6 +1,6 @@
-// Small async helpers with no policy of their own: a keyed mutex and deadline arithmetic.
+// Small async helpers with no policy of their own: a keyed mutex and a real-time pause (for
+// process shells; code that runs in the simulator waits on its injected Clock instead).
 
-import { qfsError } from './errors.js';
 
 /** Serialises async work per key (e.g. per inode), so read-modify-write cycles don't interleave.
  * Waiters are released in arrival order; a key's queue is dropped when it empties. */
@@ -21,13 +21,6 @@ export class KeyedMutex<K> {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
-}
-
-/** Milliseconds left until an absolute Date.now() deadline; TIMEOUT if none are. */
-export function remainingMs(deadlineMs: number, what: string): number {
-  const left = deadlineMs - Date.now();
-  if (left <= 0) throw qfsError('TIMEOUT', `${what}: deadline passed`);
-  return left;
 }
 
 export function delay(ms: number): Promise<void> {
