@@ -5,11 +5,11 @@
 import { parseArgs } from 'node:util';
 import { defaultSeedOptions, runSeed, type SeedReport } from './run-seed.js';
 
-function positive(value: string | undefined, name: string, fallback: number): number {
+function integerArg(value: string | undefined, name: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    process.stderr.write(`quorumfs sim: --${name} must be a non-negative integer, not '${value}'\n`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
+    process.stderr.write(`quorumfs sim: --${name} must be an integer of at least ${min}, not '${value}'\n`);
     process.exit(2);
   }
   return n;
@@ -25,8 +25,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const v = parsed.values;
-  const ticks = positive(v.ticks, 'ticks', defaultSeedOptions.ticks);
-  const seeds = v.seed !== undefined ? [positive(v.seed, 'seed', 0)] : range(positive(v.from, 'from', 1), positive(v.seeds, 'seeds', 100));
+  const ticks = integerArg(v.ticks, 'ticks', defaultSeedOptions.ticks, 1);
+  const seeds = v.seed !== undefined ? [integerArg(v.seed, 'seed', 0, 0)] : range(integerArg(v.from, 'from', 1, 0), integerArg(v.seeds, 'seeds', 100, 1));
   const started = performance.now();
   let ops = 0;
   let virtualMs = 0;
