@@ -13,7 +13,7 @@ import { codeOf, messageOf } from '../src/common/errors.js';
 import { limits } from '../src/common/limits.js';
 import { randomInt, seededRandom, type Random } from '../src/common/random.js';
 import { blockKey, parseBlockKey } from '../src/common/types.js';
-import { namespaceMethods } from '../src/protocol/meta-messages.js';
+import { metaMethods, namespaceMethods } from '../src/protocol/meta-messages.js';
 import { SimCluster, type PlantedBug, type SimDataServer } from './sim-cluster.js';
 import type { NetworkFaults } from './sim-network.js';
 import { perfectNetwork } from './sim-network.js';
@@ -47,6 +47,8 @@ export interface SeedReport {
   ops: number;
   failedOps: number;
   reads: number;
+  /** Files held open across their unlink, read back later. */
+  openAcrossUnlink: number;
   faults: Record<string, number>;
   /** Committed blocks with no good copy left on any server (destroyed by faults beyond what
    * the quorum can mask): allowed, and counted. */
@@ -127,7 +129,7 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
       return op === 'put' && firstWrite.has(`${a.key}@${a.version}`) && payload.length > 0 ? Buffer.concat([payload.subarray(1), Buffer.from([payload[0]! ^ 1])]) : payload;
     };
   }
-  const report: SeedReport = { seed, servers, readQuorum, writeQuorum, ops: 0, failedOps: 0, reads: 0, faults, lostBlocks: 0, recoveryMs: 0, virtualMs: 0, network: cluster.network.stats };
+  const report: SeedReport = { seed, servers, readQuorum, writeQuorum, ops: 0, failedOps: 0, reads: 0, openAcrossUnlink: 0, faults, lostBlocks: 0, recoveryMs: 0, virtualMs: 0, network: cluster.network.stats };
   const startMs = clock.nowMs();
   try {
     await cluster.start();
@@ -140,7 +142,7 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
     let workloadDone = false;
     const opsPerClient = Math.ceil(options.ticks / CLIENTS);
     const clients = Array.from({ length: CLIENTS }, (_, c) =>
-      runClient(cluster, seededRandom(seed * 31 + c), files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT), opsPerClient, report, fail, options.plantedBug),
+      runClient(cluster, c, seededRandom(seed * 31 + c), files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT), opsPerClient, report, fail, options.plantedBug),
     );
     const operator = runOperator(cluster, seededRandom(seed * 31 + CLIENTS + 1), () => workloadDone || violation !== undefined);
     const observer = runObserver(cluster, seededRandom(seed * 31 + CLIENTS), files, () => workloadDone || violation !== undefined, report, fail);
@@ -205,7 +207,67 @@ async function createFiles(cluster: SimCluster): Promise<ModelFile[]> {
 }
 
 /** One client: a sequence of operations on its own files, each checked against the model. */
-async function runClient(cluster: SimCluster, random: Random, files: ModelFile[], ops: number, report: SeedReport, fail: (v: Violation) => void, plantedBug?: PlantedBug): Promise<void> {
+async function runClient(
+  cluster: SimCluster,
+  clientIndex: number,
+  random: Random,
+  files: ModelFile[],
+  ops: number,
+  report: SeedReport,
+  fail: (v: Violation) => void,
+  plantedBug?: PlantedBug,
+): Promise<void> {
+  const openAfterUnlink: Promise<void>[] = [];
+  try {
+    await runOperations(cluster, clientIndex, random, files, ops, report, fail, openAfterUnlink, plantedBug);
+  } finally {
+    await Promise.all(openAfterUnlink);
+  }
+}
+
+/** A file held open across its unlink: after `holdMs` it must still read back whole (retried a
+ * few times, faults may be on), then it is closed and its blocks become orphans. */
+async function keepOpen(cluster: SimCluster, session: string, ino: number, name: string, contents: Buffer, holdMs: number, fail: (v: Violation) => void): Promise<void> {
+  const clock = cluster.clock;
+  await clock.sleep(holdMs);
+  let lastError = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const { data } = await cluster.core.fileIo.read(ino, 0, contents.length + 1, clock.nowMs() + OP_DEADLINE_MS);
+      if (!data.equals(contents)) fail(new Violation('open-files-survive-unlink', `${name} (inode ${ino}), open since before its unlink ${holdMs} ms ago, reads ${describe(data)}, not ${describe(contents)}`));
+      lastError = '';
+      break;
+    } catch (err) {
+      lastError = messageOf(err);
+      await clock.sleep(5_000);
+    }
+  }
+  if (lastError !== '') {
+    const lost = [...cluster.committedBlocks()].some((b) => b.ino === ino && !cluster.runningServers().some((s) => s.disk.goodCopy(b.key, b.version, b.checksum)));
+    if (!lost) fail(new Violation('open-files-survive-unlink', `${name} (inode ${ino}), open across its unlink, cannot be read (${lastError}) though its blocks have good copies`));
+  }
+  for (;;) {
+    try {
+      const { orphans } = await cluster.meta.call(metaMethods.release, { session, ino }, { timeoutMs: OP_DEADLINE_MS });
+      cluster.core.deleteOrphans(orphans);
+      return;
+    } catch {
+      await clock.sleep(1_000); // the metadata server restarting: close again
+    }
+  }
+}
+
+async function runOperations(
+  cluster: SimCluster,
+  clientIndex: number,
+  random: Random,
+  files: ModelFile[],
+  ops: number,
+  report: SeedReport,
+  fail: (v: Violation) => void,
+  openAfterUnlink: Promise<void>[],
+  plantedBug?: PlantedBug,
+): Promise<void> {
   const clock = cluster.clock;
   const bs = limits.blockSizeBytes;
   for (let n = 0; n < ops; n++) {
@@ -249,7 +311,15 @@ async function runClient(cluster: SimCluster, random: Random, files: ModelFile[]
         await cluster.core.fileIo.setattr(file.ino, { size }, deadline());
         file.candidates = [after];
       } else {
-        // Unlink and create again: the old blocks become orphans, deleted after the grace.
+        // Unlink and create again: the old blocks become orphans, deleted after the grace; or,
+        // half the time, the old file is open (held) when it is unlinked, and must read back
+        // whole until it is closed, however long that is (scrub passes run meanwhile).
+        if (random() < 0.5 && file.candidates.length === 1) {
+          const session = `sim-client-${clientIndex}`;
+          await cluster.meta.call(metaMethods.hold, { session, ino: file.ino });
+          report.openAcrossUnlink++;
+          openAfterUnlink.push(keepOpen(cluster, session, file.ino, file.name, current, randomInt(random, 100_000), fail));
+        }
         const removed = await cluster.meta.call(namespaceMethods.unlink, { parent: ROOT, name: file.name });
         cluster.core.deleteOrphans(removed.orphans);
         const attr = await cluster.meta.call(namespaceMethods.create, { parent: ROOT, name: file.name, mode: 0o100644, caller: CALLER, exclusive: true });

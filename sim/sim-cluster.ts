@@ -38,8 +38,9 @@ export interface SimClusterOptions {
 
 /** Bugs the tests plant to prove the checker can fail: a metadata server that acknowledges half
  * the commits without making them; a collector that deletes the version the block map names; a
- * repair that sends bytes it did not verify. */
-export type PlantedBug = 'meta-forgets-commits' | 'delete-committed' | 'unverified-repair';
+ * repair that sends bytes it did not verify; a metadata server that acknowledges holds on open
+ * files without keeping them. */
+export type PlantedBug = 'meta-forgets-commits' | 'delete-committed' | 'unverified-repair' | 'ignore-holds';
 
 /** One simulated data server: its process state, its disk and its handlers. */
 export class SimDataServer implements Endpoint {
@@ -158,6 +159,12 @@ export class SimCluster {
         m.name !== 'commitBlocks'
           ? real(m, handler)
           : real(m, (args, ctx) => (forget() < 0.5 ? { attr: store.getattr((args as { ino: number }).ino), orphans: [] } : handler(args, ctx)) as ReturnType<typeof handler>);
+    }
+    if (options.plantedBug === 'ignore-holds') {
+      const store = this.metaStore;
+      const real = metaRegistry.register.bind(metaRegistry);
+      metaRegistry.register = (m, handler) =>
+        m.name !== 'hold' ? real(m, handler) : real(m, (args) => store.getattr((args as { ino: number }).ino) as ReturnType<typeof handler>);
     }
     registerMetaHandlers(metaRegistry, this.metaStore, 1);
     this.metaEndpoint = { name: 'meta', registry: metaRegistry, up: () => this.metaUp, partitioned: () => false, epoch: () => 0 };

@@ -57,6 +57,14 @@ describe('simulation', () => {
     });
   });
 
+  it('catches a metadata server that forgets the holds on open files', async () => {
+    await assert.rejects(runSeed(3, { ticks: 240, plantedBug: 'ignore-holds' }), (err: unknown) => {
+      assert.ok(err instanceof Violation, String(err));
+      assert.equal(err.invariant, 'open-files-survive-unlink');
+      return true;
+    });
+  });
+
   it('catches a repair that copies bytes it did not verify', async () => {
     await assert.rejects(runSeed(3, { ticks: 120, plantedBug: 'unverified-repair' }), (err: unknown) => {
       assert.ok(err instanceof Violation, String(err));
