@@ -100,7 +100,9 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
 
   // Checks on every message as it is sent, before any fault touches it.
   const cluster: SimCluster = new SimCluster(
-    { seed, servers, readQuorum, writeQuorum, spares: 64, scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes, logLines: 60, blockCacheBytes, plantedBug: options.plantedBug },
+    // Spare ports: every kill, and every outage past failure detection, takes one; a long run
+    // must not run out (the cluster would then rightly serve with fewer servers).
+    { seed, servers, readQuorum, writeQuorum, spares: Math.max(64, options.ticks), scrubIntervalMs: SCRUB_INTERVAL_MS, diskCapacityBytes, logLines: 60, blockCacheBytes, plantedBug: options.plantedBug },
     (to, op, args, payload) => {
       const a = args as { key?: string; version?: number; checksum?: string };
       if (op === 'put' && a.key !== undefined && a.version !== undefined && a.checksum !== undefined) {
