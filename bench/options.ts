@@ -19,12 +19,16 @@ export interface Sizes {
   metadataDirs: number;
   /** 0 skips the recovery workload. */
   recoveryMiB: number;
+  /** The parallel workload: processes at once, small files and sequential MiB per process. */
+  parallelProcesses: number;
+  parallelFiles: number;
+  parallelMiB: number;
 }
 
 const SIZES: Record<Mode, Sizes> = {
-  full: { runs: 3, classicFiles: 200, smallFiles: 2000, smallFileBytes: 4096, sequentialMiB: 256, randomFileMiB: 64, randomOps: 500, metadataDirs: 1000, recoveryMiB: 1024 },
-  quick: { runs: 3, classicFiles: 200, smallFiles: 300, smallFileBytes: 4096, sequentialMiB: 32, randomFileMiB: 16, randomOps: 300, metadataDirs: 200, recoveryMiB: 64 },
-  tiny: { runs: 1, classicFiles: 5, smallFiles: 10, smallFileBytes: 4096, sequentialMiB: 2, randomFileMiB: 1, randomOps: 20, metadataDirs: 5, recoveryMiB: 0 },
+  full: { runs: 3, classicFiles: 200, smallFiles: 2000, smallFileBytes: 4096, sequentialMiB: 256, randomFileMiB: 64, randomOps: 500, metadataDirs: 1000, recoveryMiB: 1024, parallelProcesses: 8, parallelFiles: 250, parallelMiB: 64 },
+  quick: { runs: 3, classicFiles: 200, smallFiles: 300, smallFileBytes: 4096, sequentialMiB: 32, randomFileMiB: 16, randomOps: 300, metadataDirs: 200, recoveryMiB: 64, parallelProcesses: 8, parallelFiles: 40, parallelMiB: 8 },
+  tiny: { runs: 1, classicFiles: 5, smallFiles: 10, smallFileBytes: 4096, sequentialMiB: 2, randomFileMiB: 1, randomOps: 20, metadataDirs: 5, recoveryMiB: 0, parallelProcesses: 2, parallelFiles: 3, parallelMiB: 1 },
 };
 
 /** Short names for --targets, in the order targets appear in reports. */

@@ -18,6 +18,7 @@ import type { Peer } from './peers/peer.js';
 import { createPeer, GLUSTERFS, MOOSEFS, N1, N3, openTarget, selectTargets, type OpenTarget, type PeerKind, type TargetSpec } from './targets.js';
 import { classicScenario } from './workloads/classic-scenario.js';
 import { metadata } from './workloads/metadata.js';
+import { parallel } from './workloads/parallel.js';
 import { randomIo } from './workloads/random-io.js';
 import { recovery } from './workloads/recovery.js';
 import { sequential } from './workloads/sequential.js';
@@ -25,7 +26,7 @@ import { smallFiles } from './workloads/small-files.js';
 import type { Workload } from './workloads/workload.js';
 
 /** Recovery last: it changes a cluster's membership. */
-const WORKLOADS: Workload[] = [classicScenario, smallFiles, sequential, randomIo, metadata, recovery];
+const WORKLOADS: Workload[] = [classicScenario, smallFiles, sequential, randomIo, metadata, parallel, recovery];
 
 /** Targets (and the scale benchmark's cluster) open now: closed at the end and on a signal. */
 const open: Closable[] = [];

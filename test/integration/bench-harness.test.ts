@@ -38,7 +38,7 @@ describe('bench harness', () => {
     assert.match(md, /quorumfs N=1/);
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as ReportShape;
     assert.deepEqual(report.targets, ['local disk', 'quorumfs N=1']);
-    for (const workload of ['classic scenario', 'small files', 'sequential', 'random 4 KiB', 'metadata']) {
+    for (const workload of ['classic scenario', 'small files', 'sequential', 'random 4 KiB', 'metadata', 'parallel']) {
       const rows = report.results.filter((x) => x.workload === workload);
       assert.ok(rows.length > 0, `${workload} is in the report`);
       for (const row of rows) {
