@@ -144,7 +144,16 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
     let workloadDone = false;
     const opsPerClient = Math.ceil(options.ticks / CLIENTS);
     const clients = Array.from({ length: CLIENTS }, (_, c) =>
-      runClient(cluster, c, seededRandom(seed * 31 + c), files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT), opsPerClient, report, fail, options.plantedBug),
+      runClient({
+        cluster,
+        index: c,
+        random: seededRandom(seed * 31 + c),
+        files: files.slice(c * FILES_PER_CLIENT, (c + 1) * FILES_PER_CLIENT),
+        ops: opsPerClient,
+        report,
+        fail,
+        plantedBug: options.plantedBug,
+      }),
     );
     const operator = runOperator(cluster, seededRandom(seed * 31 + CLIENTS + 1), () => workloadDone || violation !== undefined);
     const observer = runObserver(cluster, seededRandom(seed * 31 + CLIENTS), files, () => workloadDone || violation !== undefined, report, fail);
@@ -209,19 +218,21 @@ async function createFiles(cluster: SimCluster): Promise<ModelFile[]> {
 }
 
 /** One client: a sequence of operations on its own files, each checked against the model. */
-async function runClient(
-  cluster: SimCluster,
-  clientIndex: number,
-  random: Random,
-  files: ModelFile[],
-  ops: number,
-  report: SeedReport,
-  fail: (v: Violation) => void,
-  plantedBug?: PlantedBug,
-): Promise<void> {
+interface Client {
+  cluster: SimCluster;
+  index: number;
+  random: Random;
+  files: ModelFile[];
+  ops: number;
+  report: SeedReport;
+  fail: (v: Violation) => void;
+  plantedBug: PlantedBug | undefined;
+}
+
+async function runClient(client: Client): Promise<void> {
   const openAfterUnlink: Promise<void>[] = [];
   try {
-    await runOperations(cluster, clientIndex, random, files, ops, report, fail, openAfterUnlink, plantedBug);
+    await runOperations(client, openAfterUnlink);
   } finally {
     await Promise.all(openAfterUnlink);
   }
@@ -259,17 +270,8 @@ async function keepOpen(cluster: SimCluster, session: string, ino: number, name:
   }
 }
 
-async function runOperations(
-  cluster: SimCluster,
-  clientIndex: number,
-  random: Random,
-  files: ModelFile[],
-  ops: number,
-  report: SeedReport,
-  fail: (v: Violation) => void,
-  openAfterUnlink: Promise<void>[],
-  plantedBug?: PlantedBug,
-): Promise<void> {
+async function runOperations(client: Client, openAfterUnlink: Promise<void>[]): Promise<void> {
+  const { cluster, index: clientIndex, random, files, ops, report, fail, plantedBug } = client;
   const clock = cluster.clock;
   const bs = limits.blockSizeBytes;
   for (let n = 0; n < ops; n++) {

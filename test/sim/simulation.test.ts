@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runSeed, Violation } from '../../sim/run-seed.js';
+import type { PlantedBug } from '../../sim/sim-cluster.js';
 
 /** Seeds that found bugs; each stays as a regression case (docs/simulation.md says what). A seed
  * names a run of the fault schedule as it was when it was found; the bugs themselves are pinned
@@ -41,35 +42,19 @@ describe('simulation', () => {
     assert.notDeepEqual(a, c, 'another seed gave the same run: the seed does not reach the schedule');
   });
 
-  it('catches a metadata server that acknowledges commits it never made', async () => {
-    await assert.rejects(runSeed(3, { ticks: 120, plantedBug: 'meta-forgets-commits' }), (err: unknown) => {
-      assert.ok(err instanceof Violation, String(err));
-      assert.match(err.invariant, /reads-match-model|no-acknowledged-write-lost/);
-      return true;
+  const planted: Array<{ bug: PlantedBug; what: string; ticks: number; caughtBy: RegExp }> = [
+    { bug: 'meta-forgets-commits', what: 'a metadata server that acknowledges commits it never made', ticks: 120, caughtBy: /^(reads-match-model|no-acknowledged-write-lost)$/ },
+    { bug: 'delete-committed', what: 'a collector that deletes the version the block map names', ticks: 120, caughtBy: /^no-committed-delete$/ },
+    { bug: 'ignore-holds', what: 'a metadata server that forgets the holds on open files', ticks: 240, caughtBy: /^open-files-survive-unlink$/ },
+    { bug: 'unverified-repair', what: 'a repair that copies bytes it did not verify', ticks: 120, caughtBy: /^verified-copies-only$/ },
+  ];
+  for (const { bug, what, ticks, caughtBy } of planted) {
+    it(`catches ${what}`, async () => {
+      await assert.rejects(runSeed(3, { ticks, plantedBug: bug }), (err: unknown) => {
+        assert.ok(err instanceof Violation, String(err));
+        assert.match(err.invariant, caughtBy);
+        return true;
+      });
     });
-  });
-
-  it('catches a collector that deletes the version the block map names', async () => {
-    await assert.rejects(runSeed(3, { ticks: 120, plantedBug: 'delete-committed' }), (err: unknown) => {
-      assert.ok(err instanceof Violation, String(err));
-      assert.equal(err.invariant, 'no-committed-delete');
-      return true;
-    });
-  });
-
-  it('catches a metadata server that forgets the holds on open files', async () => {
-    await assert.rejects(runSeed(3, { ticks: 240, plantedBug: 'ignore-holds' }), (err: unknown) => {
-      assert.ok(err instanceof Violation, String(err));
-      assert.equal(err.invariant, 'open-files-survive-unlink');
-      return true;
-    });
-  });
-
-  it('catches a repair that copies bytes it did not verify', async () => {
-    await assert.rejects(runSeed(3, { ticks: 120, plantedBug: 'unverified-repair' }), (err: unknown) => {
-      assert.ok(err instanceof Violation, String(err));
-      assert.equal(err.invariant, 'verified-copies-only');
-      return true;
-    });
-  });
+  }
 });
