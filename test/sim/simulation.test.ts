@@ -10,7 +10,7 @@ import type { PlantedBug } from '../../sim/sim-cluster.js';
 /** Seeds that found bugs; each stays as a regression case (docs/simulation.md says what). A seed
  * names a run of the fault schedule as it was when it was found; the bugs themselves are pinned
  * by scenario tests that do not depend on the schedule (orphan-collection, scrub-healing). */
-const REGRESSION_SEEDS = [4, 9, 21];
+const REGRESSION_SEEDS = [4, 9, 21, 3686];
 const SEEDS = Number(process.env['QFS_SIM_SEEDS'] ?? 250);
 
 describe('simulation', () => {
