@@ -138,8 +138,16 @@ export class Healer {
   /** One scrub pass: each server verifies each committed block in place (in batches); bad or
    * missing copies are rewritten from verified replicas. Then each server's listing is walked
    * and orphans (versions nothing refers to) are deleted once every pass since one at least
-   * `orphanMinAgeMs` earlier saw them so. `expectedBlocks` sizes the progress. */
-  async scrub(serverIds: string[], progress: Progress, active: () => boolean, orphanMinAgeMs: number, expectedBlocks: number): Promise<PassOutcome> {
+   * `orphanMinAgeMs` earlier saw them so. `expectedBlocks` sizes the progress. On servers in
+   * `beingFilled` (a heal is copying to them) missing copies are left to the heal. */
+  async scrub(
+    serverIds: string[],
+    progress: Progress,
+    active: () => boolean,
+    orphanMinAgeMs: number,
+    expectedBlocks: number,
+    beingFilled: ReadonlySet<string> = new Set(),
+  ): Promise<PassOutcome> {
     progress.totalBlocks = expectedBlocks * serverIds.length;
     progress.compared = true;
     const unreachable = new Map<string, string>();
@@ -149,7 +157,7 @@ export class Healer {
       await Promise.all(
         serverIds.map(async (id) => {
           if (!unreachable.has(id)) {
-            const failure = await this.verifyPage(id, page, progress, active);
+            const failure = await this.verifyPage(id, page, progress, active, beingFilled.has(id));
             if (failure !== undefined) unreachable.set(id, failure);
           }
           progress.doneBlocks += page.length;
@@ -172,7 +180,7 @@ export class Healer {
 
   /** Verifies one page of blocks on one server and repairs what is bad. Returns why the server
    * could not be asked, or undefined. */
-  private async verifyPage(serverId: string, page: MapBlock[], progress: Progress, active: () => boolean): Promise<string | undefined> {
+  private async verifyPage(serverId: string, page: MapBlock[], progress: Progress, active: () => boolean, beingFilled: boolean): Promise<string | undefined> {
     const client = this.options.clientOf(serverId);
     for (const batch of byteBatches(page, limits.verifyBatchBytes)) {
       if (!active()) return undefined;
@@ -186,7 +194,8 @@ export class Healer {
       }
       const bad = batch
         .map((block, i) => ({ block, verdict: verdictOf(results[i], block) }))
-        .filter(({ verdict }) => verdict !== 'ok');
+        // A copy missing on a server a heal is filling is the heal's to copy, not a bad replica.
+        .filter(({ verdict }) => verdict !== 'ok' && !(beingFilled && verdict === 'missing'));
       await forEachBounded(bad, this.options.concurrency, active, async ({ block, verdict }) => {
         this.options.onBadCopy(serverId, blockId(block.ino, block.index), block.version, verdict);
         if (!(await this.repairBlock(serverId, block, `scrub: ${verdict}`))) progress.failedBlocks++;

@@ -167,7 +167,10 @@ export class Redundancy {
     // bytes, so rot on a server whose heal cannot finish would otherwise never be found.
     const ids = this.options.writableIds();
     const pass = this.committedBlocks()
-      .then((expected) => this.makeHealer(limiter).scrub(ids, progress, () => !this.stopped, this.options.orphanMinAgeMs, expected ?? 0))
+      .then((expected) => {
+        const beingFilled = new Set(ids.filter((id) => this.isIncomplete(id)));
+        return this.makeHealer(limiter).scrub(ids, progress, () => !this.stopped, this.options.orphanMinAgeMs, expected ?? 0, beingFilled);
+      })
       .catch((err: unknown): PassOutcome => ({ complete: false, reason: messageOf(err) }))
       .then((outcome) => {
         progress.endedMs ??= this.options.clock.nowMs();
