@@ -101,7 +101,10 @@ describe('end of a session', () => {
     const memfs = await startMemfs();
     const loads = Array.from({ length: 3 }, (_, i) => loader(join(memfs.mountpoint, `l${i}`), 50, 'loop', 10_000));
     try {
-      await new Promise((r) => setTimeout(r, 400));
+      // Unmount only once every load is at work on the mount: a loader still starting when the
+      // mount goes would work on the bare directory under it and never see the unmount.
+      const working = async (i: number): Promise<boolean> => (await fs.readdir(join(memfs.mountpoint, `l${i}`)).catch(() => [])).length > 0;
+      await waitFor(async () => (await Promise.all([0, 1, 2].map(working))).every(Boolean), 10_000, 'the loads to start on the mount');
       const t0 = Date.now();
       process.kill(memfs.pid, 'SIGTERM');
       assert.equal(await memfs.exited, 0);
