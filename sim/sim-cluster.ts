@@ -44,7 +44,7 @@ export type PlantedBug = 'meta-forgets-commits' | 'delete-committed' | 'unverifi
 
 /** One simulated data server: its process state, its disk and its handlers. */
 export class SimDataServer implements Endpoint {
-  readonly registry = new LocalRegistry(dataAccess);
+  readonly registry: LocalRegistry;
   private running = true;
   private cutOff = false;
   private crashes = 0;
@@ -61,6 +61,7 @@ export class SimDataServer implements Endpoint {
     clock: VirtualClock,
     logger: Logger,
   ) {
+    this.registry = new LocalRegistry(name, dataAccess);
     registerDataHandlers(this.registry, disk, { faultInjection: true, logger, clock, port: () => port, pid, terminate: () => this.kill('terminate') });
   }
 
@@ -150,7 +151,7 @@ export class SimCluster {
       },
     );
     this.metaStore = SqliteMetaStore.open(':memory:', { clock: () => this.clock.nowTimespec() });
-    const metaRegistry = new LocalRegistry(metaAccess);
+    const metaRegistry = new LocalRegistry('metadata server', metaAccess);
     if (options.plantedBug === 'meta-forgets-commits') {
       const forget = seededRandom(options.seed * 7 + 4);
       const store = this.metaStore;

@@ -10,14 +10,13 @@ import net from 'node:net';
 import { codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import type { Address } from '../common/address.js';
-import { namesToWire } from '../protocol/wire-names.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { object, optional, str, uint, unknownValue } from '../protocol/schema.js';
 import { connectionBounds, type ConnectionBounds } from './connection-bounds.js';
 import { mayCall, type Role } from '../core/access-policy.js';
 import { createRpcListener, peerRoleOf, type ServerSecurity } from './secure-socket.js';
-import { PayloadReply, type BasicRequestContext, type HandlerOf, type HandlerRegistry } from './handler-registry.js';
+import { PayloadReply, RouteTable, type BasicRequestContext, type HandlerOf, type HandlerRegistry, type Route } from './handler-registry.js';
 
 export interface RequestContext extends BasicRequestContext {
   peer: string;
@@ -27,13 +26,6 @@ export interface RequestContext extends BasicRequestContext {
 export { PayloadReply };
 
 export type Handler<A, R> = HandlerOf<A, R, RequestContext>;
-
-interface Route {
-  decodeArgs: (value: unknown) => unknown;
-  /** The result as it is packed (names that are not text as bytes: wire-names.ts). */
-  resultToWire: (result: unknown) => unknown;
-  handler: Handler<unknown, unknown>;
-}
 
 const requestHeader = object({ id: uint, op: str, timeoutMs: optional(uint), args: unknownValue });
 
@@ -251,7 +243,7 @@ export class RpcConnection {
 }
 
 export class RpcServer implements HandlerRegistry<RequestContext> {
-  private readonly routes = new Map<string, Route>();
+  private readonly routes: RouteTable<RequestContext>;
   private readonly connections = new Set<RpcConnection>();
   private readonly server: net.Server;
   readonly name: string;
@@ -266,6 +258,7 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
 
   constructor(options: RpcServerOptions) {
     this.name = options.name;
+    this.routes = new RouteTable(options.name);
     this.maxInFlightPerConnection = options.maxInFlightPerConnection ?? limits.maxInFlightPerConnection;
     this.bounds = connectionBounds({ ...options.bounds, ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }) });
     this.onError = options.onError;
@@ -274,19 +267,12 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
   }
 
   register<A, R>(m: Method<A, R>, handler: Handler<A, R>): this {
-    if (this.routes.has(m.name)) throw qfsError('INTERNAL', `method ${m.name} registered twice`);
-    this.routes.set(m.name, {
-      decodeArgs: (value) => m.args(value, 'args'),
-      resultToWire: m.carriesNames ? namesToWire : (result) => result,
-      handler: handler as Handler<unknown, unknown>,
-    });
+    this.routes.register(m, handler);
     return this;
   }
 
-  route(op: string): Route {
-    const route = this.routes.get(op);
-    if (!route) throw qfsError('UNKNOWN_OPERATION', `${this.name} does not serve '${op}'`);
-    return route;
+  route(op: string): Route<RequestContext> {
+    return this.routes.route(op);
   }
 
   /** PERMISSION unless the connection's role may call the method (authenticated servers only). */
