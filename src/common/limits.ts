@@ -110,6 +110,9 @@ export const limits = {
   maxOrphanCandidatesPerServer: 100_000,
   /** Default deadline of a call that has none of its own. */
   defaultCallTimeoutMs: 5_000,
+  /** Pauses before a client sends a call again (by attempt; the last repeats), while its
+   * deadline allows. */
+  rpcRetryBackoffMs: [20, 50, 100, 200, 400],
   /** Deadline of connecting to a peer. */
   connectTimeoutMs: 2_000,
   /** Data servers are pinged this often by the mediator. */

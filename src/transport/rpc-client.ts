@@ -63,8 +63,6 @@ type ResponseHeader = ReturnType<typeof responseHeader>;
 
 const eventHeader = object({ event: str, data: unknownValue });
 
-const RETRY_BACKOFF_MS = [20, 50, 100, 200, 400];
-
 /** Errors of calls that never left this process (the connection could not be made): any
  * method, idempotent or not, may be sent again after one of these. */
 const unsent = new WeakSet<Error>();
@@ -112,7 +110,7 @@ export class RpcClient implements ClosableChannel {
       try {
         return await this.attempt(m, args, options.payload, deadlineMs);
       } catch (err) {
-        const backoffMs = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
+        const backoffMs = limits.rpcRetryBackoffMs[Math.min(attempt, limits.rpcRetryBackoffMs.length - 1)]!;
         const safeToResend = err instanceof QfsError && err.retryable && (m.idempotent || unsent.has(err));
         const canRetry = retryAllowed && safeToResend && Date.now() + backoffMs < deadlineMs;
         if (!canRetry) throw err;
