@@ -146,7 +146,8 @@ export class Replicator {
       this.options.random,
       exclude,
     );
-    const byId = new Map([...live, ...writable].map((t) => [t.id, t]));
+    // Live servers are writable ones too, so every server the plan names is here.
+    const byId = new Map(writable.map((t) => [t.id, t]));
     const replies: ReplicaReply[] = [];
     const firstTargets = first.map((id) => byId.get(id)!);
     // Replicas whose put was still on its way when the read began: missing there is late, not bad.
@@ -265,7 +266,7 @@ export class Replicator {
   async readVerifiedCopy(key: string, expected: Expected, deadlineMs: number, exclude?: string): Promise<Buffer> {
     const live = this.options.liveTargets();
     const writable = this.options.writableTargets();
-    const byId = new Map([...live, ...writable].map((t) => [t.id, t]));
+    const byId = new Map(writable.map((t) => [t.id, t]));
     const order = copySourceOrder(
       live.map((t) => t.id),
       writable.map((t) => t.id),
