@@ -184,7 +184,8 @@ export async function runSeed(seed: number, options: SeedOptions = defaultSeedOp
 
     // Every file reads back as the model says, unless faults destroyed every copy of a block.
     for (const file of files) {
-      const lost = [...cluster.committedBlocks()].some((b) => b.ino === file.ino && !cluster.runningServers().some((s) => s.disk.goodCopy(b.key, b.version, b.checksum)));
+      const running = cluster.runningServers();
+      const lost = [...cluster.committedBlocks()].some((b) => b.ino === file.ino && !cluster.hasGoodCopy(b, running));
       const maxLength = Math.max(...file.candidates.map((c) => c.length));
       try {
         const { data } = await clock.await(cluster.core.fileIo.read(file.ino, 0, maxLength + 1, clock.nowMs() + OP_DEADLINE_MS), OP_DEADLINE_MS * 2);
@@ -279,7 +280,7 @@ async function keepOpen(cluster: SimCluster, session: string, ino: number, name:
  * can use now: one that takes writes, is up and is not cut off. */
 function usableCopies(cluster: SimCluster, ino: number): boolean {
   const usable = cluster.activeServers().filter((s) => s.up() && !s.partitioned());
-  return [...cluster.committedBlocks()].every((b) => b.ino !== ino || usable.some((s) => s.disk.goodCopy(b.key, b.version, b.checksum)));
+  return [...cluster.committedBlocks()].every((b) => b.ino !== ino || cluster.hasGoodCopy(b, usable));
 }
 
 async function runOperations(client: Client, openAfterUnlink: Promise<void>[]): Promise<void> {
@@ -525,9 +526,9 @@ function redundancyState(cluster: SimCluster, servers: number): { full: boolean;
   const running = cluster.runningServers();
   let lost = 0;
   for (const b of cluster.committedBlocks()) {
-    const lacking = active.filter((s) => !s.disk.goodCopy(b.key, b.version, b.checksum));
+    const lacking = active.filter((s) => !cluster.hasGoodCopy(b, [s]));
     if (lacking.length === 0) continue;
-    if (!running.some((s) => s.disk.goodCopy(b.key, b.version, b.checksum))) {
+    if (!cluster.hasGoodCopy(b, running)) {
       lost++;
       continue;
     }

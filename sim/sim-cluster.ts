@@ -105,6 +105,23 @@ export class SimDataServer implements Endpoint {
   }
 }
 
+/** A planted bug: binds method `name` on `registry` to `replacement`, which gets the call's
+ * arguments and may run the real handler. Applies to registrations made after it. */
+function plant(registry: LocalRegistry, name: string, replacement: (args: { ino: number }, real: () => unknown) => unknown): void {
+  const register = registry.register.bind(registry);
+  registry.register = (m, handler) =>
+    register(m, m.name !== name ? handler : (((args, ctx) => replacement(args as { ino: number }, () => handler(args, ctx))) as typeof handler));
+}
+
+/** A block the block map names, with where it is. */
+export interface CommittedBlock {
+  key: string;
+  version: number;
+  checksum: string;
+  ino: number;
+  index: number;
+}
+
 interface SimProcess extends DataServerProcess {
   server: SimDataServer;
 }
@@ -152,21 +169,12 @@ export class SimCluster {
     );
     this.metaStore = SqliteMetaStore.open(':memory:', { clock: () => this.clock.nowTimespec() });
     const metaRegistry = new LocalRegistry('metadata server', metaAccess);
+    const store = this.metaStore;
     if (options.plantedBug === 'meta-forgets-commits') {
       const forget = seededRandom(options.seed * 7 + 4);
-      const store = this.metaStore;
-      const real = metaRegistry.register.bind(metaRegistry);
-      metaRegistry.register = (m, handler) =>
-        m.name !== 'commitBlocks'
-          ? real(m, handler)
-          : real(m, (args, ctx) => (forget() < 0.5 ? { attr: store.getattr((args as { ino: number }).ino), orphans: [] } : handler(args, ctx)) as ReturnType<typeof handler>);
+      plant(metaRegistry, 'commitBlocks', (a, real) => (forget() < 0.5 ? { attr: store.getattr(a.ino), orphans: [] } : real()));
     }
-    if (options.plantedBug === 'ignore-holds') {
-      const store = this.metaStore;
-      const real = metaRegistry.register.bind(metaRegistry);
-      metaRegistry.register = (m, handler) =>
-        m.name !== 'hold' ? real(m, handler) : real(m, (args) => store.getattr((args as { ino: number }).ino) as ReturnType<typeof handler>);
-    }
+    if (options.plantedBug === 'ignore-holds') plant(metaRegistry, 'hold', (a) => store.getattr(a.ino));
     registerMetaHandlers(metaRegistry, this.metaStore, 1);
     this.metaEndpoint = { name: 'meta', registry: metaRegistry, up: () => this.metaUp, partitioned: () => false, epoch: () => 0 };
     this.mediatorRandom = seededRandom(options.seed * 7 + 3);
@@ -289,8 +297,13 @@ export class SimCluster {
     }
   }
 
+  /** Whether one of `servers` holds a copy of `block` whose bytes match the block map. */
+  hasGoodCopy(block: CommittedBlock, servers: readonly SimDataServer[]): boolean {
+    return servers.some((s) => s.disk.goodCopy(block.key, block.version, block.checksum));
+  }
+
   /** Every block the block map names, a page at a time. */
-  *committedBlocks(): Generator<{ key: string; version: number; checksum: string; ino: number; index: number }> {
+  *committedBlocks(): Generator<CommittedBlock> {
     let afterIno = 0;
     let afterIndex = 0;
     for (;;) {
