@@ -8,7 +8,7 @@
 import { checksumOf } from '../src/common/checksum.js';
 import { qfsError } from '../src/common/errors.js';
 import type { Random } from '../src/common/random.js';
-import type { BlockCursor, BlockData, BlockListPage, BlockStat, BlockStoreUsage, CorruptResult } from '../src/stores/block-store.js';
+import { listEntryBudgetBytes, type BlockCursor, type BlockData, type BlockListPage, type BlockStat, type BlockStoreUsage, type CorruptResult } from '../src/stores/block-store.js';
 import type { DataStore } from '../src/stores/data-store.js';
 import type { VirtualClock } from './virtual-clock.js';
 
@@ -36,6 +36,8 @@ export class SimDisk implements DataStore {
   private unsyncedDeletes: Array<{ key: string; version: number; block: Stored }> = [];
   private epoch = 0;
   private bytes = 0;
+  /** The listing order, built on demand and dropped by every change. */
+  private sorted: Array<{ key: string; version: number; block: Stored }> | undefined;
   readonly stats = { failedWrites: 0, tornWrites: 0, rotted: 0, undoneDeletes: 0 };
 
   constructor(
@@ -87,15 +89,40 @@ export class SimDisk implements DataStore {
     return this.remove(key, [...(this.blocks.get(key)?.keys() ?? [])].filter((v) => v < version));
   }
 
-  listPage(after: BlockCursor | undefined, maxEntries: number, _budgetBytes: number): BlockListPage {
-    const all: Array<{ key: string; version: number; block: Stored }> = [];
-    for (const [key, versions] of this.blocks) for (const [version, block] of versions) all.push({ key, version, block });
-    all.sort((a, b) => (a.key !== b.key ? (a.key < b.key ? -1 : 1) : a.version - b.version));
-    const from = after === undefined ? all : all.filter((e) => e.key > after.key || (e.key === after.key && e.version > after.version));
-    const page = from.slice(0, maxEntries);
-    const entries = page.map((e) => ({ key: e.key, version: e.version, sizeBytes: e.block.data.length, checksum: e.block.checksum, damaged: false }));
+  listPage(after: BlockCursor | undefined, maxEntries: number, budgetBytes: number): BlockListPage {
+    const all = this.sortedEntries();
+    // The first entry after the cursor, by binary search: a listing of n blocks costs one sort.
+    let lo = 0;
+    let hi = all.length;
+    while (after !== undefined && lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const e = all[mid]!;
+      if (e.key < after.key || (e.key === after.key && e.version <= after.version)) lo = mid + 1;
+      else hi = mid;
+    }
+    // A page ends at maxEntries or at the byte budget, counted as BlockStore counts it.
+    let end = lo;
+    let usedBytes = 0;
+    while (end < all.length && end - lo < maxEntries) {
+      const cost = listEntryBudgetBytes(all[end]!.key);
+      if (end > lo && usedBytes + cost > budgetBytes) break;
+      usedBytes += cost;
+      end++;
+    }
+    const entries = all.slice(lo, end).map((e) => ({ key: e.key, version: e.version, sizeBytes: e.block.data.length, checksum: e.block.checksum, damaged: false }));
     const last = entries[entries.length - 1];
-    return { entries, next: from.length > maxEntries && last ? { key: last.key, version: last.version } : undefined };
+    return { entries, next: end < all.length && last ? { key: last.key, version: last.version } : undefined };
+  }
+
+  /** Every stored block in storage order (key, then version); kept until the next change. */
+  private sortedEntries(): Array<{ key: string; version: number; block: Stored }> {
+    if (!this.sorted) {
+      const all: Array<{ key: string; version: number; block: Stored }> = [];
+      for (const [key, versions] of this.blocks) for (const [version, block] of versions) all.push({ key, version, block });
+      all.sort((a, b) => (a.key !== b.key ? (a.key < b.key ? -1 : 1) : a.version - b.version));
+      this.sorted = all;
+    }
+    return this.sorted;
   }
 
   have(blocks: ReadonlyArray<{ key: string; version: number; checksum: string }>): { lacking: number[]; older: number[] } {
@@ -161,6 +188,7 @@ export class SimDisk implements DataStore {
   private set(key: string, version: number, block: Stored): void {
     let versions = this.blocks.get(key);
     if (!versions) this.blocks.set(key, (versions = new Map()));
+    this.sorted = undefined;
     this.bytes += block.data.length - (versions.get(version)?.data.length ?? 0);
     versions.set(version, block);
   }
@@ -172,6 +200,7 @@ export class SimDisk implements DataStore {
       const block = held?.get(v);
       if (!held || !block) continue;
       held.delete(v);
+      this.sorted = undefined;
       this.bytes -= block.data.length;
       this.unsyncedDeletes.push({ key, version: v, block });
       removed++;

@@ -5,7 +5,7 @@
 // would not let that through unnoticed, but a bad NIC or a kernel bug would) and cut a server
 // off (partition). A server that is down refuses connections at once.
 
-import { isErrorCode, qfsError, type ErrorCode } from '../src/common/errors.js';
+import { asQfsError, isErrorCode, qfsError, type ErrorCode } from '../src/common/errors.js';
 import { limits } from '../src/common/limits.js';
 import { FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrame } from '../src/protocol/frame-codec.js';
 import type { Method } from '../src/protocol/method.js';
@@ -170,9 +170,7 @@ class SimChannel implements ClosableChannel {
           const epoch = target.epoch();
           void target.registry.dispatch(header.op, header.args, body, deadlineMs, CALLER_ROLE).then((outcome) => {
             if (copy || target.epoch() !== epoch || !target.up()) return; // a crashed server sends nothing
-            const replyFrame = outcome.ok
-              ? encodeFrame(FRAME_RESPONSE, { result: outcome.result }, outcome.payload)
-              : encodeFrame(FRAME_RESPONSE, { error: { code: outcome.code, message: outcome.message } });
+            const replyFrame = encodeReply(outcome);
             clock.setTimer(net.delayMs(this.faulty), () => {
               if (target.partitioned() || net.chance(net.faults.dropReply, this.faulty)) {
                 net.stats.dropped++;
@@ -193,5 +191,18 @@ class SimChannel implements ClosableChannel {
         deliver(true);
       }
     });
+  }
+}
+
+/** The reply as bytes on the wire; a result that does not fit a frame goes back as its error,
+ * as RpcServer answers. */
+function encodeReply(outcome: Outcome): Buffer {
+  const error = (code: string, message: string): Buffer => encodeFrame(FRAME_RESPONSE, { error: { code, message } });
+  if (!outcome.ok) return error(outcome.code, outcome.message);
+  try {
+    return encodeFrame(FRAME_RESPONSE, { result: outcome.result }, outcome.payload);
+  } catch (err) {
+    const e = asQfsError(err);
+    return error(e.code, e.message);
   }
 }

@@ -767,6 +767,12 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
 /** Estimated encoded size of a listed entry besides its key (version, size, checksum, field
  * names), for page budgets. */
 const LIST_ENTRY_OVERHEAD_BYTES = 160;
+
+/** What one listed block counts against a listing page's byte budget (listPage): its key plus
+ * the rest of its encoded entry. Exported so every DataStore pages alike. */
+export function listEntryBudgetBytes(key: string): number {
+  return key.length + LIST_ENTRY_OVERHEAD_BYTES;
+}
 const SUBDIR_NAMES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** An index entry with its version. */
@@ -869,11 +875,11 @@ class BlockIndex {
         for (const e of versions) {
           if (sameSubdir && key === after.key && e.version <= after.version) continue;
           if (e.checksum === null) continue;
-          if (entries.length >= maxEntries || (entries.length > 0 && usedBytes + key.length + LIST_ENTRY_OVERHEAD_BYTES > budgetBytes)) {
+          if (entries.length >= maxEntries || (entries.length > 0 && usedBytes + listEntryBudgetBytes(key) > budgetBytes)) {
             const last = entries[entries.length - 1]!;
             return { entries, next: { key: last.key, version: last.version } };
           }
-          usedBytes += key.length + LIST_ENTRY_OVERHEAD_BYTES;
+          usedBytes += listEntryBudgetBytes(key);
           entries.push({ key, version: e.version, sizeBytes: e.sizeBytes, checksum: e.checksum, damaged: e.damage !== null });
         }
       }

@@ -11,7 +11,36 @@ import { blockKey } from '../../src/common/types.js';
 import { namespaceMethods } from '../../src/protocol/meta-messages.js';
 import { SimCluster } from '../../sim/sim-cluster.js';
 
+const ORPHANS_AT_SIZE = 20_000;
+
 describe('scrub and orphans', () => {
+  it(`collects ${ORPHANS_AT_SIZE.toLocaleString('en')} orphans on one server, page by page, and keeps every committed version`, async () => {
+    const cluster = new SimCluster(
+      { seed: 5, servers: 3, readQuorum: 2, writeQuorum: 2, spares: 2, scrubIntervalMs: 10_000, diskCapacityBytes: 1 << 30, logLines: 20, blockCacheBytes: 0 },
+      () => undefined,
+    );
+    const clock = cluster.clock;
+    try {
+      await cluster.start();
+      const attr = await clock.await(cluster.meta.call(namespaceMethods.create, { parent: 1, name: 'f', mode: 0o100644, caller: { uid: 0, gid: 0 }, exclusive: true }), 10_000);
+      await clock.await(cluster.core.fileIo.write(attr.ino, 0, Buffer.from('committed'), clock.nowMs() + 10_000), 10_000);
+      const committed = cluster.committedVersion(attr.ino, 0)!;
+      // Stale versions of blocks of inodes nothing refers to: more than one listing page
+      // (limits.maxListEntries) and far more than one verify batch.
+      const disk = cluster.runningServers()[0]!.disk;
+      const bytes = Buffer.from('stale');
+      for (let i = 0; i < ORPHANS_AT_SIZE; i++) await disk.put(blockKey(1_000_000 + i, 0), 1 + (i % 7), checksumOf(bytes), bytes);
+      assert.ok(ORPHANS_AT_SIZE > 4 * limits.maxListEntries);
+      assert.equal((await disk.usage()).blocks, ORPHANS_AT_SIZE + 1);
+
+      await clock.advance(limits.orphanMinAgeMs + 3 * 10_000);
+      assert.equal((await disk.usage()).blocks, 1, 'orphans are left on the disk');
+      assert.ok(disk.goodCopy(blockKey(attr.ino, 0), committed.version, committed.checksum), 'the committed version must stay');
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   for (const scrubIntervalMs of [10_000, 45_000]) {
     it(`deletes a planted orphan and keeps the committed version (a pass every ${scrubIntervalMs / 1000} s)`, async () => {
       const cluster = new SimCluster(
