@@ -2,9 +2,10 @@
 // and runs the phase it is sent (over the IPC channel), answering when done, so the parent can
 // time each phase across all processes at once. Exits when the parent lets go of it.
 
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { contentFor, expectSame } from './content.js';
+import { readSequential, writeSequential } from './sequential-file.js';
 
 export interface PhaseRequest {
   phase: 'prepare' | 'create' | 'read' | 'write' | 'readBig' | 'clean';
@@ -17,8 +18,6 @@ export interface PhaseRequest {
 }
 
 export type PhaseReply = { ok: true } | { ok: false; error: string };
-
-const CHUNK_BYTES = 1024 * 1024;
 
 async function runPhase(r: PhaseRequest): Promise<void> {
   const small = (i: number): string => path.join(r.dir, `s${i}`);
@@ -34,29 +33,10 @@ async function runPhase(r: PhaseRequest): Promise<void> {
     case 'read':
       for (let i = 0; i < r.files; i++) expectSame(await readFile(small(i)), contentFor(id(i), r.fileBytes), `parallel ${r.worker} s${i}`);
       return;
-    case 'write': {
-      const file = await open(big, 'w');
-      try {
-        for (let i = 0; i < r.bigMiB; i++) await file.write(contentFor(id(i), CHUNK_BYTES), 0, CHUNK_BYTES, i * CHUNK_BYTES);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      return;
-    }
-    case 'readBig': {
-      const buffer = Buffer.alloc(CHUNK_BYTES);
-      const file = await open(big, 'r');
-      try {
-        for (let i = 0; i < r.bigMiB; i++) {
-          const { bytesRead } = await file.read(buffer, 0, CHUNK_BYTES, i * CHUNK_BYTES);
-          expectSame(buffer.subarray(0, bytesRead), contentFor(id(i), CHUNK_BYTES), `parallel ${r.worker} big block ${i}`);
-        }
-      } finally {
-        await file.close();
-      }
-      return;
-    }
+    case 'write':
+      return writeSequential(big, r.bigMiB, id);
+    case 'readBig':
+      return readSequential(big, r.bigMiB, id, `parallel ${r.worker} big`);
     case 'clean':
       await rm(r.dir, { recursive: true, force: true });
       return;
