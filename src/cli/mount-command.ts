@@ -135,7 +135,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     handleSignals: true,
     onHandlerError: (info) => logger.warn({ op: info.op, errno: info.errno, err: messageOf(info.error) }, 'request failed'),
   });
-  await setReadahead(full, limits.mountReadaheadBytes, () => session?.conn !== undefined).catch((err: unknown) =>
+  await setReadahead(full, limits.mountReadaheadBytes, session.initialized).catch((err: unknown) =>
     logger.warn({ err: messageOf(err) }, 'cannot raise the readahead: sequential reads will be slower'),
   );
   logger.info({ mediator }, 'mounted');

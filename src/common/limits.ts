@@ -15,7 +15,7 @@ export const limits = {
   maxExtentsPerWrite: 1024,
   /** Kernel readahead a mount asks for (sysfs; root only): whole blocks, several in flight. */
   mountReadaheadBytes: 16 * MiB,
-  /** Setting it waits for the kernel's INIT and checks it held, this often, up to this long. */
+  /** Setting it waits for the kernel's INIT, then checks it held this often, up to this long. */
   readaheadCheckIntervalMs: 10,
   readaheadSettleTimeoutMs: 5_000,
   /** Largest msgpack header of one frame. */

@@ -197,6 +197,9 @@ export class FuseSession {
   readonly mountpoint: string;
   /** Settles once the session has ended; resolves with the session loop's result (0 or -errno). */
   readonly closed: Promise<number>;
+  /** Resolves with the negotiated parameters once the kernel's INIT has arrived (the kernel
+   * applies its own settings, e.g. the readahead window, as it processes the reply). */
+  readonly initialized: Promise<ConnInfo>;
 
   private readonly native: NativeBinding;
   private readonly handle: NativeHandle;
@@ -220,6 +223,7 @@ export class FuseSession {
   private mounted = false;
   private unmounting: Promise<void> | undefined;
   private resolveClosed!: (result: number) => void;
+  private resolveInitialized!: (info: ConnInfo) => void;
   private readonly signalHandler = (): void => {
     void this.unmount();
   };
@@ -231,6 +235,9 @@ export class FuseSession {
     this.native = loadNativeBinding();
     this.closed = new Promise<number>((resolve) => {
       this.resolveClosed = resolve;
+    });
+    this.initialized = new Promise<ConnInfo>((resolve) => {
+      this.resolveInitialized = resolve;
     });
     const args: string[] = [];
     if (options.debug) args.push('-d');
@@ -487,6 +494,7 @@ export class FuseSession {
           congestionThreshold: n7 ?? 0,
         };
         this.connInfo = info;
+        this.resolveInitialized(info);
         if (ops.init) this.guard('init', () => ops.init?.(info));
         return;
       }

@@ -11,16 +11,17 @@ import { delay } from '../common/async.js';
 import { limits } from '../common/limits.js';
 import { mountDevice } from './mount-table.js';
 
-/** Sets the readahead of the mount at `mountpoint`; `initialized` says whether the session has
- * seen the kernel's INIT. Throws with the reason when it cannot within
- * limits.readaheadSettleTimeoutMs. */
-export async function setReadahead(mountpoint: string, bytes: number, initialized: () => boolean): Promise<void> {
+/** Sets the readahead of the mount at `mountpoint` once `initialized` (the session's INIT) has
+ * resolved. Throws with the reason when it cannot within limits.readaheadSettleTimeoutMs. */
+export async function setReadahead(mountpoint: string, bytes: number, initialized: Promise<unknown>): Promise<void> {
   const device = await mountDevice(mountpoint);
   if (!device) throw new Error(`${mountpoint} is not in /proc/self/mountinfo`);
   const file = `/sys/class/bdi/${device}/read_ahead_kb`;
   const wanted = String(Math.ceil(bytes / 1024));
   const deadlineMs = Date.now() + limits.readaheadSettleTimeoutMs;
-  while (!initialized() && Date.now() < deadlineMs) await delay(limits.readaheadCheckIntervalMs);
+  let waiting: NodeJS.Timeout | undefined;
+  await Promise.race([initialized, new Promise((resolve) => (waiting = setTimeout(resolve, limits.readaheadSettleTimeoutMs)))]);
+  clearTimeout(waiting);
   for (;;) {
     await writeFile(file, wanted);
     await delay(limits.readaheadCheckIntervalMs);
