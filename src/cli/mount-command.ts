@@ -70,6 +70,8 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     ...(await credentialsOption(flags)),
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
+      if (attempt.answered) fsRef?.mediatorAnswered(attempt.startedAtMs);
+      else fsRef?.reportsMayBeLost();
       // Before the mount, a failure to reach the mediator ends the command; after the unmount,
       // the mediator stopping too (Ctrl-C reaches both) is no outage worth a warning.
       if (!session || unmounted) return;
@@ -87,7 +89,10 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
       }
       for (const e of change.entries) session.invalidateEntry(e.parent, e.name).catch(() => undefined);
     },
-    onReconnect: attach,
+    onReconnect: () => {
+      fsRef?.reportsMayBeLost();
+      attach();
+    },
   });
   try {
     await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, limits.mountPingTimeoutMs) });

@@ -176,6 +176,9 @@ export const limits = {
   maxXattrAbsenceInodes: 65_536,
   /** Directory attributes a mount keeps prefetched at once; past this the oldest go. */
   maxDirAttrPrefetches: 1024,
+  /** Names a mount keeps of the directories it knows whole (known-names.ts; about 100 bytes
+   * each); a directory that would pass it is forgotten, and its lookups go to the mediator. */
+  mountKnownNamesMax: 200_000,
   /** A server child process (metadata or data server) must report ready within this. */
   childReadyTimeoutMs: 10_000,
   /** Waits before restarting a metadata server child that died, by attempt (the last repeats). */

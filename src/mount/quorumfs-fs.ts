@@ -12,7 +12,7 @@
 import type { QuorumfsClient } from '../client/quorumfs-client.js';
 import { codeOf } from '../common/errors.js';
 import { limits } from '../common/limits.js';
-import { FALLOC_FL_KEEP_SIZE, O_APPEND, O_DIRECT, O_EXCL, S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
+import { FALLOC_FL_KEEP_SIZE, O_APPEND, O_DIRECT, O_EXCL, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFMT, S_IFREG, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
 import { toFuseError } from './errno.js';
 import { FuseError } from '../fuse/fuse-error.js';
 import type * as F from '../fuse/fuse-operations.js';
@@ -20,6 +20,7 @@ import { FileEnds } from './file-ends.js';
 import { WriteBackBuffer } from './write-back-buffer.js';
 import { XattrAbsence } from './xattr-absence.js';
 import { DirAttrPrefetch } from './dir-attr-prefetch.js';
+import { KnownNames } from './known-names.js';
 import { mediatorMethods as methods } from '../protocol/mediator-messages.js';
 
 const STAT_BLOCK_BYTES = 512;
@@ -40,6 +41,8 @@ interface QuorumfsFsOptions {
   invalidateData?: (ino: number, fromBytes: number) => Promise<void>;
   /** This mount's session id: the holder of the inodes open here. */
   session: string;
+  /** The bound on names kept of directories known whole (default limits.mountKnownNamesMax). */
+  knownNamesMax?: number;
 }
 
 interface OpenInode {
@@ -65,23 +68,37 @@ export class QuorumfsFs implements F.FuseOperations {
   private readonly dataDrops = new Map<number, { againFromBytes: number | undefined }>();
   private readonly xattrAbsence: XattrAbsence;
   private readonly dirAttrs: DirAttrPrefetch;
+  private readonly knownNames: KnownNames;
   private nextFh = 1;
 
   constructor(private readonly options: QuorumfsFsOptions) {
     this.client = options.client;
     this.xattrAbsence = new XattrAbsence(options.attrTimeoutSec * 1000);
     this.dirAttrs = new DirAttrPrefetch((ino) => this.client.getattr(ino), options.attrTimeoutSec * 1000);
+    this.knownNames = new KnownNames({ ttlMs: options.entryTimeoutSec * 1000, maxNames: options.knownNamesMax ?? limits.mountKnownNamesMax });
   }
 
   /** The mediator reported that another mount changed the inode. */
   changedElsewhere(ino: number): void {
     this.xattrAbsence.forget(ino);
     this.dirAttrs.forget(ino);
+    this.knownNames.forget(ino);
+  }
+
+  /** The mediator answered a call sent at `sentAtMs`: its reports up to then have arrived. */
+  mediatorAnswered(sentAtMs: number): void {
+    this.knownNames.answered(sentAtMs);
+  }
+
+  /** The connection to the mediator broke: reports of other mounts' changes may be lost. */
+  reportsMayBeLost(): void {
+    this.knownNames.forgetAll();
   }
 
   // ---- attributes and names ----
 
   lookup = this.guard(async (_ctx: F.RequestContext, a: F.LookupArgs): Promise<F.Entry | F.NegativeEntry> => {
+    if (this.knownNames.isAbsent(a.parent, a.name)) return { ino: 0, entryTimeoutSec: this.options.entryTimeoutSec };
     try {
       return this.entry(await this.client.lookup(a.parent, a.name));
     } catch (err) {
@@ -91,6 +108,7 @@ export class QuorumfsFs implements F.FuseOperations {
   });
 
   forget = (a: F.ForgetArgs): void => {
+    this.knownNames.forget(a.ino);
     if (!this.openInodes.has(a.ino) && !this.buffers.get(a.ino)?.dirty) this.seen.delete(a.ino);
   };
 
@@ -123,36 +141,52 @@ export class QuorumfsFs implements F.FuseOperations {
   readlink = this.guard((_ctx: F.RequestContext, a: F.InoArgs) => this.client.readlink(a.ino));
 
   mknod = this.guard(async (ctx: F.RequestContext, a: F.MknodArgs): Promise<F.Entry> =>
-    this.entry(this.created(await this.changingDirs([a.parent], () => this.client.create(a.parent, a.name, a.mode, { exclusive: true, rdev: a.rdev, caller: caller(ctx) })))),
+    this.entry(this.created(await this.changingDirs([a.parent], () => this.client.create(a.parent, a.name, a.mode, { exclusive: true, rdev: a.rdev, caller: caller(ctx) }), this.adds(a.parent, a.name)))),
   );
 
   mkdir = this.guard(async (ctx: F.RequestContext, a: F.MkdirArgs): Promise<F.Entry> =>
-    this.entry(this.created(await this.changingDirs([a.parent], () => this.client.mkdir(a.parent, a.name, a.mode, caller(ctx))))),
+    this.entry(
+      this.created(
+        await this.changingDirs([a.parent], () => this.client.mkdir(a.parent, a.name, a.mode, caller(ctx)), (attr) => {
+          this.knownNames.added(a.parent, a.name);
+          this.knownNames.createdEmpty(attr.ino);
+        }),
+      ),
+    ),
   );
 
   symlink = this.guard(async (ctx: F.RequestContext, a: F.SymlinkArgs): Promise<F.Entry> =>
-    this.entry(await this.changingDirs([a.parent], () => this.client.symlink(a.parent, a.name, a.target, caller(ctx)))),
+    this.entry(await this.changingDirs([a.parent], () => this.client.symlink(a.parent, a.name, a.target, caller(ctx)), this.adds(a.parent, a.name))),
   );
 
   link = this.guard(async (_ctx: F.RequestContext, a: F.LinkArgs): Promise<F.Entry> => {
     await this.buffers.get(a.ino)?.drain(); // ctime of the link must come after the writes' commit
-    return this.entry(await this.changingDirs([a.newParent], () => this.client.link(a.ino, a.newParent, a.newName)));
+    return this.entry(await this.changingDirs([a.newParent], () => this.client.link(a.ino, a.newParent, a.newName), this.adds(a.newParent, a.newName)));
   });
 
   unlink = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
     await this.flushNamed(a.parent, a.name);
-    await this.changingDirs([a.parent], () => this.client.unlink(a.parent, a.name));
+    await this.changingDirs([a.parent], () => this.client.unlink(a.parent, a.name), () => this.knownNames.removed(a.parent, a.name));
   });
 
   rmdir = this.guard(async (_ctx: F.RequestContext, a: F.NameArgs): Promise<void> => {
-    await this.changingDirs([a.parent], () => this.client.rmdir(a.parent, a.name));
+    await this.changingDirs([a.parent], () => this.client.rmdir(a.parent, a.name), () => this.knownNames.removed(a.parent, a.name));
   });
 
   rename = this.guard(async (_ctx: F.RequestContext, a: F.RenameArgs): Promise<void> => {
     await this.flushNamed(a.parent, a.name);
     // A renamed directory's own ctime changes too, and its inode is not at hand: forget them all.
     this.dirAttrs.forgetAll();
-    await this.changingDirs([a.parent, a.newParent], () => this.client.rename(a.parent, a.name, a.newParent, a.newName, a.flags));
+    await this.changingDirs([a.parent, a.newParent], () => this.client.rename(a.parent, a.name, a.newParent, a.newName, a.flags), () => {
+      if (a.flags === RENAME_EXCHANGE) return; // both names stay
+      if ((a.flags & ~RENAME_NOREPLACE) !== 0) {
+        this.knownNames.forget(a.parent);
+        this.knownNames.forget(a.newParent);
+        return;
+      }
+      this.knownNames.removed(a.parent, a.name);
+      this.knownNames.added(a.newParent, a.newName);
+    });
   });
 
   // ---- files ----
@@ -173,7 +207,7 @@ export class QuorumfsFs implements F.FuseOperations {
     // The create holds its inode for this session in the same transaction.
     const attr = this.created(
       await this.changingDirs([a.parent], () =>
-        this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx), session: this.options.session }),
+        this.client.create(a.parent, a.name, a.mode, { exclusive: (a.flags & O_EXCL) !== 0, caller: caller(ctx), session: this.options.session }), this.adds(a.parent, a.name),
       ),
     );
     const state = this.openInodes.get(attr.ino) ?? { handles: 0 };
@@ -334,13 +368,26 @@ export class QuorumfsFs implements F.FuseOperations {
     };
   }
 
-  /** Runs a change of the entries of `dirs`; once it is done, their new attributes are fetched
-   * for the GETATTR the kernel sends next (see dir-attr-prefetch.ts). */
-  private async changingDirs<T>(dirs: number[], change: () => Promise<T>): Promise<T> {
+  /** Runs a change of the entries of `dirs`; once it is done, `changed` records it in what this
+   * mount knows of their names, and their new attributes are fetched for the GETATTR the kernel
+   * sends next (see dir-attr-prefetch.ts). A change that failed may or may not have happened. */
+  private async changingDirs<T>(dirs: number[], change: () => Promise<T>, changed: (result: T) => void): Promise<T> {
     for (const dir of dirs) this.dirAttrs.forget(dir);
-    const result = await change();
+    let result: T;
+    try {
+      result = await change();
+    } catch (err) {
+      for (const dir of dirs) this.knownNames.forget(dir);
+      throw err;
+    }
+    changed(result);
     for (const dir of new Set(dirs)) this.dirAttrs.start(dir);
     return result;
+  }
+
+  /** Records that this mount added `name` to `dir`. */
+  private adds(dir: number, name: string): () => void {
+    return () => this.knownNames.added(dir, name);
   }
 
   /** A new inode has no extended attributes yet. */

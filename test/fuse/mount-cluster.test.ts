@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile, open } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
@@ -172,5 +172,21 @@ describe('two mounts of one cluster', { timeout: 60_000 }, () => {
     await assert.rejects(stat(path.join(first.dir, 'd', 'x')), { code: 'ENOENT' });
     await writeFile(path.join(second.dir, 'd', 'y'), 'y');
     assert.equal(await readFile(path.join(first.dir, 'd', 'y'), 'utf8'), 'y');
+  });
+
+  it("sees at once names the other mount adds to a directory this mount made (whose absences it answers itself)", async () => {
+    await mkdir(path.join(first.dir, 'made'));
+    for (let i = 0; i < 10; i++) {
+      const name = `n${i}`;
+      // Answered by the first mount without asking the mediator; the kernel caches the absence.
+      await assert.rejects(stat(path.join(first.dir, 'made', name)), { code: 'ENOENT' });
+      if (i % 2 === 0) await writeFile(path.join(second.dir, 'made', name), name);
+      else await mkdir(path.join(second.dir, 'made', name));
+      assert.equal((await stat(path.join(first.dir, 'made', name))).isDirectory(), i % 2 === 1, name);
+    }
+    await rename(path.join(second.dir, 'made', 'n0'), path.join(second.dir, 'made', 'moved'));
+    assert.equal(await readFile(path.join(first.dir, 'made', 'moved'), 'utf8'), 'n0');
+    await writeFile(path.join(first.dir, 'made', 'mine'), 'mine');
+    assert.deepEqual((await readdir(path.join(second.dir, 'made'))).sort(), ['mine', 'moved', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9']);
   });
 });
