@@ -22,6 +22,7 @@ import { mountPoints } from '../fuse/mount-table.js';
 import { setReadahead } from '../fuse/readahead.js';
 import { isStaleMount } from '../fuse/stale-mount.js';
 import { INVALIDATE_EVENT, invalidateEvent, mediatorMethods } from '../protocol/mediator-messages.js';
+import { metaMethods } from '../protocol/meta-messages.js';
 import { nowTimespec } from '../common/clock.js';
 import { READY_PREFIX } from '../services/supervisor.js';
 import { addressArg, positiveIntArg } from './arguments.js';
@@ -70,36 +71,57 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     ...(await credentialsOption(flags)),
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
-      if (attempt.answered) fsRef?.mediatorAnswered(attempt.startedAtMs);
-      else fsRef?.reportsMayBeLost();
       // Before the mount, a failure to reach the mediator ends the command; after the unmount,
       // the mediator stopping too (Ctrl-C reaches both) is no outage worth a warning.
       if (!session || unmounted) return;
       const report = attempt.answered
         ? outage.answered(Date.now())
         : outage.unanswered(attempt.startedAtMs, attempt.error.code, attempt.error.message);
-      if (report) logOutage(logger, mediator, report);
+      if (report) logOutage(logger, 'mediator', mediator, report);
     },
-    onEvent: (event, data) => {
-      if (event !== INVALIDATE_EVENT || !session) return;
-      const change = invalidateEvent(data, 'event');
-      for (const ino of change.inodes) {
-        fs.changedElsewhere(ino);
-        session.invalidateInode(ino).catch(() => undefined);
-      }
-      for (const e of change.entries) session.invalidateEntry(e.parent, e.name).catch(() => undefined);
-    },
-    onReconnect: () => {
-      fsRef?.reportsMayBeLost();
-      attach();
-    },
+    onEvent: (event, data) => invalidated(event, data),
+    onReconnect: attach,
   });
+  // What other mounts changed, reported by the mediator (file data) and by the metadata server
+  // (names and attributes).
+  const invalidated = (event: string, data: unknown): void => {
+    if (event !== INVALIDATE_EVENT || !session) return;
+    const change = invalidateEvent(data, 'event');
+    for (const ino of change.inodes) {
+      fs.changedElsewhere(ino);
+      session.invalidateInode(ino).catch(() => undefined);
+    }
+    for (const e of change.entries) session.invalidateEntry(e.parent, e.name).catch(() => undefined);
+  };
   try {
     await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, limits.mountPingTimeoutMs) });
   } catch (err) {
     client.close();
     throw qfsError('UNAVAILABLE', `cannot reach the mediator at ${mediator}: ${messageOf(err)}`);
   }
+  // Namespace calls go to the metadata server directly; its connection carries the reports of
+  // other mounts' changes of names, so the names this mount knows follow its attempts.
+  const metaOutage = new PeerOutage();
+  const meta = await client
+    .connectMetaServer({
+      ...(await credentialsOption(flags)),
+      defaultTimeoutMs: timeoutMs,
+      onAttempt: (attempt) => {
+        if (attempt.answered) fsRef?.metaAnswered(attempt.startedAtMs);
+        else fsRef?.reportsMayBeLost();
+        if (!session || unmounted) return;
+        const report = attempt.answered
+          ? metaOutage.answered(Date.now())
+          : metaOutage.unanswered(attempt.startedAtMs, attempt.error.code, attempt.error.message);
+        if (report) logOutage(logger, 'metadata server', formatAddress(client.ns.address), report);
+      },
+      onEvent: (event, data) => invalidated(event, data),
+      onReconnect: () => fsRef?.reportsMayBeLost(),
+    })
+    .catch((err: unknown) => {
+      client.close();
+      throw qfsError('UNAVAILABLE', `cannot find the metadata server through the mediator at ${mediator}: ${messageOf(err)}`);
+    });
   const fs = new QuorumfsFs({
     client,
     attrTimeoutSec,
@@ -115,21 +137,16 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   // mediator's grace period: reconnect (which attaches again) whenever it is down. While it is
   // up, a ping now and then keeps the mediator from closing it as idle
   // (limits.idleConnectionTimeoutMs): it carries the invalidations.
-  let pinging = false;
-  let lastPingMs = Date.now();
-  const ping = (timeoutMs: number): void => {
-    pinging = true;
-    lastPingMs = Date.now();
-    void client.rpc
-      .call(mediatorMethods.ping, {}, { timeoutMs, retry: false })
-      .catch(() => undefined)
-      .finally(() => (pinging = false));
-  };
+  // The metadata server's connection is kept the same way: it carries the reports of changes.
+  const keepers = [
+    new KeepAlive((t) => client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: t, retry: false })),
+    new KeepAlive((t) => meta.call(metaMethods.ping, {}, { timeoutMs: t, retry: false })),
+  ];
+  const [mediatorKeeper, metaKeeper] = keepers as [KeepAlive, KeepAlive];
   const keepalive = setInterval(() => {
-    if (pinging) return;
-    if (!client.rpc.isConnected) ping(limits.sessionKeepaliveMs);
-    else if (fs.holdsStale) attach();
-    else if (Date.now() - lastPingMs >= limits.mountKeepAliveIntervalMs) ping(Math.min(timeoutMs, limits.mountPingTimeoutMs));
+    if (!mediatorKeeper.pinging && client.rpc.isConnected && fs.holdsStale) attach();
+    else mediatorKeeper.tick(client.rpc.isConnected, timeoutMs);
+    metaKeeper.tick(meta.isConnected, timeoutMs);
   }, limits.sessionKeepaliveMs);
   keepalive.unref();
   session = await FuseSession.mount({
@@ -155,13 +172,37 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   });
 }
 
-function logOutage(logger: Logger, mediator: string, report: OutageReport): void {
+/** Pings a peer whose connection is down (reconnecting it) or idle for
+ * limits.mountKeepAliveIntervalMs, one ping at a time. */
+class KeepAlive {
+  pinging = false;
+  private lastPingMs = Date.now();
+
+  constructor(private readonly ping: (timeoutMs: number) => Promise<unknown>) {}
+
+  tick(connected: boolean, callTimeoutMs: number): void {
+    if (this.pinging) return;
+    if (!connected) this.send(limits.sessionKeepaliveMs);
+    else if (Date.now() - this.lastPingMs >= limits.mountKeepAliveIntervalMs) this.send(Math.min(callTimeoutMs, limits.mountPingTimeoutMs));
+  }
+
+  private send(timeoutMs: number): void {
+    this.pinging = true;
+    this.lastPingMs = Date.now();
+    void this.ping(timeoutMs)
+      .catch(() => undefined)
+      .finally(() => (this.pinging = false));
+  }
+}
+
+function logOutage(logger: Logger, peer: 'mediator' | 'metadata server', address: string, report: OutageReport): void {
+  const key = peer === 'mediator' ? 'mediator' : 'metaServer';
   switch (report.kind) {
     case 'started':
-      logger.warn({ mediator, code: report.code, err: report.message }, 'mediator not answering: file system calls fail (EIO) until it is back');
+      logger.warn({ [key]: address, code: report.code, err: report.message }, `${peer} not answering: file system calls fail (EIO) until it is back`);
       return;
     case 'ended':
-      logger.info({ mediator, outageMs: report.outageMs, unansweredAttempts: report.unansweredAttempts }, 'mediator answering again');
+      logger.info({ [key]: address, outageMs: report.outageMs, unansweredAttempts: report.unansweredAttempts }, `${peer} answering again`);
       return;
     default: {
       const never: never = report;

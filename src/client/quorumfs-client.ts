@@ -18,29 +18,46 @@ const m = mediatorMethods;
 
 export class QuorumfsClient {
   readonly rpc: RpcClient;
+  /** Where namespace calls go (names, attributes, directories, extended attributes): the
+   * mediator, or the metadata server itself once connectMetaServer() has pointed them there. */
+  ns: RpcClient;
   private readonly caller: Caller;
 
-  constructor(mediator: Address, options: ClientOptions = {}) {
+  constructor(
+    private readonly mediator: Address,
+    options: ClientOptions = {},
+  ) {
     this.rpc = new RpcClient(mediator, { peerName: 'mediator', retryIdempotent: true, ...options });
+    this.ns = this.rpc;
     this.caller = options.caller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   }
 
   close(): void {
     this.rpc.close();
+    if (this.ns !== this.rpc) this.ns.close();
+  }
+
+  /** Sends the namespace calls to the metadata server the mediator names, one hop less than
+   * through the mediator; file data, holds and status still go to the mediator. */
+  async connectMetaServer(options: RpcClientOptions): Promise<RpcClient> {
+    const where = await this.rpc.call(m.metaServer, {});
+    const host = where.host === '0.0.0.0' || where.host === '::' ? this.mediator.host : where.host;
+    this.ns = new RpcClient({ host, port: where.port }, { peerName: 'metadata server', retryIdempotent: true, ...options });
+    return this.ns;
   }
 
   // ---- inode operations ----
 
   getattr(ino: number): Promise<InodeAttr> {
-    return this.rpc.call(m.getattr, { ino });
+    return this.ns.call(m.getattr, { ino });
   }
   lookup(parent: number, name: string): Promise<InodeAttr> {
-    return this.rpc.call(m.lookup, { parent, name });
+    return this.ns.call(m.lookup, { parent, name });
   }
   /** With `session`, the inode is also held for that session (an open with O_CREAT). */
   create(parent: number, name: string, mode = 0o644, options: { exclusive?: boolean; rdev?: number; caller?: Caller; session?: string } = {}): Promise<InodeAttr> {
     const fileMode = (mode & 0o170000) === 0 ? S_IFREG | mode : mode;
-    return this.rpc.call(m.create, {
+    return this.ns.call(m.create, {
       parent,
       name,
       mode: fileMode,
@@ -51,31 +68,31 @@ export class QuorumfsClient {
     });
   }
   mkdir(parent: number, name: string, mode = 0o755, caller?: Caller): Promise<InodeAttr> {
-    return this.rpc.call(m.mkdir, { parent, name, mode: S_IFDIR | (mode & 0o7777), caller: caller ?? this.caller });
+    return this.ns.call(m.mkdir, { parent, name, mode: S_IFDIR | (mode & 0o7777), caller: caller ?? this.caller });
   }
   symlink(parent: number, name: string, target: string, caller?: Caller): Promise<InodeAttr> {
-    return this.rpc.call(m.symlink, { parent, name, target, caller: caller ?? this.caller });
+    return this.ns.call(m.symlink, { parent, name, target, caller: caller ?? this.caller });
   }
   async readlink(ino: number): Promise<string> {
-    return (await this.rpc.call(m.readlink, { ino })).target;
+    return (await this.ns.call(m.readlink, { ino })).target;
   }
   link(ino: number, newParent: number, newName: string): Promise<InodeAttr> {
-    return this.rpc.call(m.link, { ino, newParent, newName });
+    return this.ns.call(m.link, { ino, newParent, newName });
   }
   async unlink(parent: number, name: string): Promise<void> {
-    await this.rpc.call(m.unlink, { parent, name });
+    await this.ns.call(m.unlink, { parent, name });
   }
   async rmdir(parent: number, name: string): Promise<void> {
-    await this.rpc.call(m.rmdir, { parent, name });
+    await this.ns.call(m.rmdir, { parent, name });
   }
   async rename(oldParent: number, oldName: string, newParent: number, newName: string, flags = 0): Promise<void> {
-    await this.rpc.call(m.rename, { oldParent, oldName, newParent, newName, flags });
+    await this.ns.call(m.rename, { oldParent, oldName, newParent, newName, flags });
   }
   setattr(ino: number, attr: SetAttrRequest): Promise<InodeAttr> {
     return this.rpc.call(m.setattr, { ino, attr });
   }
   async readdir(ino: number, cookie = 0, limit: number = limits.maxReaddirEntries): Promise<DirEntry[]> {
-    return (await this.rpc.call(m.readdir, { ino, cookie, limit })).entries;
+    return (await this.ns.call(m.readdir, { ino, cookie, limit })).entries;
   }
   /** Every entry of a directory except '.' and '..'. */
   async readdirAll(ino: number): Promise<DirEntry[]> {

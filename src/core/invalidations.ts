@@ -2,6 +2,8 @@
 // to tell the other mounts (a pure function of the call and its result). Inodes: attributes and
 // data; entries: a name in a directory, including negative ("no such name") entries.
 
+import type { OrphanBlock } from '../common/types.js';
+
 interface Invalidation {
   inodes: number[];
   entries: Array<{ parent: number; name: string }>;
@@ -41,4 +43,11 @@ export function invalidationsFor(method: string, args: Args, result: unknown): I
     default:
       return undefined;
   }
+}
+
+/** The block versions a namespace call's result says it freed (unlink, rmdir, rename over a file). */
+export function orphansIn(result: unknown): OrphanBlock[] {
+  if (typeof result !== 'object' || result === null) return [];
+  const r = result as { orphans?: OrphanBlock[]; replaced?: { orphans?: OrphanBlock[] } };
+  return r.orphans ?? r.replaced?.orphans ?? [];
 }

@@ -1,21 +1,22 @@
 // Directories whose every name this mount knows, so that a lookup of a name that is not there is
-// answered here instead of by the mediator. The kernel looks a name up before every create,
-// mkdir, symlink, link and rename onto a new name; in a directory this mount made and fills
-// (an untar, a build, a job's output) each of those lookups was a round trip that found nothing.
+// answered here instead of by the metadata server. The kernel looks a name up before every
+// create, mkdir, symlink, link and rename onto a new name; in a directory this mount made and
+// fills (an untar, a build, a job's output) each of those lookups was a round trip that found
+// nothing.
 //
 // A directory becomes known when this mount creates it (it is empty then) and is kept up to date
 // by this mount's own changes. Anything that makes its contents uncertain forgets it: a change
-// another mount made (the mediator reports it before it answers that mount), a change of ours that
-// failed or whose outcome is unknown, a lost connection (reports may have been missed), the
-// kernel forgetting the inode, and the memory bound. An absence is only vouched for while the
-// mediator has answered a call sent within the last `ttlMs`: every report it sent before taking
-// that call arrived before its answer, on the same connection, so what is answered here is no
-// staler than the kernel's own negative entries (the entry timeout).
+// another client made (the metadata server reports it before it answers that client), a change
+// of ours that failed or whose outcome is unknown, a lost connection (reports may have been
+// missed), the kernel forgetting the inode, and the memory bound. An absence is only vouched for
+// while the metadata server has answered a call sent within the last `ttlMs`: every report it
+// sent before taking that call arrived before its answer, on the same connection, so what is
+// answered here is no staler than the kernel's own negative entries (the entry timeout).
 
 import { checkName } from '../stores/meta-validate.js';
 
 interface KnownNamesOptions {
-  /** How long after a call the mediator answered its reports still count as complete. */
+  /** How long after a call the metadata server answered its reports still count as complete. */
   ttlMs: number;
   /** At most this many names are kept over all directories; past it a directory is forgotten. */
   maxNames: number;
@@ -25,7 +26,7 @@ interface KnownNamesOptions {
 export class KnownNames {
   private readonly dirs = new Map<number, Set<string>>();
   private names = 0;
-  /** When the latest call the mediator answered was sent. */
+  /** When the latest call the metadata server answered was sent. */
   private answeredSentAtMs = Number.NEGATIVE_INFINITY;
   private readonly nowMs: () => number;
 
@@ -38,7 +39,7 @@ export class KnownNames {
     return this.names;
   }
 
-  /** The mediator answered a call sent at `sentAtMs`. */
+  /** The metadata server answered a call sent at `sentAtMs`. */
   answered(sentAtMs: number): void {
     if (sentAtMs > this.answeredSentAtMs) this.answeredSentAtMs = sentAtMs;
   }
@@ -83,7 +84,7 @@ export class KnownNames {
     this.dirs.delete(dir);
   }
 
-  /** Reports may have been missed (the connection to the mediator broke). */
+  /** Reports may have been missed (the connection to the metadata server broke). */
   forgetAll(): void {
     this.dirs.clear();
     this.names = 0;

@@ -1,5 +1,6 @@
-// The quorumfs file system as FUSE operations: each request becomes a call to the mediator
-// through the client API; FUSE inode numbers are quorumfs inode numbers. Writes are buffered per
+// The quorumfs file system as FUSE operations: each request becomes a call through the client
+// API, to the metadata server for names, attributes and directories and to the mediator for file
+// data, truncation and holds; FUSE inode numbers are quorumfs inode numbers. Writes are buffered per
 // inode (write-back-buffer.ts) and committed on close, fsync, truncate, read and when a buffer
 // fills. Attributes are cached by the kernel for a short time and invalidated when the mediator
 // reports another mount's change; open() revalidates, so close-to-open consistency holds for
@@ -78,19 +79,19 @@ export class QuorumfsFs implements F.FuseOperations {
     this.knownNames = new KnownNames({ ttlMs: options.entryTimeoutSec * 1000, maxNames: options.knownNamesMax ?? limits.mountKnownNamesMax });
   }
 
-  /** The mediator reported that another mount changed the inode. */
+  /** The metadata server or the mediator reported that another client changed the inode. */
   changedElsewhere(ino: number): void {
     this.xattrAbsence.forget(ino);
     this.dirAttrs.forget(ino);
     this.knownNames.forget(ino);
   }
 
-  /** The mediator answered a call sent at `sentAtMs`: its reports up to then have arrived. */
-  mediatorAnswered(sentAtMs: number): void {
+  /** The metadata server answered a call sent at `sentAtMs`: its reports up to then arrived. */
+  metaAnswered(sentAtMs: number): void {
     this.knownNames.answered(sentAtMs);
   }
 
-  /** The connection to the mediator broke: reports of other mounts' changes may be lost. */
+  /** The connection to the metadata server broke: reports of other mounts' changes may be lost. */
   reportsMayBeLost(): void {
     this.knownNames.forgetAll();
   }
@@ -293,7 +294,7 @@ export class QuorumfsFs implements F.FuseOperations {
   });
 
   readdirplus = this.guard(async (_ctx: F.RequestContext, a: F.ReaddirArgs): Promise<F.DirEntryPlus[]> => {
-    const { entries } = await this.client.rpc.call(methods.readdirplus, {
+    const { entries } = await this.client.ns.call(methods.readdirplus, {
       ino: a.ino,
       cookie: a.offset,
       limit: direntLimit(a.sizeBytes),
@@ -327,7 +328,7 @@ export class QuorumfsFs implements F.FuseOperations {
     await this.buffers.get(a.ino)?.drain();
     this.xattrAbsence.forget(a.ino);
     this.dirAttrs.forget(a.ino);
-    await this.client.rpc.call(methods.setxattr, { ino: a.ino, name: a.name, value: a.value, flags: a.flags });
+    await this.client.ns.call(methods.setxattr, { ino: a.ino, name: a.name, value: a.value, flags: a.flags });
   });
 
   getxattr = this.guard(async (_ctx: F.RequestContext, a: F.GetxattrArgs): Promise<Uint8Array> => {
@@ -337,7 +338,7 @@ export class QuorumfsFs implements F.FuseOperations {
     const cacheable = a.name === CAPABILITY_XATTR;
     if (cacheable && this.xattrAbsence.isMissing(a.ino, a.name)) throw new FuseError('ENODATA', `no attribute ${a.name}`);
     try {
-      return (await this.client.rpc.call(methods.getxattr, { ino: a.ino, name: a.name })).value;
+      return (await this.client.ns.call(methods.getxattr, { ino: a.ino, name: a.name })).value;
     } catch (err) {
       if (cacheable && codeOf(err) === 'NO_DATA') this.xattrAbsence.missing(a.ino, a.name);
       throw err;
@@ -345,14 +346,14 @@ export class QuorumfsFs implements F.FuseOperations {
   });
 
   listxattr = this.guard(async (_ctx: F.RequestContext, a: F.ListxattrArgs): Promise<string[]> =>
-    (await this.client.rpc.call(methods.listxattr, { ino: a.ino })).names,
+    (await this.client.ns.call(methods.listxattr, { ino: a.ino })).names,
   );
 
   removexattr = this.guard(async (_ctx: F.RequestContext, a: F.RemovexattrArgs): Promise<void> => {
     await this.buffers.get(a.ino)?.drain();
     this.xattrAbsence.forget(a.ino);
     this.dirAttrs.forget(a.ino);
-    await this.client.rpc.call(methods.removexattr, { ino: a.ino, name: a.name });
+    await this.client.ns.call(methods.removexattr, { ino: a.ino, name: a.name });
   });
 
   // ---- helpers ----

@@ -116,6 +116,9 @@ export const mediatorMethods = {
     true,
   ),
   status: method('status', empty, statusReport, true),
+  /** Where the metadata server listens: mounts call its namespace methods directly. An
+   * unspecified host (0.0.0.0, ::) means the mediator's own. */
+  metaServer: method('metaServer', empty, object({ host: str, port: uint }), true),
   /** Starts a catch-up compare of every data server now; with wait, returns when the attempt
    * ends, saying whether it completed (failed heals are retried in the background anyway). */
   heal: method('heal', object({ wait: bool }), passOutcome, true),

@@ -140,10 +140,24 @@ export const metaInternalMethods = {
     true,
   ),
   holdSessions: method('holdSessions', empty, object({ sessions: array(str, limits.maxHoldSessions) }), true),
+  /** The connection it arrives on is the mediator's: block versions freed by other callers'
+   * calls (a mount's unlink) are pushed to it as ORPHANS_EVENT, to be deleted. */
+  watchOrphans: method('watchOrphans', empty, empty, true),
   ping: method('ping', empty, object({ pid: uint }), true),
 } as const;
 
 export const metaMethods = { ...namespaceMethods, ...metaInternalMethods } as const;
 
-/** The metadata server trusts its callers' uid/gid and block maps: only the mediator may call it. */
-export const metaAccess: AccessPolicy = { defaultRoles: ['server'] };
+/** Mounts and other clients call the namespace methods here directly, trusted with their uid/gid
+ * as the mediator trusts them; block maps, versions and holds are the mediator's alone. A client
+ * may ping, to keep the connection that carries its invalidations open. */
+export const metaAccess: AccessPolicy = {
+  defaultRoles: ['server'],
+  methodRoles: Object.fromEntries(
+    [...Object.keys(namespaceMethods), metaInternalMethods.ping.name].map((name) => [name, ['client', 'admin', 'server'] as const]),
+  ),
+};
+
+/** Event pushed to the mediator's connection (watchOrphans): block versions to delete. */
+export const ORPHANS_EVENT = 'orphans';
+export const orphansEvent = object({ orphans: orphanList });

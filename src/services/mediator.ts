@@ -9,14 +9,14 @@ import { formatAddress, type Address } from '../common/address.js';
 import { messageOf, qfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
-import type { InodeAttr, OrphanBlock } from '../common/types.js';
+import type { InodeAttr } from '../common/types.js';
 import { mediatorAccess, mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
-import { metaMethods, namespaceMethods } from '../protocol/meta-messages.js';
+import { ORPHANS_EVENT, metaMethods, namespaceMethods, orphansEvent } from '../protocol/meta-messages.js';
 import type { Method } from '../protocol/method.js';
 import type { Extent } from '../replication/file-io.js';
 import { RpcClient } from '../transport/rpc-client.js';
 import { PayloadReply, RpcServer, type RpcConnection, type RequestContext } from '../transport/rpc-server.js';
-import { invalidationsFor } from '../core/invalidations.js';
+import { invalidationsFor, orphansIn } from '../core/invalidations.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import type { ChildHandle } from './supervisor.js';
@@ -64,6 +64,7 @@ export class Mediator {
   /** Releases of gone sessions' holds in flight; a call naming such a session waits for it. */
   private readonly expiring = new Map<string, Promise<void>>();
   private sessionTimer: Timer | undefined;
+  private adoptTimer: Timer | undefined;
   private readonly sessionGraceMs: number;
   private stopping = false;
   private readonly startedAtMs = systemClock.nowMs();
@@ -76,7 +77,16 @@ export class Mediator {
     this.sessionGraceMs = options.sessionGraceMs ?? limits.sessionGraceMs;
     this.sessions = new SessionTable(this.sessionGraceMs);
     this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, options.clusterSecret === undefined, () => void this.adoptHoldSessions());
-    this.meta = new RpcClient({ host: options.host, port: options.metaPort }, { peerName: 'metadata server', retryIdempotent: true, ...this.asServer() });
+    this.meta = new RpcClient(
+      { host: options.host, port: options.metaPort },
+      {
+        peerName: 'metadata server',
+        retryIdempotent: true,
+        ...this.asServer(),
+        onEvent: (event, data) => this.metaEvent(event, data),
+        onReconnect: () => void this.watchOrphans(),
+      },
+    );
     this.core = new MediatorCore(
       {
         readQuorum: options.readQuorum,
@@ -112,11 +122,15 @@ export class Mediator {
   async start(): Promise<Address> {
     await this.writeOwnerCredentials();
     await this.metaProcess.start();
+    await this.watchOrphans();
     await this.core.start();
     this.boundAddress = await this.rpc.listen({ host: this.options.host, port: this.options.port });
     // Mounts that held files before this start get their grace period from when they can reach us.
     await this.adoptHoldSessions();
     this.sessionTimer = every(systemClock, Math.max(20, Math.min(1_000, this.sessionGraceMs / 4)), () => this.expireSessions());
+    // A mount creates files (and holds them) at the metadata server directly: a session this
+    // mediator has forgotten can gain holds there; adopting it again lets it expire.
+    this.adoptTimer = every(systemClock, Math.max(1_000, this.sessionGraceMs), () => void this.adoptHoldSessions());
     this.log.info(
       { address: formatAddress(this.boundAddress), readQuorum: this.options.readQuorum, writeQuorum: this.options.writeQuorum },
       'mediator serving',
@@ -128,6 +142,7 @@ export class Mediator {
   async stop(): Promise<void> {
     this.stopping = true;
     this.sessionTimer?.cancel();
+    this.adoptTimer?.cancel();
     await this.rpc.close();
     await removeClusterCredentials({ host: this.options.host, port: this.options.port }, process.pid);
     this.meta.close();
@@ -174,6 +189,27 @@ export class Mediator {
     const o = this.options;
     const insecureLoopback = o.clusterSecret === undefined;
     return spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, insecureLoopback, fresh, log: this.log });
+  }
+
+  // ---- the metadata server's reports ----
+
+  /** Asks the metadata server for the block versions that mounts' calls there free (at start
+   * and on every new connection: a restarted metadata server has forgotten). */
+  private async watchOrphans(): Promise<void> {
+    try {
+      await this.meta.call(metaMethods.watchOrphans, {}, { timeoutMs: limits.defaultCallTimeoutMs });
+    } catch (err) {
+      this.log.warn({ err: messageOf(err) }, 'cannot watch for freed blocks yet; the scrubber collects what mounts free meanwhile');
+    }
+  }
+
+  private metaEvent(event: string, data: unknown): void {
+    if (event !== ORPHANS_EVENT) return;
+    try {
+      this.core.deleteOrphans(orphansEvent(data, 'event').orphans);
+    } catch (err) {
+      this.log.warn({ err: messageOf(err) }, 'a malformed report of freed blocks from the metadata server');
+    }
   }
 
   // ---- sessions and holds ----
@@ -280,6 +316,7 @@ export class Mediator {
       .register(mediatorMethods.blockMap, (a, ctx) => this.core.blockMapPage(a.ino, a.fromIndex ?? 0, limits.maxBlocksPerCall, ctx.deadlineMs))
       .register(mediatorMethods.statfs, (_a, ctx) => this.core.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
+      .register(mediatorMethods.metaServer, () => ({ host: this.options.host, port: this.options.metaPort }))
       .register(mediatorMethods.heal, async (a) => {
         const pass = redundancy.healAll();
         return a.wait ? pass : { complete: false, reason: 'started' };
@@ -296,7 +333,7 @@ export class Mediator {
   }
 
   /** Serves a namespace method by forwarding it to the metadata server; block versions it
-   * frees are deleted from the data servers. */
+   * frees are deleted from the data servers. The metadata server tells the mounts what changed. */
   private forward(m: Method<unknown, unknown>): void {
     this.rpc.register(m, async (args, ctx) => {
       const session = (args as { session?: unknown }).session; // create's hold for an O_CREAT open
@@ -305,7 +342,6 @@ export class Mediator {
       const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
       const orphans = orphansIn(result);
       if (orphans.length > 0) this.core.deleteOrphans(orphans);
-      this.broadcastChange(m.name, args, result, ctx.connection);
       return result;
     });
   }
@@ -375,8 +411,3 @@ function splitPayload(extents: Array<{ offset: number; length: number }>, payloa
   return out;
 }
 
-function orphansIn(result: unknown): OrphanBlock[] {
-  if (typeof result !== 'object' || result === null) return [];
-  const r = result as { orphans?: OrphanBlock[]; replaced?: { orphans?: OrphanBlock[] } };
-  return r.orphans ?? r.replaced?.orphans ?? [];
-}

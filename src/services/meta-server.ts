@@ -1,13 +1,24 @@
 // The metadata server process shell: serves a MetaStore over RPC, one store transaction per
 // call. It holds no state of its own, so a crash loses nothing the store has acknowledged and
 // the mediator simply restarts it on the same port and directory.
+//
+// Mounts call the namespace methods here directly, not through the mediator (one hop less). So
+// this is where those changes are reported: before a namespace call is answered, every other
+// connection is told which cached attributes and entries it made stale (the mediator's is not:
+// it caches none), and block versions it freed are pushed to the mediator, which deletes them
+// from the data servers. Versions freed while no mediator watches are left to the scrubber's
+// orphan collection.
 
 import path from 'node:path';
 import type { Address } from '../common/address.js';
 import type { Logger } from '../common/logger.js';
-import { metaInternalMethods, namespaceMethods } from '../protocol/meta-messages.js';
-import { RpcServer } from '../transport/rpc-server.js';
-import type { HandlerRegistry } from '../transport/handler-registry.js';
+import { ORPHANS_EVENT, metaInternalMethods, namespaceMethods } from '../protocol/meta-messages.js';
+import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
+import { namesToWire } from '../protocol/wire-names.js';
+import type { Method } from '../protocol/method.js';
+import { invalidationsFor, orphansIn } from '../core/invalidations.js';
+import { RpcServer, type RequestContext, type RpcConnection } from '../transport/rpc-server.js';
+import type { HandlerOf, HandlerRegistry } from '../transport/handler-registry.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 import type { MetaStore } from '../stores/meta-store.js';
 import { SqliteMetaStore } from '../stores/sqlite-meta-store.js';
@@ -34,7 +45,12 @@ export class MetaServer {
       security: options.security,
       onError: (op, code, message) => options.logger.debug({ op, code }, message),
     });
-    registerMetaHandlers(rpc, store);
+    const reports = new ChangeReports(rpc);
+    registerMetaHandlers(reports.registry, store);
+    rpc.register(metaInternalMethods.watchOrphans, (_a, ctx) => {
+      reports.watch(ctx.connection);
+      return {};
+    });
     try {
       const address = await rpc.listen(options.address);
       return new MetaServer(store, rpc, address);
@@ -97,4 +113,51 @@ export function registerMetaHandlers(rpc: HandlerRegistry, store: MetaStore, pid
     .register(internal.setHolds, (a) => store.setHolds(a.session, a.inos))
     .register(internal.holdSessions, () => ({ sessions: store.holdSessions() }))
     .register(internal.ping, () => ({ pid }));
+}
+
+const NAMESPACE_METHODS: ReadonlySet<string> = new Set(Object.values(namespaceMethods).map((m) => m.name));
+
+/** Reports what each namespace call changed, to the other connections, before it is answered. */
+class ChangeReports {
+  /** The mediator's connections (watchOrphans). */
+  private readonly watchers = new Set<RpcConnection>();
+  /** Registers handlers on the server, the namespace ones followed by their report. */
+  readonly registry: HandlerRegistry<RequestContext>;
+
+  constructor(private readonly rpc: RpcServer) {
+    const reports = this;
+    this.registry = {
+      register<A, R>(m: Method<A, R>, handler: HandlerOf<A, R, RequestContext>) {
+        if (!NAMESPACE_METHODS.has(m.name)) {
+          rpc.register(m, handler);
+          return this;
+        }
+        rpc.register(m, async (args, ctx) => {
+          const result = await handler(args, ctx);
+          reports.report(m.name, args, result, ctx.connection);
+          return result;
+        });
+        return this;
+      },
+    };
+  }
+
+  watch(connection: RpcConnection): void {
+    if (this.watchers.has(connection)) return;
+    this.watchers.add(connection);
+    connection.socket.once('close', () => this.watchers.delete(connection));
+  }
+
+  private report(method: string, args: unknown, result: unknown, origin: RpcConnection): void {
+    const change = invalidationsFor(method, args as Record<string, unknown>, result);
+    if (change) {
+      const event = namesToWire(change);
+      for (const connection of this.rpc.openConnections) {
+        if (connection !== origin && !this.watchers.has(connection)) connection.sendEvent(INVALIDATE_EVENT, event);
+      }
+    }
+    // A mediator's own call: it deletes what the reply names itself.
+    const orphans = this.watchers.has(origin) ? [] : orphansIn(result);
+    if (orphans.length > 0) for (const watcher of this.watchers) watcher.sendEvent(ORPHANS_EVENT, { orphans });
+  }
 }

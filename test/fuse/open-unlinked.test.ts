@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT_INO } from '../../src/common/types.js';
@@ -92,6 +92,19 @@ describe('a file open on one mount and unlinked from another', { timeout: 180_00
     await helper.must({ op: 'close' });
     await waitFor(async () => (await keysOfInode(cluster, ino)).length === 0, 15_000, `the blocks of inode ${ino} to be deleted after the close`);
   }
+
+  it('a file removed through a mount and open nowhere: its blocks are deleted at once (the metadata server reports them to the mediator)', async () => {
+    const names = ['unlinked-plainly', 'renamed-over', 'replacement'];
+    for (const name of names) await cluster.client.writeFile(`/${name}`, randomBytes(FILE_BYTES));
+    const [unlinked, replaced] = await Promise.all(names.slice(0, 2).map(async (name) => (await cluster.client.lookup(ROOT_INO, name)).ino));
+    assert.equal((await keysOfInode(cluster, unlinked!)).length, 9);
+    await unlink(path.join(b.dir, 'unlinked-plainly'));
+    await rename(path.join(b.dir, 'replacement'), path.join(b.dir, 'renamed-over'));
+    for (const ino of [unlinked!, replaced!]) {
+      // Far sooner than the scrubber's orphan collection (orphanMinAgeMs) would.
+      await waitFor(async () => (await keysOfInode(cluster, ino)).length === 0, 5_000, `the blocks of inode ${ino} to be deleted`);
+    }
+  });
 
   it('A still reads and writes all of it, and the blocks go after A closes', async () => {
     const { helper, ino, data } = await openOnA('open-then-unlinked');

@@ -152,7 +152,7 @@ describe('security: authentication and roles', () => {
     }
   });
 
-  it('a client credential may use the mediator, but not a data server, the metadata server or heal', async () => {
+  it("a client credential may use the mediator and the metadata server's namespace, but not a data server, block maps, holds or heal", async () => {
     const mediator = new QuorumfsClient({ host: '127.0.0.1', port: cluster.mediatorPort }, { credentials: clientCred });
     const data = new RpcClient({ host: '127.0.0.1', port: cluster.dataPorts[0]! }, { credentials: clientCred });
     const meta = new RpcClient({ host: '127.0.0.1', port: cluster.metaPort }, { credentials: clientCred });
@@ -163,8 +163,15 @@ describe('security: authentication and roles', () => {
       await assert.rejects(data.call(dataMethods.put, { key: 'k', version: 1, checksum: checksumOf(payload) }, { payload }), { code: 'PERMISSION' });
       await assert.rejects(data.call(dataMethods.list, {}), { code: 'PERMISSION' });
       await assert.rejects(data.call(dataMethods.terminate, {}), { code: 'PERMISSION' });
-      await assert.rejects(meta.call(metaMethods.getattr, { ino: ROOT_INO }), { code: 'PERMISSION' });
+      // Mounts call the namespace methods there directly; what only the mediator may do stays its own.
+      assert.equal((await meta.call(metaMethods.getattr, { ino: ROOT_INO })).ino, ROOT_INO);
+      const f = await mediator.resolve('/f');
       await assert.rejects(meta.call(metaMethods.reserveVersions, { count: 1 }), { code: 'PERMISSION' });
+      await assert.rejects(meta.call(metaMethods.commitBlocks, { ino: f.ino, blocks: [], sizeBytes: 0, time: f.mtime }), { code: 'PERMISSION' });
+      await assert.rejects(meta.call(metaMethods.setHolds, { session: 'someone-else', inos: [] }), { code: 'PERMISSION' });
+      await assert.rejects(meta.call(metaMethods.setattr, { ino: f.ino, attr: { size: 0 }, now: f.mtime }), { code: 'PERMISSION' });
+      await assert.rejects(meta.call(metaMethods.watchOrphans, {}), { code: 'PERMISSION' });
+      assert.deepEqual(await mediator.readFile('/f'), Buffer.from('hello'), 'nothing changed');
     } finally {
       mediator.close();
       data.close();
