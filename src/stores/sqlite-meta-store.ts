@@ -619,7 +619,11 @@ export class SqliteMetaStore implements MetaStore {
   setattr(ino: number, req: SetAttrRequest, now: Timespec): CommitResult {
     checkNonNegativeInt(ino, 'ino');
     checkSetAttr(req, now);
-    return this.write(() => {
+    // A read's relatime mark (atime alone, ctime kept) is not synced by itself, as with Linux's
+    // lazytime: a power loss can only set an access time back.
+    const accessMark = req.atime !== undefined && req.ctime !== undefined && Object.entries(req).every(([k, v]) => v === undefined || k === 'atime' || k === 'ctime');
+    const commit = <T>(fn: () => T): T => (accessMark ? this.writeUnsynced(fn) : this.write(fn));
+    return commit(() => {
       const attr = this.requireInode(ino);
       if (req.size !== undefined) this.requireResizable(attr);
       const orphans = req.size === undefined ? [] : this.resize(attr, req.size, req.mtime === undefined, now);

@@ -891,6 +891,31 @@ describe('on disk', () => {
     again.close();
   });
 
+  it("commits a read's access mark without a sync of its own, and syncs every other change", () => {
+    const path = join(tempDir(), 'meta.db');
+    const store = SqliteMetaStore.open(path);
+    const synchronous = (): unknown => (store as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true });
+    const f = file(store, ROOT_INO, 'f');
+    const seen: unknown[] = [];
+    const db = (store as unknown as { db: Database.Database }).db;
+    const pragma = db.pragma.bind(db);
+    db.pragma = ((source: string, options?: Database.PragmaOptions) => {
+      if (/^synchronous\s*=/.test(source)) seen.push(source);
+      return pragma(source, options);
+    }) as typeof db.pragma;
+    store.setattr(f.ino, { atime: { sec: 7, nsec: 0 }, ctime: f.ctime }, { sec: 8, nsec: 0 });
+    assert.deepEqual(seen, ['synchronous = NORMAL', 'synchronous = FULL'], 'the mark alone, then back to FULL');
+    store.setattr(f.ino, { atime: { sec: 9, nsec: 0 } }, { sec: 9, nsec: 0 }); // touch -a: ctime changes, synced
+    store.setattr(f.ino, { atime: { sec: 10, nsec: 0 }, ctime: f.ctime, mode: 0o600 }, { sec: 10, nsec: 0 });
+    assert.equal(seen.length, 2, 'no other change is unsynced');
+    assert.equal(synchronous(), 2, 'FULL');
+    store.setattr(f.ino, { atime: { sec: 11, nsec: 0 }, ctime: f.ctime }, { sec: 11, nsec: 0 });
+    store.close();
+    const again = SqliteMetaStore.open(path);
+    assert.deepEqual(again.getattr(f.ino).atime, { sec: 11, nsec: 0 });
+    again.close();
+  });
+
   it('keeps holds, and the unlinked files they keep, across close and reopen', () => {
     const path = join(tempDir(), 'meta.db');
     const store = SqliteMetaStore.open(path);
