@@ -165,8 +165,9 @@ export const limits = {
   /** Buffer space (allocated, not just used) one inode's unsent extents may hold, in full
    * extents. */
   maxWriteBackBufferedExtents: 4,
-  /** A write-back extent starts this big and grows (doubling) up to the extent size. */
-  writeBackInitialExtentBytes: 64 * KiB,
+  /** A write-back extent starts at least this big (or as big as its first write) and grows
+   * (doubling) up to the extent size. */
+  writeBackInitialExtentBytes: 4 * KiB,
   /** How long an unmount waits for the mediator to end the session's holds. */
   mountEndSessionTimeoutMs: 1_000,
   /** A mount's pings of the mediator (at mount and as keep-alive) wait at most this long, even

@@ -4,8 +4,9 @@
 // for flush(). Scattered writes are sent in batches (several extents in one call, by offset,
 // within the limits of one write call), which the mediator applies as one change with one
 // read-modify-write per block, as a page cache coalesces dirty pages. Buffered extents never
-// overlap (an overlapping write flushes first), so a batch may hold any of them; sends of one
-// inode leave in order on one connection and the mediator applies them in arrival order.
+// overlap (a write inside one extent changes it in place; any other overlapping write flushes
+// first), so a batch may hold any of them; sends of one inode leave in order on one connection
+// and the mediator applies them in arrival order.
 // A failed send is remembered and reported by the next flush (close, fsync), as local file
 // systems report write-back errors; the data of a failed send is dropped, never retried blindly.
 
@@ -51,10 +52,16 @@ export class WriteBackBuffer {
   async write(offset: number, data: Uint8Array, time: Timespec): Promise<void> {
     this.lastWriteTime = time;
     this.endBytes = Math.max(this.endBytes, offset + data.length);
+    // A rewrite of bytes buffered in one extent changes them there, as a page cache would.
+    const holder = this.extents.find((e) => e.offset <= offset && offset + data.length <= e.offset + e.length);
+    if (holder) {
+      holder.data.set(data, offset - holder.offset);
+      return;
+    }
     if (this.overlapsBuffered(offset, data.length)) await this.flush();
     let position = 0;
     while (position < data.length) {
-      const extent = this.extentFor(offset + position);
+      const extent = this.extentFor(offset + position, data.length - position);
       const take = Math.min(data.length - position, extent.data.length - extent.length);
       extent.data.set(data.subarray(position, position + take), extent.length);
       extent.length += take;
@@ -96,12 +103,15 @@ export class WriteBackBuffer {
     return this.extents.some((e) => offset < e.offset + e.length && e.offset < offset + length && offset !== e.offset + e.length);
   }
 
-  /** The extent that continues exactly at `offset`, or a new one. */
-  private extentFor(offset: number): Extent {
+  /** The extent that continues exactly at `offset`, or a new one for `wantBytes` from there. */
+  private extentFor(offset: number, wantBytes: number): Extent {
     const tail = this.extents.find((e) => e.offset + e.length === offset && e.length < e.data.length);
     if (tail) return tail;
-    // Small files get a small buffer; it doubles as writes continue, up to one extent.
-    const extent: Extent = { offset, data: Buffer.allocUnsafe(Math.min(limits.writeBackInitialExtentBytes, this.extentBytes)), length: 0 };
+    // A new extent is as big as the write (a scattered 4 KiB write takes 4 KiB of the budget,
+    // so a burst of them is sent once per block at the flush, not in many partial batches);
+    // it doubles as sequential writes continue, up to one extent.
+    const initial = Math.max(limits.writeBackInitialExtentBytes, 2 ** Math.ceil(Math.log2(Math.max(1, wantBytes))));
+    const extent: Extent = { offset, data: Buffer.allocUnsafe(Math.min(initial, this.extentBytes)), length: 0 };
     this.extents.push(extent);
     return extent;
   }

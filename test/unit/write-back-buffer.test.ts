@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
+import { seededRandom } from '../../src/common/random.js';
 import { WriteBackBuffer } from '../../src/mount/write-back-buffer.js';
 
 const T = { sec: 1, nsec: 0 };
@@ -101,5 +102,24 @@ describe('write-back buffer', () => {
     }
     assert.equal(file.batches.length, Math.ceil(40 / limits.maxBlocksPerWrite));
     for (const [n, offset] of offsets.entries()) assert.equal(file.content()[offset + 4095], n % 251, `write ${n}`);
+  });
+
+  it('keeps a burst of 500 random 4 KiB writes over 64 blocks until the flush, which sends each block once', async () => {
+    const file = fakeFile();
+    const block = limits.blockSizeBytes;
+    const buffer = new WriteBackBuffer(file.send);
+    const shadow = Buffer.alloc(64 * block);
+    const random = seededRandom(7); // the random 4 KiB bench's sequence
+    for (let n = 0; n < 500; n++) {
+      const offset = Math.floor(random() * 64 * 256) * 4096;
+      const data = Buffer.alloc(4096, n % 251);
+      await buffer.write(offset, data, T);
+      data.copy(shadow, offset);
+    }
+    assert.equal(file.sends.length, 0, 'nothing sent before the flush');
+    await buffer.flush();
+    const sentBlocks = file.batches.flatMap((batch) => [...new Set(batch.map((e) => Math.floor(e.offset / block)))]);
+    assert.equal(sentBlocks.length, new Set(sentBlocks).size, 'no block in two batches');
+    assert.ok(file.content().equals(shadow.subarray(0, file.content().length)), 'the bytes written');
   });
 });
