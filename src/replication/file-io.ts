@@ -250,6 +250,12 @@ export class FileIo {
       throw err;
     }
     if (result.orphans.length > 0) this.options.onOrphans(result.orphans);
+    // What was just committed is what the next partial write of these blocks merges into. A
+    // block passed through from the caller's payload is copied: the cache must own its bytes.
+    for (const [i, ref] of refs.entries()) {
+      const data = pending[i]!.data;
+      this.cache.set(blockKey(ino, ref.index), ref.version, data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(data));
+    }
     return result.attr;
   }
 

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
 import { QfsError } from '../../src/common/errors.js';
 import { ROOT_INO } from '../../src/common/types.js';
-import { startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+import { runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 
 const BS = limits.blockSizeBytes;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -163,5 +163,28 @@ describe('data path (N=3, Qr=2, Qw=2)', () => {
     assert.equal(await codeOf(c.lookup(ROOT_INO, 'nope')), 'NOT_FOUND');
     assert.equal(await codeOf(c.read(d1.ino, 0, 10)), 'IS_DIR');
     assert.equal(await codeOf(c.create(ROOT_INO, 'n'.repeat(256))), 'NAME_TOO_LONG');
+  });
+});
+
+describe('partial writes merge into what the mediator committed (N=3, Qr=2, Qw=3)', () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster({ readQuorum: 2, writeQuorum: 3, dataServers: 3, faultInjection: true });
+  });
+  after(() => cluster.stop());
+
+  it('a 4 KiB write into a block just written needs no replica read: it merges into the bytes committed', async () => {
+    const c = cluster.client;
+    const data = randomBytes(2 * BS);
+    const attr = await c.writeFile('/merged', data);
+    // Every copy of block 1 goes bad on disk: a read-modify-write that read a replica would fail.
+    for (const port of cluster.dataPorts) {
+      const r = await runCli(['corrupt', String(port), `${attr.ino}:1`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const patch = randomBytes(4096);
+    await c.write(attr.ino, BS + 8192, patch);
+    patch.copy(data, BS + 8192);
+    assert.equal(sha(await c.readFile('/merged')), sha(data), 'the new version holds the committed bytes and the patch');
   });
 });
