@@ -336,19 +336,19 @@ describe('POSIX semantics through the quorumfs mount', { timeout: 120_000 }, () 
     it('scattered writes are not all held in the mount: most are committed before close', async () => {
       const writes = 1000;
       const fh = await fs.open(p('scattered'), 'w');
-      const chunk = pattern(4096, 7);
+      const chunk = pattern(64 * 1024, 7);
       for (let i = 0; i < writes; i++) await fh.write(chunk, 0, chunk.length, i * MiB + 1);
       // The design: the mount buffers writes and flushes on close, fsync and when the buffer fills.
-      // Held at any time: at most 16 MiB of 64 KiB extents (256 writes) plus 4 batches of at most
-      // 32 blocks in flight, so well over half of 1,000 writes are committed before close.
+      // Held at any time: at most 16 MiB of extents (256 of these 64 KiB writes) plus 4 batches of
+      // at most 32 blocks in flight, so well over half of 1,000 writes are committed before close.
       const committed = (await cluster.client.resolve('scattered')).size;
       await fh.close();
       const final = (await fs.stat(p('scattered'))).size;
-      assert.equal(final, (writes - 1) * MiB + 1 + 4096);
+      assert.equal(final, (writes - 1) * MiB + 1 + chunk.length);
       assert.ok(committed >= final / 2, `only ${committed} of ${final} bytes were committed before close`);
-      const tail = Buffer.alloc(4096);
+      const tail = Buffer.alloc(chunk.length);
       const check = await fs.open(p('scattered'), 'r');
-      await check.read(tail, 0, 4096, (writes - 1) * MiB + 1);
+      await check.read(tail, 0, chunk.length, (writes - 1) * MiB + 1);
       await check.close();
       assert.ok(tail.equals(chunk));
     });
