@@ -18,6 +18,8 @@ import { createLogger, type Logger } from '../common/logger.js';
 import { PeerOutage, type OutageReport } from '../core/peer-outage.js';
 import { FuseSession } from '../fuse/fuse-binding.js';
 import { QuorumfsFs } from '../mount/quorumfs-fs.js';
+import { DirectReader } from '../mount/direct-read.js';
+import { RpcClient } from '../transport/rpc-client.js';
 import { mountPoints } from '../fuse/mount-table.js';
 import { setReadahead } from '../fuse/readahead.js';
 import { isStaleMount } from '../fuse/stale-mount.js';
@@ -32,6 +34,7 @@ interface MountFlags extends CredentialsFlag {
   mediator: string;
   timeoutMs: string;
   attrTimeout: string;
+  readThroughMediator?: boolean;
 }
 
 export const MOUNT_DEFAULTS = { timeoutMs: '10000', attrTimeout: '1' };
@@ -122,8 +125,24 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
       client.close();
       throw qfsError('UNAVAILABLE', `cannot find the metadata server through the mediator at ${mediator}: ${messageOf(err)}`);
     });
+  // File data is read from the replicas directly; anything unusual is left to the mediator.
+  const credentials = await credentialsOption(flags);
+  const directReader = flags.readThroughMediator
+    ? undefined
+    : new DirectReader({
+        meta,
+        mediator: client.rpc,
+        connect: (server) =>
+          new RpcClient(server, { ...credentials, peerName: `data server ${formatAddress(server)}`, defaultTimeoutMs: limits.mountDirectReadTimeoutMs }),
+        blockSizeBytes: limits.blockSizeBytes,
+        cacheBytes: limits.mountBlockCacheBytes,
+        targetsTtlMs: limits.mountReadTargetsTtlMs,
+        random: Math.random,
+        now: nowTimespec,
+      });
   const fs = new QuorumfsFs({
     client,
+    directRead: directReader && ((ino, offset, size) => directReader.read(ino, offset, size)),
     attrTimeoutSec,
     entryTimeoutSec: attrTimeoutSec,
     now: nowTimespec,
@@ -168,6 +187,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     clearInterval(keepalive);
     await fs.endSession().catch(() => undefined); // else the mediator ends it after its grace period
     client.close();
+    directReader?.close();
     process.exit(0);
   });
 }

@@ -180,6 +180,12 @@ export const limits = {
   /** Names a mount keeps of the directories it knows whole (known-names.ts; about 100 bytes
    * each); a directory that would pass it is forgotten, and its lookups go to the mediator. */
   mountKnownNamesMax: 200_000,
+  /** Verified blocks a mount keeps for its own reads of replicas (direct-read.ts). */
+  mountBlockCacheBytes: 64 * MiB,
+  /** A mount asks the mediator which data servers are live at most this often. */
+  mountReadTargetsTtlMs: 1_000,
+  /** A mount's own read of a replica waits at most this long before the mediator reads. */
+  mountDirectReadTimeoutMs: 3_000,
   /** A server child process (metadata or data server) must report ready within this. */
   childReadyTimeoutMs: 10_000,
   /** Waits before restarting a metadata server child that died, by attempt (the last repeats). */

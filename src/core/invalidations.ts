@@ -35,6 +35,8 @@ export function invalidationsFor(method: string, args: Args, result: unknown): I
         entries: [...entry(args['oldParent'], args['oldName']), ...entry(args['newParent'], args['newName'])],
       };
     }
+    case 'markAccess':
+      return (result as { marked?: unknown } | undefined)?.marked === true ? { inodes: num(args['ino']), entries: [] } : undefined;
     case 'write':
     case 'setattr':
     case 'setxattr':

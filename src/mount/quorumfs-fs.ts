@@ -44,6 +44,8 @@ interface QuorumfsFsOptions {
   session: string;
   /** The bound on names kept of directories known whole (default limits.mountKnownNamesMax). */
   knownNamesMax?: number;
+  /** Reads from the replicas directly (direct-read.ts); undefined: the mediator must read. */
+  directRead?: (ino: number, offset: number, size: number) => Promise<{ data: Uint8Array; atimeUpdated: boolean } | undefined>;
 }
 
 interface OpenInode {
@@ -227,7 +229,8 @@ export class QuorumfsFs implements F.FuseOperations {
 
   read = this.guard(async (_ctx: F.RequestContext, a: F.ReadArgs): Promise<Uint8Array> => {
     await this.buffers.get(a.ino)?.flush();
-    const { data, atimeUpdated } = await this.client.readChunk(a.ino, a.offset, a.sizeBytes);
+    const { data, atimeUpdated } =
+      (await this.options.directRead?.(a.ino, a.offset, a.sizeBytes)) ?? (await this.client.readChunk(a.ino, a.offset, a.sizeBytes));
     // The kernel's cached attributes still hold the old atime (Linux 6.x also marks its atime
     // stale after each read it sends). Told after the reply, never awaited here: the kernel holds
     // the read's page locks until it is answered, and a notification may queue behind one that

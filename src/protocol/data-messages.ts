@@ -76,10 +76,10 @@ export const dataMethods = {
   terminate: method('terminate', empty, empty, false),
 } as const;
 
-/** Data servers serve the mediator and the operator's command line, never file-system clients
- * (a client could otherwise overwrite or delete any replica); fault injection also needs the
- * server's --fault-injection flag. */
+/** Data servers serve the mediator and the operator's command line; file-system clients may
+ * only read (a mount reads Qr replicas itself and checks them against the block map), never
+ * write or delete a replica. Fault injection also needs the server's --fault-injection flag. */
 export const dataAccess: AccessPolicy = {
   defaultRoles: ['server', 'admin'],
-  methodRoles: { corrupt: ['admin'], terminate: ['admin'] },
+  methodRoles: { corrupt: ['admin'], terminate: ['admin'], get: ['server', 'admin', 'client'], verify: ['server', 'admin', 'client'] },
 };

@@ -119,6 +119,14 @@ export const mediatorMethods = {
   /** Where the metadata server listens: mounts call its namespace methods directly. An
    * unspecified host (0.0.0.0, ::) means the mediator's own. */
   metaServer: method('metaServer', empty, object({ host: str, port: uint }), true),
+  /** The read quorum and the data servers reads count on now (live): a mount reads replicas
+   * itself and falls back to `read` here when anything is not as expected. */
+  readTargets: method(
+    'readTargets',
+    empty,
+    object({ readQuorum: uint, servers: array(object({ id: str, host: str, port: uint }), 1024) }),
+    true,
+  ),
   /** Starts a catch-up compare of every data server now; with wait, returns when the attempt
    * ends, saying whether it completed (failed heals are retried in the background anyway). */
   heal: method('heal', object({ wait: bool }), passOutcome, true),

@@ -93,6 +93,9 @@ export const namespaceMethods = {
   listxattr: method('listxattr', object({ ino: uint }), object({ names: array(xattrName, 65536) }), true, NAMES),
   removexattr: method('removexattr', object({ ino: uint, name: xattrName }), empty, false, NAMES),
   statfs: method('statfs', empty, statFs, true),
+  /** Marks a read access as relatime does (atime to `now` if it is not after mtime or ctime,
+   * or a day old; ctime kept); says whether it did. */
+  markAccess: method('markAccess', object({ ino: uint, now: timespec }), object({ marked: bool }), false),
 } as const;
 
 /** Methods only the mediator calls on the metadata server. */
@@ -149,12 +152,13 @@ export const metaInternalMethods = {
 export const metaMethods = { ...namespaceMethods, ...metaInternalMethods } as const;
 
 /** Mounts and other clients call the namespace methods here directly, trusted with their uid/gid
- * as the mediator trusts them; block maps, versions and holds are the mediator's alone. A client
- * may ping, to keep the connection that carries its invalidations open. */
+ * as the mediator trusts them, and read block maps (a mount reads replicas itself); changing
+ * block maps, versions and holds is the mediator's alone. A client may ping, to keep the
+ * connection that carries its invalidations open. */
 export const metaAccess: AccessPolicy = {
   defaultRoles: ['server'],
   methodRoles: Object.fromEntries(
-    [...Object.keys(namespaceMethods), metaInternalMethods.ping.name].map((name) => [name, ['client', 'admin', 'server'] as const]),
+    [...Object.keys(namespaceMethods), metaInternalMethods.ping.name, metaInternalMethods.getBlocks.name].map((name) => [name, ['client', 'admin', 'server'] as const]),
   ),
 };
 

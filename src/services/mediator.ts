@@ -317,6 +317,10 @@ export class Mediator {
       .register(mediatorMethods.statfs, (_a, ctx) => this.core.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
       .register(mediatorMethods.metaServer, () => ({ host: this.options.host, port: this.options.metaPort }))
+      .register(mediatorMethods.readTargets, () => ({
+        readQuorum: this.options.readQuorum,
+        servers: this.core.dataServerStatus().filter((s) => s.state === 'live').map(({ id, host, port }) => ({ id, host, port })),
+      }))
       .register(mediatorMethods.heal, async (a) => {
         const pass = redundancy.healAll();
         return a.wait ? pass : { complete: false, reason: 'started' };

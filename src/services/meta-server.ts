@@ -98,6 +98,7 @@ export function registerMetaHandlers(rpc: HandlerRegistry, store: MetaStore, pid
       return {};
     })
     .register(ns.statfs, () => store.statfs())
+    .register(ns.markAccess, (a) => ({ marked: store.markAccess(a.ino, a.now) }))
     .register(internal.setattr, (a) => store.setattr(a.ino, a.attr, a.now))
     .register(internal.getBlocks, (a) => ({
       attr: store.getattr(a.ino),

@@ -106,6 +106,10 @@ export interface MetaStore {
   listxattr(ino: number): string[];
   removexattr(ino: number, name: string): void;
   statfs(): StatFs;
+  /** Marks a read access as relatime does: atime becomes `now` if it is not after mtime or
+   * ctime, or is a day old; ctime stays. Returns whether it changed. Not synced by itself (a
+   * power loss can only set an access time back). NOT_FOUND. */
+  markAccess(ino: number, now: Timespec): boolean;
   /** Every block of every file, in (ino, index) order, after the position given; for heal and
    * scrub. */
   listBlocks(afterIno: number, afterIndex: number, limit: number): Array<BlockRef & { ino: number }>;

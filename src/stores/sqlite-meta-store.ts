@@ -8,6 +8,7 @@ import { statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { nowTimespec } from '../common/clock.js';
+import { atimeUpdateDue } from '../core/relatime.js';
 import { asQfsError, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import { nameByteLength, nameFromBytes, nameToBytes } from '../common/name-bytes.js';
@@ -835,6 +836,18 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   // ---- status ----
+
+  markAccess(ino: number, now: Timespec): boolean {
+    checkNonNegativeInt(ino, 'ino');
+    checkTimespec(now, 'now');
+    return this.writeUnsynced(() => {
+      const attr = this.requireInode(ino);
+      if (!atimeUpdateDue(attr, now)) return false;
+      attr.atime = { ...now };
+      this.save(attr);
+      return true;
+    });
+  }
 
   statfs(): StatFs {
     const inodes = this.read(() => this.st.inodeCount.get()?.n ?? 0);

@@ -190,3 +190,58 @@ describe('two mounts of one cluster', { timeout: 60_000 }, () => {
     assert.deepEqual((await readdir(path.join(second.dir, 'made'))).sort(), ['mine', 'moved', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9']);
   });
 });
+
+describe('a mount reads replicas itself (N=3, Qr=2)', { timeout: 60_000 }, () => {
+  let cluster: Cluster;
+  let mount: Mount;
+  before(async () => {
+    cluster = await startCluster({ readQuorum: 2, writeQuorum: 3, dataServers: 3, faultInjection: true });
+    mount = await startMount(cluster.mediatorPort);
+  });
+  after(async () => {
+    await mount?.stop();
+    await cluster?.stop();
+  });
+
+  const mediatorReads = async (): Promise<number> => (await cluster.status()).counters.reads;
+
+  it('reads verified bytes without the mediator, through it when a copy is bad, and directly again once repaired', async () => {
+    const files = await Promise.all(
+      [0, 1, BS - 1, BS + 1, 3 * BS + 777].map(async (size, i) => {
+        const data = randomBytes(size);
+        await cluster.client.writeFile(`/direct-${i}`, data);
+        return { path: path.join(mount.dir, `direct-${i}`), data };
+      }),
+    );
+    const before = await mediatorReads();
+    for (const f of files) assert.equal(sha(await readFile(f.path)), sha(f.data), f.path);
+    assert.equal(await mediatorReads(), before, 'every read went to the replicas directly');
+
+    // Every copy but one of block 1 of the last file goes bad: the mount's Qr read meets a bad
+    // copy (either the one sent or one checked in place) and the mediator reads instead.
+    const last = files[files.length - 1]!;
+    const ino = (await stat(last.path)).ino;
+    for (const port of cluster.dataPorts.slice(0, 2)) {
+      const r = await runCli(['corrupt', String(port), `${ino}:1`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    // A fresh mount each time: no cached pages, no cached blocks.
+    const readOnFreshMount = async (): Promise<Buffer> => {
+      const fresh = await startMount(cluster.mediatorPort);
+      try {
+        return await readFile(path.join(fresh.dir, path.basename(last.path)));
+      } finally {
+        await fresh.stop();
+      }
+    };
+    assert.equal(sha(await readOnFreshMount()), sha(last.data), 'the right bytes despite two bad copies');
+    const afterBad = await mediatorReads();
+    assert.ok(afterBad > before, 'the mediator read what the mount could not');
+    // (The mediator may answer from the blocks it committed and cached; the scrub repairs.)
+    const scrub = await runCli(['scrub', '--mediator', `127.0.0.1:${cluster.mediatorPort}`, '--wait']);
+    assert.equal(scrub.code, 0, scrub.stderr);
+    // Every copy is good again: the mount reads them itself.
+    assert.equal(sha(await readOnFreshMount()), sha(last.data));
+    assert.equal(await mediatorReads(), afterBad, 'read directly once repaired');
+  });
+});

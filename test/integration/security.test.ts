@@ -152,7 +152,7 @@ describe('security: authentication and roles', () => {
     }
   });
 
-  it("a client credential may use the mediator and the metadata server's namespace, but not a data server, block maps, holds or heal", async () => {
+  it("a client credential may use the mediator, the metadata server's namespace and block maps and read replicas, but not change a replica, a block map or holds, nor heal", async () => {
     const mediator = new QuorumfsClient({ host: '127.0.0.1', port: cluster.mediatorPort }, { credentials: clientCred });
     const data = new RpcClient({ host: '127.0.0.1', port: cluster.dataPorts[0]! }, { credentials: clientCred });
     const meta = new RpcClient({ host: '127.0.0.1', port: cluster.metaPort }, { credentials: clientCred });
@@ -161,11 +161,16 @@ describe('security: authentication and roles', () => {
       await assert.rejects(mediator.rpc.call(mediatorMethods.heal, { wait: false }), { code: 'PERMISSION' });
       const payload = Buffer.from('evil');
       await assert.rejects(data.call(dataMethods.put, { key: 'k', version: 1, checksum: checksumOf(payload) }, { payload }), { code: 'PERMISSION' });
+      await assert.rejects(data.call(dataMethods.delete, { key: 'k', version: 1 }), { code: 'PERMISSION' });
+      // A mount reads replicas itself, checked against the block map it may read.
+      const f = await mediator.resolve('/f');
+      const { blocks } = await meta.call(metaMethods.getBlocks, { ino: f.ino, fromIndex: 0, toIndex: 1 });
+      const got = await data.callWithPayload(dataMethods.get, { key: `${f.ino}:0`, version: blocks[0]!.version });
+      assert.equal(got.payload.toString(), 'hello');
       await assert.rejects(data.call(dataMethods.list, {}), { code: 'PERMISSION' });
       await assert.rejects(data.call(dataMethods.terminate, {}), { code: 'PERMISSION' });
       // Mounts call the namespace methods there directly; what only the mediator may do stays its own.
       assert.equal((await meta.call(metaMethods.getattr, { ino: ROOT_INO })).ino, ROOT_INO);
-      const f = await mediator.resolve('/f');
       await assert.rejects(meta.call(metaMethods.reserveVersions, { count: 1 }), { code: 'PERMISSION' });
       await assert.rejects(meta.call(metaMethods.commitBlocks, { ino: f.ino, blocks: [], sizeBytes: 0, time: f.mtime }), { code: 'PERMISSION' });
       await assert.rejects(meta.call(metaMethods.setHolds, { session: 'someone-else', inos: [] }), { code: 'PERMISSION' });
