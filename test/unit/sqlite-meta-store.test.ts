@@ -891,6 +891,19 @@ describe('on disk', () => {
     again.close();
   });
 
+  it('marks a read access as relatime does: only when atime is not after mtime or ctime, or a day old; ctime kept', () => {
+    const store = SqliteMetaStore.open(join(tempDir(), 'meta.db'));
+    const f = file(store, ROOT_INO, 'f'); // atime = mtime = ctime: due
+    assert.equal(store.markAccess(f.ino, { sec: f.ctime.sec + 5, nsec: 0 }), true);
+    const marked = store.getattr(f.ino);
+    assert.deepEqual(marked.atime, { sec: f.ctime.sec + 5, nsec: 0 });
+    assert.deepEqual(marked.ctime, f.ctime, 'ctime kept');
+    assert.equal(store.markAccess(f.ino, { sec: f.ctime.sec + 60, nsec: 0 }), false, 'atime after mtime and ctime, less than a day old');
+    assert.equal(store.markAccess(f.ino, { sec: f.ctime.sec + 5 + 86_400, nsec: 0 }), true, 'a day later');
+    expectCode(() => store.markAccess(999_999, { sec: 1, nsec: 0 }), 'NOT_FOUND');
+    store.close();
+  });
+
   it("commits a read's access mark without a sync of its own, and syncs every other change", () => {
     const path = join(tempDir(), 'meta.db');
     const store = SqliteMetaStore.open(path);
