@@ -7,6 +7,10 @@ const MiB = 1024 * KiB;
 export const limits = {
   /** File data is cut into blocks of this size; the last block of a file may be shorter. */
   blockSizeBytes: 1 * MiB,
+  /** Blocks of at most this many data bytes are written and read by a data server with
+   * synchronous calls on its event loop (block-file-io.ts): each call costs less than a
+   * thread-pool round trip. Larger blocks would hold the loop for milliseconds. */
+  inlineBlockIoMaxBytes: 64 * KiB,
   /** Largest payload one frame may carry (a block plus room). */
   maxPayloadBytes: 4 * MiB,
   /** Blocks one write call may touch (each is read, merged and held in memory at once). */

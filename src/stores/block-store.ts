@@ -6,7 +6,7 @@
 // (rebuilt at open, changed together with the files under a per-key lock).
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -30,6 +30,7 @@ import {
   parseBlockFileName,
   subdirOf,
 } from './block-file-format.js';
+import { fileIoFor, threadPoolIo, type FileIo } from './block-file-io.js';
 import type { DataStore } from './data-store.js';
 
 export interface BlockStoreOptions {
@@ -170,16 +171,17 @@ export class BlockStore implements DataStore {
       assertPayload(checksum, data, op);
       const header = encodeHeader({ key, version, checksum, dataLengthBytes: data.length });
       const finalPath = this.blockPath(key, version);
-      // The hash runs on this thread while the thread pool writes the temp file; a mismatch
-      // discards the temp file, so bad bytes never become a block.
-      const tempPath = await this.writeTemp(finalPath, [header, data], op, () => {
+      const io = fileIoFor(data.length);
+      // The hash runs on this thread while the thread pool writes the temp file (or after an
+      // inline write); a mismatch discards the temp file, so bad bytes never become a block.
+      const tempPath = await this.writeTemp(io, finalPath, [header, data], op, () => {
         const actual = checksumOf(data);
         if (actual !== checksum) {
           throw qfsError('CORRUPT', `${op}: the bytes that arrived have checksum ${actual}, not ${checksum}`);
         }
       });
       await this.locks.run(key, async () => {
-        await renameOrDiscard(tempPath, finalPath, op);
+        await renameOrDiscard(io, tempPath, finalPath, op);
         this.index.set(key, version, { sizeBytes: data.length, checksum, damage: null });
       });
       await this.syncDir(subdirOf(key), op);
@@ -349,33 +351,33 @@ export class BlockStore implements DataStore {
   }
 
   /** Writes `chunks` to a fresh temp file beside `finalPath`, running `check` meanwhile. */
-  private async writeTemp(finalPath: string, chunks: Uint8Array[], op: string, check: () => void): Promise<string> {
+  private async writeTemp(io: FileIo, finalPath: string, chunks: Uint8Array[], op: string, check: () => void): Promise<string> {
     this.tempCounter += 1;
     const unique = `${process.pid}-${this.tempCounter}-${randomBytes(4).toString('hex')}`;
     const tempPath = `${finalPath}.${unique}${TEMP_FILE_SUFFIX}`;
-    let handle: FileHandle | undefined;
+    let fd: number | undefined;
     try {
-      handle = await this.createFile(tempPath);
-      const writing = writeAll(handle, chunks, 0);
+      fd = await this.createFile(io, tempPath);
+      const writing = writeAll(io, fd, chunks, 0);
       const checked = runCheck(check);
       await writing;
       if (checked !== null) throw checked;
-      if (this.durable) await handle.datasync();
-      const closing = handle;
-      handle = undefined;
-      await closing.close();
+      if (this.durable) await io.datasync(fd);
+      const closing = fd;
+      fd = undefined;
+      await io.close(closing);
       return tempPath;
     } catch (err) {
-      await handle?.close().catch(() => undefined);
+      if (fd !== undefined) await io.close(fd).catch(() => undefined);
       await unlink(tempPath).catch(() => undefined);
       throw ioError(op, err);
     }
   }
 
   /** Creates `filePath` exclusively, making its subdirectory (durably) on first use. */
-  private async createFile(filePath: string): Promise<FileHandle> {
+  private async createFile(io: FileIo, filePath: string): Promise<number> {
     try {
-      return await open(filePath, 'wx', 0o644);
+      return await io.open(filePath, 'wx', 0o644);
     } catch (err) {
       if (errnoOf(err) !== 'ENOENT') throw err;
     }
@@ -384,12 +386,13 @@ export class BlockStore implements DataStore {
     });
     // Even after EEXIST: a concurrent creator's mkdir may not be durable yet.
     if (this.durable) await fsyncDirectory(this.dir);
-    return open(filePath, 'wx', 0o644);
+    return io.open(filePath, 'wx', 0o644);
   }
 
   private async readBlock(key: string, version: number): Promise<BlockData> {
     const what = describeBlock(key, version);
-    const bytes = await readBlockFile(this.blockPath(key, version), `get ${what}`);
+    const io = fileIoFor(this.index.get(key, version)?.sizeBytes ?? Infinity);
+    const bytes = await readBlockFile(io, this.blockPath(key, version), `get ${what}`);
     if (bytes === undefined) throw qfsError('NOT_FOUND', `get ${what}: no such block`);
     const decoded = decodeHeader(bytes);
     if (!decoded.ok) throw qfsError('CORRUPT', `get ${what}: ${decoded.reason}`);
@@ -423,7 +426,7 @@ export class BlockStore implements DataStore {
   private async overwriteWithGarbage(key: string, version: number): Promise<CorruptResult> {
     const op = `corrupt ${describeBlock(key, version)}`;
     const filePath = this.blockPath(key, version);
-    const bytes = await readBlockFile(filePath, op);
+    const bytes = await readBlockFile(threadPoolIo, filePath, op);
     if (bytes === undefined) throw qfsError('NOT_FOUND', `${op}: no such block`);
     const decoded = decodeHeader(bytes);
     if (!decoded.ok) throw qfsError('CORRUPT', `${op}: ${decoded.reason}`);
@@ -516,12 +519,12 @@ async function inspectBlockFile(filePath: string, key: string, version: number):
   let head: Buffer;
   let fileBytes: number;
   try {
-    const handle = await open(filePath, 'r');
+    const fd = await threadPoolIo.open(filePath, 'r');
     try {
-      fileBytes = (await handle.stat()).size;
-      head = await readAt(handle, Math.min(fileBytes, MAX_HEADER_BYTES), 0);
+      fileBytes = await threadPoolIo.sizeOf(fd);
+      head = await readAt(threadPoolIo, fd, Math.min(fileBytes, MAX_HEADER_BYTES), 0);
     } finally {
-      await handle.close();
+      await threadPoolIo.close(fd);
     }
   } catch (err) {
     return { sizeBytes: 0, checksum: null, damage: `unreadable: ${messageOf(err)}` };
@@ -558,14 +561,14 @@ async function ensureMarker(dir: string, durable: boolean): Promise<void> {
   if (text === undefined) {
     await assertNothingElse(dir);
     const tempPath = `${markerPath}.${process.pid}${TEMP_FILE_SUFFIX}`;
-    const handle = await open(tempPath, 'w', 0o644);
+    const fd = await threadPoolIo.open(tempPath, 'w', 0o644);
     try {
-      await writeAll(handle, [Buffer.from(encodeStoreMarker(), 'utf8')], 0);
-      if (durable) await handle.datasync();
+      await writeAll(threadPoolIo, fd, [Buffer.from(encodeStoreMarker(), 'utf8')], 0);
+      if (durable) await threadPoolIo.datasync(fd);
     } finally {
-      await handle.close();
+      await threadPoolIo.close(fd);
     }
-    await rename(tempPath, markerPath);
+    await threadPoolIo.rename(tempPath, markerPath);
     if (durable) await fsyncDirectory(dir);
     return;
   }
@@ -586,41 +589,41 @@ async function assertNothingElse(dir: string): Promise<void> {
 }
 
 /** Whole file, or undefined if it does not exist; CORRUPT if larger than any block file can be. */
-async function readBlockFile(filePath: string, op: string): Promise<Buffer | undefined> {
-  let handle: FileHandle;
+async function readBlockFile(io: FileIo, filePath: string, op: string): Promise<Buffer | undefined> {
+  let fd: number;
   try {
-    handle = await open(filePath, 'r');
+    fd = await io.open(filePath, 'r');
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return undefined;
     throw ioError(op, err);
   }
   try {
-    const sizeBytes = (await handle.stat()).size;
+    const sizeBytes = await io.sizeOf(fd);
     if (sizeBytes > MAX_FILE_BYTES) throw qfsError('CORRUPT', `${op}: file of ${sizeBytes} bytes is larger than any block`);
-    return await readAt(handle, sizeBytes, 0);
+    return await readAt(io, fd, sizeBytes, 0);
   } catch (err) {
     throw ioError(op, err);
   } finally {
-    await handle.close();
+    await io.close(fd);
   }
 }
 
-async function readAt(handle: FileHandle, lengthBytes: number, position: number): Promise<Buffer> {
+async function readAt(io: FileIo, fd: number, lengthBytes: number, position: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(lengthBytes);
   let filled = 0;
   while (filled < lengthBytes) {
-    const { bytesRead } = await handle.read(buf, filled, lengthBytes - filled, position + filled);
+    const bytesRead = await io.read(fd, buf, filled, lengthBytes - filled, position + filled);
     if (bytesRead === 0) return buf.subarray(0, filled); // the file shrank under us
     filled += bytesRead;
   }
   return buf;
 }
 
-async function writeAll(handle: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
+async function writeAll(io: FileIo, fd: number, chunks: Uint8Array[], position: number): Promise<void> {
   let pending = chunks.filter((c) => c.length > 0);
   let at = position;
   while (pending.length > 0) {
-    const { bytesWritten } = await handle.writev(pending, at);
+    const bytesWritten = await io.writev(fd, pending, at);
     if (bytesWritten <= 0) throw qfsError('INTERNAL', 'writev wrote nothing');
     at += bytesWritten;
     pending = dropWritten(pending, bytesWritten);
@@ -643,21 +646,21 @@ function dropWritten(chunks: Uint8Array[], writtenBytes: number): Uint8Array[] {
 
 async function writeInPlace(filePath: string, data: Uint8Array, position: number, durable: boolean, op: string): Promise<void> {
   try {
-    const handle = await open(filePath, 'r+');
+    const fd = await threadPoolIo.open(filePath, 'r+');
     try {
-      await writeAll(handle, [data], position);
-      if (durable) await handle.datasync();
+      await writeAll(threadPoolIo, fd, [data], position);
+      if (durable) await threadPoolIo.datasync(fd);
     } finally {
-      await handle.close();
+      await threadPoolIo.close(fd);
     }
   } catch (err) {
     throw ioError(op, err);
   }
 }
 
-async function renameOrDiscard(tempPath: string, finalPath: string, op: string): Promise<void> {
+async function renameOrDiscard(io: FileIo, tempPath: string, finalPath: string, op: string): Promise<void> {
   try {
-    await rename(tempPath, finalPath);
+    await io.rename(tempPath, finalPath);
   } catch (err) {
     await unlink(tempPath).catch(() => undefined);
     throw ioError(op, err);

@@ -26,6 +26,7 @@ import {
   parseBlockFileName,
   subdirOf,
 } from '../../src/stores/block-file-format.js';
+import { fileIoFor, inlineIo, threadPoolIo } from '../../src/stores/block-file-io.js';
 import { BlockStore, type BlockCursor, type BlockListEntry } from '../../src/stores/block-store.js';
 import { crashBlockData } from '../helpers/block-crash-writer.js';
 
@@ -439,6 +440,89 @@ describe('BlockStore concurrency and lifecycle', () => {
     }
   });
 });
+
+describe('BlockStore inline I/O of small blocks', () => {
+  const limitBytes = limits.inlineBlockIoMaxBytes;
+  /** Either side of the limit, so the inline and the thread-pool path run the same checks. */
+  const sizes = [0, 4096, limitBytes, limitBytes + 1];
+
+  test('the limit picks the inline calls up to it and the thread pool above it', () => {
+    assert.equal(fileIoFor(0), inlineIo);
+    assert.equal(fileIoFor(limitBytes), inlineIo);
+    assert.equal(fileIoFor(limitBytes + 1), threadPoolIo);
+    assert.equal(fileIoFor(limits.maxPayloadBytes), threadPoolIo);
+  });
+
+  test('blocks either side of the limit are stored whole, survive a reopen and leave no temp file', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await BlockStore.open(dir);
+      for (const [i, size] of sizes.entries()) await put(store, `edge-${i}`, 3, bytes(size, i));
+      for (const [i, size] of sizes.entries()) assert.ok((await store.get(`edge-${i}`, 3)).data.equals(bytes(size, i)));
+      await store.close();
+      assert.deepEqual(await filesUnder(dir), sizes.map((_, i) => `${subdirOf(`edge-${i}`)}/edge-${i}.3.blk`).sort());
+      const reopened = await BlockStore.open(dir);
+      assert.deepEqual(reopened.openReport, { tempFilesRemoved: 0, damaged: [], ignored: [] });
+      for (const [i, size] of sizes.entries()) {
+        const got = await reopened.get(`edge-${i}`, 3);
+        assert.ok(got.data.equals(bytes(size, i)), `edge-${i} (${size} bytes) reads back after a reopen`);
+        assert.equal(got.checksum, checksumOf(bytes(size, i)));
+      }
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('bytes that do not match their checksum store nothing on either side of the limit', async () => {
+    await withStore(async (store, dir) => {
+      for (const [i, size] of sizes.entries()) {
+        await rejectsWith(store.put(`bad-${i}`, 1, checksumOf(bytes(size + 1, i)), bytes(size, i)), 'CORRUPT', `bad-${i}`);
+      }
+      assert.deepEqual(listAll(store), []);
+      assert.deepEqual(
+        (await filesUnder(dir)).filter((f) => f.endsWith('.blk') || f.endsWith('.tmp')),
+        [],
+        'no block and no temp file is left behind',
+      );
+    });
+  });
+
+  test('a failing create, rename or read is the same error on either side of the limit, and leaves no temp file', async () => {
+    const failures = async (size: number): Promise<string[]> => {
+      const codes: string[] = [];
+      const record = async (call: Promise<unknown>): Promise<void> => {
+        await call.then(
+          () => codes.push('ok'),
+          (err: unknown) => codes.push(err instanceof QfsError ? `${err.code} ${errnoOfCause(err)}` : String(err)),
+        );
+      };
+      await withStore(async (store, dir) => {
+        // The key's subdirectory is a file: creating the temp file fails (ENOTDIR).
+        await writeFile(path.join(dir, subdirOf('file-in-way')), '');
+        await record(store.put('file-in-way', 1, checksumOf(bytes(size)), bytes(size)));
+        // The block's name is a directory: the rename fails, the temp file goes.
+        const target = blockPath(dir, 'dir-in-way', 1);
+        await mkdir(path.join(target, 'child'), { recursive: true });
+        await record(store.put('dir-in-way', 1, checksumOf(bytes(size)), bytes(size)));
+        assert.deepEqual((await filesUnder(dir)).filter((f) => f.endsWith('.tmp')), [], `${size} bytes: no temp file left`);
+        // A block file removed behind the store's back: NOT_FOUND, not INTERNAL.
+        await put(store, 'gone', 1, bytes(size));
+        await rm(blockPath(dir, 'gone', 1));
+        await record(store.get('gone', 1));
+      });
+      return codes;
+    };
+    const inline = await failures(4096);
+    assert.deepEqual(inline, ['INTERNAL ENOTDIR', 'INTERNAL EISDIR', 'NOT_FOUND undefined']);
+    assert.deepEqual(await failures(limitBytes + 1), inline);
+  });
+});
+
+function errnoOfCause(err: QfsError): string | undefined {
+  const cause: unknown = err.cause;
+  return typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : undefined;
+}
 
 describe('block file format', () => {
   const keyArb = fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/);
