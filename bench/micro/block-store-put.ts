@@ -1,7 +1,8 @@
 // Micro benchmark of one data server's BlockStore, durable (fsync on): puts/s and gets/s of
 // 4 KiB, 64 KiB and 1 MiB blocks, serially and with several calls in flight. The store under
 // test is loaded from --store (a compiled block-store.js), so two builds can be run alternately.
-// Run: node dist/bench/micro/block-store-put.js [--store PATH] [--in-flight 1,8] [--rounds 1]
+// With --cold the gets read from the disk, not the page cache (drops the kernel's caches: root).
+// Run: node dist/bench/micro/block-store-put.js [--store PATH] [--in-flight 1,8] [--sizes 4,64] [--cold]
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 
 import { checksumOf } from '../../src/common/checksum.js';
 import type { BlockStore } from '../../src/stores/block-store.js';
+import { dropCaches } from '../workloads/drop-caches.js';
 
 interface Case {
   sizeBytes: number;
@@ -45,7 +47,7 @@ async function ratePerSecond(count: number, inFlight: number, op: (i: number) =>
   return count / ((performance.now() - start) / 1000);
 }
 
-async function runCase(mod: StoreModule, c: Case, inFlight: number): Promise<{ puts: number; gets: number }> {
+async function runCase(mod: StoreModule, c: Case, inFlight: number, cold: boolean): Promise<{ puts: number; gets: number }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'wt-put-bench-'));
   try {
     const store = await mod.BlockStore.open(dir);
@@ -54,6 +56,7 @@ async function runCase(mod: StoreModule, c: Case, inFlight: number): Promise<{ p
     // Keys spread over subdirectories as the mediator's do (subdirOf hashes the key).
     const keyOf = (i: number): string => `bench-${i}`;
     const puts = await ratePerSecond(c.count, inFlight, (i) => store.put(keyOf(i), 1, checksum, data));
+    if (cold) await dropCaches();
     const gets = await ratePerSecond(c.count, inFlight, (i) => store.get(keyOf(i), 1));
     await store.close();
     return { puts, gets };
@@ -69,15 +72,16 @@ async function main(): Promise<void> {
       'in-flight': { type: 'string', default: '1,8' },
       sizes: { type: 'string', default: CASES.map((c) => c.sizeBytes / KiB).join(',') },
       label: { type: 'string', default: 'this build' },
+      cold: { type: 'boolean', default: false },
     },
   });
   const mod = (await import(pathToFileURL(path.resolve(values.store!)).href)) as StoreModule;
   const sizesKiB = new Set(values.sizes!.split(',').map(Number));
   for (const inFlight of values['in-flight']!.split(',').map(Number)) {
     for (const c of CASES.filter((x) => sizesKiB.has(x.sizeBytes / KiB))) {
-      const { puts, gets } = await runCase(mod, c, inFlight);
+      const { puts, gets } = await runCase(mod, c, inFlight, values.cold!);
       // One JSON line per case, for scripts that take medians over alternating runs.
-      console.log(JSON.stringify({ label: values.label, sizeKiB: c.sizeBytes / KiB, inFlight, putsPerS: Math.round(puts), getsPerS: Math.round(gets) }));
+      console.log(JSON.stringify({ label: values.label, cold: values.cold, sizeKiB: c.sizeBytes / KiB, inFlight, putsPerS: Math.round(puts), getsPerS: Math.round(gets) }));
     }
   }
 }
