@@ -130,6 +130,8 @@ export class BlockStore implements DataStore {
   /** Subdirectories kept open (at most 256 fds) so a directory fsync costs one call, not three. */
   private readonly dirHandles = new Map<string, Promise<FileHandle>>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Calls begun and not settled, counted from before their first step (see ioFor). */
+  private callsInFlight = 0;
   private report: OpenReport = { tempFilesRemoved: 0, damaged: [], ignored: [] };
   private tempCounter = 0;
   private closing: Promise<void> | undefined;
@@ -171,7 +173,7 @@ export class BlockStore implements DataStore {
       assertPayload(checksum, data, op);
       const header = encodeHeader({ key, version, checksum, dataLengthBytes: data.length });
       const finalPath = this.blockPath(key, version);
-      const io = fileIoFor(data.length);
+      const io = this.ioFor(data.length);
       // The hash runs on this thread while the thread pool writes the temp file (or after an
       // inline write); a mismatch discards the temp file, so bad bytes never become a block.
       const tempPath = await this.writeTemp(io, finalPath, [header, data], op, () => {
@@ -319,13 +321,26 @@ export class BlockStore implements DataStore {
 
   private track<T>(work: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(closedError(this.dir));
+    this.callsInFlight += 1;
     const done = work();
     this.inFlight.add(done);
     const forget = (): void => {
       this.inFlight.delete(done);
+      this.callsInFlight -= 1;
     };
     done.then(forget, forget);
     return done;
+  }
+
+  /**
+   * How to run the file calls of a put or get of `dataBytes`: inline for a small block when it
+   * is the store's only call, else on the thread pool. Alone, a round trip to the pool is only
+   * latency; with other calls in flight the pool overlaps their disk waits on several threads,
+   * which inline calls on the event loop would serialize (8 gets of uncached 64 KiB blocks in
+   * flight: 5,237/s on the pool, 2,796/s inline).
+   */
+  private ioFor(dataBytes: number): FileIo {
+    return this.callsInFlight === 1 ? fileIoFor(dataBytes) : threadPoolIo;
   }
 
   private assertOpen(): void {
@@ -391,7 +406,7 @@ export class BlockStore implements DataStore {
 
   private async readBlock(key: string, version: number): Promise<BlockData> {
     const what = describeBlock(key, version);
-    const io = fileIoFor(this.index.get(key, version)?.sizeBytes ?? Infinity);
+    const io = this.ioFor(this.index.get(key, version)?.sizeBytes ?? Infinity);
     const bytes = await readBlockFile(io, this.blockPath(key, version), `get ${what}`);
     if (bytes === undefined) throw qfsError('NOT_FOUND', `get ${what}: no such block`);
     const decoded = decodeHeader(bytes);
