@@ -8,8 +8,9 @@ export const limits = {
   /** File data is cut into blocks of this size; the last block of a file may be shorter. */
   blockSizeBytes: 1 * MiB,
   /** Blocks of at most this many data bytes are written and read by a data server with
-   * synchronous calls on its event loop (block-file-io.ts): each call costs less than a
-   * thread-pool round trip. Larger blocks would hold the loop for milliseconds. */
+   * synchronous calls on its event loop when nothing else is in flight (block-file-io.ts,
+   * BlockStore.ioFor): each call costs less than a thread-pool round trip. Larger blocks would
+   * hold the loop for milliseconds; 256 KiB bought nothing measurable. */
   inlineBlockIoMaxBytes: 64 * KiB,
   /** Largest payload one frame may carry (a block plus room). */
   maxPayloadBytes: 4 * MiB,

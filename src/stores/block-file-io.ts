@@ -1,8 +1,9 @@
 // The file calls a block store makes on file descriptors, with one contract and two ways to run
 // them: threadPoolIo runs each call on libuv's thread pool, inlineIo on the calling thread. A
 // thread-pool round trip costs about 100 µs on our VMs, more than opening, writing, renaming or
-// closing a small file, so blocks up to limits.inlineBlockIoMaxBytes take inlineIo (fileIoFor);
-// larger ones stay off the event loop. Either way errors are Node's, with the same errno codes.
+// closing a small file, so blocks up to limits.inlineBlockIoMaxBytes may take inlineIo
+// (fileIoFor; BlockStore.ioFor does only when no other call is in flight); larger ones stay off
+// the event loop. Either way errors are Node's, with the same errno codes.
 
 import * as fs from 'node:fs';
 

@@ -5,9 +5,11 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { syncBuiltinESMExports } from 'node:module';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -451,6 +453,37 @@ describe('BlockStore inline I/O of small blocks', () => {
     assert.equal(fileIoFor(limitBytes), inlineIo);
     assert.equal(fileIoFor(limitBytes + 1), threadPoolIo);
     assert.equal(fileIoFor(limits.maxPayloadBytes), threadPoolIo);
+  });
+
+  test('a lone small put or get opens its file inline; a large one, or one among others, on the thread pool', async () => {
+    await withStore(async (store, dir) => {
+      // Counts the inline opens in this store (fs.openSync, as ESM modules see it).
+      let inlineOpens = 0;
+      const openSync = fs.openSync;
+      fs.openSync = ((...args: Parameters<typeof openSync>) => {
+        if (String(args[0]).startsWith(dir)) inlineOpens += 1;
+        return openSync(...args);
+      }) as typeof openSync;
+      syncBuiltinESMExports();
+      try {
+        // Version 0 first, so no put below makes its subdirectory (a second open).
+        for (const key of ['lone', 'large', ...Array.from({ length: 8 }, (_, i) => `crowd-${i}`)]) await put(store, key, 0, bytes(1));
+        const opensDuring = async (work: () => Promise<unknown>): Promise<number> => {
+          const before = inlineOpens;
+          await work();
+          return inlineOpens - before;
+        };
+        assert.equal(await opensDuring(() => put(store, 'lone', 1, bytes(4096))), 1, 'a lone small put');
+        assert.equal(await opensDuring(() => store.get('lone', 1)), 1, 'a lone small get');
+        assert.equal(await opensDuring(() => put(store, 'large', 1, bytes(limitBytes + 1))), 0, 'a large put');
+        assert.equal(await opensDuring(() => store.get('large', 1)), 0, 'a large get');
+        const eight = (): Promise<unknown> => Promise.all(Array.from({ length: 8 }, (_, i) => put(store, `crowd-${i}`, 1, bytes(4096, i))));
+        assert.equal(await opensDuring(eight), 1, 'only the first of 8 concurrent puts, begun alone');
+      } finally {
+        fs.openSync = openSync;
+        syncBuiltinESMExports();
+      }
+    });
   });
 
   test('blocks either side of the limit are stored whole, survive a reopen and leave no temp file', async () => {
