@@ -28,6 +28,7 @@ const ERROR_CODES = [
   'FAULT_INJECTION_DISABLED', // corrupt/terminate on a server started without --fault-injection
   'NOT_SUPPORTED', // valid but not implemented by this peer
   'INCOMPLETE', // a heal or scrub pass ended without doing all it had to (it is retried)
+  'STALE', // a conditional commit found the inode changed since the write was planned; nothing committed
   'INTERNAL', // a bug: an invariant failed
 ] as const;
 

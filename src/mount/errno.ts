@@ -32,6 +32,7 @@ const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
   FAULT_INJECTION_DISABLED: 'EPERM',
   NOT_SUPPORTED: 'EOPNOTSUPP',
   INCOMPLETE: 'EIO',
+  STALE: 'ESTALE',
   INTERNAL: 'EIO',
 };
 

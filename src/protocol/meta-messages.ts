@@ -41,6 +41,11 @@ const NAMES = true;
 export const sessionId = boundedStr(limits.maxSessionIdBytes);
 export const heldInodes = array(uint, limits.maxHoldsPerSession);
 const blockList = array(blockRef, limits.maxBlocksPerCall);
+/** A commit's condition (CommitExpectation): the size and block versions the writer planned from. */
+const commitExpectation = object({
+  sizeBytes: uint,
+  blocks: array(object({ index: uint, version: uint }), limits.maxBlocksPerCall),
+});
 
 /** Namespace methods: the same on the metadata server and on the mediator. */
 export const namespaceMethods = {
@@ -114,7 +119,9 @@ export const metaInternalMethods = {
   ),
   commitBlocks: method(
     'commitBlocks',
-    object({ ino: uint, blocks: blockList, sizeBytes: uint, time: timespec }),
+    // With `expect`: STALE, and nothing committed, unless the inode still has that size and those
+    // block versions (a repeat of a commit already made passes: see MetaStore.commitBlocks).
+    object({ ino: uint, blocks: blockList, sizeBytes: uint, time: timespec, expect: optional(commitExpectation) }),
     commitResult,
     false,
   ),

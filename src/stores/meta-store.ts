@@ -37,6 +37,16 @@ export interface CommitBlocksRequest {
   sizeBytes: number;
   /** mtime and ctime to set (the time of the write). */
   time: Timespec;
+  /** If given, the commit is made only if the inode is still as the writer planned from. */
+  expect?: CommitExpectation;
+}
+
+/** The state of an inode a write was planned from, checked in the commit's transaction. */
+export interface CommitExpectation {
+  /** The file's size. */
+  sizeBytes: number;
+  /** Block-map versions by index; 0 for an index with no entry (a hole). */
+  blocks: Array<{ index: number; version: number }>;
 }
 
 export interface CommitResult {
@@ -96,7 +106,10 @@ export interface MetaStore {
    * there is no such inode. */
   getBlocks(ino: number, fromIndex: number, toIndex: number): BlockRef[];
   /** Commits newly written blocks and the new size in one transaction: the commit point of a
-   * write. NOT_FOUND if the inode was removed meanwhile (its blocks are then orphans). */
+   * write. NOT_FOUND if the inode was removed meanwhile (its blocks are then orphans). With
+   * `expect`: STALE, committing nothing, if the size or a named block's version differs, unless
+   * every block of the request is already in the map at its version (a repeat of this very
+   * commit: versions are never reused), which is made again as without `expect`. */
   commitBlocks(req: CommitBlocksRequest): CommitResult;
   /** Reserves `count` fresh block versions, durably: no version is handed out twice, even after
    * a crash. Returns the first; the range is [first, first + count). */

@@ -7,7 +7,7 @@ import { limits } from '../common/limits.js';
 import { nameByteLength } from '../common/name-bytes.js';
 import { isChecksum } from '../common/checksum.js';
 import type { BlockRef, Caller, SetAttrRequest, Timespec } from '../common/types.js';
-import type { CommitBlocksRequest } from './meta-store.js';
+import type { CommitBlocksRequest, CommitExpectation } from './meta-store.js';
 
 const MAX_ID = 0xffff_ffff;
 const NSEC_PER_SEC = 1_000_000_000;
@@ -128,6 +128,22 @@ export function checkCommitBlocks(req: CommitBlocksRequest): void {
   for (const block of req.blocks) {
     checkBlockRef(block);
     if (seen.has(block.index)) throw qfsError('INVALID', `block ${block.index} appears twice in one commit`);
+    seen.add(block.index);
+  }
+  if (req.expect !== undefined) checkCommitExpectation(req.expect);
+}
+
+function checkCommitExpectation(expect: CommitExpectation): void {
+  checkNonNegativeInt(expect.sizeBytes, 'expect.sizeBytes');
+  if (!Array.isArray(expect.blocks)) throw qfsError('INVALID', 'expect.blocks is not an array');
+  if (expect.blocks.length > limits.maxBlocksPerCall) {
+    throw qfsError('INVALID', `commit expects ${expect.blocks.length} blocks, over ${limits.maxBlocksPerCall}`);
+  }
+  const seen = new Set<number>();
+  for (const block of expect.blocks) {
+    checkNonNegativeInt(block.index, 'expect index');
+    checkNonNegativeInt(block.version, 'expect version');
+    if (seen.has(block.index)) throw qfsError('INVALID', `block ${block.index} is expected twice in one commit`);
     seen.add(block.index);
   }
 }

@@ -35,7 +35,7 @@ import {
   type StatFs,
   type Timespec,
 } from '../common/types.js';
-import type { CommitBlocksRequest, CommitResult, CreateRequest, MetaStore, RemoveResult, SetHoldsResult } from './meta-store.js';
+import type { CommitBlocksRequest, CommitExpectation, CommitResult, CreateRequest, MetaStore, RemoveResult, SetHoldsResult } from './meta-store.js';
 import {
   checkCaller,
   checkCommitBlocks,
@@ -678,6 +678,7 @@ export class SqliteMetaStore implements MetaStore {
     return this.write(() => {
       const attr = this.requireInode(req.ino);
       this.requireResizable(attr);
+      if (req.expect !== undefined && !this.alreadyCommitted(req)) this.requireExpected(attr, req.expect);
       const size = Math.max(attr.size, req.sizeBytes);
       for (const block of req.blocks) {
         if (block.index * limits.blockSizeBytes + block.lengthBytes > size) {
@@ -690,6 +691,24 @@ export class SqliteMetaStore implements MetaStore {
       attr.ctime = { ...req.time };
       return { attr: this.save(attr), orphans };
     });
+  }
+
+  /** True if every block of the commit is in the map at its version: this commit was made. */
+  private alreadyCommitted(req: CommitBlocksRequest): boolean {
+    return req.blocks.length > 0 && req.blocks.every((b) => this.st.blockVersion.get(req.ino, b.index)?.version === b.version);
+  }
+
+  /** STALE unless the inode has the expected size and block versions (0: no entry). */
+  private requireExpected(attr: InodeAttr, expect: CommitExpectation): void {
+    if (attr.size !== expect.sizeBytes) {
+      throw qfsError('STALE', `inode ${attr.ino} has size ${attr.size}, not the ${expect.sizeBytes} the write was planned from`);
+    }
+    for (const { index, version } of expect.blocks) {
+      const current = this.st.blockVersion.get(attr.ino, index)?.version ?? 0;
+      if (current !== version) {
+        throw qfsError('STALE', `block ${index} of inode ${attr.ino} is at version ${current}, not the ${version} the write was planned from`);
+      }
+    }
   }
 
   /** Writes one block-map entry; returns the version it replaced, if any other. */

@@ -728,6 +728,60 @@ describe('block maps', () => {
     assert.deepEqual(store.counts(), before);
   });
 
+  it('commitBlocks with an expectation commits only on the size and versions expected', () => {
+    const { store } = memoryStore();
+    const f = file(store, ROOT_INO, 'f');
+    const made = store.commitBlocks({ ino: f.ino, blocks: [block(0, 1, 100)], sizeBytes: 100, time: t(1) });
+    // As expected: committed, and the replaced version is an orphan.
+    const ok = store.commitBlocks({
+      ino: f.ino,
+      blocks: [block(0, 2, 200)],
+      sizeBytes: 200,
+      time: t(2),
+      expect: { sizeBytes: 100, blocks: [{ index: 0, version: 1 }, { index: 1, version: 0 }] },
+    });
+    assert.deepEqual(ok.orphans, [{ ino: f.ino, index: 0, version: 1 }]);
+    assert.equal(ok.attr.size, 200);
+    // Planned from a state that is no longer the inode's: STALE, and nothing changes.
+    const before = store.getattr(f.ino);
+    const stale = (expect: { sizeBytes: number; blocks: Array<{ index: number; version: number }> }) => () =>
+      store.commitBlocks({ ino: f.ino, blocks: [block(0, 3, 300), block(1, 4, 10)], sizeBytes: BLOCK + 10, time: t(3), expect });
+    expectCode(stale({ sizeBytes: 100, blocks: [] }), 'STALE'); // the size it knew
+    expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 1 }] }), 'STALE'); // a replaced version
+    expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 0 }] }), 'STALE'); // a block it thought a hole
+    expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 2 }, { index: 5, version: 9 }] }), 'STALE'); // one of several
+    assert.deepEqual(store.getattr(f.ino), before, 'size, times and generation unchanged');
+    assert.deepEqual(store.getBlocks(f.ino, 0, 10), [block(0, 2, 200)]);
+    assert.deepEqual(store.counts(), { inodes: 2, blocks: 1, bytes: 200 });
+    assert.ok(made.attr.generation < before.generation);
+  });
+
+  it('commitBlocks with an expectation lets a repeat of a commit already made through', () => {
+    const { store } = memoryStore();
+    const f = file(store, ROOT_INO, 'f');
+    const req = { ino: f.ino, blocks: [block(0, 7, 50)], sizeBytes: 50, time: t(1), expect: { sizeBytes: 0, blocks: [] } };
+    store.commitBlocks(req);
+    // A duplicated request arriving again: its blocks are the map's, so nothing is orphaned.
+    const again = store.commitBlocks(req);
+    assert.deepEqual(again.orphans, []);
+    assert.deepEqual(store.getBlocks(f.ino, 0, 1), [block(0, 7, 50)]);
+    // Once a later commit replaced its block, the repeat is stale, not a rollback.
+    store.commitBlocks({ ino: f.ino, blocks: [block(0, 8, 60)], sizeBytes: 60, time: t(2) });
+    expectCode(() => store.commitBlocks(req), 'STALE');
+    assert.deepEqual(store.getBlocks(f.ino, 0, 1), [block(0, 8, 60)]);
+  });
+
+  it('commitBlocks validates its expectation', () => {
+    const { store } = memoryStore();
+    const f = file(store, ROOT_INO, 'f');
+    const commit = (expect: { sizeBytes: number; blocks: Array<{ index: number; version: number }> }) => () =>
+      store.commitBlocks({ ino: f.ino, blocks: [block(0, 1, 1)], sizeBytes: 1, time: t(1), expect });
+    expectCode(commit({ sizeBytes: -1, blocks: [] }), 'INVALID');
+    expectCode(commit({ sizeBytes: 0, blocks: [{ index: 0, version: 0 }, { index: 0, version: 0 }] }), 'INVALID');
+    expectCode(commit({ sizeBytes: 0, blocks: [{ index: 0.5, version: 0 }] }), 'INVALID');
+    assert.equal(store.counts().blocks, 0);
+  });
+
   it('commitBlocks validates its request', () => {
     const { store } = memoryStore();
     const f = file(store, ROOT_INO, 'f');
