@@ -213,6 +213,7 @@ async function createFiles(cluster: SimCluster): Promise<ModelFile[]> {
   for (let i = 0; i < CLIENTS * FILES_PER_CLIENT; i++) {
     const name = `f${i}`;
     const attr = await cluster.meta.call(namespaceMethods.create, { parent: ROOT, name, mode: 0o100644, caller: CALLER, exclusive: true });
+    cluster.core.fileIo.created(attr); // as the mediator's forwarding of create does
     files.push({ name, ino: attr.ino, candidates: [Buffer.alloc(0)], states: [Buffer.alloc(0)] });
   }
   return files;
@@ -340,6 +341,7 @@ async function runOperations(client: Client, openAfterUnlink: Promise<void>[]): 
         const removed = await cluster.meta.call(namespaceMethods.unlink, { parent: ROOT, name: file.name });
         cluster.core.deleteOrphans(removed.orphans);
         const attr = await cluster.meta.call(namespaceMethods.create, { parent: ROOT, name: file.name, mode: 0o100644, caller: CALLER, exclusive: true });
+        cluster.core.fileIo.created(attr); // as the mediator's forwarding of create does
         file.ino = attr.ino;
         file.candidates = [Buffer.alloc(0)];
         file.states.push(Buffer.alloc(0));

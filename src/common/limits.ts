@@ -126,6 +126,12 @@ export const limits = {
   heartbeatMissesBeforeDown: 3,
   /** Verified blocks the mediator keeps in memory for repeated and partial reads. */
   mediatorBlockCacheBytes: 128 * MiB,
+  /** Inodes whose size and block refs the mediator remembers from its own creates and commits,
+   * so a write it can plan from them skips the metadata read (least recently used dropped). */
+  mediatorWriteStateInodes: 4096,
+  /** Block refs remembered per such inode (the most recently committed kept): one write's worth,
+   * enough for the partial last block of a sequential writer. */
+  mediatorWriteStateRefsPerInode: 32,
   /** A block version nothing refers to is deleted by the scrubber only once passes have seen it
    * so for at least this long, counted from the first that did (however often passes run):
    * longer than any write takes to commit. */

@@ -80,6 +80,10 @@ const statusReport = object({
     writeMisses: uint,
     replacements: uint,
     metaRestarts: uint,
+    /** Writes planned from what the mediator knew of the file, skipping the metadata read. */
+    metaReadsSkipped: optional(uint),
+    /** Of those, commits refused because the file had changed meanwhile (redone from the metadata). */
+    staleCommits: optional(uint),
   }),
   /** Whether every committed block has its full number of good copies; null when not known. */
   fullyReplicated: nullable(bool),

@@ -16,6 +16,8 @@ import type { Clock } from '../common/clock.js';
 import type { Replicator } from './replicator.js';
 import type { VersionAllocator } from './version-allocator.js';
 import { BlockCache } from './block-cache.js';
+import { WriteStateCache, type KnownFile } from './write-state-cache.js';
+import type { CommitExpectation } from '../stores/meta-store.js';
 import { limits } from '../common/limits.js';
 
 export interface FileIoOptions {
@@ -46,12 +48,50 @@ interface BlockPart {
   data: Buffer;
 }
 
+/** One write, cut into the parts of the blocks it touches. */
+interface PlannedWrite {
+  ino: number;
+  parts: Map<number, BlockPart[]>;
+  /** Where its last byte ends. */
+  endBytes: number;
+  deadlineMs: number;
+  time: Timespec | undefined;
+}
+
+/** The state a write is planned from: the attributes and a block's ref (undefined: a hole). */
+interface FileView {
+  attr: InodeAttr;
+  refOf(index: number): Promise<BlockRef | undefined>;
+}
+
+/** Counts of the write state cache at work. */
+export interface FileIoCounters {
+  /** Writes planned from the cache, without reading the metadata first. */
+  metaReadsSkipped: number;
+  /** Of those, commits refused because the inode had changed (each redone from the metadata). */
+  staleCommits: number;
+}
+
 export class FileIo {
   private readonly locks = new KeyedMutex<number>();
   private readonly cache: BlockCache;
+  private readonly known: WriteStateCache;
+  readonly counters: FileIoCounters = { metaReadsSkipped: 0, staleCommits: 0 };
 
   constructor(private readonly options: FileIoOptions) {
     this.cache = new BlockCache(options.cacheBytes);
+    this.known = new WriteStateCache(limits.mediatorWriteStateInodes, limits.mediatorWriteStateRefsPerInode, options.blockSizeBytes);
+  }
+
+  /** A regular file was created through this mediator with these attributes: an empty one is
+   * known whole, so writes to it need not read the metadata first. */
+  created(attr: InodeAttr): void {
+    this.known.created(attr);
+  }
+
+  /** Forgets what was known of an inode (removed, or changed other than through this object). */
+  forget(ino: number): void {
+    this.known.forget(ino);
   }
 
   /** Reads up to `size` bytes at `offset`; shorter at end of file. Holes read as zeros. */
@@ -115,7 +155,9 @@ export class FileIo {
   /** Writes several extents (applied in order) and commits them as one change: each block they
    * touch is read, merged and written once, so scattered small writes a client buffered cost one
    * read-modify-write per block, not one per write. Throws INVALID past
-   * limits.maxBlocksPerWrite blocks. */
+   * limits.maxBlocksPerWrite blocks. When the write state cache knows the size and every block
+   * ref the write reads, the metadata read is skipped and the commit is made conditional on them;
+   * if it finds them changed (STALE), the write is made again from the metadata, once. */
   writeExtents(ino: number, extents: Extent[], deadlineMs: number, time?: Timespec): Promise<InodeAttr> {
     return this.locks.run(ino, async () => {
       const bs = this.options.blockSizeBytes;
@@ -134,35 +176,135 @@ export class FileIo {
       if (parts.size > limits.maxBlocksPerWrite) {
         throw qfsError('INVALID', `a write may touch at most ${limits.maxBlocksPerWrite} blocks, not ${parts.size}`);
       }
-      const indexes = [...parts.keys()].sort((a, b) => a - b);
-      const { attr, blocks } = await this.getBlocks(ino, indexes[0]!, indexes[indexes.length - 1]! + 1, deadlineMs);
-      requireRegular(attr);
-      const byIndex = new Map(blocks.map((b) => [b.index, b]));
-      const tail = await this.staleTailFix(ino, attr, endBytes, (index) => parts.has(index), deadlineMs);
-      const merged = await Promise.all(
-        indexes.map(async (index): Promise<PendingBlock> => {
-          const list = parts.get(index)!;
-          const only = list.length === 1 ? list[0]! : undefined;
-          if (only && only.offsetInBlock === 0 && only.data.length === bs) return { index, data: only.data };
-          const old = await this.visibleBlock(ino, attr, byIndex.get(index), index, deadlineMs);
-          const out = Buffer.alloc(Math.max(old.length, ...list.map((part) => part.offsetInBlock + part.data.length)));
-          old.copy(out, 0);
-          for (const part of list) part.data.copy(out, part.offsetInBlock);
-          return { index, data: out };
-        }),
-      );
-      return this.commit(ino, tail ? [tail, ...merged] : merged, Math.max(attr.size, endBytes), deadlineMs, time);
+      const write: PlannedWrite = { ino, parts, endBytes, deadlineMs, time };
+      const known = this.known.get(ino);
+      const done = known === undefined ? undefined : await this.writeFromCache(write, known);
+      return done ?? this.writeFromMeta(write);
     });
+  }
+
+  /** The write planned from what the cache knows; undefined when the cache cannot answer every
+   * block the write reads, or was found stale (the entry is then forgotten). */
+  private async writeFromCache(write: PlannedWrite, known: KnownFile): Promise<InodeAttr | undefined> {
+    const refs = new Map<number, BlockRef | undefined>();
+    const expected: Array<{ index: number; version: number }> = [];
+    for (const index of this.blocksRead(write, known.attr.size)) {
+      const block = this.known.blockOf(known, index);
+      if (block === undefined) return undefined;
+      const ref = block === 'hole' ? undefined : block;
+      refs.set(index, ref);
+      expected.push({ index, version: ref?.version ?? 0 });
+    }
+    this.counters.metaReadsSkipped++;
+    const view: FileView = {
+      attr: known.attr,
+      refOf: async (index) => {
+        if (!refs.has(index)) throw qfsError('INTERNAL', `write to inode ${write.ino} read block ${index}, which it did not plan for`);
+        return refs.get(index);
+      },
+    };
+    let pending: PendingBlock[];
+    try {
+      pending = await this.merge(write, view);
+    } catch (err) {
+      // A stale ref may name a version already deleted: read from the metadata instead.
+      if (codeOf(err) === 'TIMEOUT') throw err;
+      this.known.forget(write.ino);
+      return undefined;
+    }
+    const base = { refs: known.refs.values(), complete: known.complete };
+    try {
+      const { attr } = await this.commit(write.ino, pending, Math.max(known.attr.size, write.endBytes), write.deadlineMs, write.time, {
+        expect: { sizeBytes: known.attr.size, blocks: expected },
+        learn: base,
+      });
+      return attr;
+    } catch (err) {
+      if (codeOf(err) !== 'STALE') throw err;
+      this.counters.staleCommits++;
+      return undefined;
+    }
+  }
+
+  /** The write planned from the metadata (getBlocks), committed without a condition. */
+  private async writeFromMeta(write: PlannedWrite): Promise<InodeAttr> {
+    const indexes = [...write.parts.keys()].sort((a, b) => a - b);
+    const fromIndex = indexes[0]!;
+    const toIndex = indexes[indexes.length - 1]! + 1;
+    const { attr, blocks } = await this.getBlocks(write.ino, fromIndex, toIndex, write.deadlineMs);
+    requireRegular(attr);
+    const fetched = new Map(blocks.map((b) => [b.index, b]));
+    // A full page may stop short of the range: past its last index, ask again.
+    const pageEnd = blocks.length < limits.maxBlocksPerCall ? toIndex : blocks[blocks.length - 1]!.index + 1;
+    const view: FileView = {
+      attr,
+      refOf: async (index) => {
+        if (index >= fromIndex && index < pageEnd) return fetched.get(index);
+        const ref = (await this.getBlocks(write.ino, index, index + 1, write.deadlineMs)).blocks[0];
+        if (ref !== undefined) fetched.set(index, ref);
+        return ref;
+      },
+    };
+    const pending = await this.merge(write, view);
+    // Refs known from before are kept if the entry knew the size the metadata has; the map was
+    // empty if the file was (no entry lies past the size), so it is then exactly what this
+    // write commits.
+    const previous = this.known.get(write.ino);
+    const kept = previous !== undefined && previous.attr.size === attr.size ? previous.refs.values() : [];
+    const learn = { refs: [...kept, ...fetched.values()], complete: attr.size === 0 };
+    return (await this.commit(write.ino, pending, Math.max(attr.size, write.endBytes), write.deadlineMs, write.time, { learn })).attr;
+  }
+
+  /** The indexes whose refs a write to a file of `sizeBytes` reads: blocks it changes only in
+   * part that hold bytes inside the file (to merge), and the last block when the write grows
+   * the file past a partial last block it does not rewrite (the stale-tail fix). */
+  private blocksRead(write: PlannedWrite, sizeBytes: number): number[] {
+    const bs = this.options.blockSizeBytes;
+    const out: number[] = [];
+    for (const [index, list] of write.parts) {
+      if (!wholeBlock(list, bs) && visibleBytesOfBlock(index, sizeBytes, bs) > 0) out.push(index);
+    }
+    const lastIndex = Math.floor(sizeBytes / bs);
+    if (write.endBytes > sizeBytes && sizeBytes % bs !== 0 && !write.parts.has(lastIndex)) out.push(lastIndex);
+    return out;
+  }
+
+  /** The blocks to write: the stale-tail fix, if needed, and each touched block merged with the
+   * bytes it keeps. Reads refs from `view` only for the indexes blocksRead names. */
+  private async merge(write: PlannedWrite, view: FileView): Promise<PendingBlock[]> {
+    const bs = this.options.blockSizeBytes;
+    const { ino, parts, deadlineMs } = write;
+    const tail = await this.staleTailFix(ino, view, write.endBytes, (index) => parts.has(index), deadlineMs);
+    const merged = await Promise.all(
+      [...parts.keys()].sort((a, b) => a - b).map(async (index): Promise<PendingBlock> => {
+        const list = parts.get(index)!;
+        if (wholeBlock(list, bs)) return { index, data: list[0]!.data };
+        const old = await this.visibleBlock(ino, view, index, deadlineMs);
+        const out = Buffer.alloc(Math.max(old.length, ...list.map((part) => part.offsetInBlock + part.data.length)));
+        old.copy(out, 0);
+        for (const part of list) part.data.copy(out, part.offsetInBlock);
+        return { index, data: out };
+      }),
+    );
+    return tail ? [tail, ...merged] : merged;
   }
 
   /** Changes attributes; a size change truncates or extends, keeping the invariant on tails. */
   setattr(ino: number, req: SetAttrRequest, deadlineMs: number): Promise<InodeAttr> {
     const apply = async (): Promise<InodeAttr> => {
+      let learned: { refs: Iterable<BlockRef>; complete: boolean } | undefined;
       if (req.size !== undefined) {
+        const known = this.known.get(ino);
+        this.known.forget(ino); // until the new size is known
         const { attr } = await this.getBlocks(ino, 0, 0, deadlineMs);
         requireRegular(attr);
-        const tail = await this.staleTailFix(ino, attr, req.size, () => false, deadlineMs);
-        if (tail) await this.commit(ino, [tail], attr.size, deadlineMs);
+        const view: FileView = { attr, refOf: async (index) => (await this.getBlocks(ino, index, index + 1, deadlineMs)).blocks[0] };
+        const tail = await this.staleTailFix(ino, view, req.size, () => false, deadlineMs);
+        const tailRefs = tail ? (await this.commit(ino, [tail], attr.size, deadlineMs)).committed : [];
+        // The map below the new end is as before but for the tail just rewritten; the entry's
+        // refs are kept only if it knew the size the metadata has (a stale one is dropped).
+        const kept = known !== undefined && known.attr.size === attr.size;
+        learned = { refs: [...(kept ? known.refs.values() : []), ...tailRefs], complete: (kept && known.complete) || req.size === 0 };
       }
       const result = await this.options.meta.call(
         metaMethods.setattr,
@@ -170,6 +312,7 @@ export class FileIo {
         { timeoutMs: deadlineMs - this.options.clock.nowMs() },
       );
       if (result.orphans.length > 0) this.options.onOrphans(result.orphans);
+      if (learned !== undefined) this.known.learned(result.attr, learned.refs, learned.complete);
       return result.attr;
     };
     return req.size === undefined ? apply() : this.locks.run(ino, apply);
@@ -181,45 +324,45 @@ export class FileIo {
    * blocks the caller rewrites anyway (their read-modify-write cuts them). */
   private async staleTailFix(
     ino: number,
-    attr: InodeAttr,
+    view: FileView,
     newEnd: number,
     rewritten: (index: number) => boolean,
     deadlineMs: number,
   ): Promise<PendingBlock | undefined> {
     const bs = this.options.blockSizeBytes;
-    if (newEnd <= attr.size || attr.size % bs === 0) return undefined;
-    const lastIndex = Math.floor(attr.size / bs);
+    const size = view.attr.size;
+    if (newEnd <= size || size % bs === 0) return undefined;
+    const lastIndex = Math.floor(size / bs);
     if (rewritten(lastIndex)) return undefined;
-    const { blocks } = await this.getBlocks(ino, lastIndex, lastIndex + 1, deadlineMs);
-    const ref = blocks[0];
-    const visible = visibleBytesOfBlock(lastIndex, attr.size, bs);
+    const ref = await view.refOf(lastIndex);
+    const visible = visibleBytesOfBlock(lastIndex, size, bs);
     if (!ref || ref.lengthBytes <= visible) return undefined;
     const data = await this.readBlock(ino, ref, deadlineMs);
     return { index: lastIndex, data: data.subarray(0, visible) };
   }
 
   /** The bytes of a block that lie inside the file (empty for a hole or past the end). */
-  private async visibleBlock(
-    ino: number,
-    attr: InodeAttr,
-    ref: BlockRef | undefined,
-    index: number,
-    deadlineMs: number,
-  ): Promise<Buffer> {
-    const visible = visibleBytesOfBlock(index, attr.size, this.options.blockSizeBytes);
-    if (!ref || visible === 0) return Buffer.alloc(0);
+  private async visibleBlock(ino: number, view: FileView, index: number, deadlineMs: number): Promise<Buffer> {
+    const visible = visibleBytesOfBlock(index, view.attr.size, this.options.blockSizeBytes);
+    if (visible === 0) return Buffer.alloc(0);
+    const ref = await view.refOf(index);
+    if (!ref) return Buffer.alloc(0);
     const data = await this.readBlock(ino, ref, deadlineMs);
     return data.subarray(0, Math.min(visible, data.length));
   }
 
-  /** Sends new versions of the blocks to a write quorum, then commits the block map. */
+  /** Sends new versions of the blocks to a write quorum, then commits the block map (on the
+   * condition `expect`, if given). Afterwards the cache holds `learn` and what was committed, or,
+   * without `learn` or on any failure, nothing for the inode. */
   private async commit(
     ino: number,
     pending: PendingBlock[],
     sizeBytes: number,
     deadlineMs: number,
     time: Timespec = this.options.clock.nowTimespec(),
-  ): Promise<InodeAttr> {
+    how: { expect?: CommitExpectation; learn?: { refs: Iterable<BlockRef>; complete: boolean } } = {},
+  ): Promise<{ attr: InodeAttr; committed: BlockRef[] }> {
+    this.known.forget(ino); // until the commit's outcome is known
     const refs: BlockRef[] = await Promise.all(
       pending.map(async ({ index, data }) => ({
         index,
@@ -242,11 +385,13 @@ export class FileIo {
     try {
       result = await this.options.meta.call(
         metaMethods.commitBlocks,
-        { ino, blocks: refs, sizeBytes, time },
+        { ino, blocks: refs, sizeBytes, time, expect: how.expect },
         { timeoutMs: deadlineMs - this.options.clock.nowMs() },
       );
     } catch (err) {
-      if (codeOf(err) === 'NOT_FOUND') this.options.onOrphans(refs.map((ref) => ({ ino, index: ref.index, version: ref.version })));
+      // NOT_FOUND (the inode is gone) and STALE (the condition failed) commit nothing.
+      const code = codeOf(err);
+      if (code === 'NOT_FOUND' || code === 'STALE') this.options.onOrphans(refs.map((ref) => ({ ino, index: ref.index, version: ref.version })));
       throw err;
     }
     if (result.orphans.length > 0) this.options.onOrphans(result.orphans);
@@ -256,7 +401,8 @@ export class FileIo {
       const data = pending[i]!.data;
       this.cache.set(blockKey(ino, ref.index), ref.version, data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(data));
     }
-    return result.attr;
+    if (how.learn !== undefined) this.known.learned(result.attr, [...how.learn.refs, ...refs], how.learn.complete);
+    return { attr: result.attr, committed: refs };
   }
 
   private async readBlock(ino: number, ref: BlockRef, deadlineMs: number): Promise<Buffer> {
@@ -278,4 +424,9 @@ function requireRegular(attr: InodeAttr): void {
   if (type === S_IFREG) return;
   if (type === S_IFDIR) throw qfsError('IS_DIR', `inode ${attr.ino} is a directory`);
   throw qfsError('INVALID', `inode ${attr.ino} is not a regular file`);
+}
+
+/** A block written whole by one part: nothing of it is read. */
+function wholeBlock(list: BlockPart[], blockSizeBytes: number): boolean {
+  return list.length === 1 && list[0]!.offsetInBlock === 0 && list[0]!.data.length === blockSizeBytes;
 }

@@ -346,6 +346,9 @@ export class Mediator {
       const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
       const orphans = orphansIn(result);
       if (orphans.length > 0) this.core.deleteOrphans(orphans);
+      // What FileIo knows of written files: a new one is known empty, a removed one is forgotten.
+      if (m === namespaceMethods.create) this.core.fileIo.created(result as InodeAttr);
+      for (const ino of new Set(orphans.map((o) => o.ino))) this.core.fileIo.forget(ino);
       return result;
     });
   }
@@ -394,6 +397,7 @@ export class Mediator {
         ...core.counters,
         metaRestarts: this.metaProcess.restarts,
         ...core.redundancy.counters,
+        ...core.fileIo.counters,
         underReplicated: redundancy.underReplicated,
       },
       fullyReplicated: redundancy.fullyReplicated,
