@@ -207,8 +207,9 @@ export class FileIo {
     try {
       pending = await this.merge(write, view);
     } catch (err) {
-      // A stale ref may name a version already deleted: read from the metadata instead.
-      if (codeOf(err) === 'TIMEOUT') throw err;
+      // A stale ref may name a version already deleted: read from the metadata instead (not
+      // past the deadline, nor after a bug).
+      if (codeOf(err) === 'TIMEOUT' || codeOf(err) === 'INTERNAL') throw err;
       this.known.forget(write.ino);
       return undefined;
     }
