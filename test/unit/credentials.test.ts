@@ -38,9 +38,12 @@ describe('credentials and roles', () => {
 
   it('declares who may call what', () => {
     assert.ok(mayCall(dataAccess, 'put', 'server') && mayCall(dataAccess, 'list', 'admin'));
-    assert.ok(!mayCall(dataAccess, 'put', 'client') && !mayCall(dataAccess, 'delete', 'client'));
+    assert.ok(!mayCall(dataAccess, 'put', 'client') && !mayCall(dataAccess, 'delete', 'client') && !mayCall(dataAccess, 'list', 'client'));
+    assert.ok(mayCall(dataAccess, 'get', 'client') && mayCall(dataAccess, 'verify', 'client'), 'a mount reads replicas itself');
     assert.ok(mayCall(dataAccess, 'terminate', 'admin') && !mayCall(dataAccess, 'terminate', 'server'));
-    assert.ok(mayCall(metaAccess, 'commitBlocks', 'server') && !mayCall(metaAccess, 'getattr', 'admin'));
+    assert.ok(mayCall(metaAccess, 'commitBlocks', 'server') && !mayCall(metaAccess, 'commitBlocks', 'client') && !mayCall(metaAccess, 'commitBlocks', 'admin'));
+    assert.ok(!mayCall(metaAccess, 'setattr', 'client') && !mayCall(metaAccess, 'setHolds', 'client') && !mayCall(metaAccess, 'reserveVersions', 'admin'));
+    assert.ok(mayCall(metaAccess, 'getattr', 'client') && mayCall(metaAccess, 'getBlocks', 'client') && mayCall(metaAccess, 'markAccess', 'client'), 'a mount calls the namespace directly');
     assert.ok(mayCall(mediatorAccess, 'write', 'client') && !mayCall(mediatorAccess, 'heal', 'client'));
   });
 
