@@ -172,3 +172,7 @@ export const metaAccess: AccessPolicy = {
 /** Event pushed to the mediator's connection (watchOrphans): block versions to delete. */
 export const ORPHANS_EVENT = 'orphans';
 export const orphansEvent = object({ orphans: orphanList });
+/** Event pushed to the mediator's connection (watchOrphans): a file another client created, so
+ * its first write can be planned without reading the block map (write-state-cache.ts). */
+export const CREATED_EVENT = 'created';
+export const createdEvent = object({ attr: inodeAttr });

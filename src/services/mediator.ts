@@ -11,7 +11,7 @@ import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
 import type { InodeAttr } from '../common/types.js';
 import { mediatorAccess, mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
-import { ORPHANS_EVENT, metaMethods, namespaceMethods, orphansEvent } from '../protocol/meta-messages.js';
+import { CREATED_EVENT, ORPHANS_EVENT, createdEvent, metaMethods, namespaceMethods, orphansEvent } from '../protocol/meta-messages.js';
 import type { Method } from '../protocol/method.js';
 import type { Extent } from '../replication/file-io.js';
 import { RpcClient } from '../transport/rpc-client.js';
@@ -204,11 +204,11 @@ export class Mediator {
   }
 
   private metaEvent(event: string, data: unknown): void {
-    if (event !== ORPHANS_EVENT) return;
     try {
-      this.core.deleteOrphans(orphansEvent(data, 'event').orphans);
+      if (event === ORPHANS_EVENT) this.core.deleteOrphans(orphansEvent(data, 'event').orphans);
+      else if (event === CREATED_EVENT) this.core.fileIo.created(createdEvent(data, 'event').attr);
     } catch (err) {
-      this.log.warn({ err: messageOf(err) }, 'a malformed report of freed blocks from the metadata server');
+      this.log.warn({ event, err: messageOf(err) }, 'a malformed report from the metadata server');
     }
   }
 

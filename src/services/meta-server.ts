@@ -6,13 +6,14 @@
 // this is where those changes are reported: before a namespace call is answered, every other
 // connection is told which cached attributes and entries it made stale (the mediator's is not:
 // it caches none), and block versions it freed are pushed to the mediator, which deletes them
-// from the data servers. Versions freed while no mediator watches are left to the scrubber's
-// orphan collection.
+// from the data servers, as are the files created (so it can plan their first write without
+// reading their block map). Versions freed while no mediator watches are left to the
+// scrubber's orphan collection.
 
 import path from 'node:path';
 import type { Address } from '../common/address.js';
 import type { Logger } from '../common/logger.js';
-import { ORPHANS_EVENT, metaInternalMethods, namespaceMethods } from '../protocol/meta-messages.js';
+import { CREATED_EVENT, ORPHANS_EVENT, metaInternalMethods, namespaceMethods } from '../protocol/meta-messages.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import type { Method } from '../protocol/method.js';
@@ -157,8 +158,10 @@ class ChangeReports {
         if (connection !== origin && !this.watchers.has(connection)) connection.sendEvent(INVALIDATE_EVENT, event);
       }
     }
-    // A mediator's own call: it deletes what the reply names itself.
-    const orphans = this.watchers.has(origin) ? [] : orphansIn(result);
+    // A mediator's own call: it deletes what the reply names, and knows what it created, itself.
+    if (this.watchers.has(origin)) return;
+    const orphans = orphansIn(result);
     if (orphans.length > 0) for (const watcher of this.watchers) watcher.sendEvent(ORPHANS_EVENT, { orphans });
+    if (method === namespaceMethods.create.name) for (const watcher of this.watchers) watcher.sendEvent(CREATED_EVENT, { attr: result });
   }
 }

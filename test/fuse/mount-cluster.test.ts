@@ -205,6 +205,14 @@ describe('a mount reads replicas itself (N=3, Qr=2)', { timeout: 60_000 }, () =>
 
   const mediatorReads = async (): Promise<number> => (await cluster.status()).counters.reads;
 
+  it('plans the first write of a file the mount created without reading its block map (the metadata server reports the create)', async () => {
+    const skipped = async (): Promise<number> => (await cluster.status()).counters.metaReadsSkipped ?? 0;
+    const before = await skipped();
+    for (let i = 0; i < 20; i++) await writeFile(path.join(mount.dir, `planned-${i}`), `file ${i}`);
+    assert.ok((await skipped()) - before >= 15, `${(await skipped()) - before} of 20 first writes skipped the block-map read`);
+    for (let i = 0; i < 20; i++) assert.equal(await readFile(path.join(mount.dir, `planned-${i}`), 'utf8'), `file ${i}`);
+  });
+
   it('reads verified bytes without the mediator, through it when a copy is bad, and directly again once repaired', async () => {
     const files = await Promise.all(
       [0, 1, BS - 1, BS + 1, 3 * BS + 777].map(async (size, i) => {
