@@ -126,6 +126,8 @@ export const limits = {
   heartbeatMissesBeforeDown: 3,
   /** Verified blocks the mediator keeps in memory for repeated and partial reads. */
   mediatorBlockCacheBytes: 128 * MiB,
+  /** Blocks the mediator committed, kept as the base of the next partial write of them. */
+  mediatorCommittedBlockCacheBytes: 64 * MiB,
   /** Inodes whose size and block refs the mediator remembers from its own creates and commits,
    * so a write it can plan from them skips the metadata read (least recently used dropped). */
   mediatorWriteStateInodes: 4096,

@@ -74,12 +74,17 @@ export interface FileIoCounters {
 
 export class FileIo {
   private readonly locks = new KeyedMutex<number>();
+  /** Blocks verified by a quorum read: what reads and merges are served from. */
   private readonly cache: BlockCache;
+  /** Blocks this mediator committed: what the next partial write of them merges into. Never
+   * what a read returns: every read checks Qr replicas (or bytes a quorum read verified). */
+  private readonly committed: BlockCache;
   private readonly known: WriteStateCache;
   readonly counters: FileIoCounters = { metaReadsSkipped: 0, staleCommits: 0 };
 
   constructor(private readonly options: FileIoOptions) {
     this.cache = new BlockCache(options.cacheBytes);
+    this.committed = new BlockCache(limits.mediatorCommittedBlockCacheBytes);
     this.known = new WriteStateCache(limits.mediatorWriteStateInodes, limits.mediatorWriteStateRefsPerInode, options.blockSizeBytes);
   }
 
@@ -338,7 +343,7 @@ export class FileIo {
     const ref = await view.refOf(lastIndex);
     const visible = visibleBytesOfBlock(lastIndex, size, bs);
     if (!ref || ref.lengthBytes <= visible) return undefined;
-    const data = await this.readBlock(ino, ref, deadlineMs);
+    const data = await this.mergeBase(ino, ref, deadlineMs);
     return { index: lastIndex, data: data.subarray(0, visible) };
   }
 
@@ -348,7 +353,7 @@ export class FileIo {
     if (visible === 0) return Buffer.alloc(0);
     const ref = await view.refOf(index);
     if (!ref) return Buffer.alloc(0);
-    const data = await this.readBlock(ino, ref, deadlineMs);
+    const data = await this.mergeBase(ino, ref, deadlineMs);
     return data.subarray(0, Math.min(visible, data.length));
   }
 
@@ -400,10 +405,16 @@ export class FileIo {
     // block passed through from the caller's payload is copied: the cache must own its bytes.
     for (const [i, ref] of refs.entries()) {
       const data = pending[i]!.data;
-      this.cache.set(blockKey(ino, ref.index), ref.version, data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(data));
+      this.committed.set(blockKey(ino, ref.index), ref.version, data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(data));
     }
     if (how.learn !== undefined) this.known.learned(result.attr, [...how.learn.refs, ...refs], how.learn.complete);
     return { attr: result.attr, committed: refs };
+  }
+
+  /** The bytes a partial write of a block merges into: as committed here, else as read. */
+  private mergeBase(ino: number, ref: BlockRef, deadlineMs: number): Promise<Buffer> {
+    const committed = this.committed.get(blockKey(ino, ref.index), ref.version);
+    return committed ? Promise.resolve(committed) : this.readBlock(ino, ref, deadlineMs);
   }
 
   private async readBlock(ino: number, ref: BlockRef, deadlineMs: number): Promise<Buffer> {
