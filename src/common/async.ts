@@ -1,5 +1,6 @@
-// Small async helpers with no policy of their own: a keyed mutex and a real-time pause (for
-// process shells; code that runs in the simulator waits on its injected Clock instead).
+// Small async helpers with no policy of their own: a keyed mutex, a queue that runs a bounded
+// number of tasks at once, and a real-time pause (for process shells; code that runs in the
+// simulator waits on its injected Clock instead).
 
 
 /** Serialises async work per key (e.g. per inode), so read-modify-write cycles don't interleave.
@@ -25,4 +26,36 @@ export class KeyedMutex<K> {
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs queued tasks, at most `limit` at a time, in the order queued; a task's failure is its
+ * own business (tasks handle their errors). */
+export class TaskQueue {
+  private readonly waiting: Array<() => Promise<unknown>> = [];
+  private running = 0;
+
+  constructor(private readonly limit: number) {}
+
+  /** Tasks queued or running. */
+  get pending(): number {
+    return this.waiting.length + this.running;
+  }
+
+  add(task: () => Promise<unknown>): void {
+    this.waiting.push(task);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.limit && this.waiting.length > 0) {
+      const task = this.waiting.shift()!;
+      this.running++;
+      void task()
+        .catch(() => undefined)
+        .finally(() => {
+          this.running--;
+          this.pump();
+        });
+    }
+  }
 }

@@ -126,6 +126,9 @@ export const limits = {
   heartbeatMissesBeforeDown: 3,
   /** Verified blocks the mediator keeps in memory for repeated and partial reads. */
   mediatorBlockCacheBytes: 128 * MiB,
+  /** Block keys whose freed versions the mediator deletes at once (each a call per server and
+   * version): far below maxInFlightPerConnection. */
+  orphanDeletesInFlight: 32,
   /** Blocks the mediator committed, kept as the base of the next partial write of them. */
   mediatorCommittedBlockCacheBytes: 64 * MiB,
   /** Inodes whose size and block refs the mediator remembers from its own creates and commits,

@@ -7,7 +7,8 @@
 
 import type { Address } from '../common/address.js';
 import { every, type Clock, type Timer } from '../common/clock.js';
-import { messageOf } from '../common/errors.js';
+import { codeOf, messageOf } from '../common/errors.js';
+import { TaskQueue } from '../common/async.js';
 import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
 import type { Random } from '../common/random.js';
@@ -95,6 +96,8 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
   readonly counters: Counters = { reads: 0, writes: 0, writeMisses: 0, replacements: 0 };
   private heartbeatTimer: Timer | undefined;
   private readonly orphanTimers = new Set<Timer>();
+  /** Deletions of freed block versions, one block key at a time each, a bounded number at once. */
+  private readonly orphanDeletes = new TaskQueue(limits.orphanDeletesInFlight);
   private stopping = false;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -275,6 +278,11 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       this.space.reported(id, { capacityBytes: info.totalBytes, freeBytes: info.freeBytes });
       if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
     } catch (err) {
+      // A server that refuses for being busy answered: it is alive (its figures wait).
+      if (codeOf(err) === 'TOO_MANY_REQUESTS') {
+        if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
+        return;
+      }
       if (!this.stopping) this.apply({ type: 'heartbeatFailed', id, reason: messageOf(err) });
     } finally {
       runtime.heartbeatInFlight = false;
@@ -325,8 +333,10 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       limits.orphanGraceMs,
       () => {
         this.orphanTimers.delete(timer);
+        // A bounded number at a time: an unlinked 1 GiB file frees 1,024 versions at once, and a
+        // burst of deletes must not crowd out a server's writes and heartbeats.
         for (const { key, versions } of orphanDeletions(orphans)) {
-          void this.replicator.deleteVersions(key, versions, this.clock.nowMs() + limits.defaultCallTimeoutMs);
+          this.orphanDeletes.add(() => this.replicator.deleteVersions(key, versions, this.clock.nowMs() + limits.defaultCallTimeoutMs));
         }
       },
       true,
