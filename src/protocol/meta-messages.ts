@@ -151,7 +151,8 @@ export const metaInternalMethods = {
   ),
   holdSessions: method('holdSessions', empty, object({ sessions: array(str, limits.maxHoldSessions) }), true),
   /** The connection it arrives on is the mediator's: block versions freed by other callers'
-   * calls (a mount's unlink) are pushed to it as ORPHANS_EVENT, to be deleted. */
+   * calls (a mount's unlink) are pushed to it as ORPHANS_EVENT, to be deleted, and the files
+   * they create as CREATED_EVENT. */
   watchOrphans: method('watchOrphans', empty, empty, true),
   ping: method('ping', empty, object({ pid: uint }), true),
 } as const;
