@@ -1,14 +1,16 @@
 // The mount's log during a mediator outage (issue 11): one warning when calls to the mediator
 // start failing and one info line with the outage's length when it answers again, however many
 // calls failed in between. Two kinds of outage: the mediator process stopped (SIGSTOP: calls
-// time out on an open connection) and the mediator gone (stopped and started again: no
-// connection).
+// time out on an open connection) and the cluster gone (stopped and started again: no
+// connection). A mount calls the metadata server itself for names and attributes, so when the
+// whole cluster is gone the failed calls are those to the metadata server, which the mount
+// logs the same way; the mediator's outage is logged once too.
 
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { freePorts, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+import { freePorts, startCluster, waitFor } from '../helpers/cluster.js';
 import { startMount, type Mount } from '../helpers/mount.js';
 
 const FAILED_CALLS = 3;
@@ -17,6 +19,7 @@ interface LogLine {
   level: number;
   msg: string;
   mediator?: string;
+  metaServer?: string;
   code?: string;
   outageMs?: number;
   unansweredAttempts?: number;
@@ -25,13 +28,15 @@ interface LogLine {
 const WARN = 40;
 const INFO = 30;
 
-function outageLines(mount: Mount): LogLine[] {
+type Peer = 'mediator' | 'metadata server';
+
+function outageLines(mount: Mount, peer: Peer = 'mediator'): LogLine[] {
   return mount
     .stderr()
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as LogLine)
-    .filter((line) => /^mediator (not answering|answering again)/.test(line.msg));
+    .filter((line) => line.msg.startsWith(`${peer} not answering`) || line.msg === `${peer} answering again`);
 }
 
 /** Fails FAILED_CALLS reads through the mount during an outage, then ends it and reads again;
@@ -62,18 +67,22 @@ async function throughOutage(mount: Mount, begin: () => Promise<void>, end: () =
   return { atLeastMs: endingAt - firstFailureAt, atMostMs: answeredAt - lastAnsweredAfter };
 }
 
-async function checkLog(mount: Mount, cluster: Cluster, bounds: { atLeastMs: number; atMostMs: number }, code: string): Promise<void> {
-  await waitFor(() => outageLines(mount).length >= 2, 10_000, 'the mount to log the end of the outage');
-  const lines = outageLines(mount);
+/** `peer`'s outage was logged as one warning and one info line; the failed calls (and so the
+ * outage's length) were its when `failedCalls`. */
+async function checkLog(mount: Mount, peer: Peer, address: string, bounds: { atLeastMs: number; atMostMs: number }, code: string, failedCalls: boolean): Promise<void> {
+  await waitFor(() => outageLines(mount, peer).length >= 2, 10_000, `the mount to log the end of the ${peer}'s outage`);
+  const lines = outageLines(mount, peer);
   assert.equal(lines.length, 2, `two lines, not one per failed call: ${JSON.stringify(lines)}`);
   const [warning, recovered] = lines as [LogLine, LogLine];
+  const addressOf = (line: LogLine): string | undefined => (peer === 'mediator' ? line.mediator : line.metaServer);
   assert.equal(warning.level, WARN);
-  assert.match(warning.msg, /^mediator not answering/);
-  assert.equal(warning.mediator, `127.0.0.1:${cluster.mediatorPort}`);
+  assert.match(warning.msg, new RegExp(`^${peer} not answering`));
+  assert.equal(addressOf(warning), address);
   assert.equal(warning.code, code);
   assert.equal(recovered.level, INFO);
-  assert.equal(recovered.msg, 'mediator answering again');
-  assert.equal(recovered.mediator, `127.0.0.1:${cluster.mediatorPort}`);
+  assert.equal(recovered.msg, `${peer} answering again`);
+  assert.equal(addressOf(recovered), address);
+  if (!failedCalls) return;
   assert.ok(recovered.unansweredAttempts! >= FAILED_CALLS, `${recovered.unansweredAttempts} unanswered attempts`);
   const outageMs = recovered.outageMs!;
   assert.ok(outageMs >= bounds.atLeastMs && outageMs <= bounds.atMostMs, `outage of ${outageMs} ms, not within [${bounds.atLeastMs}, ${bounds.atMostMs}]`);
@@ -94,14 +103,14 @@ describe('the mount logs a mediator outage once, and its end', { timeout: 120_00
         async () => void process.kill(pid, 'SIGSTOP'),
         async () => void process.kill(pid, 'SIGCONT'),
       );
-      await checkLog(mount, cluster, bounds, 'TIMEOUT');
+      await checkLog(mount, 'mediator', `127.0.0.1:${cluster.mediatorPort}`, bounds, 'TIMEOUT', true);
     } finally {
       await mount.stop();
       await cluster.stop();
     }
   });
 
-  it('mediator gone (stopped, started again): no connection; one warning, one info line', async () => {
+  it('cluster gone (stopped, started again): no connection; one warning, one info line for the metadata server and for the mediator', async () => {
     const [spare] = await freePorts(1);
     let cluster = await startCluster({ readQuorum: 1, writeQuorum: 1, dataServers: 1, sparePorts: `${spare}` });
     const mount = await startMount(cluster.mediatorPort, { timeoutMs: 1_000, attrTimeoutSec: 0, logLevel: 'info' }).catch(async (err: unknown) => {
@@ -116,7 +125,8 @@ describe('the mount logs a mediator outage once, and its end', { timeout: 120_00
           cluster = await cluster.restart();
         },
       );
-      await checkLog(mount, cluster, bounds, 'UNAVAILABLE');
+      await checkLog(mount, 'metadata server', `127.0.0.1:${cluster.metaPort}`, bounds, 'UNAVAILABLE', true);
+      await checkLog(mount, 'mediator', `127.0.0.1:${cluster.mediatorPort}`, bounds, 'UNAVAILABLE', false);
     } finally {
       await mount.stop();
       await cluster.stop();
