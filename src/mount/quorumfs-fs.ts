@@ -2,8 +2,8 @@
 // API, to the metadata server for names, attributes and directories and to the mediator for file
 // data, truncation and holds; FUSE inode numbers are quorumfs inode numbers. Writes are buffered per
 // inode (write-back-buffer.ts) and committed on close, fsync, truncate, read and when a buffer
-// fills. Attributes are cached by the kernel for a short time and invalidated when the mediator
-// reports another mount's change; open() revalidates, so close-to-open consistency holds for
+// fills. Attributes are cached by the kernel for a short time and invalidated when the metadata
+// server or the mediator reports another client's change; open() revalidates, so close-to-open consistency holds for
 // data, size and times. The kernel places an O_APPEND write at its cached size, which open cannot
 // refresh, so the mount puts such writes at the file's end itself (file-ends.ts). Every inode
 // open here is held for this mount's session from its open (the hold rides on the open's own
