@@ -129,6 +129,11 @@ export const limits = {
   /** Block keys whose freed versions the mediator deletes at once (each a call per server and
    * version): far below maxInFlightPerConnection. */
   orphanDeletesInFlight: 32,
+  /** Freed block versions in one event from the metadata server to the mediator (about 30
+   * bytes each, against maxHeaderBytes); a larger set goes in several. */
+  maxOrphansPerEvent: 4_096,
+  /** Servers one status or readTargets reply lists at most. */
+  maxServersListed: 1024,
   /** Blocks the mediator committed, kept as the base of the next partial write of them. */
   mediatorCommittedBlockCacheBytes: 64 * MiB,
   /** Inodes whose size and block refs the mediator remembers from its own creates and commits,

@@ -47,9 +47,19 @@ export function invalidationsFor(method: string, args: Args, result: unknown): I
   }
 }
 
-/** The block versions a namespace call's result says it freed (unlink, rmdir, rename over a file). */
+/** The block versions a metadata call's result says it freed (unlink, rename over a file, a
+ * truncate, a commit, a released hold). */
 export function orphansIn(result: unknown): OrphanBlock[] {
   if (typeof result !== 'object' || result === null) return [];
   const r = result as { orphans?: OrphanBlock[]; replaced?: { orphans?: OrphanBlock[] } };
   return r.orphans ?? r.replaced?.orphans ?? [];
+}
+
+/** The result with the freed block versions left out (an empty list in their place). */
+export function withoutOrphans<R>(result: R): R {
+  if (typeof result !== 'object' || result === null) return result;
+  const r = result as { orphans?: OrphanBlock[]; replaced?: { orphans?: OrphanBlock[] } };
+  if (r.orphans !== undefined) return { ...result, orphans: [] };
+  if (r.replaced?.orphans !== undefined) return { ...result, replaced: { ...r.replaced, orphans: [] } };
+  return result;
 }

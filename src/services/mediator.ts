@@ -16,7 +16,7 @@ import type { Method } from '../protocol/method.js';
 import type { Extent } from '../replication/file-io.js';
 import { RpcClient } from '../transport/rpc-client.js';
 import { PayloadReply, RpcServer, type RpcConnection, type RequestContext } from '../transport/rpc-server.js';
-import { invalidationsFor, orphansIn } from '../core/invalidations.js';
+import { invalidationsFor } from '../core/invalidations.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import type { ChildHandle } from './supervisor.js';
@@ -193,8 +193,9 @@ export class Mediator {
 
   // ---- the metadata server's reports ----
 
-  /** Asks the metadata server for the block versions that mounts' calls there free (at start
-   * and on every new connection: a restarted metadata server has forgotten). */
+  /** Asks the metadata server for the block versions every call there frees, and the files
+   * mounts create (at start and on every new connection: a restarted metadata server has
+   * forgotten). */
   private async watchOrphans(): Promise<void> {
     try {
       await this.meta.call(metaMethods.watchOrphans, {}, { timeoutMs: limits.defaultCallTimeoutMs });
@@ -205,8 +206,11 @@ export class Mediator {
 
   private metaEvent(event: string, data: unknown): void {
     try {
-      if (event === ORPHANS_EVENT) this.core.deleteOrphans(orphansEvent(data, 'event').orphans);
-      else if (event === CREATED_EVENT) this.core.fileIo.created(createdEvent(data, 'event').attr);
+      if (event === ORPHANS_EVENT) {
+        const { orphans } = orphansEvent(data, 'event');
+        this.core.deleteOrphans(orphans);
+        for (const ino of new Set(orphans.map((o) => o.ino))) this.core.fileIo.forget(ino); // removed or cut
+      } else if (event === CREATED_EVENT) this.core.fileIo.created(createdEvent(data, 'event').attr);
     } catch (err) {
       this.log.warn({ event, err: messageOf(err) }, 'a malformed report from the metadata server');
     }
@@ -245,10 +249,9 @@ export class Mediator {
       const release = this.meta
         .call(metaMethods.setHolds, { session, inos: [] })
         .then(
-          ({ orphans }) => {
-            this.sessions.forget(session);
-            if (orphans.length > 0) this.core.deleteOrphans(orphans);
-            this.log.info({ session, freedBlocks: orphans.length }, 'session gone: its holds on open files released');
+          () => {
+            this.sessions.forget(session); // what it frees is reported as for any call (metaEvent)
+            this.log.info({ session }, 'session gone: its holds on open files released');
           },
           (err: unknown) => this.log.warn({ session, err: messageOf(err) }, 'cannot release the holds of a gone session yet'),
         )
@@ -266,16 +269,14 @@ export class Mediator {
   private async closeFile(a: { ino: number; session: string }, ctx: RequestContext): Promise<Record<string, never>> {
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
-    const { orphans } = await this.meta.call(metaMethods.release, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
-    if (orphans.length > 0) this.core.deleteOrphans(orphans);
+    await this.meta.call(metaMethods.release, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
     return {};
   }
 
   private async attachSession(a: { session: string; inos: number[] }, ctx: RequestContext): Promise<{ missing: number[] }> {
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
-    const { orphans, missing } = await this.meta.call(metaMethods.setHolds, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
-    if (orphans.length > 0) this.core.deleteOrphans(orphans);
+    const { missing } = await this.meta.call(metaMethods.setHolds, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
     if (missing.length > 0) this.log.warn({ session: a.session, missing }, 'a mount came back holding files that are gone');
     return { missing };
   }
@@ -336,19 +337,16 @@ export class Mediator {
       .register(mediatorMethods.attachSession, (a, ctx) => this.attachSession(a, ctx));
   }
 
-  /** Serves a namespace method by forwarding it to the metadata server; block versions it
-   * frees are deleted from the data servers. The metadata server tells the mounts what changed. */
+  /** Serves a namespace method by forwarding it to the metadata server, which tells the mounts
+   * what changed and this mediator what it freed (metaEvent). */
   private forward(m: Method<unknown, unknown>): void {
     this.rpc.register(m, async (args, ctx) => {
       const session = (args as { session?: unknown }).session; // create's hold for an O_CREAT open
       const wait = typeof session === 'string' ? this.bindSession(session, ctx.connection) : undefined;
       if (wait) await wait;
       const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
-      const orphans = orphansIn(result);
-      if (orphans.length > 0) this.core.deleteOrphans(orphans);
-      // What FileIo knows of written files: a new one is known empty, a removed one is forgotten.
+      // What FileIo knows of written files: a new one is known empty.
       if (m === namespaceMethods.create) this.core.fileIo.created(result as InodeAttr);
-      for (const ino of new Set(orphans.map((o) => o.ino))) this.core.fileIo.forget(ino);
       return result;
     });
   }

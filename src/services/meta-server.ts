@@ -5,10 +5,12 @@
 // Mounts call the namespace methods here directly, not through the mediator (one hop less). So
 // this is where those changes are reported: before a namespace call is answered, every other
 // connection is told which cached attributes and entries it made stale (the mediator's is not:
-// it caches none), and block versions it freed are pushed to the mediator, which deletes them
-// from the data servers, as are the files created (so it can plan their first write without
-// reading their block map). Versions freed while no mediator watches are left to the
-// scrubber's orphan collection.
+// it caches none), and the files mounts create are pushed to the mediator (so it can plan
+// their first write without reading their block map). Block versions any call frees (an
+// unlink, a truncate, a released hold) never ride in its reply, whose size would grow with the
+// file: they are pushed to the mediator in events of at most limits.maxOrphansPerEvent, and
+// the mediator deletes them from the data servers. Versions freed while no mediator watches
+// are left to the scrubber's orphan collection.
 
 import path from 'node:path';
 import type { Address } from '../common/address.js';
@@ -17,8 +19,9 @@ import { CREATED_EVENT, ORPHANS_EVENT, metaInternalMethods, namespaceMethods } f
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import type { Method } from '../protocol/method.js';
-import { invalidationsFor, orphansIn } from '../core/invalidations.js';
-import { RpcServer, type RequestContext, type RpcConnection } from '../transport/rpc-server.js';
+import { invalidationsFor, orphansIn, withoutOrphans } from '../core/invalidations.js';
+import { limits } from '../common/limits.js';
+import { PayloadReply, RpcServer, type RequestContext, type RpcConnection } from '../transport/rpc-server.js';
 import type { HandlerOf, HandlerRegistry } from '../transport/handler-registry.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 import type { MetaStore } from '../stores/meta-store.js';
@@ -119,25 +122,22 @@ export function registerMetaHandlers(rpc: HandlerRegistry, store: MetaStore, pid
 
 const NAMESPACE_METHODS: ReadonlySet<string> = new Set(Object.values(namespaceMethods).map((m) => m.name));
 
-/** Reports what each namespace call changed, to the other connections, before it is answered. */
+/** Reports what each call changed, to the other connections, before it is answered. */
 class ChangeReports {
   /** The mediator's connections (watchOrphans). */
   private readonly watchers = new Set<RpcConnection>();
-  /** Registers handlers on the server, the namespace ones followed by their report. */
+  /** Registers handlers on the server, each followed by its report. */
   readonly registry: HandlerRegistry<RequestContext>;
 
   constructor(private readonly rpc: RpcServer) {
     const reports = this;
     this.registry = {
       register<A, R>(m: Method<A, R>, handler: HandlerOf<A, R, RequestContext>) {
-        if (!NAMESPACE_METHODS.has(m.name)) {
-          rpc.register(m, handler);
-          return this;
-        }
         rpc.register(m, async (args, ctx) => {
           const result = await handler(args, ctx);
+          if (result instanceof PayloadReply) return result;
           reports.report(m.name, args, result, ctx.connection);
-          return result;
+          return withoutOrphans(result);
         });
         return this;
       },
@@ -151,6 +151,12 @@ class ChangeReports {
   }
 
   private report(method: string, args: unknown, result: unknown, origin: RpcConnection): void {
+    const orphans = orphansIn(result);
+    for (let from = 0; from < orphans.length; from += limits.maxOrphansPerEvent) {
+      const part = orphans.slice(from, from + limits.maxOrphansPerEvent);
+      for (const watcher of this.watchers) watcher.sendEvent(ORPHANS_EVENT, { orphans: part });
+    }
+    if (!NAMESPACE_METHODS.has(method)) return;
     const change = invalidationsFor(method, args as Record<string, unknown>, result);
     if (change) {
       const event = namesToWire(change);
@@ -158,10 +164,9 @@ class ChangeReports {
         if (connection !== origin && !this.watchers.has(connection)) connection.sendEvent(INVALIDATE_EVENT, event);
       }
     }
-    // A mediator's own call: it deletes what the reply names, and knows what it created, itself.
-    if (this.watchers.has(origin)) return;
-    const orphans = orphansIn(result);
-    if (orphans.length > 0) for (const watcher of this.watchers) watcher.sendEvent(ORPHANS_EVENT, { orphans });
-    if (method === namespaceMethods.create.name) for (const watcher of this.watchers) watcher.sendEvent(CREATED_EVENT, { attr: result });
+    // A mediator knows what it created itself.
+    if (method === namespaceMethods.create.name && !this.watchers.has(origin)) {
+      for (const watcher of this.watchers) watcher.sendEvent(CREATED_EVENT, { attr: result });
+    }
   }
 }
