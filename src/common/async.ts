@@ -31,14 +31,16 @@ export function delay(ms: number): Promise<void> {
 /** Runs queued tasks, at most `limit` at a time, in the order queued; a task's failure is its
  * own business (tasks handle their errors). */
 export class TaskQueue {
-  private readonly waiting: Array<() => Promise<unknown>> = [];
+  private waiting: Array<() => Promise<unknown>> = [];
+  /** Index of the next task to run in `waiting` (shift() would copy the array each time). */
+  private next = 0;
   private running = 0;
 
   constructor(private readonly limit: number) {}
 
   /** Tasks queued or running. */
   get pending(): number {
-    return this.waiting.length + this.running;
+    return this.waiting.length - this.next + this.running;
   }
 
   add(task: () => Promise<unknown>): void {
@@ -47,8 +49,12 @@ export class TaskQueue {
   }
 
   private pump(): void {
-    while (this.running < this.limit && this.waiting.length > 0) {
-      const task = this.waiting.shift()!;
+    while (this.running < this.limit && this.next < this.waiting.length) {
+      const task = this.waiting[this.next++]!;
+      if (this.next === this.waiting.length) {
+        this.waiting = [];
+        this.next = 0;
+      }
       this.running++;
       void task()
         .catch(() => undefined)

@@ -62,7 +62,7 @@ const serverStatus = object({
 
 const statusReport = object({
   mediator: object({ address: str, pid: uint, readQuorum: uint, writeQuorum: uint, uptimeMs: uint }),
-  servers: array(serverStatus, 1024),
+  servers: array(serverStatus, limits.maxServersListed),
   sparePortsLeft: array(uint, 65536),
   counters: object({
     /** From the metadata server; null when it did not answer. */
@@ -128,7 +128,7 @@ export const mediatorMethods = {
   readTargets: method(
     'readTargets',
     empty,
-    object({ readQuorum: uint, servers: array(object({ id: str, host: str, port: uint }), 1024) }),
+    object({ readQuorum: uint, servers: array(object({ id: str, host: str, port: uint }), limits.maxServersListed) }),
     true,
   ),
   /** Starts a catch-up compare of every data server now; with wait, returns when the attempt
