@@ -143,12 +143,8 @@ export class FileIo {
   private async markAccess(attr: InodeAttr, deadlineMs: number): Promise<boolean> {
     const now = this.options.clock.nowTimespec();
     if (!atimeUpdateDue(attr, now)) return false;
-    await this.options.meta.call(
-      metaMethods.setattr,
-      { ino: attr.ino, attr: { atime: now, ctime: attr.ctime }, now },
-      { timeoutMs: deadlineMs - this.options.clock.nowMs() },
-    );
-    return true;
+    const { marked } = await this.options.meta.call(metaMethods.markAccess, { ino: attr.ino, now }, { timeoutMs: deadlineMs - this.options.clock.nowMs() });
+    return marked;
   }
 
   /** Writes `data` at `offset` and commits it; returns the new attributes. `time` is when the
