@@ -70,8 +70,9 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
       (err: unknown) => logger.debug({ err: messageOf(err) }, 'cannot attach the session yet'), // tried again at the next reconnect
     );
   };
+  const credentials = await credentialsOption(flags);
   const client = new QuorumfsClient(address, {
-    ...(await credentialsOption(flags)),
+    ...credentials,
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
       // Before the mount, a failure to reach the mediator ends the command; after the unmount,
@@ -107,7 +108,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   const metaOutage = new PeerOutage();
   const meta = await client
     .connectMetaServer({
-      ...(await credentialsOption(flags)),
+      ...credentials,
       defaultTimeoutMs: timeoutMs,
       onAttempt: (attempt) => {
         if (attempt.answered) fsRef?.metaAnswered(attempt.startedAtMs);
@@ -126,7 +127,6 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
       throw qfsError('UNAVAILABLE', `cannot find the metadata server through the mediator at ${mediator}: ${messageOf(err)}`);
     });
   // File data is read from the replicas directly; anything unusual is left to the mediator.
-  const credentials = await credentialsOption(flags);
   const directReader = flags.readThroughMediator
     ? undefined
     : new DirectReader({
@@ -157,11 +157,8 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   // up, a ping now and then keeps the mediator from closing it as idle
   // (limits.idleConnectionTimeoutMs): it carries the invalidations.
   // The metadata server's connection is kept the same way: it carries the reports of changes.
-  const keepers = [
-    new KeepAlive((t) => client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: t, retry: false })),
-    new KeepAlive((t) => meta.call(metaMethods.ping, {}, { timeoutMs: t, retry: false })),
-  ];
-  const [mediatorKeeper, metaKeeper] = keepers as [KeepAlive, KeepAlive];
+  const mediatorKeeper = new KeepAlive((t) => client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: t, retry: false }));
+  const metaKeeper = new KeepAlive((t) => meta.call(metaMethods.ping, {}, { timeoutMs: t, retry: false }));
   const keepalive = setInterval(() => {
     if (!mediatorKeeper.pinging && client.rpc.isConnected && fs.holdsStale) attach();
     else mediatorKeeper.tick(client.rpc.isConnected, timeoutMs);
