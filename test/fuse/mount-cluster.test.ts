@@ -182,10 +182,14 @@ describe('two mounts of one cluster', { timeout: 60_000 }, () => {
       await assert.rejects(stat(path.join(first.dir, 'made', name)), { code: 'ENOENT' });
       if (i % 2 === 0) await writeFile(path.join(second.dir, 'made', name), name);
       else await mkdir(path.join(second.dir, 'made', name));
+      // The report reaches the first mount before the second one's call returns, but the first
+      // mount may not have read it yet: allow for that, far below the 60 s its absences (and
+      // the kernel's negative entries) would otherwise last.
+      await waitFor(async () => (await stat(path.join(first.dir, 'made', name)).catch(() => undefined)) !== undefined, 2_000, `${name} to be seen`);
       assert.equal((await stat(path.join(first.dir, 'made', name))).isDirectory(), i % 2 === 1, name);
     }
     await rename(path.join(second.dir, 'made', 'n0'), path.join(second.dir, 'made', 'moved'));
-    assert.equal(await readFile(path.join(first.dir, 'made', 'moved'), 'utf8'), 'n0');
+    await waitFor(async () => (await readFile(path.join(first.dir, 'made', 'moved'), 'utf8').catch(() => undefined)) === 'n0', 2_000, 'the rename to be seen');
     await writeFile(path.join(first.dir, 'made', 'mine'), 'mine');
     assert.deepEqual((await readdir(path.join(second.dir, 'made'))).sort(), ['mine', 'moved', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9']);
   });
