@@ -5,10 +5,12 @@
 // write (EIO), tear one it acknowledged (the bytes at rest are not the bytes written: found
 // CORRUPT on the next read) and rot blocks at rest. Ground truth for the checker: goodCopy().
 
-import { checksumOf } from '../src/common/checksum.js';
+import { checksumLike, checksumOf, extentCount, extentOf, extentTable, isLegacyChecksum, rootOf } from '../src/common/checksum.js';
+import { patchExtents, patchedBlock, pieceProblem, type Piece } from '../src/core/extent-patch.js';
 import { qfsError } from '../src/common/errors.js';
+import { limits } from '../src/common/limits.js';
 import type { Random } from '../src/common/random.js';
-import { listEntryBudgetBytes, type BlockCursor, type BlockData, type BlockListPage, type BlockStat, type BlockStoreUsage, type CorruptResult } from '../src/stores/block-store.js';
+import { listEntryBudgetBytes, type BlockCursor, type BlockData, type BlockListPage, type BlockStat, type BlockStoreUsage, type CorruptResult, type ExtentData } from '../src/stores/block-store.js';
 import type { DataStore } from '../src/stores/data-store.js';
 import type { VirtualClock } from './virtual-clock.js';
 
@@ -50,8 +52,39 @@ export class SimDisk implements DataStore {
     const epoch = this.epoch;
     await this.latency();
     if (epoch !== this.epoch) throw qfsError('UNAVAILABLE', `put ${key}@${version}: the server crashed`);
-    const actual = checksumOf(data);
+    const actual = checksumLike(data, checksum);
     if (actual !== checksum) throw qfsError('CORRUPT', `put ${key}@${version}: the bytes that arrived have checksum ${actual}, not ${checksum}`);
+    await this.store(key, version, checksum, data);
+  }
+
+  async patch(key: string, baseVersion: number, version: number, checksum: string, pieces: readonly Piece[], payload: Uint8Array): Promise<void> {
+    const epoch = this.epoch;
+    await this.latency();
+    if (epoch !== this.epoch) throw qfsError('UNAVAILABLE', `patch ${key}@${version}: the server crashed`);
+    const problem = pieceProblem(pieces, payload.length, limits.maxPayloadBytes);
+    if (problem !== undefined) throw qfsError('INVALID', `patch ${key}@${version}: ${problem}`);
+    const [, base] = this.find(key, baseVersion, 'patch');
+    // Simulated rot garbles a whole block: any read of it, in part or whole, finds it.
+    if (!base.intact) throw qfsError('CORRUPT', `patch ${key}@${version}: base version ${baseVersion} does not match its checksum`);
+    if (isLegacyChecksum(base.checksum)) throw qfsError('INVALID', `patch ${key}@${version}: the base has no extent table`);
+    const table = extentTable(base.data);
+    const result = patchExtents({ lengthBytes: base.data.length, table, extent: (i) => extentOf(base.data, i) }, pieces, payload);
+    if (rootOf(result.table) !== checksum) throw qfsError('CORRUPT', `patch ${key}@${version}: the patched block has another checksum than ${checksum}`);
+    await this.store(key, version, checksum, patchedBlock(base.data, result));
+  }
+
+  async getExtents(key: string, version: number, extents: readonly number[], withData: boolean): Promise<ExtentData> {
+    await this.latency();
+    const [v, block] = this.find(key, version, 'getExtents');
+    if (isLegacyChecksum(block.checksum)) throw qfsError('INVALID', `getExtents ${key}@${v}: the block has no extent table`);
+    if (extents.some((i) => i >= extentCount(block.data.length))) throw qfsError('INVALID', `getExtents ${key}@${v}: no such extent`);
+    if (!block.intact) throw qfsError('CORRUPT', `getExtents ${key}@${v}: bytes do not match the checksum`);
+    const data = withData ? Buffer.concat(extents.map((i) => extentOf(block.data, i))) : Buffer.alloc(0);
+    return { version: v, checksum: block.checksum, sizeBytes: block.data.length, table: extentTable(block.data), data };
+  }
+
+  /** The durable part of a put or patch: it may fail, tear, or find the disk full. */
+  private async store(key: string, version: number, checksum: string, data: Uint8Array): Promise<void> {
     if (this.random() < this.faults.failWrite) {
       this.stats.failedWrites++;
       throw qfsError('INTERNAL', `put ${key}@${version}: EIO (simulated)`);

@@ -79,6 +79,15 @@ export const limits = {
   listPageBytes: 128 * KiB,
   /** Entries one listing page may hold. */
   maxListEntries: 4096,
+  /** Pieces one patch of a block may lay over its base (each costs about 10 bytes of header). */
+  maxPiecesPerPatch: 1024,
+  /** Deltas a data server stacks on a block before it writes one whole (each read of the block
+   * reads every file of its chain; a delta's base is kept until no delta needs it). */
+  maxDeltaChain: 8,
+  /** A write sends a block as a patch of the version before, rather than whole, only when it
+   * changes at most this share of the block's extents (a data server stores such a patch as a
+   * delta on the same condition). */
+  patchMaxChangedShare: 0.5,
   /** Blocks one batched check (`have`, `verifyMany`, committed versions) may name. */
   maxBlocksPerBatch: 1024,
   /** Block files a data server reads at once for one `verifyMany`. */

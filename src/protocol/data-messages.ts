@@ -4,7 +4,8 @@ import type { AccessPolicy } from '../core/access-policy.js';
 import { limits } from '../common/limits.js';
 import { checksumStr, empty } from './common-decoders.js';
 import { method } from './method.js';
-import { array, bool, boundedStr, literal, object, optional, str, uint } from './schema.js';
+import { array, bool, boundedStr, bytes, literal, object, optional, str, uint } from './schema.js';
+import { extentCount } from '../common/checksum.js';
 
 const key = boundedStr(limits.maxKeyBytes);
 
@@ -12,6 +13,9 @@ const blockInfo = object({ key, version: uint, sizeBytes: uint, checksum: checks
 
 /** Where a listing page ends: the last (key, version) it held. */
 export const blockCursor = object({ key, version: uint });
+
+/** Extent indexes of one block, increasing. */
+const extents = array(uint, extentCount(limits.maxPayloadBytes));
 
 const verifyResult = object({ status: literal('ok', 'corrupt', 'missing'), checksum: optional(checksumStr) });
 
@@ -35,6 +39,24 @@ export const dataMethods = {
   put: method('put', object({ key, version: uint, checksum: checksumStr }), empty, true),
   /** Returns the payload of (key, version), or of the highest version held. CORRUPT, NOT_FOUND. */
   get: method('get', object({ key, version: optional(uint) }), object({ version: uint, checksum: checksumStr }), true),
+  /** The block's extent table and, as the payload, the extents asked for (concatenated), each
+   * checked on the server; the reader checks them again against the block map's checksum. */
+  getExtents: method(
+    'getExtents',
+    object({ key, version: uint, extents }),
+    object({ version: uint, checksum: checksumStr, sizeBytes: uint, table: bytes }),
+    true,
+  ),
+  /** verify for some extents of a block: the table and those extents are checked in place. */
+  verifyExtents: method('verifyExtents', object({ key, version: uint, extents }), verifyResult, true),
+  /** Stores (key, version) as baseVersion with the payload's pieces laid over it; the result's
+   * checksum must match. NOT_FOUND without the base. */
+  patch: method(
+    'patch',
+    object({ key, baseVersion: uint, version: uint, checksum: checksumStr, pieces: array(object({ offset: uint, lengthBytes: uint }), limits.maxPiecesPerPatch) }),
+    empty,
+    true,
+  ),
   stat: method('stat', object({ key, version: optional(uint) }), blockInfo, true),
   /** Deletes one version, or every version of the key; absent is not an error. */
   delete: method('delete', object({ key, version: optional(uint) }), object({ removed: uint }), true),
@@ -81,5 +103,12 @@ export const dataMethods = {
  * write or delete a replica. Fault injection also needs the server's --fault-injection flag. */
 export const dataAccess: AccessPolicy = {
   defaultRoles: ['server', 'admin'],
-  methodRoles: { corrupt: ['admin'], terminate: ['admin'], get: ['server', 'admin', 'client'], verify: ['server', 'admin', 'client'] },
+  methodRoles: {
+    corrupt: ['admin'],
+    terminate: ['admin'],
+    get: ['server', 'admin', 'client'],
+    verify: ['server', 'admin', 'client'],
+    getExtents: ['server', 'admin', 'client'],
+    verifyExtents: ['server', 'admin', 'client'],
+  },
 };

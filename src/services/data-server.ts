@@ -88,6 +88,21 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       const block = await store.get(args.key, args.version);
       return new PayloadReply({ version: block.version, checksum: block.checksum }, block.data);
     })
+    .register(dataMethods.getExtents, async (args) => {
+      const got = await store.getExtents(args.key, args.version, args.extents, true);
+      return new PayloadReply({ version: got.version, checksum: got.checksum, sizeBytes: got.sizeBytes, table: got.table }, got.data);
+    })
+    .register(dataMethods.verifyExtents, async (args) => {
+      try {
+        return { status: 'ok' as const, checksum: (await store.getExtents(args.key, args.version, args.extents, false)).checksum };
+      } catch (err) {
+        return verdictOf(err);
+      }
+    })
+    .register(dataMethods.patch, async (args, ctx) => {
+      await store.patch(args.key, args.baseVersion, args.version, args.checksum, args.pieces, ctx.payload);
+      return {};
+    })
     .register(dataMethods.stat, (args) => store.stat(args.key, args.version))
     .register(dataMethods.delete, async (args) => ({ removed: await store.delete(args.key, args.version) }))
     .register(dataMethods.deleteOlderThan, async (args) => ({
@@ -143,9 +158,14 @@ async function verify(store: DataStore, key: string, version: number): Promise<V
     const block = await store.get(key, version);
     return { status: 'ok', checksum: block.checksum };
   } catch (err) {
-    const code = codeOf(err);
-    if (code === 'CORRUPT') return { status: 'corrupt' };
-    if (code === 'NOT_FOUND') return { status: 'missing' };
-    throw err;
+    return verdictOf(err);
   }
+}
+
+/** A failed check as a verdict: corrupt, missing, or (any other error) thrown again. */
+function verdictOf(err: unknown): VerifyResult {
+  const code = codeOf(err);
+  if (code === 'CORRUPT') return { status: 'corrupt' };
+  if (code === 'NOT_FOUND') return { status: 'missing' };
+  throw err;
 }

@@ -1,15 +1,28 @@
-// The on-disk format of a block store: one file per (key, version), format version 1, and the
-// directory layout that places it. A block file is a header naming its own key, version, checksum
-// and data length, followed by exactly that many data bytes. Decoding never throws and never
-// trusts a field: every length is bounded, and the caller cross-checks the header against the file
-// name and the file size, so a renamed, truncated or foreign file is reported, not believed.
+// The on-disk format of a block store: one file per (key, version), and the directory layout that
+// places it. A block file is a header naming its own key, version, checksum and data length; in
+// format 2, the block's extent table (common/checksum.ts) follows; then exactly that many data
+// bytes. Format 1 (a whole-block `sha256:` checksum, no table) is still read. Format 3 is a delta:
+// the header also names a base version of the same key and how many extents the file holds;
+// after the table come those extents' indexes (u32 each, increasing) and their bytes; every other
+// extent is the base's. A version deleted while a delta is based on it is kept, renamed from
+// `.blk` to `.rtn` (retained), until no delta needs it. Decoding never
+// throws and never trusts a field: every length is bounded, and the caller cross-checks the header
+// against the file name and the file size, so a renamed, truncated or foreign file is reported,
+// not believed.
 
-import { CHECKSUM_PREFIX } from '../common/checksum.js';
+import { EXTENT_HASH_BYTES, EXTENT_PREFIX, LEGACY_PREFIX, digestOf, extentCount, isLegacyChecksum } from '../common/checksum.js';
 import { limits } from '../common/limits.js';
 
 const BLOCK_MAGIC = 'QFSB';
-const BLOCK_FORMAT_VERSION = 1;
+/** Format 1: `sha256:` checksum, no table. Format 2: `xsha256:` checksum and its table. */
+const LEGACY_FORMAT_VERSION = 1;
+const EXTENT_FORMAT_VERSION = 2;
+const DELTA_FORMAT_VERSION = 3;
+const EXTENT_INDEX_BYTES = 4;
+// A delta's header adds: baseVersion(8) extentCount(4)
+const DELTA_HEADER_BYTES = 8 + 4;
 const BLOCK_FILE_SUFFIX = '.blk';
+const RETAINED_FILE_SUFFIX = '.rtn';
 /** Files being written; any left at open were cut short by a crash and are removed. */
 export const TEMP_FILE_SUFFIX = '.tmp';
 
@@ -21,8 +34,10 @@ const MAGIC_BYTES = Buffer.from(BLOCK_MAGIC, 'latin1');
 const CHECKSUM_RAW_BYTES = 32;
 // magic(4) formatVersion(1) checksum(32) dataLength(8) keyLength(2) ... key ... version(8)
 const FIXED_HEADER_BYTES = 4 + 1 + CHECKSUM_RAW_BYTES + 8 + 2 + 8;
-/** The largest header: reading this many bytes from the start of a file always covers it. */
-export const MAX_HEADER_BYTES = FIXED_HEADER_BYTES + limits.maxKeyBytes;
+/** The largest header and table: reading this many bytes from the start of a file always covers
+ * both. */
+export const MAX_HEADER_BYTES =
+  FIXED_HEADER_BYTES + DELTA_HEADER_BYTES + limits.maxKeyBytes + extentCount(limits.maxPayloadBytes) * (EXTENT_HASH_BYTES + EXTENT_INDEX_BYTES);
 
 const KEY_PATTERN = /^[A-Za-z0-9._:-]+$/;
 const VERSION_TEXT_PATTERN = /^(0|[1-9][0-9]*)$/;
@@ -30,14 +45,30 @@ const VERSION_TEXT_PATTERN = /^(0|[1-9][0-9]*)$/;
 interface BlockHeader {
   key: string;
   version: number;
-  /** 'sha256:<hex>' of the data that follows the header. */
+  /** 'xsha256:<hex>' (format 2) or 'sha256:<hex>' (format 1) of the data. */
   checksum: string;
   dataLengthBytes: number;
+  /** Format 3: the base version and the indexes of the extents this file holds. */
+  delta?: DeltaInfo;
 }
 
-type HeaderDecodeResult =
-  | { ok: true; header: BlockHeader; headerBytes: number }
-  | { ok: false; reason: string };
+export interface DeltaInfo {
+  baseVersion: number;
+  indexes: number[];
+}
+
+export interface DecodedHeader {
+  header: BlockHeader;
+  /** Where the table begins (the header's length). */
+  headerBytes: number;
+  /** Where the data begins: after the table in format 2, after the header in format 1, after
+   * the extent indexes in format 3 (where only the extents it holds follow). */
+  dataOffset: number;
+  /** Format 2 only: the extent table, when the buffer decoded held all of it. */
+  table: Buffer | undefined;
+}
+
+type HeaderDecodeResult = ({ ok: true } & DecodedHeader) | { ok: false; reason: string };
 
 /** 1..maxKeyBytes characters from [A-Za-z0-9._:-]; all ASCII, so characters are bytes. */
 export function isBlockKey(value: unknown): value is string {
@@ -52,28 +83,48 @@ function headerLengthBytes(key: string): number {
   return FIXED_HEADER_BYTES + key.length;
 }
 
-/** The header of a block file. The caller has validated key, version and checksum. */
-export function encodeHeader(header: BlockHeader): Buffer {
-  const { key } = header;
-  const buf = Buffer.alloc(headerLengthBytes(key));
-  let at = MAGIC_BYTES.copy(buf, 0);
-  at = buf.writeUInt8(BLOCK_FORMAT_VERSION, at);
-  at += Buffer.from(header.checksum.slice(CHECKSUM_PREFIX.length), 'hex').copy(buf, at);
-  at = buf.writeBigUInt64LE(BigInt(header.dataLengthBytes), at);
-  at = buf.writeUInt16LE(key.length, at);
-  at += buf.write(key, at, 'latin1');
-  buf.writeBigUInt64LE(BigInt(header.version), at);
+/** Bytes of a format-2 file before its data: header and table. */
+export function dataOffsetOf(key: string, dataLengthBytes: number): number {
+  return headerLengthBytes(key) + extentCount(dataLengthBytes) * EXTENT_HASH_BYTES;
+}
+
+/** The extent indexes of a delta, to write after its header and table. */
+export function encodeDeltaIndexes(indexes: readonly number[]): Buffer {
+  const buf = Buffer.alloc(indexes.length * EXTENT_INDEX_BYTES);
+  indexes.forEach((index, i) => buf.writeUInt32LE(index, i * EXTENT_INDEX_BYTES));
   return buf;
 }
 
-/** Parses the header at the start of `buf` (which may hold more bytes: the data). */
+/** The header of a block file, in the format its checksum's algorithm needs (a format-2 header
+ * is followed by the table). The caller has validated key, version and checksum. */
+export function encodeHeader(header: BlockHeader): Buffer {
+  const { key, delta } = header;
+  const buf = Buffer.alloc(headerLengthBytes(key) + (delta ? DELTA_HEADER_BYTES : 0));
+  let at = MAGIC_BYTES.copy(buf, 0);
+  at = buf.writeUInt8(delta ? DELTA_FORMAT_VERSION : isLegacyChecksum(header.checksum) ? LEGACY_FORMAT_VERSION : EXTENT_FORMAT_VERSION, at);
+  at += digestOf(header.checksum).copy(buf, at);
+  at = buf.writeBigUInt64LE(BigInt(header.dataLengthBytes), at);
+  at = buf.writeUInt16LE(key.length, at);
+  at += buf.write(key, at, 'latin1');
+  at = buf.writeBigUInt64LE(BigInt(header.version), at);
+  if (delta) {
+    at = buf.writeBigUInt64LE(BigInt(delta.baseVersion), at);
+    buf.writeUInt32LE(delta.indexes.length, at);
+  }
+  return buf;
+}
+
+/** Parses the header at the start of `buf` (which may hold more bytes: the table, the data). */
 export function decodeHeader(buf: Uint8Array): HeaderDecodeResult {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < FIXED_HEADER_BYTES) return fail(`header cut short at ${b.length} bytes`);
   if (!b.subarray(0, 4).equals(MAGIC_BYTES)) return fail('bad magic');
   const formatVersion = b.readUInt8(4);
-  if (formatVersion !== BLOCK_FORMAT_VERSION) return fail(`unsupported format version ${formatVersion}`);
-  const checksum = CHECKSUM_PREFIX + b.toString('hex', 5, 5 + CHECKSUM_RAW_BYTES);
+  if (formatVersion !== LEGACY_FORMAT_VERSION && formatVersion !== EXTENT_FORMAT_VERSION && formatVersion !== DELTA_FORMAT_VERSION) {
+    return fail(`unsupported format version ${formatVersion}`);
+  }
+  const legacy = formatVersion === LEGACY_FORMAT_VERSION;
+  const checksum = (legacy ? LEGACY_PREFIX : EXTENT_PREFIX) + b.toString('hex', 5, 5 + CHECKSUM_RAW_BYTES);
   let at = 5 + CHECKSUM_RAW_BYTES;
   const dataLength = b.readBigUInt64LE(at);
   if (dataLength > BigInt(limits.maxPayloadBytes)) return fail(`data length ${dataLength} over the limit`);
@@ -87,8 +138,32 @@ export function decodeHeader(buf: Uint8Array): HeaderDecodeResult {
   at += keyLength;
   const version = b.readBigUInt64LE(at);
   if (version > BigInt(Number.MAX_SAFE_INTEGER)) return fail(`version ${version} is not a safe integer`);
-  const header = { key, version: Number(version), checksum, dataLengthBytes: Number(dataLength) };
-  return { ok: true, header, headerBytes: at + 8 };
+  const header: BlockHeader = { key, version: Number(version), checksum, dataLengthBytes: Number(dataLength) };
+  at += 8;
+  if (legacy) return { ok: true, header, headerBytes: at, dataOffset: at, table: undefined };
+  const count = extentCount(header.dataLengthBytes);
+  if (formatVersion !== DELTA_FORMAT_VERSION) {
+    const dataOffset = at + count * EXTENT_HASH_BYTES;
+    return { ok: true, header, headerBytes: at, dataOffset, table: b.length >= dataOffset ? b.subarray(at, dataOffset) : undefined };
+  }
+  if (b.length < at + DELTA_HEADER_BYTES) return fail(`header cut short at ${b.length} bytes`);
+  const baseVersion = b.readBigUInt64LE(at);
+  if (baseVersion >= version) return fail(`base version ${baseVersion} is not below version ${version}`);
+  const held = b.readUInt32LE(at + 8);
+  if (held < 1 || held > count) return fail(`a delta holding ${held} of ${count} extents`);
+  const headerBytes = at + DELTA_HEADER_BYTES;
+  const indexesAt = headerBytes + count * EXTENT_HASH_BYTES;
+  const dataOffset = indexesAt + held * EXTENT_INDEX_BYTES;
+  // The caller reads enough for every field: one cut short is a damaged file.
+  if (b.length < dataOffset) return fail(`delta header cut short at ${b.length} bytes`);
+  const indexes: number[] = [];
+  for (let i = 0; i < held; i++) {
+    const index = b.readUInt32LE(indexesAt + i * EXTENT_INDEX_BYTES);
+    if (index >= count || (i > 0 && index <= indexes[i - 1]!)) return fail('delta extent indexes out of order or range');
+    indexes.push(index);
+  }
+  header.delta = { baseVersion: Number(baseVersion), indexes };
+  return { ok: true, header, headerBytes, dataOffset, table: b.subarray(headerBytes, indexesAt) };
 }
 
 function fail(reason: string): HeaderDecodeResult {
@@ -100,17 +175,24 @@ export function blockFileName(key: string, version: number): string {
   return `${key}.${version}${BLOCK_FILE_SUFFIX}`;
 }
 
-/** Inverse of blockFileName. The version has no dot, so the last dot splits key from version. */
-export function parseBlockFileName(name: string): { key: string; version: number } | undefined {
-  if (!name.endsWith(BLOCK_FILE_SUFFIX)) return undefined;
-  const stem = name.slice(0, -BLOCK_FILE_SUFFIX.length);
+/** The name a version takes once deleted while a delta is based on it. */
+export function retainedFileName(key: string, version: number): string {
+  return `${key}.${version}${RETAINED_FILE_SUFFIX}`;
+}
+
+/** Inverse of blockFileName and retainedFileName. The version has no dot, so the last dot
+ * splits key from version. */
+export function parseBlockFileName(name: string): { key: string; version: number; retained: boolean } | undefined {
+  const retained = name.endsWith(RETAINED_FILE_SUFFIX);
+  if (!retained && !name.endsWith(BLOCK_FILE_SUFFIX)) return undefined;
+  const stem = name.slice(0, -(retained ? RETAINED_FILE_SUFFIX : BLOCK_FILE_SUFFIX).length);
   const dot = stem.lastIndexOf('.');
   if (dot < 0) return undefined;
   const key = stem.slice(0, dot);
   const versionText = stem.slice(dot + 1);
   if (!isBlockKey(key) || !VERSION_TEXT_PATTERN.test(versionText)) return undefined;
   const version = Number(versionText);
-  return isBlockVersion(version) ? { key, version } : undefined;
+  return isBlockVersion(version) ? { key, version, retained } : undefined;
 }
 
 /**

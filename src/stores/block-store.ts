@@ -11,7 +11,19 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { KeyedMutex } from '../common/async.js';
-import { checksumOf, isChecksum } from '../common/checksum.js';
+import {
+  EXTENT_BYTES,
+  checksumLike,
+  checksumOf,
+  extentCount,
+  extentHash,
+  extentTable,
+  isChecksum,
+  isLegacyChecksum,
+  rootOf,
+  tableEntry,
+} from '../common/checksum.js';
+import { baseExtentsRead, patchExtents, patchedBlock, pieceProblem, type Piece } from '../core/extent-patch.js';
 import { QfsError, messageOf, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import {
@@ -21,6 +33,7 @@ import {
   TEMP_FILE_SUFFIX,
   blockFileName,
   decodeHeader,
+  encodeDeltaIndexes,
   decodeStoreMarker,
   encodeHeader,
   encodeStoreMarker,
@@ -28,7 +41,9 @@ import {
   isBlockVersion,
   isSubdirName,
   parseBlockFileName,
+  retainedFileName,
   subdirOf,
+  type DeltaInfo,
 } from './block-file-format.js';
 import { fileIoFor, threadPoolIo, type FileIo } from './block-file-io.js';
 import type { DataStore } from './data-store.js';
@@ -46,6 +61,17 @@ export interface BlockData {
   /** The checksum recorded in the block file; `data` has been verified against it. */
   checksum: string;
   /** A fresh buffer the caller owns. */
+  data: Buffer;
+}
+
+/** Part of a block: its table and the verified bytes of some of its extents. */
+export interface ExtentData {
+  version: number;
+  checksum: string;
+  sizeBytes: number;
+  /** The block's whole extent table, checked against `checksum`. */
+  table: Buffer;
+  /** The extents asked for, in the order asked, concatenated (empty when only verified). */
   data: Buffer;
 }
 
@@ -124,6 +150,12 @@ const MAX_FILE_BYTES = MAX_HEADER_BYTES + limits.maxPayloadBytes;
 
 export class BlockStore implements DataStore {
   private readonly index = new BlockIndex();
+  /** Deltas (format 3), live or retained, by blockId: the version each is based on. */
+  private readonly deltaBases = new Map<string, number>();
+  /** By blockId: how many deltas are based on the version. */
+  private readonly dependents = new Map<string, number>();
+  /** Versions deleted while a delta was based on them, kept as `.rtn` files: blockId → bytes. */
+  private readonly retained = new Map<string, number>();
   /** Per key: the steps that change files and index together (rename, unlink, corrupt). */
   private readonly locks = new KeyedMutex<string>();
   private readonly syncers = new Map<string, DirSyncer>();
@@ -171,23 +203,145 @@ export class BlockStore implements DataStore {
       assertKey(key, op);
       assertVersion(version, op);
       assertPayload(checksum, data, op);
-      const header = encodeHeader({ key, version, checksum, dataLengthBytes: data.length });
-      const finalPath = this.blockPath(key, version);
-      const io = this.ioFor(data.length);
-      // The hash runs on this thread while the thread pool writes the temp file (or after an
-      // inline write); a mismatch discards the temp file, so bad bytes never become a block.
-      const tempPath = await this.writeTemp(io, finalPath, [header, data], op, () => {
-        const actual = checksumOf(data);
-        if (actual !== checksum) {
-          throw qfsError('CORRUPT', `${op}: the bytes that arrived have checksum ${actual}, not ${checksum}`);
-        }
-      });
-      await this.locks.run(key, async () => {
-        await renameOrDiscard(io, tempPath, finalPath, op);
-        this.index.set(key, version, { sizeBytes: data.length, checksum, damage: null });
-      });
-      await this.syncDir(subdirOf(key), op);
+      if (isLegacyChecksum(checksum)) {
+        // The hash runs on this thread while the thread pool writes the temp file (or after an
+        // inline write); a mismatch discards the temp file, so bad bytes never become a block.
+        await this.store(key, version, checksum, [data], data.length, op, () => {
+          const actual = checksumLike(data, checksum);
+          if (actual !== checksum) throw qfsError('CORRUPT', `${op}: the bytes that arrived have checksum ${actual}, not ${checksum}`);
+        });
+        return;
+      }
+      // The table is written before the data, so it is computed first.
+      const table = extentTable(data);
+      const actual = rootOf(table);
+      if (actual !== checksum) throw qfsError('CORRUPT', `${op}: the bytes that arrived have checksum ${actual}, not ${checksum}`);
+      await this.store(key, version, checksum, [table, data], data.length, op);
     });
+  }
+
+  /**
+   * Stores as (key, version) the base version with the pieces of `payload` laid over it (see
+   * core/extent-patch.ts), durably before resolving, as put does. The extents the patch changes
+   * are checked against the base's table before their bytes are reused, and the result must
+   * have `checksum`. Errors: INVALID (arguments; a format-1 base or checksum), NOT_FOUND (no
+   * base), CORRUPT (the base is bad, or the result has another checksum: nothing is stored),
+   * NO_SPACE, UNAVAILABLE (closed).
+   */
+  patch(key: string, baseVersion: number, version: number, checksum: string, pieces: readonly Piece[], payload: Uint8Array): Promise<void> {
+    return this.track(async () => {
+      const op = `patch ${describeBlock(key, version)}`;
+      assertKey(key, op);
+      assertVersion(version, op);
+      assertPayload(checksum, payload, op);
+      if (isLegacyChecksum(checksum)) throw qfsError('INVALID', `${op}: a patch makes a block with an extent table (xsha256), not ${checksum}`);
+      const problem = pieceProblem(pieces, payload.length, limits.maxPayloadBytes);
+      if (problem !== undefined) throw qfsError('INVALID', `${op}: ${problem}`);
+      const v = this.resolveSound(key, baseVersion, 'patch');
+      // Pinned at once (no await since it was found): a delete of the base from now on keeps it
+      // for the delta this may become. The pin becomes the delta's link, or is let go.
+      this.pin(key, v);
+      let linked = false;
+      try {
+        linked = await this.patchFrom(key, v, version, checksum, pieces, payload, op);
+      } finally {
+        if (!linked) await this.locks.run(key, () => this.releaseBase(key, v, op));
+      }
+    });
+  }
+
+  /** patch, from a pinned base; true if the result is a delta of it (the pin is its link). */
+  private async patchFrom(key: string, v: number, version: number, checksum: string, pieces: readonly Piece[], payload: Uint8Array, op: string): Promise<boolean> {
+    const baseBytes = this.index.get(key, v)?.sizeBytes ?? 0;
+    if (isLegacyChecksum(this.index.get(key, v)?.checksum ?? '')) {
+      throw qfsError('INVALID', `${op}: version ${v} has no extent table (format 1); write the block whole`);
+    }
+    // Only the extents the patch changes are read (and checked against the base's table).
+    const base = await this.checkedExtents(key, v, baseExtentsRead(baseBytes, pieces), `${op} from version ${v}`);
+    const result = patchExtents({ lengthBytes: baseBytes, table: base.table, extent: (i) => base.found.get(i)! }, pieces, payload);
+    const actual = rootOf(result.table);
+    if (actual !== checksum) throw qfsError('CORRUPT', `${op}: the patched block has checksum ${actual}, not ${checksum}`);
+    // A delta holds the changed extents only, while the chain stays short and the change small;
+    // else the block is written whole.
+    const indexes = [...result.extents.keys()].sort((a, b) => a - b);
+    if (this.chainLength(key, v) < limits.maxDeltaChain && indexes.length * 2 <= extentCount(result.lengthBytes)) {
+      const delta = { baseVersion: v, indexes };
+      const body = [result.table, encodeDeltaIndexes(indexes), ...indexes.map((i) => result.extents.get(i)!)];
+      await this.store(key, version, checksum, body, result.lengthBytes, op, undefined, delta);
+      return true;
+    }
+    // Written whole: the other extents come from the base as stored (a bad one keeps its recorded
+    // hash in the new table, so it is found on read, never laundered).
+    const data = patchedBlock((await this.loadVersion(key, v, `${op} from version ${v}`)).data, result);
+    await this.store(key, version, checksum, [result.table, data], data.length, op);
+    return false;
+  }
+
+  /** One more delta (or patch under way) needs (key, version). */
+  private pin(key: string, version: number): void {
+    const id = blockId(key, version);
+    this.dependents.set(id, (this.dependents.get(id) ?? 0) + 1);
+  }
+
+  /** How many deltas lead from (key, version) to a whole block. */
+  private chainLength(key: string, version: number): number {
+    let length = 0;
+    for (let v = this.deltaBases.get(blockId(key, version)); v !== undefined; v = this.deltaBases.get(blockId(key, v))) length++;
+    return length;
+  }
+
+  /** Writes a block file (header, then `body`: the table and data, the data, or a delta's table,
+   * indexes and extents) and indexes it, in place of any file the version had. */
+  private async store(
+    key: string,
+    version: number,
+    checksum: string,
+    body: Uint8Array[],
+    dataBytes: number,
+    op: string,
+    check: () => void = () => {},
+    delta?: DeltaInfo,
+  ): Promise<void> {
+    const header = encodeHeader({ key, version, checksum, dataLengthBytes: dataBytes, delta });
+    const finalPath = this.blockPath(key, version);
+    const io = this.ioFor(dataBytes);
+    const tempPath = await this.writeTemp(io, finalPath, [header, ...body], op, check);
+    await this.locks.run(key, async () => {
+      await renameOrDiscard(io, tempPath, finalPath, op);
+      this.index.set(key, version, { sizeBytes: dataBytes, checksum, damage: null });
+      const id = blockId(key, version);
+      const before = this.deltaBases.get(id);
+      this.deltaBases.delete(id);
+      if (delta) this.deltaBases.set(id, delta.baseVersion); // the patch pinned the base
+      // A deleted version put again (a repair racing a delete) is live again: one file is enough.
+      if (this.retained.delete(id)) await unlinkIfPresent(this.retainedPath(key, version), op);
+      if (before !== undefined) await this.releaseBase(key, before, op);
+    });
+    await this.syncDir(subdirOf(key), op);
+  }
+
+  private linkDelta(key: string, version: number, baseVersion: number): void {
+    this.deltaBases.set(blockId(key, version), baseVersion);
+    this.pin(key, baseVersion);
+  }
+
+  /** One delta fewer is based on (key, version): a retained version no delta needs any more is
+   * removed, and so, in turn, is what it was based on. Under the key's lock. */
+  private async releaseBase(key: string, version: number, op: string): Promise<void> {
+    for (let v: number | undefined = version; v !== undefined; ) {
+      const id = blockId(key, v);
+      const left = (this.dependents.get(id) ?? 1) - 1;
+      if (left > 0) {
+        this.dependents.set(id, left);
+        return;
+      }
+      this.dependents.delete(id);
+      if (!this.retained.delete(id)) return;
+      await unlinkIfPresent(this.retainedPath(key, v), op);
+      const base = this.deltaBases.get(id);
+      this.deltaBases.delete(id);
+      v = base;
+    }
   }
 
   /**
@@ -200,6 +354,102 @@ export class BlockStore implements DataStore {
       const v = this.resolveSound(key, version, 'get');
       return this.readBlock(key, v);
     });
+  }
+
+  /**
+   * The extent table of (key, version), checked against its checksum, and the extents asked for
+   * (indexes in increasing order), each checked against the table; with `withData` false they
+   * are only checked. Errors: INVALID (arguments; a format-1 block has no table), NOT_FOUND,
+   * CORRUPT, UNAVAILABLE (closed).
+   */
+  getExtents(key: string, version: number, extents: readonly number[], withData: boolean): Promise<ExtentData> {
+    return this.track(async () => {
+      const v = this.resolveSound(key, version, 'getExtents');
+      const op = `getExtents ${describeBlock(key, v)}`;
+      const entry = this.index.get(key, v);
+      if (entry?.checksum == null) throw qfsError('INTERNAL', `${op}: index lost the entry`);
+      if (isLegacyChecksum(entry.checksum)) throw qfsError('INVALID', `${op}: the block has no extent table (format 1)`);
+      const count = extentCount(entry.sizeBytes);
+      if (extents.some((i, at) => !Number.isSafeInteger(i) || i < 0 || i >= count || (at > 0 && i <= extents[at - 1]!))) {
+        throw qfsError('INVALID', `${op}: extents must be increasing indexes below ${count}`);
+      }
+      const { checksum, table, found } = await this.checkedExtents(key, v, extents, op);
+      return { version: v, checksum, sizeBytes: entry.sizeBytes, table, data: withData ? Buffer.concat(extents.map((i) => found.get(i)!)) : Buffer.alloc(0) };
+    });
+  }
+
+  /** The table of a version (formats 2 and 3), checked against its checksum, and the extents
+   * asked for, each checked against the table. */
+  private async checkedExtents(key: string, version: number, extents: readonly number[], op: string): Promise<{ checksum: string; table: Buffer; found: Map<number, Buffer> }> {
+    const { checksum, table, sizeBytes, found } = await this.readExtents(key, version, extents, op);
+    if (rootOf(table) !== checksum) throw qfsError('CORRUPT', `${op}: the extent table does not match the checksum`);
+    for (const i of extents) {
+      const extent = found.get(i);
+      if (extent?.length !== Math.min(EXTENT_BYTES, sizeBytes - i * EXTENT_BYTES) || !extentHash(extent).equals(tableEntry(table, i))) {
+        throw qfsError('CORRUPT', `${op}: extent ${i} does not match its table`);
+      }
+    }
+    return { checksum, table, found };
+  }
+
+  /** The checksum, table and length of a version and the bytes of some of its extents, not yet
+   * checked: from the version's file and, for a delta, down its chain, each file read only for
+   * its header and the extents it holds that are still wanted. */
+  private async readExtents(
+    key: string,
+    version: number,
+    extents: readonly number[],
+    op: string,
+  ): Promise<{ checksum: string; table: Buffer; sizeBytes: number; found: Map<number, Buffer> }> {
+    const wanted = new Set(extents);
+    const found = new Map<number, Buffer>();
+    let top: { checksum: string; table: Buffer; sizeBytes: number } | undefined;
+    for (let v: number | undefined = version, depth = 0; v !== undefined; depth++) {
+      if (depth > limits.maxDeltaChain) throw qfsError('CORRUPT', `${op}: a chain of deltas longer than ${limits.maxDeltaChain}`);
+      const retained = this.retained.has(blockId(key, v));
+      const filePath = retained ? this.retainedPath(key, v) : this.blockPath(key, v);
+      const io = this.ioFor(EXTENT_BYTES);
+      let fd: number;
+      try {
+        fd = await io.open(filePath, 'r');
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw ioError(op, err);
+        if (depth > 0) throw qfsError('CORRUPT', `${op}: version ${v}, a delta's base, is missing`);
+        throw qfsError('NOT_FOUND', `${op}: no such block`);
+      }
+      try {
+        const fileBytes = await io.sizeOf(fd);
+        const decoded = decodeHeader(await readAt(io, fd, Math.min(fileBytes, MAX_HEADER_BYTES), 0));
+        if (!decoded.ok) throw qfsError('CORRUPT', `${op}: version ${v}: ${decoded.reason}`);
+        const { header, dataOffset, table } = decoded;
+        if (header.key !== key || header.version !== v || fileBytes - dataOffset !== storedBytesOf(header.dataLengthBytes, header.delta)) {
+          throw qfsError('CORRUPT', `${op}: the file of version ${v} does not match its header`);
+        }
+        if (table === undefined) {
+          if (depth === 0) throw qfsError('INVALID', `${op}: the block has no extent table (format 1)`);
+          throw qfsError('CORRUPT', `${op}: version ${v}, a delta's base, has no extent table`);
+        }
+        top ??= { checksum: header.checksum, table: Buffer.from(table), sizeBytes: header.dataLengthBytes };
+        const lengthOf = (i: number): number => Math.max(0, Math.min(EXTENT_BYTES, header.dataLengthBytes - i * EXTENT_BYTES));
+        const { delta } = header;
+        if (delta) {
+          let at = dataOffset;
+          for (const i of delta.indexes) {
+            if (wanted.delete(i)) found.set(i, await readAt(io, fd, lengthOf(i), at));
+            at += lengthOf(i);
+          }
+        } else {
+          for (const i of wanted) found.set(i, await readAt(io, fd, lengthOf(i), dataOffset + i * EXTENT_BYTES));
+          wanted.clear();
+        }
+        v = wanted.size > 0 ? delta?.baseVersion : undefined;
+      } catch (err) {
+        throw ioError(op, err);
+      } finally {
+        await io.close(fd);
+      }
+    }
+    return { ...top!, found };
   }
 
   /** Version, checksum and size from the index, without reading data. Errors as get. */
@@ -351,6 +601,10 @@ export class BlockStore implements DataStore {
     return path.join(this.dir, subdirOf(key), blockFileName(key, version));
   }
 
+  private retainedPath(key: string, version: number): string {
+    return path.join(this.dir, subdirOf(key), retainedFileName(key, version));
+  }
+
   /** Validates, picks the version (highest if omitted) and refuses blocks damaged at open. */
   private resolveSound(key: string, version: number | undefined, opName: string): number {
     const op = `${opName} ${describeBlock(key, version)}`;
@@ -406,32 +660,73 @@ export class BlockStore implements DataStore {
 
   private async readBlock(key: string, version: number): Promise<BlockData> {
     const what = describeBlock(key, version);
+    const { checksum, table, data } = await this.loadVersion(key, version, `get ${what}`);
+    const actual = table === undefined ? checksumLike(data, checksum) : rootOf(extentTable(data));
+    if (actual !== checksum) {
+      throw qfsError('CORRUPT', `get ${what}: stored bytes have checksum ${actual}, recorded ${checksum}`);
+    }
+    if (table !== undefined && rootOf(table) !== checksum) throw qfsError('CORRUPT', `get ${what}: the extent table does not match the checksum`);
+    return { version, checksum, data };
+  }
+
+  /** A version's checksum, table (formats 2 and 3) and data, a delta put together from its
+   * chain, with each header checked against the name and the size; the data is not yet checked
+   * (the caller checks it against the table and the checksum). */
+  private async loadVersion(key: string, version: number, op: string, depth = 0): Promise<{ checksum: string; table: Buffer | undefined; data: Buffer }> {
+    const retained = this.retained.has(blockId(key, version));
     const io = this.ioFor(this.index.get(key, version)?.sizeBytes ?? Infinity);
-    const bytes = await readBlockFile(io, this.blockPath(key, version), `get ${what}`);
-    if (bytes === undefined) throw qfsError('NOT_FOUND', `get ${what}: no such block`);
+    const bytes = await readBlockFile(io, retained ? this.retainedPath(key, version) : this.blockPath(key, version), op);
+    if (bytes === undefined) {
+      if (depth > 0) throw qfsError('CORRUPT', `${op}: version ${version}, a delta's base, is missing`);
+      throw qfsError('NOT_FOUND', `${op}: no such block`);
+    }
     const decoded = decodeHeader(bytes);
-    if (!decoded.ok) throw qfsError('CORRUPT', `get ${what}: ${decoded.reason}`);
-    const { header, headerBytes } = decoded;
+    if (!decoded.ok) throw qfsError('CORRUPT', `${op}: ${decoded.reason}`);
+    const { header, dataOffset, table } = decoded;
     if (header.key !== key || header.version !== version) {
-      throw qfsError('CORRUPT', `get ${what}: file holds ${describeBlock(header.key, header.version)}`);
+      throw qfsError('CORRUPT', `${op}: file holds ${describeBlock(header.key, header.version)}`);
     }
-    const data = bytes.subarray(headerBytes);
-    if (data.length !== header.dataLengthBytes) {
-      throw qfsError('CORRUPT', `get ${what}: ${data.length} data bytes stored, header says ${header.dataLengthBytes}`);
+    const stored = bytes.subarray(dataOffset);
+    const expectedBytes = storedBytesOf(header.dataLengthBytes, header.delta);
+    if (stored.length !== expectedBytes) {
+      throw qfsError('CORRUPT', `${op}: ${stored.length} data bytes stored in version ${version}, its header says ${expectedBytes}`);
     }
-    const actual = checksumOf(data);
-    if (actual !== header.checksum) {
-      throw qfsError('CORRUPT', `get ${what}: stored bytes have checksum ${actual}, recorded ${header.checksum}`);
+    const { delta } = header;
+    if (delta === undefined) return { checksum: header.checksum, table, data: stored };
+    if (depth >= limits.maxDeltaChain) throw qfsError('CORRUPT', `${op}: a chain of deltas longer than ${limits.maxDeltaChain}`);
+    const base = await this.loadVersion(key, delta.baseVersion, op, depth + 1);
+    if (base.data.length > header.dataLengthBytes) throw qfsError('CORRUPT', `${op}: version ${version} is shorter than its base`);
+    const data = Buffer.alloc(header.dataLengthBytes);
+    base.data.copy(data);
+    let at = 0;
+    for (const i of delta.indexes) {
+      const length = Math.min(EXTENT_BYTES, header.dataLengthBytes - i * EXTENT_BYTES);
+      stored.copy(data, i * EXTENT_BYTES, at, at + length);
+      at += length;
     }
-    return { version, checksum: header.checksum, data };
+    return { checksum: header.checksum, table, data };
   }
 
   private async removeVersions(key: string, pick: (held: number[]) => number[], op: string): Promise<number> {
     const removed = await this.locks.run(key, async () => {
       let count = 0;
       for (const v of pick(this.index.versions(key))) {
-        if (await unlinkIfPresent(this.blockPath(key, v), op)) count += 1;
+        const id = blockId(key, v);
+        if ((this.dependents.get(id) ?? 0) > 0) {
+          // A delta is based on it: gone for readers, kept on disk until no delta needs it.
+          await threadPoolIo.rename(this.blockPath(key, v), this.retainedPath(key, v)).catch((err: unknown) => {
+            throw ioError(op, err);
+          });
+          this.retained.set(id, this.index.get(key, v)?.sizeBytes ?? 0);
+          this.index.remove(key, v);
+          count += 1;
+          continue;
+        }
         this.index.remove(key, v);
+        if (await unlinkIfPresent(this.blockPath(key, v), op)) count += 1;
+        const base = this.deltaBases.get(id);
+        this.deltaBases.delete(id);
+        if (base !== undefined) await this.releaseBase(key, base, op);
       }
       return count;
     });
@@ -445,9 +740,9 @@ export class BlockStore implements DataStore {
     if (bytes === undefined) throw qfsError('NOT_FOUND', `${op}: no such block`);
     const decoded = decodeHeader(bytes);
     if (!decoded.ok) throw qfsError('CORRUPT', `${op}: ${decoded.reason}`);
-    const before = bytes.subarray(decoded.headerBytes);
+    const before = bytes.subarray(decoded.dataOffset);
     const after = garbageFor(before);
-    await writeInPlace(filePath, after, decoded.headerBytes, this.durable, op);
+    await writeInPlace(filePath, after, decoded.dataOffset, this.durable, op);
     return { key, version, before: describeBytes(before), after: describeBytes(after) };
   }
 
@@ -478,7 +773,7 @@ export class BlockStore implements DataStore {
   private async scan(concurrency: number): Promise<OpenReport> {
     const report: OpenReport = { tempFilesRemoved: 0, damaged: [], ignored: [] };
     const subdirs = await this.scanRoot(report);
-    const found: Array<{ filePath: string; key: string; version: number }> = [];
+    const found: Array<{ filePath: string; key: string; version: number; retained: boolean }> = [];
     await forEachLimited(subdirs, concurrency, async (subdir) => {
       const dirPath = path.join(this.dir, subdir);
       const entries = await readdir(dirPath, { withFileTypes: true }).catch((err: unknown) => {
@@ -496,9 +791,28 @@ export class BlockStore implements DataStore {
         else if (parsed) found.push({ filePath, ...parsed });
       }
     });
-    await forEachLimited(found, concurrency, async ({ filePath, key, version }) => {
-      this.index.set(key, version, await inspectBlockFile(filePath, key, version));
+    const deltas: Array<{ key: string; version: number; baseVersion: number; retained: boolean }> = [];
+    await forEachLimited(found, concurrency, async ({ filePath, key, version, retained }) => {
+      const entry = await inspectBlockFile(filePath, key, version);
+      if (entry.damage === null && entry.delta) deltas.push({ key, version, baseVersion: entry.delta.baseVersion, retained });
+      if (retained) this.retained.set(blockId(key, version), entry.sizeBytes);
+      else this.index.set(key, version, entry);
     });
+    for (const d of deltas) this.linkDelta(d.key, d.version, d.baseVersion);
+    for (const d of deltas) {
+      const baseId = blockId(d.key, d.baseVersion);
+      if (!d.retained && this.index.get(d.key, d.baseVersion) === undefined && !this.retained.has(baseId)) {
+        const entry = this.index.get(d.key, d.version)!;
+        this.index.set(d.key, d.version, { ...entry, damage: `delta of version ${d.baseVersion}, which is missing` });
+      }
+    }
+    // Retained versions no delta needs (a crash came between a delta's removal and theirs).
+    for (const id of [...this.retained.keys()]) {
+      if ((this.dependents.get(id) ?? 0) > 0 || !this.retained.has(id)) continue;
+      const { key, version } = parseBlockId(id);
+      this.dependents.set(id, 1);
+      await this.releaseBase(key, version, `open ${this.dir}`);
+    }
     report.damaged = this.index.damaged();
     report.ignored.sort((a, b) => (a.path < b.path ? -1 : 1));
     return report;
@@ -529,8 +843,9 @@ function ignoreReason(isFile: boolean, parsed: { key: string } | undefined, subd
   return null;
 }
 
-/** Reads a block file's header and size (not its data) and says whether they agree with its name. */
-async function inspectBlockFile(filePath: string, key: string, version: number): Promise<IndexEntry> {
+/** Reads a block file's header and size (not its data) and says whether they agree with its
+ * name; for a delta, its base and extents too. */
+async function inspectBlockFile(filePath: string, key: string, version: number): Promise<IndexEntry & { delta?: DeltaInfo }> {
   let head: Buffer;
   let fileBytes: number;
   try {
@@ -546,15 +861,32 @@ async function inspectBlockFile(filePath: string, key: string, version: number):
   }
   const decoded = decodeHeader(head);
   if (!decoded.ok) return { sizeBytes: fileBytes, checksum: null, damage: decoded.reason };
-  const { header, headerBytes } = decoded;
-  const entry = { sizeBytes: header.dataLengthBytes, checksum: header.checksum };
+  const { header, dataOffset } = decoded;
+  const entry = { sizeBytes: header.dataLengthBytes, checksum: header.checksum, delta: header.delta };
   if (header.key !== key || header.version !== version) {
     return { ...entry, damage: `header names ${describeBlock(header.key, header.version)}` };
   }
-  if (fileBytes - headerBytes !== header.dataLengthBytes) {
-    return { ...entry, damage: `${fileBytes - headerBytes} data bytes stored, header says ${header.dataLengthBytes}` };
+  const storedBytes = storedBytesOf(header.dataLengthBytes, header.delta);
+  if (fileBytes - dataOffset !== storedBytes) {
+    return { ...entry, damage: `${fileBytes - dataOffset} data bytes stored, header says ${storedBytes}` };
   }
   return { ...entry, damage: null };
+}
+
+/** Data bytes a block file holds: all of them, or a delta's extents. */
+function storedBytesOf(dataLengthBytes: number, delta: DeltaInfo | undefined): number {
+  if (delta === undefined) return dataLengthBytes;
+  return delta.indexes.reduce((sum, i) => sum + Math.min(EXTENT_BYTES, dataLengthBytes - i * EXTENT_BYTES), 0);
+}
+
+/** A block version as one string, for the delta bookkeeping ('@' is not in a key's alphabet). */
+function blockId(key: string, version: number): string {
+  return `${key}@${version}`;
+}
+
+function parseBlockId(id: string): { key: string; version: number } {
+  const at = id.lastIndexOf('@');
+  return { key: id.slice(0, at), version: Number(id.slice(at + 1)) };
 }
 
 /** Creates the directory and its layout marker; refuses a foreign directory. */
@@ -734,7 +1066,7 @@ function assertVersion(version: unknown, op: string): asserts version is number 
 }
 
 function assertPayload(checksum: unknown, data: unknown, op: string): void {
-  if (!isChecksum(checksum)) throw qfsError('INVALID', `${op}: checksum must be sha256:<64 hex digits>`);
+  if (!isChecksum(checksum)) throw qfsError('INVALID', `${op}: checksum must be xsha256:<64 hex digits> (or sha256:)`);
   if (!(data instanceof Uint8Array)) throw qfsError('INVALID', `${op}: data must be bytes`);
   if (data.length > limits.maxPayloadBytes) {
     throw qfsError('INVALID', `${op}: ${data.length} bytes is over the limit of ${limits.maxPayloadBytes}`);

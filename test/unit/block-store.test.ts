@@ -16,16 +16,18 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 
-import { checksumOf } from '../../src/common/checksum.js';
+import { checksumLike, checksumOf } from '../../src/common/checksum.js';
 import { QfsError } from '../../src/common/errors.js';
 import type { ErrorCode } from '../../src/common/errors.js';
 import { limits } from '../../src/common/limits.js';
 import {
   STORE_MARKER_NAME,
   blockFileName,
+  dataOffsetOf,
   decodeHeader,
   encodeHeader,
   parseBlockFileName,
+  retainedFileName,
   subdirOf,
 } from '../../src/stores/block-file-format.js';
 import { fileIoFor, inlineIo, threadPoolIo } from '../../src/stores/block-file-io.js';
@@ -565,7 +567,8 @@ describe('block file format', () => {
     fc.assert(
       fc.property(keyArb, versionArb, (key, version) => {
         const name = blockFileName(key, version);
-        assert.deepEqual(parseBlockFileName(name), { key, version });
+        assert.deepEqual(parseBlockFileName(name), { key, version, retained: false });
+        assert.deepEqual(parseBlockFileName(retainedFileName(key, version)), { key, version, retained: true });
         assert.ok(Buffer.byteLength(name) <= 255, 'fits NAME_MAX');
         assert.match(subdirOf(key), /^[0-9a-f]{2}$/);
       }),
@@ -578,11 +581,15 @@ describe('block file format', () => {
 
   test('headers round-trip and decoding any prefix or byte flip never throws', () => {
     fc.assert(
-      fc.property(keyArb, versionArb, fc.nat({ max: limits.maxPayloadBytes }), fc.nat(), (key, version, len, cut) => {
-        const checksum = checksumOf(Buffer.from(key));
+      fc.property(keyArb, versionArb, fc.nat({ max: limits.maxPayloadBytes }), fc.nat(), fc.boolean(), (key, version, len, cut, legacy) => {
+        // Format 1 (whole-block sha256:, no table) and format 2 (xsha256:, the table follows).
+        const checksum = legacy ? checksumLike(Buffer.from(key), 'sha256:') : checksumOf(Buffer.from(key));
         const header = { key, version, checksum, dataLengthBytes: len };
         const encoded = encodeHeader(header);
-        assert.deepEqual(decodeHeader(encoded), { ok: true, header, headerBytes: encoded.length });
+        const dataOffset = legacy ? encoded.length : dataOffsetOf(key, len);
+        // The header alone holds a format-2 table only when the block is empty.
+        const table = !legacy && len === 0 ? Buffer.alloc(0) : undefined;
+        assert.deepEqual(decodeHeader(encoded), { ok: true, header, headerBytes: encoded.length, dataOffset, table });
         const prefix = decodeHeader(encoded.subarray(0, cut % encoded.length));
         assert.equal(prefix.ok, false);
         const flipped = Buffer.from(encoded);
