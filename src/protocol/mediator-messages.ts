@@ -84,6 +84,10 @@ const statusReport = object({
     metaReadsSkipped: optional(uint),
     /** Of those, commits refused because the file had changed meanwhile (redone from the metadata). */
     staleCommits: optional(uint),
+    /** Block versions written as patches of the version before (a partial write of a big block). */
+    blocksPatched: optional(uint),
+    /** Of those, patches too few servers could apply, sent again whole. */
+    patchesSentWhole: optional(uint),
   }),
   /** Whether every committed block has its full number of good copies; null when not known. */
   fullyReplicated: nullable(bool),

@@ -4,7 +4,8 @@
 // growing a file first rewrites a last block that still holds bytes from before a truncate.
 // Writes and truncates of one inode are serialised here; reads are not (they see a committed map).
 
-import { checksumOf } from '../common/checksum.js';
+import { checksumOf, extentCount, extentOf, extentTable, isLegacyChecksum, rootOf } from '../common/checksum.js';
+import { baseExtentsRead, changedExtents, patchExtents, patchedBlock, type PatchBase, type PatchResult, type Piece } from '../core/extent-patch.js';
 import { KeyedMutex } from '../common/async.js';
 import { codeOf, qfsError } from '../common/errors.js';
 import { S_IFDIR, S_IFMT, S_IFREG, blockKey, type BlockRef, type InodeAttr, type OrphanBlock, type SetAttrRequest, type Timespec } from '../common/types.js';
@@ -32,9 +33,17 @@ export interface FileIoOptions {
   onOrphans: (orphans: OrphanBlock[]) => void;
 }
 
-interface PendingBlock {
-  index: number;
-  data: Buffer;
+/** A block to write: whole (`data`), or as a patch of the version it changes. */
+type PendingBlock = { index: number; data: Buffer; patch?: undefined } | { index: number; data?: undefined; patch: PlannedPatch };
+
+/** A partial write of a block sent as pieces over its committed version (core/extent-patch.ts). */
+interface PlannedPatch {
+  base: BlockRef;
+  pieces: Piece[];
+  payload: Buffer;
+  result: PatchResult;
+  /** The whole new block, when the base was at hand (then it is cached as committed). */
+  whole: Buffer | undefined;
 }
 
 /** Bytes to write at a file offset. */
@@ -70,6 +79,10 @@ export interface FileIoCounters {
   metaReadsSkipped: number;
   /** Of those, commits refused because the inode had changed (each redone from the metadata). */
   staleCommits: number;
+  /** Block versions sent as patches of the version before (a partial write of a big block). */
+  blocksPatched: number;
+  /** Of those, patches too few servers could apply, sent again whole. */
+  patchesSentWhole: number;
 }
 
 export class FileIo {
@@ -80,7 +93,7 @@ export class FileIo {
    * what a read returns: every read checks Qr replicas (or bytes a quorum read verified). */
   private readonly committed: BlockCache;
   private readonly known: WriteStateCache;
-  readonly counters: FileIoCounters = { metaReadsSkipped: 0, staleCommits: 0 };
+  readonly counters: FileIoCounters = { metaReadsSkipped: 0, staleCommits: 0, blocksPatched: 0, patchesSentWhole: 0 };
 
   constructor(private readonly options: FileIoOptions) {
     this.cache = new BlockCache(options.cacheBytes);
@@ -281,6 +294,8 @@ export class FileIo {
       [...parts.keys()].sort((a, b) => a - b).map(async (index): Promise<PendingBlock> => {
         const list = parts.get(index)!;
         if (wholeBlock(list, bs)) return { index, data: list[0]!.data };
+        const patch = await this.patchOf(ino, view, index, list, deadlineMs);
+        if (patch) return { index, patch };
         const old = await this.visibleBlock(ino, view, index, deadlineMs);
         const out = Buffer.alloc(Math.max(old.length, ...list.map((part) => part.offsetInBlock + part.data.length)));
         old.copy(out, 0);
@@ -289,6 +304,61 @@ export class FileIo {
       }),
     );
     return tail ? [tail, ...merged] : merged;
+  }
+
+  /** The write of a block as a patch, when it changes few of its extents and the block is a
+   * committed version with an extent table and no bytes past the file's end; undefined when it
+   * is to be written whole. The base extents it changes come from a cache or from one replica,
+   * checked against the block map (a failed read leaves the block to the whole-block path, which
+   * widens, votes and repairs). */
+  private async patchOf(ino: number, view: FileView, index: number, list: BlockPart[], deadlineMs: number): Promise<PlannedPatch | undefined> {
+    const visible = visibleBytesOfBlock(index, view.attr.size, this.options.blockSizeBytes);
+    if (visible === 0 || list.length > limits.maxPiecesPerPatch) return undefined;
+    const ref = await view.refOf(index);
+    if (!ref || isLegacyChecksum(ref.checksum) || ref.lengthBytes > visible) return undefined;
+    const pieces = list.map((part) => ({ offset: part.offsetInBlock, lengthBytes: part.data.length }));
+    // A change of most of the block, or of a block of few extents, is sent whole.
+    const { changed, lengthBytes } = changedExtents(ref.lengthBytes, pieces);
+    if (changed.length > extentCount(lengthBytes) * limits.patchMaxChangedShare) return undefined;
+    const key = blockKey(ino, ref.index);
+    const held = this.committed.get(key, ref.version) ?? this.cache.get(key, ref.version);
+    let base: PatchBase;
+    if (held) {
+      base = { lengthBytes: held.length, table: extentTable(held), extent: (i) => extentOf(held, i) };
+    } else {
+      try {
+        const got = await this.options.replicator.readExtents(key, ref, ref.lengthBytes, baseExtentsRead(ref.lengthBytes, pieces), 1, deadlineMs);
+        base = { lengthBytes: ref.lengthBytes, table: got.table, extent: (i) => got.extents.get(i)! };
+      } catch (err) {
+        if (codeOf(err) === 'TIMEOUT') throw err;
+        return undefined;
+      }
+    }
+    const payload = list.length === 1 ? list[0]!.data : Buffer.concat(list.map((part) => part.data));
+    const result = patchExtents(base, pieces, payload);
+    return { base: ref, pieces, payload, result, whole: held ? patchedBlock(held, result) : undefined };
+  }
+
+  /** Sends one block version to a write quorum: a patch as a patch, falling back to the whole
+   * block when too few servers could apply it (one lacking the base, say). */
+  private async writePending(ino: number, ref: BlockRef, block: PendingBlock, deadlineMs: number): Promise<void> {
+    const key = blockKey(ino, ref.index);
+    if (!block.patch) {
+      await this.options.replicator.writeBlock(key, ref.version, block.data, ref.checksum, deadlineMs);
+      return;
+    }
+    const { base, pieces, payload, result } = block.patch;
+    this.counters.blocksPatched++;
+    try {
+      await this.options.replicator.patchBlock(key, base.version, ref.version, ref.checksum, pieces, payload, deadlineMs);
+    } catch (err) {
+      if (codeOf(err) === 'TIMEOUT') throw err;
+      // The same version, whole: a server that applied the patch holds these very bytes.
+      this.counters.patchesSentWhole++;
+      const whole = block.patch.whole ?? patchedBlock(await this.readBlock(ino, base, deadlineMs), result);
+      block.patch.whole = whole;
+      await this.options.replicator.writeBlock(key, ref.version, whole, ref.checksum, deadlineMs);
+    }
   }
 
   /** Changes attributes; a size change truncates or extends, keeping the invariant on tails. */
@@ -366,16 +436,14 @@ export class FileIo {
   ): Promise<{ attr: InodeAttr; committed: BlockRef[] }> {
     this.known.forget(ino); // until the commit's outcome is known
     const refs: BlockRef[] = await Promise.all(
-      pending.map(async ({ index, data }) => ({
+      pending.map(async ({ index, data, patch }) => ({
         index,
         version: await this.options.versions.allocate(),
-        checksum: checksumOf(data),
-        lengthBytes: data.length,
+        checksum: patch ? rootOf(patch.result.table) : checksumOf(data),
+        lengthBytes: patch ? patch.result.lengthBytes : data.length,
       })),
     );
-    const writes = refs.map((ref, i) =>
-      this.options.replicator.writeBlock(blockKey(ino, ref.index), ref.version, pending[i]!.data, ref.checksum, deadlineMs),
-    );
+    const writes = refs.map((ref, i) => this.writePending(ino, ref, pending[i]!, deadlineMs));
     const results = await Promise.allSettled(writes);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -400,7 +468,8 @@ export class FileIo {
     // What was just committed is what the next partial write of these blocks merges into. A
     // block passed through from the caller's payload is copied: the cache must own its bytes.
     for (const [i, ref] of refs.entries()) {
-      const data = pending[i]!.data;
+      const data = pending[i]!.data ?? pending[i]!.patch!.whole;
+      if (data === undefined) continue;
       this.committed.set(blockKey(ino, ref.index), ref.version, data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(data));
     }
     if (how.learn !== undefined) this.known.learned(result.attr, [...how.learn.refs, ...refs], how.learn.complete);

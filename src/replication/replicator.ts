@@ -5,7 +5,8 @@
 // recomputed over the bytes received), returns the good bytes and widens to the other live
 // servers if none is good. It never returns bytes that do not match the block map.
 
-import { checksumOf } from '../common/checksum.js';
+import { checksumLike, verifiedExtents } from '../common/checksum.js';
+import type { Piece } from '../core/extent-patch.js';
 import { QfsError, codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { writeFailureCode } from '../core/capacity.js';
 import { vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
@@ -56,7 +57,23 @@ export class Replicator {
    * server is being replaced, the write waits for the replacement and is sent again (a put of
    * a fixed version is idempotent). `data` must not change until every send settles.
    * A quorum missed for lack of space fails NO_SPACE instead (core/capacity.ts). */
-  async writeBlock(key: string, version: number, data: Uint8Array, checksum: string, deadlineMs: number): Promise<string[]> {
+  writeBlock(key: string, version: number, data: Uint8Array, checksum: string, deadlineMs: number): Promise<string[]> {
+    return this.writeWith(key, version, deadlineMs, (target, timeoutMs) =>
+      target.client.call(dataMethods.put, { key, version, checksum }, { payload: data, timeoutMs }),
+    );
+  }
+
+  /** Writes one block version as a patch of `baseVersion` (core/extent-patch.ts): each server
+   * makes it from the base it holds, so only the pieces cross the network. Succeeds, waits and
+   * retries as writeBlock; a server without the base fails its patch (NOT_FOUND) and counts as
+   * a miss. `payload` must not change until every send settles. */
+  patchBlock(key: string, baseVersion: number, version: number, checksum: string, pieces: Piece[], payload: Uint8Array, deadlineMs: number): Promise<string[]> {
+    return this.writeWith(key, version, deadlineMs, (target, timeoutMs) =>
+      target.client.call(dataMethods.patch, { key, baseVersion, version, checksum, pieces }, { payload, timeoutMs }),
+    );
+  }
+
+  private async writeWith(key: string, version: number, deadlineMs: number, send: Send): Promise<string[]> {
     const { writeQuorum } = this.options;
     for (let attempt = 1; ; attempt++) {
       await this.options.awaitWriteTargets?.(writeQuorum, deadlineMs);
@@ -65,7 +82,7 @@ export class Replicator {
         if (targets.length < writeQuorum) {
           throw qfsError('QUORUM_NOT_REACHED', `write of ${key}: ${targets.length} live data servers, write quorum is ${writeQuorum}`);
         }
-        return await this.writeOnce(key, version, data, checksum, deadlineMs, targets);
+        return await this.writeOnce(key, version, send, deadlineMs, targets);
       } catch (err) {
         const clock = this.options.clock;
         if (!writeRetryDue(codeOf(err), attempt, clock.nowMs(), deadlineMs, limits.writeMaxAttempts, limits.writeRetryDelayMs)) throw err;
@@ -74,14 +91,7 @@ export class Replicator {
     }
   }
 
-  private writeOnce(
-    key: string,
-    version: number,
-    data: Uint8Array,
-    checksum: string,
-    deadlineMs: number,
-    targets: ReplicaTarget[],
-  ): Promise<string[]> {
+  private writeOnce(key: string, version: number, send: Send, deadlineMs: number, targets: ReplicaTarget[]): Promise<string[]> {
     const { writeQuorum } = this.options;
     return new Promise((resolve, reject) => {
       const acked: string[] = [];
@@ -111,8 +121,7 @@ export class Replicator {
       for (const target of targets) {
         const inFlight = `${key}@${version}@${target.id}`;
         this.putsInFlight.add(inFlight);
-        target.client
-          .call(dataMethods.put, { key, version, checksum }, { payload: data, timeoutMs: deadlineMs - this.options.clock.nowMs() })
+        send(target, deadlineMs - this.options.clock.nowMs())
           .finally(() => this.putsInFlight.delete(inFlight))
           .then(
             () => {
@@ -240,7 +249,7 @@ export class Replicator {
         { timeoutMs: this.timeLeftMs(deadlineMs) },
       );
       // Recompute: a replica's claim about its own bytes is not evidence.
-      const checksum = checksumOf(payload);
+      const checksum = checksumLike(payload, expected.checksum);
       const reply: ReplicaReply = { server, kind: 'data', version: result.version, checksum };
       const good = result.version === expected.version && checksum === expected.checksum;
       return good ? { reply, data: payload } : { reply };
@@ -291,6 +300,44 @@ export class Replicator {
     throw qfsError(code, `no good replica of ${key} v${expected.version} to copy from: ${describeReplies(replies)}`);
   }
 
+  /**
+   * Some extents of the block version the block map names, each checked against the version's
+   * table and the table against the map's checksum: one of `quorum` servers chosen at random
+   * sends them, the others check theirs in place. Only the case where all is well is served:
+   * anything else (a bad, missing or unreachable copy, too few live servers) throws, and the
+   * caller reads the block whole (readBlock), which widens, votes and repairs.
+   */
+  async readExtents(
+    key: string,
+    expected: Expected,
+    sizeBytes: number,
+    extents: number[],
+    quorum: number,
+    deadlineMs: number,
+  ): Promise<{ table: Buffer; extents: Map<number, Buffer> }> {
+    const live = this.options.liveTargets();
+    const { first } = readPlan(
+      live.map((t) => t.id),
+      live.map((t) => t.id),
+      quorum,
+      this.options.random,
+    );
+    if (first.length < quorum) throw qfsError('QUORUM_NOT_REACHED', `extents of ${key}: ${first.length} live data servers, ${quorum} needed`);
+    const byId = new Map(live.map((t) => [t.id, t]));
+    const [reader, ...checkers] = first.map((id) => byId.get(id)!);
+    const args = { key, version: expected.version, extents };
+    const timeoutMs = this.timeLeftMs(deadlineMs);
+    const [got, ...checks] = await Promise.all([
+      reader!.client.callWithPayload(dataMethods.getExtents, args, { timeoutMs }),
+      ...checkers.map((t) => t.client.call(dataMethods.verifyExtents, args, { timeoutMs })),
+    ]);
+    const parts = got.result.version === expected.version ? verifiedExtents(expected.checksum, sizeBytes, got.result.table, extents, got.payload) : undefined;
+    if (parts === undefined || checks.some((c) => c.status !== 'ok' || c.checksum !== expected.checksum)) {
+      throw qfsError('CORRUPT', `extents of ${key} v${expected.version}: a copy does not match the block map`);
+    }
+    return { table: Buffer.from(got.result.table), extents: new Map(extents.map((index, i) => [index, parts[i]!])) };
+  }
+
   /** Milliseconds to an absolute deadline, at least 1 (a call past it fails TIMEOUT there). */
   private timeLeftMs(deadlineMs: number): number {
     return Math.max(1, deadlineMs - this.options.clock.nowMs());
@@ -328,6 +375,9 @@ export class Replicator {
     await Promise.all(calls);
   }
 }
+
+/** Sends one write (a put or a patch) to one server. */
+type Send = (target: ReplicaTarget, timeoutMs: number) => Promise<unknown>;
 
 /** What each asked replica answered, for an error message. */
 function describeReplies(replies: readonly ReplicaReply[]): string {

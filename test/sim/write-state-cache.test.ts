@@ -66,7 +66,7 @@ describe('write state cache', () => {
         expected += chunk;
       }
       assert.equal(await contents(cluster, ino), expected);
-      assert.deepEqual({ ...counters }, { metaReadsSkipped: 20, staleCommits: 0 });
+      assert.deepEqual({ ...counters }, { metaReadsSkipped: 20, staleCommits: 0, blocksPatched: 0, patchesSentWhole: 0 });
     });
   });
 
@@ -83,7 +83,7 @@ describe('write state cache', () => {
       // Known again from that write: the next one skips the metadata read and commits.
       await write(cluster, ino, 0, 'j');
       assert.equal(await contents(cluster, ino), 'jELLO wHERE, WORLD');
-      assert.deepEqual({ ...cluster.core.fileIo.counters }, { metaReadsSkipped: 3, staleCommits: 1 });
+      assert.deepEqual({ ...cluster.core.fileIo.counters }, { metaReadsSkipped: 3, staleCommits: 1, blocksPatched: 0, patchesSentWhole: 0 });
     });
   });
 
@@ -110,7 +110,7 @@ describe('write state cache', () => {
       await clock.await(cluster.core.fileIo.setattr(ino, { size: 0 }, clock.nowMs() + DEADLINE_MS), DEADLINE_MS);
       await write(cluster, ino, 2, 'Q');
       assert.equal(await contents(cluster, ino), '\0\0Q');
-      assert.deepEqual({ ...cluster.core.fileIo.counters }, { metaReadsSkipped: 3, staleCommits: 0 });
+      assert.deepEqual({ ...cluster.core.fileIo.counters }, { metaReadsSkipped: 3, staleCommits: 0, blocksPatched: 0, patchesSentWhole: 0 });
     });
   });
 });
