@@ -6,9 +6,13 @@
 // servers, a file that is not regular, any error at all, and the read goes to the mediator
 // instead (the caller gets undefined), which widens the read, repairs the bad copies and reports
 // them. Verified blocks are kept in a bounded cache by version (a version's bytes never change),
-// so the kernel's 128 KiB reads of one 1 MiB block fetch it once.
+// so the kernel's 128 KiB reads of one 1 MiB block fetch it once. The first small read of a block
+// that does not follow the previous read (random access) fetches only the extents it covers
+// (16 KiB each, checked against the block's extent table, the table against the block map), kept
+// in the same cache; a second such read of the same block fetches it whole, as a block read at
+// random several times is cheaper whole (a few MiB of extents cost about one block's fetch).
 
-import { checksumOf } from '../common/checksum.js';
+import { EXTENT_BYTES, checksumLike, isLegacyChecksum, verifiedExtents } from '../common/checksum.js';
 import type { Address } from '../common/address.js';
 import { S_IFMT, S_IFREG, blockKey, type BlockRef, type Timespec } from '../common/types.js';
 import type { Random } from '../common/random.js';
@@ -43,6 +47,16 @@ interface Targets {
   fetchedAtMs: number;
 }
 
+/** Inodes whose last read end is remembered (forgotten all at once past this). */
+const LAST_ENDS_KEPT = 4096;
+/** Block versions remembered as read in part (the oldest forgotten first past this). */
+const READ_IN_PART_KEPT = 4096;
+
+/** The cache key of one extent of a block. */
+function extentKey(key: string, index: number): string {
+  return `${key}/x${index}`;
+}
+
 /** Something was not as expected: the mediator reads instead. */
 class NotHere extends Error {}
 
@@ -53,6 +67,10 @@ export class DirectReader {
   private targets: Targets | undefined;
   private refreshing: Promise<Targets> | undefined;
   private readonly nowMs: () => number;
+  /** Where each inode's last read ended: a read starting there is sequential. */
+  private readonly lastEnds = new Map<number, number>();
+  /** Block versions read in part (key@version), the most recent last. */
+  private readonly readInPart = new Set<string>();
 
   constructor(private readonly options: DirectReadOptions) {
     this.cache = new BlockCache(options.cacheBytes);
@@ -88,14 +106,23 @@ export class DirectReader {
     const end = Math.min(offset + size, attr.size);
     const out = Buffer.alloc(Math.max(0, end - offset));
     const byIndex = new Map(blocks.map((b) => [b.index, b]));
+    const sequential = this.lastEnds.get(ino) === offset;
+    if (this.lastEnds.size >= LAST_ENDS_KEPT) this.lastEnds.clear();
+    this.lastEnds.set(ino, offset + size);
     const reading = Promise.all(
       sliceRange(offset, out.length, bs).map(async (slice) => {
         const ref = byIndex.get(slice.index);
         if (!ref) return; // a hole
-        const data = await this.block(blockKey(ino, ref.index), ref, targets);
+        const key = blockKey(ino, ref.index);
         // Bytes of a block past the file's size are never trusted: they stay zero.
-        const stop = Math.min(slice.offsetInBlock + slice.lengthBytes, data.length);
-        if (stop > slice.offsetInBlock) data.copy(out, slice.offsetInBuffer, slice.offsetInBlock, stop);
+        const stop = Math.min(slice.offsetInBlock + slice.lengthBytes, ref.lengthBytes);
+        if (stop <= slice.offsetInBlock) return;
+        if (!sequential && slice.lengthBytes * 2 <= bs && this.firstPartialRead(key, ref)) {
+          await this.copyExtents(key, ref, targets, slice.offsetInBlock, stop, out, slice.offsetInBuffer);
+          return;
+        }
+        const data = await this.block(key, ref, targets);
+        data.copy(out, slice.offsetInBuffer, slice.offsetInBlock, Math.min(stop, data.length));
       }),
     );
     const [atimeUpdated] = await Promise.all([marking, reading]);
@@ -116,16 +143,69 @@ export class DirectReader {
     return fetch;
   }
 
-  private async fetch(key: string, ref: BlockRef, targets: Targets): Promise<Buffer> {
+  /** Whether a random read of this block version should fetch extents: it is not cached whole,
+   * has an extent table, and was not read in part before (recently). */
+  private firstPartialRead(key: string, ref: BlockRef): boolean {
+    if (isLegacyChecksum(ref.checksum) || this.cache.get(key, ref.version)) return false;
+    const id = `${key}@${ref.version}`;
+    if (this.readInPart.has(id)) return false;
+    if (this.readInPart.size >= READ_IN_PART_KEPT) this.readInPart.delete(this.readInPart.values().next().value!);
+    this.readInPart.add(id);
+    return true;
+  }
+
+  /** Copies bytes [from, to) of a block version into `out` at `at`, from the extents holding
+   * them: cached ones, the rest fetched as the whole block is (one replica sends, Qr - 1 check). */
+  private async copyExtents(key: string, ref: BlockRef, targets: Targets, from: number, to: number, out: Buffer, at: number): Promise<void> {
+    const firstExtent = Math.floor(from / EXTENT_BYTES);
+    const lastExtent = Math.floor((to - 1) / EXTENT_BYTES);
+    const extents = new Map<number, Buffer>();
+    const missing: number[] = [];
+    for (let i = firstExtent; i <= lastExtent; i++) {
+      const cached = this.cache.get(extentKey(key, i), ref.version);
+      if (cached) extents.set(i, cached);
+      else missing.push(i);
+    }
+    if (missing.length > 0) {
+      const [reader, ...checkers] = this.readers(targets);
+      const args = { key, version: ref.version, extents: missing };
+      const [got, ...checks] = await Promise.all([
+        reader!.callWithPayload(dataMethods.getExtents, args),
+        ...checkers.map((server) => server.call(dataMethods.verifyExtents, args)),
+      ]);
+      const parts = got.result.version === ref.version ? verifiedExtents(ref.checksum, ref.lengthBytes, got.result.table, missing, got.payload) : undefined;
+      if (!parts || checks.some((c) => c.status !== 'ok' || c.checksum !== ref.checksum)) throw new NotHere(`a bad copy of ${key}`);
+      missing.forEach((i, n) => {
+        // A view would pin the whole payload in the cache: keep a copy of the extent alone.
+        const extent = Buffer.from(parts[n]!);
+        this.cache.set(extentKey(key, i), ref.version, extent);
+        extents.set(i, extent);
+      });
+    }
+    for (let i = firstExtent; i <= lastExtent; i++) {
+      const start = i * EXTENT_BYTES;
+      const extent = extents.get(i)!;
+      const a = Math.max(from, start);
+      const b = Math.min(to, start + extent.length);
+      extent.copy(out, at + a - from, a - start, b - start);
+    }
+  }
+
+  /** Qr live servers chosen at random, the first to send and the others to check. */
+  private readers(targets: Targets): RpcChannel[] {
     const { first } = readPlan(targets.ids, targets.ids, targets.readQuorum, this.options.random);
     if (first.length < targets.readQuorum) throw new NotHere(`${first.length} live data servers, read quorum ${targets.readQuorum}`);
-    const [reader, ...checkers] = first.map((server) => this.server(server));
+    return first.map((server) => this.server(server));
+  }
+
+  private async fetch(key: string, ref: BlockRef, targets: Targets): Promise<Buffer> {
+    const [reader, ...checkers] = this.readers(targets);
     const [got, ...checks] = await Promise.all([
       reader!.callWithPayload(dataMethods.get, { key, version: ref.version }),
       ...checkers.map((server) => server.call(dataMethods.verify, { key, version: ref.version })),
     ]);
     // Recomputed here: a replica's claim about its own bytes is not evidence.
-    if (got.result.version !== ref.version || checksumOf(got.payload) !== ref.checksum) throw new NotHere(`a bad copy of ${key}`);
+    if (got.result.version !== ref.version || checksumLike(got.payload, ref.checksum) !== ref.checksum) throw new NotHere(`a bad copy of ${key}`);
     if (checks.some((c) => c.status !== 'ok' || c.checksum !== ref.checksum)) throw new NotHere(`a bad copy of ${key}`);
     this.cache.set(key, ref.version, got.payload);
     return got.payload;

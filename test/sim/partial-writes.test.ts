@@ -1,0 +1,193 @@
+// Writes and reads of less than a block, on a cluster in one process on virtual time. A 4 KiB
+// write into a 1 MiB block is sent as a patch (pieces and the new checksum), not as the block; a
+// server whose base is bad refuses it and is repaired like any write miss; when too few servers
+// can apply it, the block is sent whole. The mount's direct reader fetches only the extents a
+// random read covers (one server sends, the others check in place), the whole block on the
+// second such read, and hands anything unexpected to the mediator instead of returning it.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { blockKey, type InodeAttr } from '../../src/common/types.js';
+import { limits } from '../../src/common/limits.js';
+import { seededRandom } from '../../src/common/random.js';
+import { mediatorMethods } from '../../src/protocol/mediator-messages.js';
+import { namespaceMethods } from '../../src/protocol/meta-messages.js';
+import { DirectReader } from '../../src/mount/direct-read.js';
+import type { Method } from '../../src/protocol/method.js';
+import type { CallOptions, ClosableChannel, RpcChannel } from '../../src/transport/rpc-channel.js';
+import { SimCluster } from '../../sim/sim-cluster.js';
+
+const DEADLINE_MS = 10_000;
+const BS = limits.blockSizeBytes;
+
+interface Harness {
+  cluster: SimCluster;
+  /** Calls the mediator made to data servers, by method name. */
+  ops: Map<string, number>;
+  create(name: string): Promise<InodeAttr>;
+  write(ino: number, offset: number, data: Buffer): Promise<void>;
+  contents(ino: number, size: number): Promise<Buffer>;
+}
+
+async function withCluster(body: (h: Harness) => Promise<void>): Promise<void> {
+  const ops = new Map<string, number>();
+  const cluster = new SimCluster(
+    { seed: 11, servers: 3, readQuorum: 2, writeQuorum: 2, spares: 2, scrubIntervalMs: 0, diskCapacityBytes: 1 << 30, logLines: 20, blockCacheBytes: 0 },
+    (_to, op) => ops.set(op, (ops.get(op) ?? 0) + 1),
+  );
+  const clock = cluster.clock;
+  const h: Harness = {
+    cluster,
+    ops,
+    create: (name) => clock.await(cluster.meta.call(namespaceMethods.create, { parent: 1, name, mode: 0o100644, caller: { uid: 0, gid: 0 }, exclusive: true }), DEADLINE_MS),
+    write: async (ino, offset, data) => {
+      await clock.await(cluster.core.fileIo.write(ino, offset, data, clock.nowMs() + DEADLINE_MS), DEADLINE_MS);
+    },
+    contents: async (ino, size) => (await clock.await(cluster.core.fileIo.read(ino, 0, size, clock.nowMs() + DEADLINE_MS), DEADLINE_MS)).data,
+  };
+  try {
+    await cluster.start();
+    await body(h);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+describe('writes of less than a block', () => {
+  it('a 4 KiB write into a 1 MiB block is sent as a patch, and every server holds the new version', async () => {
+    await withCluster(async ({ cluster, ops, create, write, contents }) => {
+      const { ino } = await create('f');
+      const model = randomBytes(BS);
+      await write(ino, 0, model);
+      const puts = ops.get('put') ?? 0;
+      const piece = randomBytes(4096);
+      await write(ino, 100_000, piece);
+      piece.copy(model, 100_000);
+      assert.deepEqual(await contents(ino, BS), model);
+      assert.equal(cluster.core.fileIo.counters.blocksPatched, 1);
+      assert.equal(cluster.core.fileIo.counters.patchesSentWhole, 0);
+      assert.equal(ops.get('put') ?? 0, puts, 'no block was sent whole');
+      assert.equal(ops.get('patch'), 3);
+      await cluster.clock.advance(1_000);
+      const committed = cluster.committedVersion(ino, 0)!;
+      for (const server of cluster.runningServers()) assert.ok(server.disk.goodCopy(blockKey(ino, 0), committed.version, committed.checksum), server.name);
+    });
+  });
+
+  it('a server whose base is bad refuses the patch; the write commits on the others and the miss is repaired', async () => {
+    await withCluster(async ({ cluster, create, write, contents }) => {
+      const { ino } = await create('f');
+      const model = randomBytes(BS);
+      await write(ino, 0, model);
+      const bad = cluster.runningServers()[0]!;
+      await bad.disk.corrupt(blockKey(ino, 0));
+      const misses = cluster.core.counters.writeMisses;
+      const piece = randomBytes(4096);
+      await write(ino, 500_000, piece);
+      piece.copy(model, 500_000);
+      assert.deepEqual(await contents(ino, BS), model);
+      assert.equal(cluster.core.fileIo.counters.patchesSentWhole, 0);
+      assert.equal(cluster.core.counters.writeMisses, misses + 1);
+      await cluster.clock.advance(5_000);
+      const committed = cluster.committedVersion(ino, 0)!;
+      assert.ok(bad.disk.goodCopy(blockKey(ino, 0), committed.version, committed.checksum), 'the miss was repaired');
+    });
+  });
+
+  it('when too few servers can apply a patch, the block is sent whole, read from the good copy', async () => {
+    await withCluster(async ({ cluster, ops, create, write, contents }) => {
+      const { ino } = await create('f');
+      const model = randomBytes(BS);
+      await write(ino, 0, model);
+      for (const server of cluster.runningServers().slice(0, 2)) await server.disk.corrupt(blockKey(ino, 0));
+      const puts = ops.get('put') ?? 0;
+      const piece = randomBytes(10);
+      await write(ino, 7, piece);
+      piece.copy(model, 7);
+      assert.deepEqual(await contents(ino, BS), model);
+      assert.equal(cluster.core.fileIo.counters.patchesSentWhole, 1);
+      assert.ok((ops.get('put') ?? 0) >= puts + 2, 'sent whole to a write quorum');
+    });
+  });
+});
+
+/** A channel that counts the methods called through it. */
+function counting(inner: ClosableChannel, calls: string[]): ClosableChannel {
+  return {
+    call: <A, R>(m: Method<A, R>, args: A, options?: CallOptions) => {
+      calls.push(m.name);
+      return inner.call(m, args, options);
+    },
+    callWithPayload: <A, R>(m: Method<A, R>, args: A, options?: CallOptions) => {
+      calls.push(m.name);
+      return inner.callWithPayload(m, args, options);
+    },
+    close: () => inner.close(),
+  };
+}
+
+describe("the mount's direct reads of part of a block", () => {
+  async function withReader(body: (h: Harness, reader: DirectReader, calls: string[]) => Promise<void>): Promise<void> {
+    await withCluster(async (h) => {
+      const { cluster } = h;
+      const calls: string[] = [];
+      // The mediator's answer to readTargets: the servers as they are.
+      const mediator: RpcChannel = {
+        call: async <A, R>(m: Method<A, R>) => {
+          assert.equal(m.name, mediatorMethods.readTargets.name);
+          const servers = cluster.runningServers().map((s) => ({ id: s.name, host: '127.0.0.1', port: s.port }));
+          return { readQuorum: 2, servers } as R;
+        },
+        callWithPayload: () => Promise.reject(new Error('not used')),
+      };
+      const reader = new DirectReader({
+        meta: cluster.meta,
+        mediator,
+        connect: (address) => counting(cluster.network.channel(() => cluster.servers.get(address.port), false, false), calls),
+        blockSizeBytes: BS,
+        cacheBytes: 64 * 1024 * 1024,
+        targetsTtlMs: 1_000,
+        random: seededRandom(5),
+        now: () => cluster.clock.nowTimespec(),
+        nowMs: () => cluster.clock.nowMs(),
+      });
+      try {
+        await body(h, reader, calls);
+      } finally {
+        reader.close();
+      }
+    });
+  }
+
+  it('a random read fetches the extents it covers, a second one the whole block, a third nothing', async () => {
+    await withReader(async ({ cluster, create, write }, reader, calls) => {
+      const { ino } = await create('f');
+      const model = randomBytes(2 * BS);
+      await write(ino, 0, model);
+      const read = async (offset: number, size: number): Promise<Buffer | undefined> =>
+        (await cluster.clock.await(reader.read(ino, offset, size), DEADLINE_MS))?.data;
+      // Across an extent boundary: two extents.
+      assert.deepEqual(await read(BS + 16 * 1024 - 100, 4096), model.subarray(BS + 16 * 1024 - 100, BS + 16 * 1024 - 100 + 4096));
+      assert.deepEqual(calls.sort(), ['getExtents', 'verifyExtents']);
+      calls.length = 0;
+      assert.deepEqual(await read(BS + 700_000, 4096), model.subarray(BS + 700_000, BS + 704_096));
+      assert.deepEqual(calls.sort(), ['get', 'verify']);
+      calls.length = 0;
+      assert.deepEqual(await read(BS + 300_000, 100), model.subarray(BS + 300_000, BS + 300_100));
+      assert.deepEqual(calls, []);
+    });
+  });
+
+  it('a bad copy among those asked sends the read to the mediator, never wrong bytes', async () => {
+    await withReader(async ({ cluster, create, write }, reader) => {
+      const { ino } = await create('f');
+      await write(ino, 0, randomBytes(BS));
+      // Two of three copies bad: any Qr = 2 servers asked include one.
+      for (const server of cluster.runningServers().slice(0, 2)) await server.disk.corrupt(blockKey(ino, 0));
+      for (const offset of [0, 200_000, 900_000]) {
+        assert.equal(await cluster.clock.await(reader.read(ino, offset, 4096), DEADLINE_MS), undefined, `read at ${offset}`);
+      }
+    });
+  });
+});
