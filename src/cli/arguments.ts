@@ -1,9 +1,9 @@
 // Parsing and checking of command-line values: ports, port ranges, quorum sizes, addresses.
 // Each failure is a UsageError with one clear line.
 
-import net from 'node:net';
 import { parseAddress, type Address } from '../common/address.js';
 import { messageOf } from '../common/errors.js';
+import { portProblem } from '../transport/port-probe.js';
 import { usage } from './usage-error.js';
 
 export function portArg(text: string, what: string): number {
@@ -40,12 +40,6 @@ export function addressArg(text: string, what: string): Address {
 
 /** Resolves if the port can be bound on host now; a UsageError naming the port otherwise. */
 export async function checkPortFree(host: string, port: number, what: string): Promise<void> {
-  const problem = await new Promise<string | undefined>((resolve) => {
-    const server = net.createServer();
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      resolve(err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be used (${err.code ?? err.message})`),
-    );
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
-  });
-  if (problem) usage(`${what} ${port} ${problem}`);
+  const problem = await portProblem(host, port);
+  if (problem) usage(`${what} ${port} ${problem === 'EADDRINUSE' ? 'is already in use' : `cannot be used (${problem})`}`);
 }

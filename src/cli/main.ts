@@ -29,7 +29,7 @@ function buildProgram(): Command {
     .argument('<meta_port>', 'metadata server port')
     .argument('<data_port...>', 'data server ports')
     .option('--port <port>', 'port the mediator listens on', MEDIATOR_DEFAULTS.port)
-    .option('--spare-ports <range>', 'ports for replacement data servers', MEDIATOR_DEFAULTS.sparePorts)
+    .option('--spare-ports <range>', 'ports for replacement data servers, in order; a taken one is skipped', MEDIATOR_DEFAULTS.sparePorts)
     .option('--data-dir <dir>', 'where the servers keep their data', MEDIATOR_DEFAULTS.dataDir)
     .option('--host <host>', 'address to listen on', MEDIATOR_DEFAULTS.host)
     .option('--fault-injection', 'allow corrupt and terminate on the data servers')

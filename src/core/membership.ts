@@ -1,8 +1,10 @@
 // Which data servers are live, and what to do when one fails: a deterministic state machine
 // (step(state, event) → state, actions) with no clock, timers or I/O inside. The mediator feeds
 // it heartbeat results and child-process exits and carries out its actions. A failed server the
-// mediator runs itself is replaced on the next free spare port; when spares run out, one error
-// is reported and the cluster goes on with the servers it has.
+// mediator runs itself is replaced on the next free spare port; a replacement that cannot start
+// there (the port is taken) moves on to the next one, as the same replacement: it never served,
+// so it is not a server that failed. When spares run out, one error is reported, the failed
+// server stays down and the cluster goes on with the servers it has.
 
 import { assertNever } from './quorum.js';
 
@@ -39,7 +41,8 @@ export type MembershipEvent =
   | { type: 'heartbeatOk'; id: string }
   | { type: 'heartbeatFailed'; id: string; reason: string }
   | { type: 'processExited'; id: string; reason: string }
-  | { type: 'spawnFailed'; id: string; reason: string }
+  /** A process could not be started for this server; `portInUse`: its port was taken. */
+  | { type: 'spawnFailed'; id: string; reason: string; portInUse: boolean }
   | { type: 'healed'; id: string };
 
 export type MembershipAction =
@@ -48,7 +51,17 @@ export type MembershipAction =
   | { type: 'serverDown'; id: string; reason: string }
   | { type: 'serverLive'; id: string }
   | { type: 'startHeal'; id: string }
-  | { type: 'sparesExhausted'; replaces: string };
+  /** The replacement of `replaces` could not start on `failure.port` and is started on `toPort`. */
+  | { type: 'replacementMoved'; replaces: string; failure: SpawnFailure; toPort: number }
+  /** Nothing can replace `replaces`; `lastFailure`: why the last spare port tried did not do. */
+  | { type: 'sparesExhausted'; replaces: string; lastFailure?: SpawnFailure };
+
+/** Why a server's process could not be started on `port`. */
+export interface SpawnFailure {
+  port: number;
+  reason: string;
+  portInUse: boolean;
+}
 
 interface StepResult {
   state: MembershipState;
@@ -116,8 +129,11 @@ export function step(state: MembershipState, event: MembershipEvent): StepResult
     }
     case 'processExited':
       return fail(state, index, event.reason);
-    case 'spawnFailed':
+    case 'spawnFailed': {
+      const failure = { port: server.port, reason: event.reason, portInUse: event.portInUse };
+      if (server.state === 'starting' && server.replaces !== undefined) return moveReplacement(state, index, failure);
       return fail(state, index, `could not start: ${event.reason}`);
+    }
     default:
       return assertNever(event);
   }
@@ -154,6 +170,30 @@ function fail(state: MembershipState, index: number, reason: string): StepResult
   );
   servers.push(replacement);
   return { state: { ...state, servers, sparePorts: rest }, actions };
+}
+
+/** A replacement that could not start goes to the next spare port (same record, new address);
+ * with none left it is dropped, and the server it was to replace is down, not replaced. */
+function moveReplacement(state: MembershipState, index: number, failure: SpawnFailure): StepResult {
+  const replacement = state.servers[index]!;
+  const replaces = replacement.replaces!;
+  const [port, ...rest] = state.sparePorts;
+  if (port === undefined) {
+    const servers = state.servers
+      .filter((_, i) => i !== index)
+      .map((s) => (s.id === replaces ? { ...s, state: 'down' as const, replacedBy: undefined } : s));
+    const actions: MembershipAction[] = state.sparesExhaustedReported ? [] : [{ type: 'sparesExhausted', replaces, lastFailure: failure }];
+    return { state: { ...state, servers, sparesExhaustedReported: true }, actions };
+  }
+  const id = `${replacement.host}:${port}`;
+  const servers = state.servers.map((s, i) => (i === index ? { ...s, id, port } : s.id === replaces ? { ...s, replacedBy: id } : s));
+  return {
+    state: { ...state, servers, sparePorts: rest },
+    actions: [
+      { type: 'replacementMoved', replaces, failure, toPort: port },
+      { type: 'spawnReplacement', replaces, host: replacement.host, port },
+    ],
+  };
 }
 
 function withServer(state: MembershipState, index: number, server: ServerRecord, actions: MembershipAction[]): StepResult {

@@ -1,14 +1,18 @@
 // The servers a mediator runs as its children: the metadata server, kept running on its port
 // with its data (restarted with backoff after a crash), and data servers, each on its own port
-// and directory (a replacement starts blank). Process mechanics are in supervisor.ts.
+// and directory (a replacement starts blank). A data server's port is probed first: a taken one
+// (a spare port inside the ephemeral range can be held by any process's connection) is refused
+// as ADDRESS_IN_USE before its directory is wiped or a process spawned. Process mechanics are in
+// supervisor.ts.
 
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { delay } from '../common/async.js';
 import { CLUSTER_SECRET_FILE } from '../common/cluster-secret.js';
-import { messageOf } from '../common/errors.js';
+import { messageOf, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
+import { portProblem } from '../transport/port-probe.js';
 import { spawnServer, type ChildHandle } from './supervisor.js';
 
 export class MetaServerProcess {
@@ -81,8 +85,12 @@ interface DataServerSpawn {
   log: Logger;
 }
 
+/** Starts a data server and resolves once it serves. Rejects ADDRESS_IN_USE, having started and
+ * wiped nothing, if its port is taken now; UNAVAILABLE or TIMEOUT if the process does not get
+ * ready (a port taken in the moment between the probe and the child's own bind ends up here). */
 export async function spawnDataServer(o: DataServerSpawn): Promise<ChildHandle> {
   const dir = path.join(o.dataDir, `data-${o.port}`);
+  if ((await portProblem(o.host, o.port)) === 'EADDRINUSE') throw qfsError('ADDRESS_IN_USE', `port ${o.port} is already in use`);
   if (o.fresh) await rm(dir, { recursive: true, force: true });
   const args = ['data-server', '--host', o.host, '--port', String(o.port), '--dir', dir];
   if (o.faultInjection) args.push('--fault-injection');

@@ -16,7 +16,7 @@ import type { BlockRef, InodeAttr, OrphanBlock, StatFs } from '../common/types.j
 import { blockKey } from '../common/types.js';
 import { blockCount } from '../core/block-math.js';
 import { statFsWithSpace } from '../core/capacity.js';
-import { initialMembership, liveServers, step, watchedServers, writableServers, type MembershipAction, type MembershipEvent, type MembershipState, type ServerRecord } from '../core/membership.js';
+import { initialMembership, liveServers, step, watchedServers, writableServers, type MembershipAction, type MembershipEvent, type MembershipState, type ServerRecord, type SpawnFailure } from '../core/membership.js';
 import { copyVerdict } from '../core/repair-plan.js';
 import { orphanDeletions } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
@@ -47,7 +47,8 @@ export interface MediatorWorld<P extends DataServerProcess = DataServerProcess> 
   meta: RpcChannel;
   /** A channel to the data server at `address`, kept until the server is replaced. */
   connectData(address: Address): ClosableChannel;
-  /** Starts a data server on `port` (`fresh`: on an empty directory); resolves once it serves. */
+  /** Starts a data server on `port` (`fresh`: on an empty directory); resolves once it serves.
+   * Rejects ADDRESS_IN_USE if the port is taken (a replacement then moves to the next spare). */
   spawnData(port: number, fresh: boolean): Promise<P>;
   /** Stops a data server this mediator started, waiting for it to exit. */
   stopData(process: P): Promise<void>;
@@ -231,12 +232,23 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       case 'spawnReplacement':
         void this.replace(action.replaces, action.port);
         return;
-      case 'sparesExhausted':
+      case 'replacementMoved': {
+        const { replaces, failure, toPort } = action;
+        const fields = { replaces, port: failure.port, next: toPort, ...(failure.portInUse ? {} : { err: failure.reason }) };
+        // A taken spare port is expected (the default range is inside the ephemeral range): a
+        // warning. A replacement that failed for another reason is an error.
+        if (failure.portInUse) this.log.warn(fields, `spare port ${failure.port} is in use; starting the replacement of ${replaces} on spare port ${toPort}`);
+        else this.log.error(fields, `the replacement of ${replaces} could not start on spare port ${failure.port} (${failure.reason}); trying spare port ${toPort}`);
+        return;
+      }
+      case 'sparesExhausted': {
+        const { replaces, lastFailure } = action;
         this.log.error(
-          { replaces: action.replaces, live: liveServers(this.membership).length },
-          `no spare port left to replace ${action.replaces}; serving with the remaining data servers`,
+          { replaces, live: liveServers(this.membership).length, ...(lastFailure ? { port: lastFailure.port, err: lastFailure.reason } : {}) },
+          `no spare port left to replace ${replaces}${lastFailure ? ` (${describeFailure(lastFailure)})` : ''}; serving with the remaining data servers`,
         );
         return;
+      }
       default: {
         const never: never = action;
         throw new Error(`unknown action ${JSON.stringify(never)}`);
@@ -246,19 +258,21 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
 
   private async replace(replaces: string, port: number): Promise<void> {
     const id = `${this.options.host}:${port}`;
+    let child: P;
     try {
-      const child = await this.world.spawnData(port, true);
-      if (this.stopping) return child.kill('SIGKILL');
-      await this.options.onReplacementStarted?.().catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'cannot rewrite the owner credentials'));
-      this.runtimeOf(id).child = child;
-      this.watchExit(id, child);
-      this.counters.replacements++;
-      this.log.info({ replaces, server: id, pid: child.pid }, 'replacement data server started');
-      await this.heartbeat(id);
+      child = await this.world.spawnData(port, true);
     } catch (err) {
-      this.log.error({ replaces, port, err: messageOf(err) }, 'replacement data server failed to start');
-      if (!this.stopping) this.apply({ type: 'spawnFailed', id, reason: messageOf(err) });
+      // Logged as the membership carries it out: one line, the move to the next spare or the end.
+      if (!this.stopping) this.apply({ type: 'spawnFailed', id, reason: messageOf(err), portInUse: codeOf(err) === 'ADDRESS_IN_USE' });
+      return;
     }
+    if (this.stopping) return child.kill('SIGKILL');
+    await this.options.onReplacementStarted?.().catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'cannot rewrite the owner credentials'));
+    this.runtimeOf(id).child = child;
+    this.watchExit(id, child);
+    this.counters.replacements++;
+    this.log.info({ replaces, server: id, pid: child.pid }, 'replacement data server started');
+    await this.heartbeat(id);
   }
 
   private async heartbeatAll(): Promise<void> {
@@ -427,6 +441,11 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     const { running, complete, reason, ...progress } = state;
     return { running, progress, ...(complete === undefined ? {} : { complete }), ...(reason === undefined ? {} : { reason }) };
   }
+}
+
+/** Why the last spare port tried did not do, for the exhaustion error. */
+function describeFailure(failure: SpawnFailure): string {
+  return failure.portInUse ? `spare port ${failure.port} is in use` : `spare port ${failure.port}: ${failure.reason}`;
 }
 
 function parseId(id: string): Address {

@@ -1,7 +1,7 @@
 // The mount against a real cluster: the classic acceptance scenario (corrupt a replica,
-// terminate a data server, a replacement on 60000 takes new writes, all through the mount),
-// files of many sizes checked by checksum, a 1 GiB sparse file, and close-to-open consistency
-// between two mounts of the same cluster.
+// terminate a data server, a replacement on 60000 — the first free spare port — takes new
+// writes, all through the mount), files of many sizes checked by checksum, a 1 GiB sparse file,
+// and close-to-open consistency between two mounts of the same cluster.
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { appendFile, mkdir, readdir, readFile, rename, rm, stat, truncate, write
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
-import { runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+import { awaitReplacement, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { startMount, type Mount } from '../helpers/mount.js';
 
 const BS = limits.blockSizeBytes;
@@ -54,12 +54,12 @@ describe('classic acceptance scenario (mediator 3 5, five data servers)', { time
         writes++;
       }
     })();
-    await waitFor(async () => (await cluster.status()).servers.some((s) => s.port === 60000 && s.state === 'live'), 2_000, 'replacement on 60000');
+    const replacement = await awaitReplacement(cluster, cluster.dataPorts[1]!, 2_000);
     await keepWorking;
     assert.equal(writes, 40);
     await writeFile(p('after.txt'), 'after the crash');
     const afterIno = (await stat(p('after.txt'))).ino;
-    const list = await runCli(['list-contents', '60000', '--json']);
+    const list = await runCli(['list-contents', String(replacement.port), '--json']);
     assert.equal(list.code, 0, list.stderr);
     assert.ok((JSON.parse(list.stdout) as Array<{ key: string }>).some((e) => e.key === `${afterIno}:0`));
     assert.equal(await readFile(p('after.txt'), 'utf8'), 'after the crash');

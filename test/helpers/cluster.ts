@@ -2,6 +2,7 @@
 // metadata and data servers itself) on free loopback ports, with a temporary data directory.
 // stop() stops it by PID and waits for every process it started to exit.
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -118,6 +119,30 @@ async function launch(options: ClusterOptions, mediatorPort: number, metaPort: n
     throw err;
   }
   return cluster;
+}
+
+/** The first port of the mediator's default spare range (60000-60010). */
+export const DEFAULT_FIRST_SPARE_PORT = 60000;
+
+/** Waits until the data server that replaced the one on `crashedPort` is live (healed); returns
+ * its port and the wait. That is the first spare port that was free: 60000 with the default range
+ * unless something held it (the range lies inside Linux's ephemeral ports, so any process's
+ * connection may), and then each port skipped must have been logged as in use. */
+export async function awaitReplacement(c: Cluster, crashedPort: number, timeoutMs: number, firstSparePort = DEFAULT_FIRST_SPARE_PORT): Promise<{ port: number; tookMs: number }> {
+  let port = 0;
+  const tookMs = await waitFor(async () => {
+    const servers = (await c.status()).servers;
+    const by = servers.find((s) => s.role === 'data' && s.port === crashedPort)?.replacedBy;
+    const replacement = servers.find((s) => s.role === 'data' && s.id === by);
+    if (replacement?.state !== 'live') return false;
+    port = replacement.port;
+    return true;
+  }, timeoutMs, `the replacement of ${crashedPort} to be live`);
+  assert.ok(port >= firstSparePort, `replacement on ${port}, below the first spare port ${firstSparePort}`);
+  for (let skipped = firstSparePort; skipped < port; skipped++) {
+    assert.ok(c.stderr().includes(`spare port ${skipped} is in use`), `replacement on ${port}, but spare port ${skipped} was not logged as in use`);
+  }
+  return { port, tookMs };
 }
 
 /** Polls `check` every 25 ms until it returns true; fails after `timeoutMs`. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { blockKey, ROOT_INO } from '../../src/common/types.js';
 import { mediatorMethods } from '../../src/protocol/mediator-messages.js';
-import { CLI, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+import { CLI, awaitReplacement, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { DataClient } from '../helpers/data-client.js';
 
 let cluster: Cluster | undefined;
@@ -41,8 +41,8 @@ describe('self-healing', { timeout: 180_000 }, () => {
     for (let i = 0; i < 200; i++) inos.push((await c.client.writeFile(`/f${i}`, randomBytes(1 + ((i * 7919) % 40_000)))).ino);
     inos.push((await c.client.writeFile('/big', randomBytes(3 * 1024 * 1024 + 5))).ino);
     assert.equal((await runCli(['terminate', String(c.dataPorts[0])])).code, 0);
-    await waitFor(async () => (await c.status()).servers.some((s) => s.port === 60000 && s.state === 'live'), 30_000, 'the replacement to be healed');
-    const held = await DataClient.list(60000);
+    const { port } = await awaitReplacement(c, c.dataPorts[0]!, 30_000);
+    const held = await DataClient.list(port);
     for (const ino of inos) {
       const map = await c.client.blockMap(ino);
       for (const b of map.blocks) {

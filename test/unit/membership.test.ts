@@ -1,4 +1,5 @@
-// The membership state machine: failure detection, replacement on spare ports, exhaustion.
+// The membership state machine: failure detection, replacement on spare ports, a replacement
+// moving past spare ports it cannot start on, exhaustion.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -75,9 +76,48 @@ describe('membership', () => {
     const r = run(three(), [
       ...allUp,
       { type: 'processExited', id: '127.0.0.1:5001', reason: 'killed' },
-      { type: 'spawnFailed', id: '127.0.0.1:60000', reason: 'port in use' },
+      { type: 'spawnFailed', id: '127.0.0.1:60000', reason: 'port 60000 is already in use', portInUse: true },
     ]);
     assert.ok(r.actions.some((a) => a.type === 'spawnReplacement' && a.port === 60001));
+  });
+
+  it('moves the same replacement to the next spare port: no server is recorded on a port where none ran', () => {
+    const crashed = run(three(), [...allUp, { type: 'processExited', id: '127.0.0.1:5001', reason: 'killed' }]);
+    const r = step(crashed.state, { type: 'spawnFailed', id: '127.0.0.1:60000', reason: 'port 60000 is already in use', portInUse: true });
+    assert.deepEqual(r.actions, [
+      { type: 'replacementMoved', replaces: '127.0.0.1:5001', failure: { port: 60000, reason: 'port 60000 is already in use', portInUse: true }, toPort: 60001 },
+      { type: 'spawnReplacement', replaces: '127.0.0.1:5001', host: '127.0.0.1', port: 60001 },
+    ]);
+    assert.equal(r.state.servers.find((s) => s.port === 60000), undefined);
+    assert.equal(r.state.servers.find((s) => s.id === '127.0.0.1:5001')!.replacedBy, '127.0.0.1:60001');
+    const replacement = r.state.servers.find((s) => s.id === '127.0.0.1:60001')!;
+    assert.equal(replacement.state, 'starting');
+    assert.equal(replacement.replaces, '127.0.0.1:5001');
+    assert.deepEqual(r.state.sparePorts, []);
+    const up = run(r.state, [{ type: 'heartbeatOk', id: '127.0.0.1:60001' }, { type: 'healed', id: '127.0.0.1:60001' }]);
+    assert.deepEqual(liveServers(up.state).map((s) => s.port), [5002, 5003, 60001]);
+  });
+
+  it('with no spare port left for a replacement that cannot start: one error naming the crashed server, which stays down', () => {
+    const r = run(three(), [
+      ...allUp,
+      { type: 'processExited', id: '127.0.0.1:5001', reason: 'killed' },
+      { type: 'spawnFailed', id: '127.0.0.1:60000', reason: 'port 60000 is already in use', portInUse: true },
+      { type: 'spawnFailed', id: '127.0.0.1:60001', reason: 'data server on port 60001 exited with code 1', portInUse: false },
+    ]);
+    assert.deepEqual(r.actions.filter((a) => a.type === 'sparesExhausted'), [
+      { type: 'sparesExhausted', replaces: '127.0.0.1:5001', lastFailure: { port: 60001, reason: 'data server on port 60001 exited with code 1', portInUse: false } },
+    ]);
+    assert.deepEqual(r.state.servers.map((s) => [s.id, s.state, s.replacedBy]), [
+      ['127.0.0.1:5001', 'down', undefined],
+      ['127.0.0.1:5002', 'live', undefined],
+      ['127.0.0.1:5003', 'live', undefined],
+    ]);
+    assert.ok(!r.actions.some((a) => a.type === 'serverDown' && a.id !== '127.0.0.1:5001'), 'no replacement is reported down: none ran');
+    // Another crash now: no spare, no second report.
+    const again = step(r.state, { type: 'processExited', id: '127.0.0.1:5002', reason: 'killed' });
+    assert.ok(!again.actions.some((a) => a.type === 'sparesExhausted' || a.type === 'spawnReplacement'));
+    assert.equal(again.state.servers.find((s) => s.id === '127.0.0.1:5002')!.state, 'down');
   });
 
   it('reports spare-port exhaustion once and keeps the rest serving', () => {
