@@ -6,11 +6,12 @@
 // servers, a file that is not regular, any error at all, and the read goes to the mediator
 // instead (the caller gets undefined), which widens the read, repairs the bad copies and reports
 // them. Verified blocks are kept in a bounded cache by version (a version's bytes never change),
-// so the kernel's 128 KiB reads of one 1 MiB block fetch it once. The first small read of a block
-// that does not follow the previous read (random access) fetches only the extents it covers
-// (16 KiB each, checked against the block's extent table, the table against the block map), kept
-// in the same cache; a second such read of the same block fetches it whole, as a block read at
-// random several times is cheaper whole (a few MiB of extents cost about one block's fetch).
+// so the kernel's 128 KiB reads of one 1 MiB block fetch it once. In a file bigger than that
+// cache, the first small read of a block that does not follow the previous read (random access)
+// fetches only the extents it covers (16 KiB each, checked against the block's extent table, the
+// table against the block map), kept in the same cache; a second such read of the same block
+// fetches it whole. A file the cache can hold is read whole blocks at a time: a block read at
+// random is likely read again while cached, and a few extents cost about what a block does.
 
 import { EXTENT_BYTES, checksumLike, isLegacyChecksum, verifiedExtents } from '../common/checksum.js';
 import type { Address } from '../common/address.js';
@@ -117,7 +118,7 @@ export class DirectReader {
         // Bytes of a block past the file's size are never trusted: they stay zero.
         const stop = Math.min(slice.offsetInBlock + slice.lengthBytes, ref.lengthBytes);
         if (stop <= slice.offsetInBlock) return;
-        if (!sequential && slice.lengthBytes * 2 <= bs && this.firstPartialRead(key, ref)) {
+        if (!sequential && attr.size > this.options.cacheBytes && slice.lengthBytes * 2 <= bs && this.firstPartialRead(key, ref)) {
           await this.copyExtents(key, ref, targets, slice.offsetInBlock, stop, out, slice.offsetInBuffer);
           return;
         }

@@ -146,7 +146,8 @@ describe("the mount's direct reads of part of a block", () => {
         mediator,
         connect: (address) => counting(cluster.network.channel(() => cluster.servers.get(address.port), false, false), calls),
         blockSizeBytes: BS,
-        cacheBytes: 64 * 1024 * 1024,
+        // Smaller than the file: random reads of it fetch extents first.
+        cacheBytes: BS,
         targetsTtlMs: 1_000,
         random: seededRandom(5),
         now: () => cluster.clock.nowTimespec(),
@@ -160,7 +161,7 @@ describe("the mount's direct reads of part of a block", () => {
     });
   }
 
-  it('a random read fetches the extents it covers, a second one the whole block, a third nothing', async () => {
+  it('a random read of a file bigger than the cache fetches the extents it covers, a second one the whole block, a third nothing', async () => {
     await withReader(async ({ cluster, create, write }, reader, calls) => {
       const { ino } = await create('f');
       const model = randomBytes(2 * BS);
@@ -179,10 +180,21 @@ describe("the mount's direct reads of part of a block", () => {
     });
   });
 
+  it('a random read of a file the cache can hold fetches its block whole', async () => {
+    await withReader(async ({ cluster, create, write }, reader, calls) => {
+      const { ino } = await create('f');
+      const model = randomBytes(BS);
+      await write(ino, 0, model);
+      const got = await cluster.clock.await(reader.read(ino, 500_000, 4096), DEADLINE_MS);
+      assert.deepEqual(got?.data, model.subarray(500_000, 504_096));
+      assert.deepEqual(calls.sort(), ['get', 'verify']);
+    });
+  });
+
   it('a bad copy among those asked sends the read to the mediator, never wrong bytes', async () => {
     await withReader(async ({ cluster, create, write }, reader) => {
       const { ino } = await create('f');
-      await write(ino, 0, randomBytes(BS));
+      await write(ino, 0, randomBytes(2 * BS));
       // Two of three copies bad: any Qr = 2 servers asked include one.
       for (const server of cluster.runningServers().slice(0, 2)) await server.disk.corrupt(blockKey(ino, 0));
       for (const offset of [0, 200_000, 900_000]) {
