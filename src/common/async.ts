@@ -1,5 +1,5 @@
 // Small async helpers with no policy of their own: a keyed mutex, a queue that runs a bounded
-// number of tasks at once, and a real-time pause (for process shells; code that runs in the
+// number of tasks at once, a semaphore, and a real-time pause (for process shells; code that runs in the
 // simulator waits on its injected Clock instead).
 
 
@@ -20,6 +20,29 @@ export class KeyedMutex<K> {
     } finally {
       release();
       if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+/** Runs at most `limit` pieces of work at once; the others wait and start in the order they came
+ * (a freed slot passes straight to the first waiter, so a later caller cannot overtake it). */
+export class Semaphore {
+  private free: number;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(limit: number) {
+    this.free = limit;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.free > 0 && this.waiters.length === 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
     }
   }
 }

@@ -1,9 +1,10 @@
-// The bounded task queue the mediator deletes freed block versions through: never more than its
-// limit at once, everything queued runs, in order, and a failed task does not stop the rest.
+// The bounded task queue the mediator deletes freed block versions through (never more than its
+// limit at once, everything queued runs, in order, and a failed task does not stop the rest), and
+// the semaphore a mount's write-back sends share (the same bound, and first come, first started).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TaskQueue } from '../../src/common/async.js';
+import { Semaphore, TaskQueue } from '../../src/common/async.js';
 
 describe('task queue', () => {
   it('runs 30,000 tasks, at most the limit at once, in the order queued, past failures', async () => {
@@ -31,5 +32,41 @@ describe('task queue', () => {
     assert.equal(started.length, 30_000);
     await new Promise((r) => setImmediate(r));
     assert.equal(queue.pending, 0);
+  });
+});
+
+describe('semaphore', () => {
+  it('runs at most the limit at once, starts waiters in the order they came, and frees a failed slot', async () => {
+    const slots = new Semaphore(3);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const runs = Array.from({ length: 50 }, (_, i) =>
+      slots
+        .run(async () => {
+          started.push(i);
+          running++;
+          most = Math.max(most, running);
+          await new Promise((r) => setTimeout(r, (i * 7) % 5));
+          running--;
+          if (i % 10 === 0) throw new Error(`task ${i} fails`);
+          return i;
+        })
+        .catch((err: Error) => err.message),
+    );
+    const results = await Promise.all(runs);
+    assert.equal(most, 3);
+    assert.deepEqual(started, Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(results.filter((r) => typeof r === 'string'), ['task 0 fails', 'task 10 fails', 'task 20 fails', 'task 30 fails', 'task 40 fails']);
+    // Every slot came back: three more run at once.
+    let concurrent = 0;
+    let peak = 0;
+    await Promise.all(Array.from({ length: 3 }, () => slots.run(async () => {
+      concurrent++;
+      peak = Math.max(peak, concurrent);
+      await new Promise((r) => setTimeout(r, 5));
+      concurrent--;
+    })));
+    assert.equal(peak, 3);
   });
 });
