@@ -131,6 +131,12 @@ export const limits = {
   connectTimeoutMs: 2_000,
   /** Data servers are pinged this often by the mediator. */
   heartbeatIntervalMs: 200,
+  /** How old the space figures a data server's heartbeat reports may be (they are refreshed
+   * behind the heartbeat, never in its way). */
+  heartbeatUsageMaxAgeMs: 1_000,
+  /** How long a data server may answer nothing before its heartbeats that time out count as
+   * missed (a refused connection counts at once). */
+  silenceBeforeMissesMs: 3_000,
   /** Heartbeats missed in a row before a data server counts as down. */
   heartbeatMissesBeforeDown: 3,
   /** Verified blocks the mediator keeps in memory for repeated and partial reads. */
@@ -192,6 +198,9 @@ export const limits = {
   staleUnmountTimeoutMs: 10_000,
   /** Sends of one inode's write-back buffer in flight at once; more writes wait. */
   maxWriteBackSendsInFlight: 4,
+  /** Write-back sends of a whole mount in flight at once (up to 4 MiB each): about a second of
+   * work for a cluster writing 30 MiB/s, well inside a call's deadline. */
+  mountWriteSendsInFlight: 8,
   /** Buffer space (allocated, not just used) one inode's unsent extents may hold, in full
    * extents. */
   maxWriteBackBufferedExtents: 4,

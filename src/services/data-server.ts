@@ -13,7 +13,7 @@ import { forEachBounded } from '../common/rate-limiter.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { RpcServer } from '../transport/rpc-server.js';
 import { PayloadReply, type HandlerRegistry } from '../transport/handler-registry.js';
-import { BlockStore } from '../stores/block-store.js';
+import { BlockStore, type BlockStoreUsage } from '../stores/block-store.js';
 import type { DataStore } from '../stores/data-store.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 
@@ -79,6 +79,28 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       throw qfsError('FAULT_INJECTION_DISABLED', `${what} refused: this data server was started without --fault-injection`);
     }
   };
+  // A heartbeat answers from memory: the file system's figures (statfs, on the thread pool, which
+  // a burst of writes keeps busy for seconds) are refreshed behind it at most once a second, so a
+  // loaded server is not taken for a hung one. Only the first heartbeat waits for them.
+  let usage: BlockStoreUsage | undefined;
+  let usageAtMs = -Infinity;
+  let refreshing: Promise<BlockStoreUsage> | undefined;
+  const usageNow = async (): Promise<BlockStoreUsage> => {
+    if (refreshing === undefined && options.clock.nowMs() - usageAtMs >= limits.heartbeatUsageMaxAgeMs) {
+      const refresh = store.usage();
+      refreshing = refresh;
+      refresh.then(
+        (u) => {
+          usage = u;
+          usageAtMs = options.clock.nowMs();
+          refreshing = undefined;
+        },
+        () => (refreshing = undefined), // the next heartbeat tries again
+      );
+    }
+    // Only the first heartbeat waits (and sees a failure); later ones have figures to give.
+    return usage ?? (await refreshing!);
+  };
   registry
     .register(dataMethods.put, async (args, ctx) => {
       await store.put(args.key, args.version, args.checksum, ctx.payload);
@@ -123,7 +145,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       return { results };
     })
     .register(dataMethods.heartbeat, async () => {
-      const usage = await store.usage();
+      const usage = await usageNow();
       return {
         role: 'data',
         port: options.port(),

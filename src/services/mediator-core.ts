@@ -85,6 +85,8 @@ interface ServerRuntime<P> {
   blocks?: number;
   bytes?: number;
   heartbeatInFlight: boolean;
+  /** When a call to the server last came back with a result (any method). */
+  lastAnswerMs: number;
 }
 
 export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
@@ -285,6 +287,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     const runtime = this.runtimeOf(id);
     if (runtime.heartbeatInFlight || this.stopping) return;
     runtime.heartbeatInFlight = true;
+    const sentMs = this.clock.nowMs();
     try {
       const info = await runtime.client.call(dataMethods.heartbeat, {}, { timeoutMs: this.options.heartbeatIntervalMs * 2 });
       runtime.blocks = info.blocks;
@@ -292,11 +295,17 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       this.space.reported(id, { capacityBytes: info.totalBytes, freeBytes: info.freeBytes });
       if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
     } catch (err) {
-      // A server that refuses for being busy answered: it is alive (its figures wait).
-      if (codeOf(err) === 'TOO_MANY_REQUESTS') {
+      // A server that refuses for being busy answered: it is alive (its figures wait). So is one
+      // whose heartbeat reply is late while it answers other calls (under load, behind them).
+      const code = codeOf(err);
+      if (code === 'TOO_MANY_REQUESTS' || (code === 'TIMEOUT' && runtime.lastAnswerMs >= sentMs)) {
         if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
         return;
       }
+      // A server that answers nothing is missing heartbeats only once it has been silent a
+      // while: on two loaded cores a healthy one can be for over a second. A dead process's
+      // connection is refused at once, which counts straight away.
+      if (code === 'TIMEOUT' && this.clock.nowMs() - runtime.lastAnswerMs < limits.silenceBeforeMissesMs) return;
       if (!this.stopping) this.apply({ type: 'heartbeatFailed', id, reason: messageOf(err) });
     } finally {
       runtime.heartbeatInFlight = false;
@@ -319,7 +328,9 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     if (!runtime) {
       const record = this.membership.servers.find((s) => s.id === id);
       const address = record ? { host: record.host, port: record.port } : parseId(id);
-      runtime = { client: this.world.connectData(address), heartbeatInFlight: false };
+      const created: ServerRuntime<P> = { client: this.world.connectData(address), heartbeatInFlight: false, lastAnswerMs: -Infinity };
+      created.client = answersNoted(created.client, () => (created.lastAnswerMs = this.clock.nowMs()));
+      runtime = created;
       this.runtime.set(id, runtime);
     }
     return runtime;
@@ -441,6 +452,23 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     const { running, complete, reason, ...progress } = state;
     return { running, progress, ...(complete === undefined ? {} : { complete }), ...(reason === undefined ? {} : { reason }) };
   }
+}
+
+/** The channel, telling `answered` each time a call through it comes back with a result. */
+function answersNoted(channel: ClosableChannel, answered: () => void): ClosableChannel {
+  return {
+    call: async (m, args, options) => {
+      const result = await channel.call(m, args, options);
+      answered();
+      return result;
+    },
+    callWithPayload: async (m, args, options) => {
+      const reply = await channel.callWithPayload(m, args, options);
+      answered();
+      return reply;
+    },
+    close: () => channel.close(),
+  };
 }
 
 /** Why the last spare port tried did not do, for the exhaustion error. */
