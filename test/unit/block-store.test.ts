@@ -31,6 +31,7 @@ import {
   subdirOf,
 } from '../../src/stores/block-file-format.js';
 import { fileIoFor, inlineIo, threadPoolIo } from '../../src/stores/block-file-io.js';
+import { withStore } from '../helpers/block-store-dir.js';
 import { BlockStore, type BlockCursor, type BlockListEntry } from '../../src/stores/block-store.js';
 import { crashBlockData } from '../helpers/block-crash-writer.js';
 
@@ -39,18 +40,6 @@ const MiB = 1024 * 1024;
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'qfs-block-store-'));
-}
-
-/** Runs `body` with a store open on a fresh directory; closes and removes both afterwards. */
-async function withStore(body: (store: BlockStore, dir: string) => Promise<void>): Promise<void> {
-  const dir = await tempDir();
-  const store = await BlockStore.open(dir);
-  try {
-    await body(store, dir);
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 function bytes(sizeBytes: number, seed = 1): Buffer {

@@ -16,6 +16,7 @@ import { QfsError, type ErrorCode } from '../../src/common/errors.js';
 import { baseExtentsRead, patchExtents, patchedBlock, pieceProblem, type Piece } from '../../src/core/extent-patch.js';
 import { limits } from '../../src/common/limits.js';
 import { blockFileName, dataOffsetOf, retainedFileName, subdirOf } from '../../src/stores/block-file-format.js';
+import { withStore } from '../helpers/block-store-dir.js';
 import { BlockStore } from '../../src/stores/block-store.js';
 
 const SEED = Number(process.env.QFS_SEED ?? 42);
@@ -53,17 +54,6 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, mention?:
     if (mention !== undefined) assert.ok(err.message.includes(mention), `"${err.message}" should mention ${mention}`);
     return true;
   });
-}
-
-async function withStore(body: (store: BlockStore, dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'qfs-extents-'));
-  const store = await BlockStore.open(dir);
-  try {
-    await body(store, dir);
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 /** Flips one byte of a stored block's data, at `offset` in the block. */
