@@ -198,6 +198,12 @@ export const limits = {
   staleUnmountTimeoutMs: 10_000,
   /** Sends of one inode's write-back buffer in flight at once; more writes wait. */
   maxWriteBackSendsInFlight: 4,
+  /** Inodes a mount remembers where their last read ended, to tell sequential reads from
+   * random ones (forgotten all at once past this). */
+  mountReadEndsKept: 4096,
+  /** Block versions a mount remembers as read in part, so a second random read fetches the
+   * block whole (the oldest forgotten first past this). */
+  mountReadInPartKept: 4096,
   /** Write-back sends of a whole mount in flight at once (up to 4 MiB each): about a second of
    * work for a cluster writing 30 MiB/s, well inside a call's deadline. */
   mountWriteSendsInFlight: 8,

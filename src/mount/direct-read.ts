@@ -13,7 +13,7 @@
 // fetches it whole. A file the cache can hold is read whole blocks at a time: a block read at
 // random is likely read again while cached, and a few extents cost about what a block does.
 
-import { EXTENT_BYTES, checksumLike, isLegacyChecksum, verifiedExtents } from '../common/checksum.js';
+import { EXTENT_BYTES, checksumLike, isLegacyChecksum } from '../common/checksum.js';
 import type { Address } from '../common/address.js';
 import { S_IFMT, S_IFREG, blockKey, type BlockRef, type Timespec } from '../common/types.js';
 import type { Random } from '../common/random.js';
@@ -23,7 +23,9 @@ import { readPlan } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { mediatorMethods } from '../protocol/mediator-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
+import { limits } from '../common/limits.js';
 import { BlockCache } from '../replication/block-cache.js';
+import { readCheckedExtents } from '../replication/extent-read.js';
 import type { ClosableChannel, RpcChannel } from '../transport/rpc-channel.js';
 
 interface DirectReadOptions {
@@ -47,11 +49,6 @@ interface Targets {
   ids: string[];
   fetchedAtMs: number;
 }
-
-/** Inodes whose last read end is remembered (forgotten all at once past this). */
-const LAST_ENDS_KEPT = 4096;
-/** Block versions remembered as read in part (the oldest forgotten first past this). */
-const READ_IN_PART_KEPT = 4096;
 
 /** The cache key of one extent of a block. */
 function extentKey(key: string, index: number): string {
@@ -108,7 +105,7 @@ export class DirectReader {
     const out = Buffer.alloc(Math.max(0, end - offset));
     const byIndex = new Map(blocks.map((b) => [b.index, b]));
     const sequential = this.lastEnds.get(ino) === offset;
-    if (this.lastEnds.size >= LAST_ENDS_KEPT) this.lastEnds.clear();
+    if (this.lastEnds.size >= limits.mountReadEndsKept) this.lastEnds.clear();
     this.lastEnds.set(ino, offset + size);
     const reading = Promise.all(
       sliceRange(offset, out.length, bs).map(async (slice) => {
@@ -150,7 +147,7 @@ export class DirectReader {
     if (isLegacyChecksum(ref.checksum) || this.cache.get(key, ref.version)) return false;
     const id = `${key}@${ref.version}`;
     if (this.readInPart.has(id)) return false;
-    if (this.readInPart.size >= READ_IN_PART_KEPT) this.readInPart.delete(this.readInPart.values().next().value!);
+    if (this.readInPart.size >= limits.mountReadInPartKept) this.readInPart.delete(this.readInPart.values().next().value!);
     this.readInPart.add(id);
     return true;
   }
@@ -169,16 +166,11 @@ export class DirectReader {
     }
     if (missing.length > 0) {
       const [reader, ...checkers] = this.readers(targets);
-      const args = { key, version: ref.version, extents: missing };
-      const [got, ...checks] = await Promise.all([
-        reader!.callWithPayload(dataMethods.getExtents, args),
-        ...checkers.map((server) => server.call(dataMethods.verifyExtents, args)),
-      ]);
-      const parts = got.result.version === ref.version ? verifiedExtents(ref.checksum, ref.lengthBytes, got.result.table, missing, got.payload) : undefined;
-      if (!parts || checks.some((c) => c.status !== 'ok' || c.checksum !== ref.checksum)) throw new NotHere(`a bad copy of ${key}`);
+      const got = await readCheckedExtents(reader!, checkers, { key, version: ref.version, checksum: ref.checksum, sizeBytes: ref.lengthBytes, extents: missing });
+      if (!got) throw new NotHere(`a bad copy of ${key}`);
       missing.forEach((i, n) => {
         // A view would pin the whole payload in the cache: keep a copy of the extent alone.
-        const extent = Buffer.from(parts[n]!);
+        const extent = Buffer.from(got.parts[n]!);
         this.cache.set(extentKey(key, i), ref.version, extent);
         extents.set(i, extent);
       });

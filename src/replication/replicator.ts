@@ -5,13 +5,14 @@
 // recomputed over the bytes received), returns the good bytes and widens to the other live
 // servers if none is good. It never returns bytes that do not match the block map.
 
-import { checksumLike, verifiedExtents } from '../common/checksum.js';
+import { checksumLike } from '../common/checksum.js';
 import type { Piece } from '../core/extent-patch.js';
 import { QfsError, codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { writeFailureCode } from '../core/capacity.js';
 import { vote, writeOutcome, type Expected, type ReplicaReply, type VoteResult } from '../core/quorum.js';
 import { copySourceOrder, readPlan, writeRetryDue } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
+import { readCheckedExtents } from './extent-read.js';
 import type { Clock } from '../common/clock.js';
 import type { Random } from '../common/random.js';
 import { limits } from '../common/limits.js';
@@ -324,18 +325,11 @@ export class Replicator {
     );
     if (first.length < quorum) throw qfsError('QUORUM_NOT_REACHED', `extents of ${key}: ${first.length} live data servers, ${quorum} needed`);
     const byId = new Map(live.map((t) => [t.id, t]));
-    const [reader, ...checkers] = first.map((id) => byId.get(id)!);
-    const args = { key, version: expected.version, extents };
-    const timeoutMs = this.timeLeftMs(deadlineMs);
-    const [got, ...checks] = await Promise.all([
-      reader!.client.callWithPayload(dataMethods.getExtents, args, { timeoutMs }),
-      ...checkers.map((t) => t.client.call(dataMethods.verifyExtents, args, { timeoutMs })),
-    ]);
-    const parts = got.result.version === expected.version ? verifiedExtents(expected.checksum, sizeBytes, got.result.table, extents, got.payload) : undefined;
-    if (parts === undefined || checks.some((c) => c.status !== 'ok' || c.checksum !== expected.checksum)) {
-      throw qfsError('CORRUPT', `extents of ${key} v${expected.version}: a copy does not match the block map`);
-    }
-    return { table: Buffer.from(got.result.table), extents: new Map(extents.map((index, i) => [index, parts[i]!])) };
+    const [reader, ...checkers] = first.map((id) => byId.get(id)!.client);
+    const read = { key, version: expected.version, checksum: expected.checksum, sizeBytes, extents };
+    const got = await readCheckedExtents(reader!, checkers, read, this.timeLeftMs(deadlineMs));
+    if (!got) throw qfsError('CORRUPT', `extents of ${key} v${expected.version}: a copy does not match the block map`);
+    return { table: got.table, extents: new Map(extents.map((index, i) => [index, got.parts[i]!])) };
   }
 
   /** Milliseconds to an absolute deadline, at least 1 (a call past it fails TIMEOUT there). */

@@ -252,8 +252,9 @@ export class BlockStore implements DataStore {
 
   /** patch, from a pinned base; true if the result is a delta of it (the pin is its link). */
   private async patchFrom(key: string, v: number, version: number, checksum: string, pieces: readonly Piece[], payload: Uint8Array, op: string): Promise<boolean> {
-    const baseBytes = this.index.get(key, v)?.sizeBytes ?? 0;
-    if (isLegacyChecksum(this.index.get(key, v)?.checksum ?? '')) {
+    const entry = this.index.get(key, v);
+    const baseBytes = entry?.sizeBytes ?? 0;
+    if (isLegacyChecksum(entry?.checksum ?? '')) {
       throw qfsError('INVALID', `${op}: version ${v} has no extent table (format 1); write the block whole`);
     }
     // Only the extents the patch changes are read (and checked against the base's table).
