@@ -368,3 +368,62 @@ describe('BlockStore deltas', () => {
     }
   });
 });
+
+describe('BlockStore deltas at size', () => {
+  test('20,000 deltas, and 20,000 versions deleted under them and kept, survive a reopen and all go with the last versions', async () => {
+    const KEYS = 2_500;
+    const DEPTH = limits.maxDeltaChain; // 8 deltas a key: 20,000 in all
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'qfs-deltas-'));
+    const countFiles = async (): Promise<{ blk: number; rtn: number }> => {
+      const counts = { blk: 0, rtn: 0 };
+      for (const sub of await readdir(dir, { withFileTypes: true })) {
+        if (!sub.isDirectory()) continue;
+        for (const name of await readdir(path.join(dir, sub.name))) {
+          if (name.endsWith('.blk')) counts.blk++;
+          else if (name.endsWith('.rtn')) counts.rtn++;
+        }
+      }
+      return counts;
+    };
+    try {
+      // Two extents a block, the second one byte: each patch changes half the block.
+      const base = bytes(EXTENT_BYTES + 1, 30);
+      const last = new Map<string, Buffer>();
+      let store = await BlockStore.open(dir, { durable: false });
+      for (let k = 0; k < KEYS; k++) {
+        const key = `d${k}`;
+        await store.put(key, 1, checksumOf(base), base);
+        let data = base;
+        for (let v = 2; v <= DEPTH + 1; v++) {
+          const payload = Buffer.from([(k + v) & 0xff]);
+          const next = applied(data, [{ offset: EXTENT_BYTES, lengthBytes: 1 }], payload);
+          await store.patch(key, v - 1, v, checksumOf(next), [{ offset: EXTENT_BYTES, lengthBytes: 1 }], payload);
+          data = next;
+        }
+        last.set(key, data);
+        for (let v = 1; v <= DEPTH; v++) await store.delete(key, v);
+      }
+      assert.deepEqual(await countFiles(), { blk: KEYS, rtn: KEYS * DEPTH });
+      let listed = 0;
+      for (let cursor: { key: string; version: number } | undefined, first = true; first || cursor; first = false) {
+        const page = store.listPage(cursor, 4096, 1 << 20);
+        listed += page.entries.length;
+        assert.ok(page.entries.every((e) => e.version === DEPTH + 1));
+        cursor = page.next;
+      }
+      assert.equal(listed, KEYS, 'only the live versions are listed');
+      await store.close();
+      store = await BlockStore.open(dir, { durable: false });
+      try {
+        assert.deepEqual(store.openReport.damaged, []);
+        for (const k of [0, 1_234, KEYS - 1]) assert.deepEqual((await store.get(`d${k}`, DEPTH + 1)).data, last.get(`d${k}`));
+        for (let k = 0; k < KEYS; k++) await store.delete(`d${k}`, DEPTH + 1);
+        assert.deepEqual(await countFiles(), { blk: 0, rtn: 0 });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
