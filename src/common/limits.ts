@@ -151,6 +151,9 @@ export const limits = {
   maxServersListed: 1024,
   /** Blocks the mediator committed, kept as the base of the next partial write of them. */
   mediatorCommittedBlockCacheBytes: 64 * MiB,
+  /** Times a write is planned from the metadata when its commit keeps finding the blocks it
+   * merged into changed by another writer (STALE) before it fails STALE. */
+  writeStaleAttempts: 5,
   /** Inodes whose size and block refs the mediator remembers from its own creates and commits,
    * so a write it can plan from them skips the metadata read (least recently used dropped). */
   mediatorWriteStateInodes: 4096,
@@ -231,6 +234,18 @@ export const limits = {
   mountReadTargetsTtlMs: 1_000,
   /** A mount's own read of a replica waits at most this long before the mediator reads. */
   mountDirectReadTimeoutMs: 3_000,
+  /** A mount's own write of a file's blocks and block map (direct-write.ts) is given this long
+   * before the mediator is asked to make it instead. */
+  mountDirectWriteTimeoutMs: 5_000,
+  /** Blocks a mount committed itself, kept as the base of its next partial write of them. */
+  mountCommittedBlockCacheBytes: 32 * MiB,
+  /** Blocks a mount read by quorum to merge a partial write into (not its reads' cache). */
+  mountMergeBlockCacheBytes: 16 * MiB,
+  /** Replica problems one report from a mount to the mediator carries; more go in several. */
+  maxReplicaReports: 1024,
+  /** Replica problems a mount keeps to report while the mediator cannot be reached; past this
+   * the newest are dropped (the scrubber finds them). */
+  mountReplicaReportsKept: 65_536,
   /** A server child process (metadata or data server) must report ready within this. */
   childReadyTimeoutMs: 10_000,
   /** Waits before restarting a metadata server child that died, by attempt (the last repeats). */

@@ -28,13 +28,16 @@ export interface FileIoOptions {
   blockSizeBytes: number;
   /** Verified block contents kept in memory, by version (never stale). */
   cacheBytes: number;
+  /** Blocks committed here, kept as merge bases (default limits.mediatorCommittedBlockCacheBytes). */
+  committedCacheBytes?: number;
   clock: Clock;
   /** Called with block versions nobody references any more, to delete them. */
   onOrphans: (orphans: OrphanBlock[]) => void;
 }
 
-/** A block to write: whole (`data`), or as a patch of the version it changes. */
-type PendingBlock = { index: number; data: Buffer; patch?: undefined } | { index: number; data?: undefined; patch: PlannedPatch };
+/** A block to write: whole (`data`), or as a patch of the version it changes; `replaces` is the
+ * version it replaces as far as the write knows (0: none or unknown), which its own must pass. */
+type PendingBlock = { index: number; replaces: number } & ({ data: Buffer; patch?: undefined } | { data?: undefined; patch: PlannedPatch });
 
 /** A partial write of a block sent as pieces over its committed version (core/extent-patch.ts). */
 interface PlannedPatch {
@@ -71,13 +74,16 @@ interface PlannedWrite {
 interface FileView {
   attr: InodeAttr;
   refOf(index: number): Promise<BlockRef | undefined>;
+  /** The version of a block as far as the view knows without asking (0: a hole or unknown). */
+  versionOf(index: number): number;
 }
 
-/** Counts of the write state cache at work. */
+/** Counts of the write state cache and of partial writes at work. */
 export interface FileIoCounters {
   /** Writes planned from the cache, without reading the metadata first. */
   metaReadsSkipped: number;
-  /** Of those, commits refused because the inode had changed (each redone from the metadata). */
+  /** Commits refused because the inode had changed since the write was planned (from the cache
+   * or by another writer), each planned again from the metadata. */
   staleCommits: number;
   /** Block versions sent as patches of the version before (a partial write of a big block). */
   blocksPatched: number;
@@ -97,7 +103,7 @@ export class FileIo {
 
   constructor(private readonly options: FileIoOptions) {
     this.cache = new BlockCache(options.cacheBytes);
-    this.committed = new BlockCache(limits.mediatorCommittedBlockCacheBytes);
+    this.committed = new BlockCache(options.committedCacheBytes ?? limits.mediatorCommittedBlockCacheBytes);
     this.known = new WriteStateCache(limits.mediatorWriteStateInodes, limits.mediatorWriteStateRefsPerInode, options.blockSizeBytes);
   }
 
@@ -216,6 +222,10 @@ export class FileIo {
         if (!refs.has(index)) throw qfsError('INTERNAL', `write to inode ${write.ino} read block ${index}, which it did not plan for`);
         return refs.get(index);
       },
+      versionOf: (index) => {
+        const block = refs.get(index) ?? this.known.blockOf(known, index);
+        return typeof block === 'object' ? block.version : 0;
+      },
     };
     let pending: PendingBlock[];
     try {
@@ -241,8 +251,22 @@ export class FileIo {
     }
   }
 
-  /** The write planned from the metadata (getBlocks), committed without a condition. */
+  /** The write planned from the metadata (getBlocks), committed on the condition that the size
+   * and the blocks it merged into are still as it read them: another writer that changed them
+   * meanwhile (a mount writes its files' blocks itself) makes the commit STALE, and the write is
+   * planned again, up to limits.writeStaleAttempts times, so neither write's bytes are lost. */
   private async writeFromMeta(write: PlannedWrite): Promise<InodeAttr> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.writeFromMetaOnce(write);
+      } catch (err) {
+        if (codeOf(err) !== 'STALE' || attempt >= limits.writeStaleAttempts) throw err;
+        this.counters.staleCommits++;
+      }
+    }
+  }
+
+  private async writeFromMetaOnce(write: PlannedWrite): Promise<InodeAttr> {
     const indexes = [...write.parts.keys()].sort((a, b) => a - b);
     const fromIndex = indexes[0]!;
     const toIndex = indexes[indexes.length - 1]! + 1;
@@ -255,19 +279,23 @@ export class FileIo {
       attr,
       refOf: async (index) => {
         if (index >= fromIndex && index < pageEnd) return fetched.get(index);
+        if (fetched.has(index)) return fetched.get(index);
         const ref = (await this.getBlocks(write.ino, index, index + 1, write.deadlineMs)).blocks[0];
         if (ref !== undefined) fetched.set(index, ref);
         return ref;
       },
+      versionOf: (index) => fetched.get(index)?.version ?? 0,
     };
     const pending = await this.merge(write, view);
+    const expected = await Promise.all(this.blocksRead(write, attr.size).map(async (index) => ({ index, version: (await view.refOf(index))?.version ?? 0 })));
     // Refs known from before are kept if the entry knew the size the metadata has; the map was
     // empty if the file was (no entry lies past the size), so it is then exactly what this
     // write commits.
     const previous = this.known.get(write.ino);
     const kept = previous !== undefined && previous.attr.size === attr.size ? previous.refs.values() : [];
     const learn = { refs: [...kept, ...fetched.values()], complete: attr.size === 0 };
-    return (await this.commit(write.ino, pending, Math.max(attr.size, write.endBytes), write.deadlineMs, write.time, { learn })).attr;
+    const expect = { sizeBytes: attr.size, blocks: expected };
+    return (await this.commit(write.ino, pending, Math.max(attr.size, write.endBytes), write.deadlineMs, write.time, { expect, learn })).attr;
   }
 
   /** The indexes whose refs a write to a file of `sizeBytes` reads: blocks it changes only in
@@ -293,14 +321,14 @@ export class FileIo {
     const merged = await Promise.all(
       [...parts.keys()].sort((a, b) => a - b).map(async (index): Promise<PendingBlock> => {
         const list = parts.get(index)!;
-        if (wholeBlock(list, bs)) return { index, data: list[0]!.data };
+        if (wholeBlock(list, bs)) return { index, replaces: view.versionOf(index), data: list[0]!.data };
         const patch = await this.patchOf(ino, view, index, list, deadlineMs);
-        if (patch) return { index, patch };
+        if (patch) return { index, replaces: patch.base.version, patch };
         const old = await this.visibleBlock(ino, view, index, deadlineMs);
         const out = Buffer.alloc(Math.max(old.length, ...list.map((part) => part.offsetInBlock + part.data.length)));
         old.copy(out, 0);
         for (const part of list) part.data.copy(out, part.offsetInBlock);
-        return { index, data: out };
+        return { index, replaces: view.versionOf(index), data: out };
       }),
     );
     return tail ? [tail, ...merged] : merged;
@@ -370,7 +398,7 @@ export class FileIo {
         this.known.forget(ino); // until the new size is known
         const { attr } = await this.getBlocks(ino, 0, 0, deadlineMs);
         requireRegular(attr);
-        const view: FileView = { attr, refOf: async (index) => (await this.getBlocks(ino, index, index + 1, deadlineMs)).blocks[0] };
+        const view: FileView = { attr, refOf: async (index) => (await this.getBlocks(ino, index, index + 1, deadlineMs)).blocks[0], versionOf: () => 0 };
         const tail = await this.staleTailFix(ino, view, req.size, () => false, deadlineMs);
         const tailRefs = tail ? (await this.commit(ino, [tail], attr.size, deadlineMs)).committed : [];
         // The map below the new end is as before but for the tail just rewritten; the entry's
@@ -410,7 +438,7 @@ export class FileIo {
     const visible = visibleBytesOfBlock(lastIndex, size, bs);
     if (!ref || ref.lengthBytes <= visible) return undefined;
     const data = await this.mergeBase(ino, ref, deadlineMs);
-    return { index: lastIndex, data: data.subarray(0, visible) };
+    return { index: lastIndex, replaces: ref.version, data: data.subarray(0, visible) };
   }
 
   /** The bytes of a block that lie inside the file (empty for a hole or past the end). */
@@ -436,9 +464,9 @@ export class FileIo {
   ): Promise<{ attr: InodeAttr; committed: BlockRef[] }> {
     this.known.forget(ino); // until the commit's outcome is known
     const refs: BlockRef[] = await Promise.all(
-      pending.map(async ({ index, data, patch }) => ({
+      pending.map(async ({ index, replaces, data, patch }) => ({
         index,
-        version: await this.options.versions.allocate(),
+        version: await this.options.versions.allocate(replaces),
         checksum: patch ? rootOf(patch.result.table) : checksumOf(data),
         lengthBytes: patch ? patch.result.lengthBytes : data.length,
       })),

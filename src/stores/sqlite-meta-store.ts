@@ -679,6 +679,7 @@ export class SqliteMetaStore implements MetaStore {
       const attr = this.requireInode(req.ino);
       this.requireResizable(attr);
       if (req.expect !== undefined && !this.alreadyCommitted(req)) this.requireExpected(attr, req.expect);
+      this.requireNewer(req);
       const size = Math.max(attr.size, req.sizeBytes);
       for (const block of req.blocks) {
         if (block.index * limits.blockSizeBytes + block.lengthBytes > size) {
@@ -696,6 +697,18 @@ export class SqliteMetaStore implements MetaStore {
   /** True if every block of the commit is in the map at its version: this commit was made. */
   private alreadyCommitted(req: CommitBlocksRequest): boolean {
     return req.blocks.length > 0 && req.blocks.every((b) => this.st.blockVersion.get(req.ino, b.index)?.version === b.version);
+  }
+
+  /** STALE if a block would go back to an older version: each writer (the mediator, each mount)
+   * allocates from a batch of its own, so one planned from an older map could name a version
+   * below the one committed since (and a patch's base must lie below the patch). */
+  private requireNewer(req: CommitBlocksRequest): void {
+    for (const { index, version } of req.blocks) {
+      const current = this.st.blockVersion.get(req.ino, index)?.version ?? 0;
+      if (current > version) {
+        throw qfsError('STALE', `block ${index} of inode ${req.ino} is at version ${current}, newer than the ${version} committed`);
+      }
+    }
   }
 
   /** STALE unless the inode has the expected size and block versions (0: no entry). */

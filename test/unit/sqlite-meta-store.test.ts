@@ -340,6 +340,21 @@ describe('rmdir', () => {
   });
 });
 
+describe('block versions only grow', () => {
+  it('a commit naming a version below the committed one is STALE and changes nothing; the same commit again passes', () => {
+    const { store } = memoryStore();
+    const f = file(store, ROOT_INO, 'f');
+    store.commitBlocks({ ino: f.ino, blocks: [block(0, 20_001, 5)], sizeBytes: 5, time: { sec: 9, nsec: 0 } });
+    // Another writer planned from the map before that commit, from a batch of lower versions.
+    expectCode(() => store.commitBlocks({ ino: f.ino, blocks: [block(0, 7, 6), block(1, 8, 6)], sizeBytes: BLOCK + 6, time: { sec: 10, nsec: 0 } }), 'STALE');
+    assert.deepEqual(store.getBlocks(f.ino, 0, 2).map((b) => b.version), [20_001]);
+    assert.equal(store.getattr(f.ino).size, 5);
+    store.commitBlocks({ ino: f.ino, blocks: [block(0, 20_001, 5)], sizeBytes: 5, time: { sec: 9, nsec: 0 } });
+    store.commitBlocks({ ino: f.ino, blocks: [block(0, 20_002, 6)], sizeBytes: 6, time: { sec: 11, nsec: 0 } });
+    assert.deepEqual(store.getBlocks(f.ino, 0, 1).map((b) => b.version), [20_002]);
+  });
+});
+
 describe('hold and release', () => {
   const A = 'session-a';
   const B = 'session-b';
