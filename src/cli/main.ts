@@ -66,6 +66,7 @@ function buildProgram(): Command {
     .option('--timeout-ms <ms>', 'deadline of each call to the mediator', MOUNT_DEFAULTS.timeoutMs)
     .option('--attr-timeout <seconds>', 'how long the kernel may cache attributes', MOUNT_DEFAULTS.attrTimeout)
     .option('--read-through-mediator', 'read file data through the mediator, not from the replicas directly')
+    .option('--write-through-mediator', 'write file data through the mediator, not to the replicas directly')
     .option(...CREDENTIALS_OPTION)
     .action(runMount);
 

@@ -19,13 +19,16 @@ import { PeerOutage, type OutageReport } from '../core/peer-outage.js';
 import { FuseSession } from '../fuse/fuse-binding.js';
 import { QuorumfsFs } from '../mount/quorumfs-fs.js';
 import { DirectReader } from '../mount/direct-read.js';
+import { DirectWriter } from '../mount/direct-write.js';
+import { ReplicaReports } from '../mount/replica-reports.js';
+import { ReplicaTargets } from '../mount/replica-targets.js';
 import { RpcClient } from '../transport/rpc-client.js';
 import { mountPoints } from '../fuse/mount-table.js';
 import { setReadahead } from '../fuse/readahead.js';
 import { isStaleMount } from '../fuse/stale-mount.js';
 import { INVALIDATE_EVENT, invalidateEvent, mediatorMethods } from '../protocol/mediator-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
-import { nowTimespec } from '../common/clock.js';
+import { nowTimespec, systemClock } from '../common/clock.js';
 import { READY_PREFIX } from '../services/supervisor.js';
 import { addressArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
@@ -35,6 +38,7 @@ interface MountFlags extends CredentialsFlag {
   timeoutMs: string;
   attrTimeout: string;
   readThroughMediator?: boolean;
+  writeThroughMediator?: boolean;
 }
 
 export const MOUNT_DEFAULTS = { timeoutMs: '10000', attrTimeout: '1' };
@@ -126,23 +130,32 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
       client.close();
       throw qfsError('UNAVAILABLE', `cannot find the metadata server through the mediator at ${mediator}: ${messageOf(err)}`);
     });
-  // File data is read from the replicas directly; anything unusual is left to the mediator.
+  // File data is read from the replicas and written to them directly; anything unusual is left
+  // to the mediator.
+  const targets = new ReplicaTargets({
+    mediator: client.rpc,
+    connect: (server) =>
+      new RpcClient(server, { ...credentials, peerName: `data server ${formatAddress(server)}`, defaultTimeoutMs: limits.mountDirectReadTimeoutMs }),
+    ttlMs: limits.mountReadTargetsTtlMs,
+  });
   const directReader = flags.readThroughMediator
     ? undefined
     : new DirectReader({
         meta,
-        mediator: client.rpc,
-        connect: (server) =>
-          new RpcClient(server, { ...credentials, peerName: `data server ${formatAddress(server)}`, defaultTimeoutMs: limits.mountDirectReadTimeoutMs }),
+        targets,
         blockSizeBytes: limits.blockSizeBytes,
         cacheBytes: limits.mountBlockCacheBytes,
-        targetsTtlMs: limits.mountReadTargetsTtlMs,
         random: Math.random,
         now: nowTimespec,
       });
+  const reports = new ReplicaReports(client.rpc, systemClock);
+  const directWriter = flags.writeThroughMediator
+    ? undefined
+    : new DirectWriter({ meta, targets, reports, blockSizeBytes: limits.blockSizeBytes, random: Math.random, clock: systemClock });
   const fs = new QuorumfsFs({
     client,
     directRead: directReader && ((ino, offset, size) => directReader.read(ino, offset, size)),
+    directWrite: directWriter,
     attrTimeoutSec,
     entryTimeoutSec: attrTimeoutSec,
     now: nowTimespec,
@@ -184,7 +197,8 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     clearInterval(keepalive);
     await fs.endSession().catch(() => undefined); // else the mediator ends it after its grace period
     client.close();
-    directReader?.close();
+    targets.close();
+    reports.close();
     process.exit(0);
   });
 }

@@ -38,6 +38,7 @@ export function invalidationsFor(method: string, args: Args, result: unknown): I
     case 'markAccess':
       return (result as { marked?: unknown } | undefined)?.marked === true ? { inodes: num(args['ino']), entries: [] } : undefined;
     case 'write':
+    case 'commitBlocks':
     case 'setattr':
     case 'setxattr':
     case 'removexattr':

@@ -14,40 +14,28 @@
 // random is likely read again while cached, and a few extents cost about what a block does.
 
 import { EXTENT_BYTES, checksumLike, isLegacyChecksum } from '../common/checksum.js';
-import type { Address } from '../common/address.js';
 import { S_IFMT, S_IFREG, blockKey, type BlockRef, type Timespec } from '../common/types.js';
 import type { Random } from '../common/random.js';
 import { sliceRange } from '../core/block-math.js';
 import { atimeUpdateDue } from '../core/relatime.js';
 import { readPlan } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
-import { mediatorMethods } from '../protocol/mediator-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 import { limits } from '../common/limits.js';
 import { BlockCache } from '../replication/block-cache.js';
 import { readCheckedExtents } from '../replication/extent-read.js';
-import type { ClosableChannel, RpcChannel } from '../transport/rpc-channel.js';
+import type { RpcChannel } from '../transport/rpc-channel.js';
+import type { ReplicaTargets, TargetsView } from './replica-targets.js';
 
 interface DirectReadOptions {
   /** The metadata server: block maps and access marks. */
   meta: RpcChannel;
-  /** The mediator: which data servers are live. */
-  mediator: RpcChannel;
-  /** A connection to a data server. */
-  connect: (address: Address) => ClosableChannel;
+  /** Which data servers are live, and connections to them. */
+  targets: ReplicaTargets;
   blockSizeBytes: number;
   cacheBytes: number;
-  /** How long a list of live servers is used before it is asked for again. */
-  targetsTtlMs: number;
   random: Random;
   now: () => Timespec;
-  nowMs?: () => number;
-}
-
-interface Targets {
-  readQuorum: number;
-  ids: string[];
-  fetchedAtMs: number;
 }
 
 /** The cache key of one extent of a block. */
@@ -61,10 +49,6 @@ class NotHere extends Error {}
 export class DirectReader {
   private readonly cache: BlockCache;
   private readonly fetching = new Map<string, Promise<Buffer>>();
-  private readonly servers = new Map<string, ClosableChannel>();
-  private targets: Targets | undefined;
-  private refreshing: Promise<Targets> | undefined;
-  private readonly nowMs: () => number;
   /** Where each inode's last read ended: a read starting there is sequential. */
   private readonly lastEnds = new Map<number, number>();
   /** Block versions read in part (key@version), the most recent last. */
@@ -72,7 +56,6 @@ export class DirectReader {
 
   constructor(private readonly options: DirectReadOptions) {
     this.cache = new BlockCache(options.cacheBytes);
-    this.nowMs = options.nowMs ?? Date.now;
   }
 
   /** Reads up to `size` bytes at `offset` (fewer at the end of the file) and marks the access as
@@ -81,21 +64,16 @@ export class DirectReader {
     try {
       return await this.readHere(ino, offset, size);
     } catch {
-      this.targets = undefined; // perhaps a server went away: ask again next time
+      this.options.targets.forget(); // perhaps a server went away: ask again next time
       return undefined;
     }
-  }
-
-  close(): void {
-    for (const server of this.servers.values()) server.close();
-    this.servers.clear();
   }
 
   private async readHere(ino: number, offset: number, size: number): Promise<{ data: Buffer; atimeUpdated: boolean }> {
     const bs = this.options.blockSizeBytes;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + Math.max(size, 1) - 1) / bs);
-    const [targets, { attr, blocks }] = await Promise.all([this.liveTargets(), this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex: first, toIndex: last + 1 })]);
+    const [targets, { attr, blocks }] = await Promise.all([this.options.targets.current(), this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex: first, toIndex: last + 1 })]);
     if ((attr.mode & S_IFMT) !== S_IFREG) throw new NotHere('not a regular file');
     const now = this.options.now();
     const marking = atimeUpdateDue(attr, now)
@@ -129,7 +107,7 @@ export class DirectReader {
 
   /** The verified bytes of a block version, from the cache or from Qr replicas; one fetch per
    * version at a time. */
-  private block(key: string, ref: BlockRef, targets: Targets): Promise<Buffer> {
+  private block(key: string, ref: BlockRef, targets: TargetsView): Promise<Buffer> {
     const cached = this.cache.get(key, ref.version);
     if (cached) return Promise.resolve(cached);
     const id = `${key}@${ref.version}`;
@@ -154,7 +132,7 @@ export class DirectReader {
 
   /** Copies bytes [from, to) of a block version into `out` at `at`, from the extents holding
    * them: cached ones, the rest fetched as the whole block is (one replica sends, Qr - 1 check). */
-  private async copyExtents(key: string, ref: BlockRef, targets: Targets, from: number, to: number, out: Buffer, at: number): Promise<void> {
+  private async copyExtents(key: string, ref: BlockRef, targets: TargetsView, from: number, to: number, out: Buffer, at: number): Promise<void> {
     const firstExtent = Math.floor(from / EXTENT_BYTES);
     const lastExtent = Math.floor((to - 1) / EXTENT_BYTES);
     const extents = new Map<number, Buffer>();
@@ -185,13 +163,13 @@ export class DirectReader {
   }
 
   /** Qr live servers chosen at random, the first to send and the others to check. */
-  private readers(targets: Targets): RpcChannel[] {
-    const { first } = readPlan(targets.ids, targets.ids, targets.readQuorum, this.options.random);
+  private readers(targets: TargetsView): RpcChannel[] {
+    const { first } = readPlan(targets.live, targets.live, targets.readQuorum, this.options.random);
     if (first.length < targets.readQuorum) throw new NotHere(`${first.length} live data servers, read quorum ${targets.readQuorum}`);
     return first.map((server) => this.server(server));
   }
 
-  private async fetch(key: string, ref: BlockRef, targets: Targets): Promise<Buffer> {
+  private async fetch(key: string, ref: BlockRef, targets: TargetsView): Promise<Buffer> {
     const [reader, ...checkers] = this.readers(targets);
     const [got, ...checks] = await Promise.all([
       reader!.callWithPayload(dataMethods.get, { key, version: ref.version }),
@@ -204,22 +182,8 @@ export class DirectReader {
     return got.payload;
   }
 
-  private async liveTargets(): Promise<Targets> {
-    const known = this.targets;
-    if (known && this.nowMs() - known.fetchedAtMs < this.options.targetsTtlMs) return known;
-    this.refreshing ??= this.options.mediator
-      .call(mediatorMethods.readTargets, {})
-      .then(({ readQuorum, servers }) => {
-        for (const s of servers) if (!this.servers.has(s.id)) this.servers.set(s.id, this.options.connect({ host: s.host, port: s.port }));
-        this.targets = { readQuorum, ids: servers.map((s) => s.id), fetchedAtMs: this.nowMs() };
-        return this.targets;
-      })
-      .finally(() => (this.refreshing = undefined));
-    return this.refreshing;
-  }
-
   private server(id: string): RpcChannel {
-    const server = this.servers.get(id);
+    const server = this.options.targets.channel(id);
     if (!server) throw new NotHere(`no connection to ${id}`);
     return server;
   }

@@ -47,6 +47,18 @@ interface QuorumfsFsOptions {
   knownNamesMax?: number;
   /** Reads from the replicas directly (direct-read.ts); undefined: the mediator must read. */
   directRead?: (ino: number, offset: number, size: number) => Promise<{ data: Uint8Array; atimeUpdated: boolean } | undefined>;
+  /** Writes to the replicas directly (direct-write.ts); without it, the mediator writes. */
+  directWrite?: DirectWrite;
+}
+
+/** What the mount needs of a direct writer. */
+export interface DirectWrite {
+  /** Makes the write, or has `viaMediator` make it; the new attributes either way. */
+  write(ino: number, extents: Array<{ offset: number; data: Buffer }>, time: Timespec | undefined, viaMediator: () => Promise<InodeAttr>): Promise<InodeAttr>;
+  /** A regular file this mount created (its first write needs no block-map read). */
+  created(attr: InodeAttr): void;
+  /** The inode changed other than through the writer. */
+  forget(ino: number): void;
 }
 
 interface OpenInode {
@@ -87,6 +99,7 @@ export class QuorumfsFs implements F.FuseOperations {
 
   /** The metadata server or the mediator reported that another client changed the inode. */
   changedElsewhere(ino: number): void {
+    this.options.directWrite?.forget(ino);
     this.xattrAbsence.forget(ino);
     this.dirAttrs.forget(ino);
     this.knownNames.forget(ino);
@@ -140,6 +153,7 @@ export class QuorumfsFs implements F.FuseOperations {
       req.size = a.sizeBytes;
       buffer?.resetEnd(a.sizeBytes);
     }
+    this.options.directWrite?.forget(a.ino); // the mediator changes it
     const attr = await this.client.setattr(a.ino, req);
     if (a.sizeBytes !== undefined) this.fileEnds.resized(a.ino, a.sizeBytes);
     return this.attrReply(attr);
@@ -286,6 +300,7 @@ export class QuorumfsFs implements F.FuseOperations {
     await this.buffers.get(a.ino)?.flush();
     const attr = await this.client.getattr(a.ino);
     if (a.offset + a.length > attr.size) {
+      this.options.directWrite?.forget(a.ino);
       await this.client.setattr(a.ino, { size: a.offset + a.length });
       this.fileEnds.wrote(a.ino, a.offset, a.length);
     }
@@ -400,6 +415,7 @@ export class QuorumfsFs implements F.FuseOperations {
 
   /** A new inode has no extended attributes yet. */
   private created(attr: InodeAttr): InodeAttr {
+    this.options.directWrite?.created(attr);
     this.xattrAbsence.none(attr.ino);
     return attr;
   }
@@ -409,7 +425,9 @@ export class QuorumfsFs implements F.FuseOperations {
     if (!buffer) {
       buffer = new WriteBackBuffer(async (extents, time) => {
         // The call's deadline starts once it has a slot, not while it queues behind other files'.
-        const attr = await this.writeSlots.run(() => this.client.writeExtents(ino, extents, { time }));
+        const viaMediator = (): Promise<InodeAttr> => this.client.writeExtents(ino, extents, { time });
+        const direct = this.options.directWrite;
+        const attr = await this.writeSlots.run(() => (direct ? direct.write(ino, extents, time, viaMediator) : viaMediator()));
         // Our own commit is not a change the kernel's cache missed, unless another change came
         // in between (the generation moved by more than this one commit): then the next open
         // must still revalidate.

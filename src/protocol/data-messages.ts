@@ -98,15 +98,18 @@ export const dataMethods = {
   terminate: method('terminate', empty, empty, false),
 } as const;
 
-/** Data servers serve the mediator and the operator's command line; file-system clients may
- * only read (a mount reads Qr replicas itself and checks them against the block map), never
- * write or delete a replica. Fault injection also needs the server's --fault-injection flag. */
+/** Data servers serve the mediator and the operator's command line. File-system clients read
+ * (a mount reads Qr replicas itself and checks them against the block map) and write new block
+ * versions (a mount writes its files' blocks to the replicas itself, then commits the block map
+ * at the metadata server); they never delete or list replicas. Fault injection also needs the server's --fault-injection flag. */
 export const dataAccess: AccessPolicy = {
   defaultRoles: ['server', 'admin'],
   methodRoles: {
     corrupt: ['admin'],
     terminate: ['admin'],
     get: ['server', 'admin', 'client'],
+    put: ['server', 'admin', 'client'],
+    patch: ['server', 'admin', 'client'],
     verify: ['server', 'admin', 'client'],
     getExtents: ['server', 'admin', 'client'],
     verifyExtents: ['server', 'admin', 'client'],

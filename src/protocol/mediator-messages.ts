@@ -6,7 +6,7 @@ import { limits } from '../common/limits.js';
 import { blockRef, empty, inodeAttr, name, timespec } from './common-decoders.js';
 import { method } from './method.js';
 import { heldInodes, namespaceMethods, sessionId, setAttrRequest } from './meta-messages.js';
-import { array, bool, int, nullable, object, optional, str, uint } from './schema.js';
+import { array, bool, int, literal, nullable, object, optional, str, uint } from './schema.js';
 
 const progressShape = {
   totalBlocks: uint,
@@ -127,12 +127,27 @@ export const mediatorMethods = {
   /** Where the metadata server listens: mounts call its namespace methods directly. An
    * unspecified host (0.0.0.0, ::) means the mediator's own. */
   metaServer: method('metaServer', empty, object({ host: str, port: uint }), true),
-  /** The read quorum and the data servers reads count on now (live): a mount reads replicas
-   * itself and falls back to `read` here when anything is not as expected. */
-  readTargets: method(
-    'readTargets',
+  /** The quorums and the data servers a mount reads from and writes to itself: every writable
+   * server (live, or being healed), `live` when reads count on it. The mount falls back to
+   * `read` and `writev` here when anything is not as expected. */
+  replicaTargets: method(
+    'replicaTargets',
     empty,
-    object({ readQuorum: uint, servers: array(object({ id: str, host: str, port: uint }), limits.maxServersListed) }),
+    object({
+      readQuorum: uint,
+      writeQuorum: uint,
+      servers: array(object({ id: str, host: str, port: uint, live: bool }), limits.maxServersListed),
+    }),
+    true,
+  ),
+  /** Replicas a mount found lacking: a write that reached its quorum without them (`missed`), or
+   * a copy a read found bad or missing (`bad`). The mediator repairs them as its own write misses
+   * (a version the block map no longer names is dropped; a reported copy that was good is
+   * rewritten all the same). */
+  reportReplicas: method(
+    'reportReplicas',
+    object({ replicas: array(object({ key: str, version: uint, server: str, kind: literal('missed', 'bad') }), limits.maxReplicaReports) }),
+    empty,
     true,
   ),
   /** Starts a catch-up compare of every data server now; with wait, returns when the attempt

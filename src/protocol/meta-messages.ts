@@ -160,14 +160,20 @@ export const metaInternalMethods = {
 export const metaMethods = { ...namespaceMethods, ...metaInternalMethods } as const;
 
 /** Mounts and other clients call the namespace methods here directly, trusted with their uid/gid
- * as the mediator trusts them, and read block maps (a mount reads replicas itself); changing
- * block maps, versions and holds is the mediator's alone. A client may ping, to keep the
- * connection that carries its invalidations open. */
+ * as the mediator trusts them, read block maps (a mount reads replicas itself), and reserve
+ * versions and commit block maps (a mount writes its files' blocks itself). Setting attributes
+ * and sizes, holds, listings and the repair methods are the mediator's alone. A client may ping,
+ * to keep the connection that carries its invalidations open. */
+const CLIENT_META_METHODS = [
+  ...Object.keys(namespaceMethods),
+  metaInternalMethods.ping.name,
+  metaInternalMethods.getBlocks.name,
+  metaInternalMethods.commitBlocks.name,
+  metaInternalMethods.reserveVersions.name,
+];
 export const metaAccess: AccessPolicy = {
   defaultRoles: ['server'],
-  methodRoles: Object.fromEntries(
-    [...Object.keys(namespaceMethods), metaInternalMethods.ping.name, metaInternalMethods.getBlocks.name].map((name) => [name, ['client', 'admin', 'server'] as const]),
-  ),
+  methodRoles: Object.fromEntries(CLIENT_META_METHODS.map((name) => [name, ['client', 'admin', 'server'] as const])),
 };
 
 /** Event pushed to the mediator's connection (watchOrphans): block versions to delete. */

@@ -1,9 +1,9 @@
-// Quorum reads and writes of one block over the data servers, as a library over the transport
-// (so it can run in the mediator or, later, in the client). A write goes to every live server
-// and succeeds once Qw acknowledge; a read asks Qr servers chosen at random (one sends its bytes,
-// the others verify theirs in place), keeps replies that match the block map (checksum
-// recomputed over the bytes received), returns the good bytes and widens to the other live
-// servers if none is good. It never returns bytes that do not match the block map.
+// Quorum reads and writes of one block over the data servers, as a library over the transport:
+// it runs in the mediator and in the mount, which writes its files' blocks itself. A write goes
+// to every live server and succeeds once Qw acknowledge; a read asks Qr servers chosen at random
+// (one sends its bytes, the others verify theirs in place), keeps replies that match the block
+// map (checksum recomputed over the bytes received), returns the good bytes and widens to the
+// other live servers if none is good. It never returns bytes that do not match the block map.
 
 import { checksumLike } from '../common/checksum.js';
 import type { Piece } from '../core/extent-patch.js';
@@ -34,6 +34,9 @@ export interface ReplicatorOptions {
   writableTargets: () => ReplicaTarget[];
   /** Told about every read once all asked replicas answered. */
   onReadVote?: (key: string, expected: Expected, result: VoteResult) => void;
+  /** Rewrite the bad copies a read finds from the verified bytes (default true). A mount reports
+   * them to the mediator instead, which repairs and counts them. */
+  readRepair?: boolean;
   /** Told about each read repair: a bad copy rewritten (or not) from the verified one. */
   onReadRepair?: (key: string, version: number, serverId: string, verdict: string, ok: boolean) => void;
   /** Waits, until the deadline, while fewer than `count` servers are live but a replacement is
@@ -340,6 +343,7 @@ export class Replicator {
   /** Rewrites the bad copies a read found, from the verified bytes it returned, without delaying
    * the reader. */
   private readRepair(key: string, expected: Expected, data: Buffer, result: VoteResult): void {
+    if (this.options.readRepair === false) return;
     const writable = new Map(this.options.writableTargets().map((t) => [t.id, t]));
     for (const { server, verdict } of result.bad) {
       const target = writable.get(server);

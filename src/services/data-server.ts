@@ -15,6 +15,7 @@ import { RpcServer } from '../transport/rpc-server.js';
 import { PayloadReply, type HandlerRegistry } from '../transport/handler-registry.js';
 import { BlockStore, type BlockStoreUsage } from '../stores/block-store.js';
 import type { DataStore } from '../stores/data-store.js';
+import type { Role } from '../core/access-policy.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 
 export interface DataServerOptions {
@@ -103,6 +104,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
   };
   registry
     .register(dataMethods.put, async (args, ctx) => {
+      await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
       await store.put(args.key, args.version, args.checksum, ctx.payload);
       return {};
     })
@@ -122,6 +124,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       }
     })
     .register(dataMethods.patch, async (args, ctx) => {
+      await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
       await store.patch(args.key, args.baseVersion, args.version, args.checksum, args.pieces, ctx.payload);
       return {};
     })
@@ -190,4 +193,19 @@ function verdictOf(err: unknown): VerifyResult {
   if (code === 'CORRUPT') return { status: 'corrupt' };
   if (code === 'NOT_FOUND') return { status: 'missing' };
   throw err;
+}
+
+/** A client (a mount writing its files' blocks) writes new versions only: a version stored with
+ * other bytes is never replaced on its word (a repair is the mediator's). The same bytes again
+ * pass, so a write sent again is idempotent. */
+async function refuseClientOverwrite(store: DataStore, role: Role | undefined, key: string, version: number, checksum: string): Promise<void> {
+  if (role !== 'client') return;
+  let stored: string;
+  try {
+    stored = (await store.stat(key, version)).checksum;
+  } catch (err) {
+    if (codeOf(err) === 'NOT_FOUND') return;
+    throw qfsError('EXISTS', `block ${key} v${version} is stored and unreadable (${codeOf(err)}): only the mediator may replace it`);
+  }
+  if (stored !== checksum) throw qfsError('EXISTS', `block ${key} v${version} is stored with other bytes: only the mediator may replace it`);
 }

@@ -350,6 +350,20 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     return servers.map((s) => ({ id: s.id, client: this.runtimeOf(s.id).client }));
   }
 
+  /** Replicas a mount found lacking (reportReplicas): repaired as this mediator's own write
+   * misses are. Reports naming a server that takes no writes (down, replaced, unknown) are
+   * dropped: a heal or a replacement restores that server whole. */
+  replicasReported(replicas: Array<{ key: string; version: number; server: string; kind: 'missed' | 'bad' }>): void {
+    const writable = new Set(writableServers(this.membership).map((s) => s.id));
+    for (const { key, version, server, kind } of replicas) {
+      if (!writable.has(server)) continue;
+      if (kind === 'missed') this.counters.writeMisses++;
+      else this.redundancy.counters.corruptFound++;
+      this.redundancy.recordMiss(server, key, version);
+      this.log.warn({ key, version, server, reason: kind === 'missed' ? 'a mount\'s write missed it' : 'a mount\'s read found it bad' }, kind === 'missed' ? 'write missed a replica' : 'bad replica found on read');
+    }
+  }
+
   /** Deletes unreferenced block versions after a grace period, so a read that fetched the old
    * block map just before a commit can still finish. */
   deleteOrphans(orphans: OrphanBlock[]): void {

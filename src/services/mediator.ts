@@ -318,10 +318,18 @@ export class Mediator {
       .register(mediatorMethods.statfs, (_a, ctx) => this.core.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
       .register(mediatorMethods.metaServer, () => ({ host: this.options.host, port: this.options.metaPort }))
-      .register(mediatorMethods.readTargets, () => ({
+      .register(mediatorMethods.replicaTargets, () => ({
         readQuorum: this.options.readQuorum,
-        servers: this.core.dataServerStatus().filter((s) => s.state === 'live').map(({ id, host, port }) => ({ id, host, port })),
+        writeQuorum: this.options.writeQuorum,
+        servers: this.core
+          .dataServerStatus()
+          .filter((s) => s.state === 'live' || s.state === 'healing')
+          .map(({ id, host, port, state }) => ({ id, host, port, live: state === 'live' })),
       }))
+      .register(mediatorMethods.reportReplicas, (a) => {
+        this.core.replicasReported(a.replicas);
+        return {};
+      })
       .register(mediatorMethods.heal, async (a) => {
         const pass = redundancy.healAll();
         return a.wait ? pass : { complete: false, reason: 'started' };

@@ -2,8 +2,9 @@
 // call. It holds no state of its own, so a crash loses nothing the store has acknowledged and
 // the mediator simply restarts it on the same port and directory.
 //
-// Mounts call the namespace methods here directly, not through the mediator (one hop less). So
-// this is where those changes are reported: before a namespace call is answered, every other
+// Mounts call the namespace methods here directly, not through the mediator (one hop less), and
+// commit the block maps of the file data they write themselves. So this is where those changes
+// are reported: before a namespace call or a mount's commit is answered, every other
 // connection is told which cached attributes and entries it made stale (the mediator's is not:
 // it caches none), and the files mounts create are pushed to the mediator (so it can plan
 // their first write without reading their block map). Block versions any call frees (an
@@ -156,7 +157,10 @@ class ChangeReports {
       const part = orphans.slice(from, from + limits.maxOrphansPerEvent);
       for (const watcher of this.watchers) watcher.sendEvent(ORPHANS_EVENT, { orphans: part });
     }
-    if (!NAMESPACE_METHODS.has(method)) return;
+    // A mount's commit of the file data it wrote itself is reported as the mediator reports the
+    // writes it makes.
+    const mountCommit = method === metaInternalMethods.commitBlocks.name && !this.watchers.has(origin);
+    if (!NAMESPACE_METHODS.has(method) && !mountCommit) return;
     const change = invalidationsFor(method, args as Record<string, unknown>, result);
     if (change) {
       const event = namesToWire(change);

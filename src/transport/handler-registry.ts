@@ -4,6 +4,7 @@
 // routes in a RouteTable, so a request is decoded and its result encoded the same way.
 
 import { qfsError } from '../common/errors.js';
+import type { Role } from '../core/access-policy.js';
 import type { Method } from '../protocol/method.js';
 import { namesToWire } from '../protocol/wire-names.js';
 
@@ -12,6 +13,8 @@ export interface BasicRequestContext {
   deadlineMs: number;
   /** The request's payload (block bytes); a view owned by the handler. */
   payload: Buffer;
+  /** The caller's authenticated role; undefined on a plain connection or in process. */
+  role?: Role;
 }
 
 /** A result with a payload attached. Handlers return this to send bytes back. */

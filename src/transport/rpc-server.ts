@@ -123,6 +123,7 @@ export class RpcConnection {
           payload,
           peer: this.peer,
           connection: this,
+          role: this.role,
         };
         const out = await route.handler(args, ctx);
         this.reply(id, out instanceof PayloadReply ? out : route.resultToWire(out), undefined);

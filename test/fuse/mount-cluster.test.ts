@@ -11,9 +11,20 @@ import { after, before, describe, it } from 'node:test';
 import { limits } from '../../src/common/limits.js';
 import { awaitReplacement, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { startMount, type Mount } from '../helpers/mount.js';
+import { DataClient } from '../helpers/data-client.js';
 
 const BS = limits.blockSizeBytes;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Writes `data` at `offset` of an existing file through its own handle, and closes it. */
+async function writeAt(file: string, offset: number, data: Uint8Array): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.write(data, 0, data.length, offset);
+  } finally {
+    await handle.close();
+  }
+}
 
 describe('classic acceptance scenario (mediator 3 5, five data servers)', { timeout: 120_000 }, () => {
   let cluster: Cluster;
@@ -209,12 +220,52 @@ describe('a mount reads replicas itself (N=3, Qr=2)', { timeout: 60_000 }, () =>
 
   const mediatorReads = async (): Promise<number> => (await cluster.status()).counters.reads;
 
-  it('plans the first write of a file the mount created without reading its block map (the metadata server reports the create)', async () => {
-    const skipped = async (): Promise<number> => (await cluster.status()).counters.metaReadsSkipped ?? 0;
-    const before = await skipped();
-    for (let i = 0; i < 20; i++) await writeFile(path.join(mount.dir, `planned-${i}`), `file ${i}`);
-    assert.ok((await skipped()) - before >= 15, `${(await skipped()) - before} of 20 first writes skipped the block-map read`);
-    for (let i = 0; i < 20; i++) assert.equal(await readFile(path.join(mount.dir, `planned-${i}`), 'utf8'), `file ${i}`);
+  it('writes through the mediator when told to, which plans the first write of a file the mount created without reading its block map (the metadata server reports the create)', async () => {
+    const through = await startMount(cluster.mediatorPort, { flags: ['--write-through-mediator'] });
+    try {
+      const counters = async () => (await cluster.status()).counters;
+      const before = await counters();
+      for (let i = 0; i < 20; i++) await writeFile(path.join(through.dir, `planned-${i}`), `file ${i}`);
+      const after = await counters();
+      assert.equal(after.writes - before.writes, 20, 'every write went through the mediator');
+      const skipped = (after.metaReadsSkipped ?? 0) - (before.metaReadsSkipped ?? 0);
+      assert.ok(skipped >= 15, `${skipped} of 20 first writes skipped the block-map read`);
+      for (let i = 0; i < 20; i++) assert.equal(await readFile(path.join(mount.dir, `planned-${i}`), 'utf8'), `file ${i}`);
+    } finally {
+      await through.stop();
+    }
+  });
+
+  it('writes file data to the replicas without the mediator: on every replica, seen by another mount at once, rewritten in part by both', async () => {
+    const mediatorWrites = async (): Promise<number> => (await cluster.status()).counters.writes;
+    const before = await mediatorWrites();
+    const big = randomBytes(3 * BS + 12_345);
+    await writeFile(path.join(mount.dir, 'direct-write'), big);
+    for (let i = 0; i < 20; i++) await writeFile(path.join(mount.dir, `direct-small-${i}`), `small ${i}`);
+    assert.equal(await mediatorWrites(), before, 'no write went through the mediator');
+    const ino = (await stat(path.join(mount.dir, 'direct-write'))).ino;
+    const { blocks } = await cluster.client.blockMap(ino);
+    assert.equal(blocks.length, 4);
+    for (const port of cluster.dataPorts) {
+      const held = new Set((await DataClient.list(port)).map((e) => `${e.key}@${e.version} ${e.checksum}`));
+      for (const b of blocks) assert.ok(held.has(`${ino}:${b.index}@${b.version} ${b.checksum}`), `port ${port} block ${b.index}`);
+    }
+    // Another mount sees what this one wrote at open, and each rewrites a different part of the
+    // same block through its own handle: both parts are kept.
+    const other = await startMount(cluster.mediatorPort);
+    try {
+      assert.equal(sha(await readFile(path.join(other.dir, 'direct-write'))), sha(big));
+      const mine = randomBytes(4096);
+      const theirs = randomBytes(4096);
+      await Promise.all([writeAt(path.join(mount.dir, 'direct-write'), 100_000, mine), writeAt(path.join(other.dir, 'direct-write'), 700_000, theirs)]);
+      mine.copy(big, 100_000);
+      theirs.copy(big, 700_000);
+      assert.equal(sha(await readFile(path.join(other.dir, 'direct-write'))), sha(big));
+      assert.equal(sha(await readFile(path.join(mount.dir, 'direct-write'))), sha(big));
+    } finally {
+      await other.stop();
+    }
+    for (let i = 0; i < 20; i++) assert.equal(await readFile(path.join(mount.dir, `direct-small-${i}`), 'utf8'), `small ${i}`);
   });
 
   it('reads verified bytes without the mediator, through it when a copy is bad, and directly again once repaired', async () => {

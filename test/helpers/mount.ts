@@ -42,12 +42,13 @@ export function run(command: string, args: string[], options: { uid?: number; gi
 
 export async function startMount(
   mediatorPort: number,
-  options: { dir?: string; timeoutMs?: number; attrTimeoutSec?: number; /** QFS_LOG_LEVEL; default warn */ logLevel?: string } = {},
+  options: { dir?: string; timeoutMs?: number; attrTimeoutSec?: number; /** QFS_LOG_LEVEL; default warn */ logLevel?: string; /** More flags of `quorumfs mount`. */ flags?: string[] } = {},
 ): Promise<Mount> {
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'qfs-mnt-')));
   const args = [CLI, 'mount', dir, '--mediator', `127.0.0.1:${mediatorPort}`];
   if (options.timeoutMs !== undefined) args.push('--timeout-ms', String(options.timeoutMs));
   if (options.attrTimeoutSec !== undefined) args.push('--attr-timeout', String(options.attrTimeoutSec));
+  args.push(...(options.flags ?? []));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, QFS_LOG_LEVEL: options.logLevel ?? 'warn' } });
   let stdout = '';
   child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));

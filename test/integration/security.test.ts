@@ -152,7 +152,7 @@ describe('security: authentication and roles', () => {
     }
   });
 
-  it("a client credential may use the mediator, the metadata server's namespace and block maps and read replicas, but not change a replica, a block map or holds, nor heal", async () => {
+  it("a client credential may use the mediator, the namespace, read replicas and write new versions and block maps, but not replace a stored replica, delete one, change holds, nor heal", async () => {
     const mediator = new QuorumfsClient({ host: '127.0.0.1', port: cluster.mediatorPort }, { credentials: clientCred });
     const data = new RpcClient({ host: '127.0.0.1', port: cluster.dataPorts[0]! }, { credentials: clientCred });
     const meta = new RpcClient({ host: '127.0.0.1', port: cluster.metaPort }, { credentials: clientCred });
@@ -160,19 +160,22 @@ describe('security: authentication and roles', () => {
       assert.deepEqual(await mediator.readFile('/f'), Buffer.from('hello'));
       await assert.rejects(mediator.rpc.call(mediatorMethods.heal, { wait: false }), { code: 'PERMISSION' });
       const payload = Buffer.from('evil');
-      await assert.rejects(data.call(dataMethods.put, { key: 'k', version: 1, checksum: checksumOf(payload) }, { payload }), { code: 'PERMISSION' });
       await assert.rejects(data.call(dataMethods.delete, { key: 'k', version: 1 }), { code: 'PERMISSION' });
       // A mount reads replicas itself, checked against the block map it may read.
       const f = await mediator.resolve('/f');
       const { blocks } = await meta.call(metaMethods.getBlocks, { ino: f.ino, fromIndex: 0, toIndex: 1 });
-      const got = await data.callWithPayload(dataMethods.get, { key: `${f.ino}:0`, version: blocks[0]!.version });
+      const key = `${f.ino}:0`;
+      const got = await data.callWithPayload(dataMethods.get, { key, version: blocks[0]!.version });
       assert.equal(got.payload.toString(), 'hello');
+      // It writes new versions itself, but never replaces a stored one with other bytes.
+      await assert.rejects(data.call(dataMethods.put, { key, version: blocks[0]!.version, checksum: checksumOf(payload) }, { payload }), { code: 'EXISTS' });
+      await data.call(dataMethods.put, { key, version: blocks[0]!.version, checksum: blocks[0]!.checksum }, { payload: Buffer.from('hello') });
+      const { first } = await meta.call(metaMethods.reserveVersions, { count: 1 });
+      await data.call(dataMethods.put, { key: `${f.ino}:1`, version: first, checksum: checksumOf(payload) }, { payload }); // an orphan, for the scrubber
       await assert.rejects(data.call(dataMethods.list, {}), { code: 'PERMISSION' });
       await assert.rejects(data.call(dataMethods.terminate, {}), { code: 'PERMISSION' });
       // Mounts call the namespace methods there directly; what only the mediator may do stays its own.
       assert.equal((await meta.call(metaMethods.getattr, { ino: ROOT_INO })).ino, ROOT_INO);
-      await assert.rejects(meta.call(metaMethods.reserveVersions, { count: 1 }), { code: 'PERMISSION' });
-      await assert.rejects(meta.call(metaMethods.commitBlocks, { ino: f.ino, blocks: [], sizeBytes: 0, time: f.mtime }), { code: 'PERMISSION' });
       await assert.rejects(meta.call(metaMethods.setHolds, { session: 'someone-else', inos: [] }), { code: 'PERMISSION' });
       await assert.rejects(meta.call(metaMethods.setattr, { ino: f.ino, attr: { size: 0 }, now: f.mtime }), { code: 'PERMISSION' });
       await assert.rejects(meta.call(metaMethods.watchOrphans, {}), { code: 'PERMISSION' });

@@ -14,6 +14,9 @@ import { seededRandom } from '../../src/common/random.js';
 import { mediatorMethods } from '../../src/protocol/mediator-messages.js';
 import { namespaceMethods } from '../../src/protocol/meta-messages.js';
 import { DirectReader } from '../../src/mount/direct-read.js';
+import { DirectWriter } from '../../src/mount/direct-write.js';
+import { ReplicaReports, type ReplicaReport } from '../../src/mount/replica-reports.js';
+import { ReplicaTargets } from '../../src/mount/replica-targets.js';
 import type { Method } from '../../src/protocol/method.js';
 import type { CallOptions, ClosableChannel, RpcChannel } from '../../src/transport/rpc-channel.js';
 import { SimCluster } from '../../sim/sim-cluster.js';
@@ -127,36 +130,58 @@ function counting(inner: ClosableChannel, calls: string[]): ClosableChannel {
   };
 }
 
+/** The mediator as a mount sees it: replicaTargets answered from the simulated mediator's
+ * membership (as the real handler does, the first `listed()` servers only if given), and
+ * reportReplicas handed to its core and kept in `reported`. */
+function simMediator(cluster: SimCluster, reported: ReplicaReport[] = [], listed?: () => number): RpcChannel {
+  return {
+    call: async <A, R>(m: Method<A, R>, args: A) => {
+      if (m.name === mediatorMethods.reportReplicas.name) {
+        const { replicas } = args as { replicas: ReplicaReport[] };
+        reported.push(...replicas);
+        cluster.core.replicasReported(replicas);
+        return {} as R;
+      }
+      assert.equal(m.name, mediatorMethods.replicaTargets.name);
+      const servers = cluster.core
+        .dataServerStatus()
+        .filter((s) => s.state === 'live' || s.state === 'healing')
+        .map(({ id, host, port, state }) => ({ id, host, port, live: state === 'live' }));
+      return { readQuorum: 2, writeQuorum: 2, servers: servers.slice(0, listed?.() ?? servers.length) } as R;
+    },
+    callWithPayload: () => Promise.reject(new Error('not used')),
+  };
+}
+
+/** A mount's view of the data servers through `mediator`; its calls to them are counted in `calls`. */
+function mountTargets(cluster: SimCluster, calls: string[], mediator: RpcChannel = simMediator(cluster)): ReplicaTargets {
+  return new ReplicaTargets({
+    mediator,
+    connect: (address) => counting(cluster.network.channel(() => cluster.servers.get(address.port), false, false), calls),
+    ttlMs: 1_000,
+    nowMs: () => cluster.clock.nowMs(),
+  });
+}
+
 describe("the mount's direct reads of part of a block", () => {
   async function withReader(body: (h: Harness, reader: DirectReader, calls: string[]) => Promise<void>): Promise<void> {
     await withCluster(async (h) => {
       const { cluster } = h;
       const calls: string[] = [];
-      // The mediator's answer to readTargets: the servers as they are.
-      const mediator: RpcChannel = {
-        call: async <A, R>(m: Method<A, R>) => {
-          assert.equal(m.name, mediatorMethods.readTargets.name);
-          const servers = cluster.runningServers().map((s) => ({ id: s.name, host: '127.0.0.1', port: s.port }));
-          return { readQuorum: 2, servers } as R;
-        },
-        callWithPayload: () => Promise.reject(new Error('not used')),
-      };
+      const targets = mountTargets(cluster, calls);
       const reader = new DirectReader({
         meta: cluster.meta,
-        mediator,
-        connect: (address) => counting(cluster.network.channel(() => cluster.servers.get(address.port), false, false), calls),
+        targets,
         blockSizeBytes: BS,
         // Smaller than the file: random reads of it fetch extents first.
         cacheBytes: BS,
-        targetsTtlMs: 1_000,
         random: seededRandom(5),
         now: () => cluster.clock.nowTimespec(),
-        nowMs: () => cluster.clock.nowMs(),
       });
       try {
         await body(h, reader, calls);
       } finally {
-        reader.close();
+        targets.close();
       }
     });
   }
@@ -201,5 +226,135 @@ describe("the mount's direct reads of part of a block", () => {
         assert.equal(await cluster.clock.await(reader.read(ino, offset, 4096), DEADLINE_MS), undefined, `read at ${offset}`);
       }
     });
+  });
+});
+
+describe("the mount's direct writes", () => {
+  interface Writer {
+    writer: DirectWriter;
+    /** The mount's calls to data servers, by method name. */
+    calls: string[];
+    reported: ReplicaReport[];
+    /** Writes through the writer; `viaMediator` counts the writes it hands over. */
+    write(ino: number, offset: number, data: Buffer): Promise<InodeAttr>;
+    handedOver: () => number;
+  }
+
+  async function withWriter(body: (h: Harness, w: Writer) => Promise<void>, listed?: () => number): Promise<void> {
+    await withCluster(async (h) => {
+      const { cluster } = h;
+      const calls: string[] = [];
+      const reported: ReplicaReport[] = [];
+      const mediator = simMediator(cluster, reported, listed);
+      const targets = mountTargets(cluster, calls, mediator);
+      const reports = new ReplicaReports(mediator, cluster.clock);
+      // The servers start as being healed (their first compare): reads count on them once live.
+      while (cluster.core.dataServerStatus().some((s) => s.state !== 'live')) await cluster.clock.advance(100);
+      let handedOver = 0;
+      const writer = new DirectWriter({ meta: cluster.meta, targets, reports, blockSizeBytes: BS, random: seededRandom(9), clock: cluster.clock });
+      const w: Writer = {
+        writer,
+        calls,
+        reported,
+        write: (ino, offset, data) =>
+          cluster.clock.await(
+            writer.write(ino, [{ offset, data }], undefined, () => {
+              handedOver++;
+              return cluster.core.fileIo.writeExtents(ino, [{ offset, data }], cluster.clock.nowMs() + DEADLINE_MS);
+            }),
+            DEADLINE_MS,
+          ),
+        handedOver: () => handedOver,
+      };
+      try {
+        await body(h, w);
+      } finally {
+        reports.close();
+        targets.close();
+      }
+    });
+  }
+
+  it('writes every replica and commits the block map without the mediator, patches included', async () => {
+    await withWriter(async ({ cluster, ops, create, contents }, { writer, calls, write, handedOver }) => {
+      const { ino } = await create('f');
+      const model = randomBytes(2 * BS + 100);
+      await write(ino, 0, model);
+      const piece = randomBytes(4096);
+      const attr = await write(ino, 300_000, piece);
+      piece.copy(model, 300_000);
+      assert.equal(attr.size, model.length);
+      assert.deepEqual(await contents(ino, model.length), model);
+      assert.equal(handedOver(), 0);
+      assert.equal(writer.counters.written, 2);
+      // Every put and patch the data servers were sent came from the mount.
+      assert.equal(calls.filter((c) => c === 'put').length, 9, 'three blocks to three servers');
+      assert.equal(calls.filter((c) => c === 'patch').length, 3, 'the 4 KiB write went as a patch');
+      assert.equal(ops.get('put'), 9, 'the mediator sent no block');
+      assert.equal(ops.get('patch'), 3, 'the mediator sent no patch');
+      await cluster.clock.advance(1_000);
+      for (const index of [0, 1, 2]) {
+        const committed = cluster.committedVersion(ino, index)!;
+        for (const server of cluster.runningServers()) assert.ok(server.disk.goodCopy(blockKey(ino, index), committed.version, committed.checksum), `${server.name} block ${index}`);
+      }
+    });
+  });
+
+  it('reports a replica its write missed, and the mediator repairs it', async () => {
+    await withWriter(async ({ cluster, create, contents }, { write, reported }) => {
+      const { ino } = await create('f');
+      const model = randomBytes(BS);
+      await write(ino, 0, model);
+      const bad = cluster.runningServers()[0]!;
+      await bad.disk.corrupt(blockKey(ino, 0));
+      const misses = cluster.core.counters.writeMisses;
+      const piece = randomBytes(4096);
+      await write(ino, 500_000, piece);
+      piece.copy(model, 500_000);
+      assert.deepEqual(await contents(ino, BS), model);
+      await cluster.clock.advance(5_000);
+      assert.equal(reported.length, 1);
+      assert.equal(reported[0]!.kind, 'missed');
+      assert.equal(cluster.core.counters.writeMisses, misses + 1, 'counted by the mediator');
+      const committed = cluster.committedVersion(ino, 0)!;
+      assert.ok(bad.disk.goodCopy(blockKey(ino, 0), committed.version, committed.checksum), 'the miss was repaired');
+    });
+  });
+
+  it('a write by the mount and one by the mediator into the same block at once keep both', async () => {
+    await withWriter(async ({ cluster, create, contents }, { writer, write }) => {
+      const { ino } = await create('f');
+      const model = randomBytes(BS);
+      await write(ino, 0, model);
+      // Both plan from the block map (neither remembers the file), read version 1 and merge.
+      writer.forget(ino);
+      cluster.core.fileIo.forget(ino);
+      const mine = randomBytes(5000);
+      const theirs = randomBytes(7000);
+      await Promise.all([
+        write(ino, 1000, mine),
+        cluster.clock.await(cluster.core.fileIo.write(ino, 600_000, theirs, cluster.clock.nowMs() + DEADLINE_MS), DEADLINE_MS),
+      ]);
+      mine.copy(model, 1000);
+      theirs.copy(model, 600_000);
+      assert.deepEqual(await contents(ino, BS), model);
+      assert.equal(writer.fileCounters.staleCommits + cluster.core.fileIo.counters.staleCommits, 1, 'the later commit found the block changed and was planned again');
+    });
+  });
+
+  it('hands the write to the mediator when it knows too few writable servers', async () => {
+    let listed = 1;
+    await withWriter(
+      async ({ create, contents }, { writer, write, handedOver }) => {
+        const { ino } = await create('f');
+        const model = randomBytes(3000);
+        await write(ino, 0, model);
+        assert.equal(handedOver(), 1);
+        assert.equal(writer.counters.written, 0);
+        assert.deepEqual(await contents(ino, model.length), model);
+        listed = 3;
+      },
+      () => listed,
+    );
   });
 });

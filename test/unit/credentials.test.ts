@@ -38,11 +38,13 @@ describe('credentials and roles', () => {
 
   it('declares who may call what', () => {
     assert.ok(mayCall(dataAccess, 'put', 'server') && mayCall(dataAccess, 'list', 'admin'));
-    assert.ok(!mayCall(dataAccess, 'put', 'client') && !mayCall(dataAccess, 'delete', 'client') && !mayCall(dataAccess, 'list', 'client'));
+    assert.ok(mayCall(dataAccess, 'put', 'client') && mayCall(dataAccess, 'patch', 'client'), 'a mount writes replicas itself');
+    assert.ok(!mayCall(dataAccess, 'delete', 'client') && !mayCall(dataAccess, 'list', 'client') && !mayCall(dataAccess, 'deleteOlderThan', 'client'));
     assert.ok(mayCall(dataAccess, 'get', 'client') && mayCall(dataAccess, 'verify', 'client'), 'a mount reads replicas itself');
     assert.ok(mayCall(dataAccess, 'terminate', 'admin') && !mayCall(dataAccess, 'terminate', 'server'));
-    assert.ok(mayCall(metaAccess, 'commitBlocks', 'server') && !mayCall(metaAccess, 'commitBlocks', 'client') && !mayCall(metaAccess, 'commitBlocks', 'admin'));
-    assert.ok(!mayCall(metaAccess, 'setattr', 'client') && !mayCall(metaAccess, 'setHolds', 'client') && !mayCall(metaAccess, 'reserveVersions', 'admin'));
+    assert.ok(mayCall(metaAccess, 'commitBlocks', 'client') && mayCall(metaAccess, 'commitBlocks', 'admin'), 'a mount (the owner is admin) commits what it wrote');
+    assert.ok(mayCall(metaAccess, 'reserveVersions', 'client') && !mayCall(metaAccess, 'listBlocks', 'client') && !mayCall(metaAccess, 'watchOrphans', 'client'));
+    assert.ok(!mayCall(metaAccess, 'setattr', 'client') && !mayCall(metaAccess, 'setHolds', 'client') && !mayCall(metaAccess, 'setHolds', 'admin'));
     assert.ok(mayCall(metaAccess, 'getattr', 'client') && mayCall(metaAccess, 'getBlocks', 'client') && mayCall(metaAccess, 'markAccess', 'client'), 'a mount calls the namespace directly');
     assert.ok(mayCall(mediatorAccess, 'write', 'client') && !mayCall(mediatorAccess, 'heal', 'client'));
   });
