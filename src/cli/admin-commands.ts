@@ -66,7 +66,7 @@ function formatStatus(report: StatusReport): string {
     `redundancy: ${report.fullyReplicated === null ? 'unknown' : report.fullyReplicated ? 'every block has all its copies' : 'INCOMPLETE'}   under-replicated blocks: ${known(report.counters.underReplicated)}`,
     `bad replicas found: ${report.counters.corruptFound}   repaired: ${report.counters.corruptRepaired}   healed blocks: ${report.counters.healedBlocks}`,
     `scrub: ${report.scrub ? `${report.scrub.running ? 'running' : 'last pass done'}, ${report.scrub.progress.doneBlocks}/${report.scrub.progress.totalBlocks} block copies checked` : 'no pass yet'} (${report.counters.scrubPasses} passes)`,
-    `reads: ${report.counters.reads}   writes: ${report.counters.writes}   write misses: ${report.counters.writeMisses}   replacements: ${report.counters.replacements}   metadata restarts: ${report.counters.metaRestarts}`,
+    `reads through the mediator: ${report.counters.reads}   writes through the mediator: ${report.counters.writes}   write misses: ${report.counters.writeMisses}   replacements: ${report.counters.replacements}   metadata restarts: ${report.counters.metaRestarts}`,
   ];
   return lines.join('\n') + '\n';
 }

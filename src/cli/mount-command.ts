@@ -147,6 +147,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
         cacheBytes: limits.mountBlockCacheBytes,
         random: Math.random,
         now: nowTimespec,
+        mapTtlMs: attrTimeoutSec * 1000,
       });
   const reports = new ReplicaReports(client.rpc, systemClock);
   const directWriter = flags.writeThroughMediator
@@ -154,7 +155,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     : new DirectWriter({ meta, targets, reports, blockSizeBytes: limits.blockSizeBytes, random: Math.random, clock: systemClock });
   const fs = new QuorumfsFs({
     client,
-    directRead: directReader && ((ino, offset, size) => directReader.read(ino, offset, size)),
+    directRead: directReader,
     directWrite: directWriter,
     attrTimeoutSec,
     entryTimeoutSec: attrTimeoutSec,

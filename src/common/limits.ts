@@ -234,6 +234,11 @@ export const limits = {
   mountReadTargetsTtlMs: 1_000,
   /** A mount's own read of a replica waits at most this long before the mediator reads. */
   mountDirectReadTimeoutMs: 3_000,
+  /** Blocks of a file's map a mount fetches past those a read needs, to use for the reads that
+   * follow while the map is fresh (the attribute timeout): 256 refs, about 30 KiB. */
+  mountBlockMapWindowBlocks: 256,
+  /** Files whose block maps a mount keeps (the least recently fetched dropped first). */
+  mountBlockMapsKept: 256,
   /** A mount's own write of a file's blocks and block map (direct-write.ts) is given this long
    * before the mediator is asked to make it instead. */
   mountDirectWriteTimeoutMs: 5_000,

@@ -12,9 +12,14 @@
 // table against the block map), kept in the same cache; a second such read of the same block
 // fetches it whole. A file the cache can hold is read whole blocks at a time: a block read at
 // random is likely read again while cached, and a few extents cost about what a block does.
+// A file's block map is fetched with a window of the blocks that follow and used for the reads
+// that follow as long as the kernel uses cached attributes (the attribute timeout), unless the
+// file changes here, is reported changed elsewhere, or is opened again (close-to-open): a read
+// never sees older data than the kernel's own cache could give it, and a version named by a map
+// too old to be stored any more is a missing copy, read by the mediator from the current map.
 
 import { EXTENT_BYTES, checksumLike, isLegacyChecksum } from '../common/checksum.js';
-import { S_IFMT, S_IFREG, blockKey, type BlockRef, type Timespec } from '../common/types.js';
+import { S_IFMT, S_IFREG, blockKey, type BlockRef, type InodeAttr, type Timespec } from '../common/types.js';
 import type { Random } from '../common/random.js';
 import { sliceRange } from '../core/block-math.js';
 import { atimeUpdateDue } from '../core/relatime.js';
@@ -36,6 +41,19 @@ interface DirectReadOptions {
   cacheBytes: number;
   random: Random;
   now: () => Timespec;
+  /** How long a block map (with the attributes it came with) is used before it is asked for
+   * again, as the kernel uses cached attributes (0: ask at every read). */
+  mapTtlMs?: number;
+  nowMs?: () => number;
+}
+
+/** A window of a file's block map, with the attributes that came with it. */
+interface KnownMap {
+  attr: InodeAttr;
+  fromIndex: number;
+  toIndex: number;
+  blocks: Map<number, BlockRef>;
+  fetchedAtMs: number;
 }
 
 /** The cache key of one extent of a block. */
@@ -53,9 +71,28 @@ export class DirectReader {
   private readonly lastEnds = new Map<number, number>();
   /** Block versions read in part (key@version), the most recent last. */
   private readonly readInPart = new Set<string>();
+  /** Block maps known, the least recently fetched first. */
+  private readonly maps = new Map<number, KnownMap>();
+  /** How often each inode's map was forgotten, and all of them (a fetch that overlapped a
+   * forget is not kept: it may predate the change). */
+  private readonly forgets = new Map<number, number>();
+  private forgetsOfAll = 0;
+  private readonly nowMs: () => number;
 
   constructor(private readonly options: DirectReadOptions) {
     this.cache = new BlockCache(options.cacheBytes);
+    this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  /** The file changed here or elsewhere, or was opened (close-to-open): its block map is asked
+   * for again at the next read. */
+  forget(ino: number): void {
+    this.maps.delete(ino);
+    if (this.forgets.size >= limits.mountBlockMapsKept) {
+      this.forgets.clear();
+      this.forgetsOfAll++;
+    }
+    this.forgets.set(ino, (this.forgets.get(ino) ?? 0) + 1);
   }
 
   /** Reads up to `size` bytes at `offset` (fewer at the end of the file) and marks the access as
@@ -65,6 +102,7 @@ export class DirectReader {
       return await this.readHere(ino, offset, size);
     } catch {
       this.options.targets.forget(); // perhaps a server went away: ask again next time
+      this.maps.delete(ino); // perhaps the map is too old: the versions it names are gone
       return undefined;
     }
   }
@@ -73,15 +111,18 @@ export class DirectReader {
     const bs = this.options.blockSizeBytes;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + Math.max(size, 1) - 1) / bs);
-    const [targets, { attr, blocks }] = await Promise.all([this.options.targets.current(), this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex: first, toIndex: last + 1 })]);
+    const [targets, map] = await Promise.all([this.options.targets.current(), this.blockMap(ino, first, last + 1)]);
+    const { attr, blocks: byIndex } = map;
     if ((attr.mode & S_IFMT) !== S_IFREG) throw new NotHere('not a regular file');
     const now = this.options.now();
-    const marking = atimeUpdateDue(attr, now)
-      ? this.options.meta.call(metaMethods.markAccess, { ino, now }).then((r) => r.marked)
-      : Promise.resolve(false);
+    let marking = Promise.resolve(false);
+    if (atimeUpdateDue(attr, now)) {
+      marking = this.options.meta.call(metaMethods.markAccess, { ino, now }).then((r) => r.marked);
+      // Marked now, or found recent enough: the known attributes must not ask again.
+      map.attr = { ...attr, atime: now };
+    }
     const end = Math.min(offset + size, attr.size);
     const out = Buffer.alloc(Math.max(0, end - offset));
-    const byIndex = new Map(blocks.map((b) => [b.index, b]));
     const sequential = this.lastEnds.get(ino) === offset;
     if (this.lastEnds.size >= limits.mountReadEndsKept) this.lastEnds.clear();
     this.lastEnds.set(ino, offset + size);
@@ -103,6 +144,30 @@ export class DirectReader {
     );
     const [atimeUpdated] = await Promise.all([marking, reading]);
     return { data: out, atimeUpdated };
+  }
+
+  /** The block map of [fromIndex, toIndex) and the file's attributes: as known, while fresh,
+   * else fetched with a window of limits.mountBlockMapWindowBlocks past it (a sequential reader
+   * asks once per window, not once per read). */
+  private async blockMap(ino: number, fromIndex: number, toIndex: number): Promise<KnownMap> {
+    const ttlMs = this.options.mapTtlMs ?? 0;
+    const known = this.maps.get(ino);
+    if (known && known.fromIndex <= fromIndex && toIndex <= known.toIndex && this.nowMs() - known.fetchedAtMs < ttlMs) return known;
+    const forgetsBefore = this.forgets.get(ino) ?? 0;
+    const allBefore = this.forgetsOfAll;
+    const fetchedAtMs = this.nowMs();
+    const windowEnd = ttlMs > 0 ? Math.max(toIndex, fromIndex + limits.mountBlockMapWindowBlocks) : toIndex;
+    const { attr, blocks } = await this.options.meta.call(metaMethods.getBlocks, { ino, fromIndex, toIndex: windowEnd });
+    // A full page may stop short of the window.
+    const coveredTo = blocks.length < limits.maxBlocksPerCall ? windowEnd : blocks[blocks.length - 1]!.index + 1;
+    if (coveredTo < toIndex) throw new NotHere(`the block map of inode ${ino} is longer than one page`);
+    const map: KnownMap = { attr, fromIndex, toIndex: coveredTo, blocks: new Map(blocks.map((b) => [b.index, b])), fetchedAtMs };
+    if (ttlMs > 0 && (this.forgets.get(ino) ?? 0) === forgetsBefore && this.forgetsOfAll === allBefore) {
+      this.maps.delete(ino);
+      if (this.maps.size >= limits.mountBlockMapsKept) this.maps.delete(this.maps.keys().next().value!);
+      this.maps.set(ino, map);
+    }
+    return map;
   }
 
   /** The verified bytes of a block version, from the cache or from Qr replicas; one fetch per

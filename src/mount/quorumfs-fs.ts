@@ -1,14 +1,15 @@
 // The quorumfs file system as FUSE operations: each request becomes a call through the client
-// API, to the metadata server for names, attributes and directories and to the mediator for file
-// data, truncation and holds; FUSE inode numbers are quorumfs inode numbers. Writes are buffered per
-// inode (write-back-buffer.ts) and committed on close, fsync, truncate, read and when a buffer
-// fills. Attributes are cached by the kernel for a short time and invalidated when the metadata
-// server or the mediator reports another client's change; open() revalidates, so close-to-open consistency holds for
-// data, size and times. The kernel places an O_APPEND write at its cached size, which open cannot
-// refresh, so the mount puts such writes at the file's end itself (file-ends.ts). Every inode
-// open here is held for this mount's session from its open (the hold rides on the open's own
-// call) to its last close, so another mount's unlink cannot free its data meanwhile
-// (docs/open-files.md).
+// API, to the metadata server for names, attributes and directories, to the replicas for file
+// data (direct-read.ts and direct-write.ts, with the mediator making what they cannot), and to
+// the mediator for truncation and holds; FUSE inode numbers are quorumfs inode numbers. Writes
+// are buffered per inode (write-back-buffer.ts) and committed on close, fsync, truncate, read and
+// when a buffer fills. Attributes are cached by the kernel for a short time and invalidated when
+// the metadata server or the mediator reports another client's change; open() revalidates, so
+// close-to-open consistency holds for data, size and times. The kernel places an O_APPEND write
+// at its cached size, which open cannot refresh, so the mount puts such writes at the file's end
+// itself (file-ends.ts). Every inode open here is held for this mount's session from its open
+// (the hold rides on the open's own call) to its last close, so another mount's unlink cannot
+// free its data meanwhile (docs/open-files.md).
 
 import type { QuorumfsClient } from '../client/quorumfs-client.js';
 import { codeOf } from '../common/errors.js';
@@ -45,10 +46,18 @@ interface QuorumfsFsOptions {
   session: string;
   /** The bound on names kept of directories known whole (default limits.mountKnownNamesMax). */
   knownNamesMax?: number;
-  /** Reads from the replicas directly (direct-read.ts); undefined: the mediator must read. */
-  directRead?: (ino: number, offset: number, size: number) => Promise<{ data: Uint8Array; atimeUpdated: boolean } | undefined>;
+  /** Reads from the replicas directly (direct-read.ts); without it, the mediator reads. */
+  directRead?: DirectRead;
   /** Writes to the replicas directly (direct-write.ts); without it, the mediator writes. */
   directWrite?: DirectWrite;
+}
+
+/** What the mount needs of a direct reader. */
+export interface DirectRead {
+  /** The bytes and whether the access was marked, or undefined when the mediator must read. */
+  read(ino: number, offset: number, size: number): Promise<{ data: Uint8Array; atimeUpdated: boolean } | undefined>;
+  /** The file changed, or is opened: what the reader knows of its block map is stale. */
+  forget(ino: number): void;
 }
 
 /** What the mount needs of a direct writer. */
@@ -69,7 +78,7 @@ interface OpenInode {
 export class QuorumfsFs implements F.FuseOperations {
   private readonly client: QuorumfsClient;
   private readonly buffers = new Map<number, WriteBackBuffer>();
-  /** Write-back sends in flight to the mediator, all files together: with eight files each
+  /** Write-back sends in flight, all files together: with eight files each
    * sending four 4 MiB extents, 128 MiB queued at N=5 took over the 10 s deadline (EIO). */
   private readonly writeSlots = new Semaphore(limits.mountWriteSendsInFlight);
   /** Inodes open here: exactly the set this mount's session holds (attachSession restates it). */
@@ -100,6 +109,7 @@ export class QuorumfsFs implements F.FuseOperations {
   /** The metadata server or the mediator reported that another client changed the inode. */
   changedElsewhere(ino: number): void {
     this.options.directWrite?.forget(ino);
+    this.options.directRead?.forget(ino);
     this.xattrAbsence.forget(ino);
     this.dirAttrs.forget(ino);
     this.knownNames.forget(ino);
@@ -154,6 +164,7 @@ export class QuorumfsFs implements F.FuseOperations {
       buffer?.resetEnd(a.sizeBytes);
     }
     this.options.directWrite?.forget(a.ino); // the mediator changes it
+    this.options.directRead?.forget(a.ino);
     const attr = await this.client.setattr(a.ino, req);
     if (a.sizeBytes !== undefined) this.fileEnds.resized(a.ino, a.sizeBytes);
     return this.attrReply(attr);
@@ -216,6 +227,7 @@ export class QuorumfsFs implements F.FuseOperations {
     // Close-to-open: ask the mediator, not the cache; keep cached pages only if nothing changed.
     // The same call holds the inode for this session: no round trip of its own.
     const attr = await this.holding(a.ino, () => this.client.rpc.call(methods.open, { ino: a.ino, session: this.options.session }));
+    this.options.directRead?.forget(a.ino); // its block map too
     const unchanged = this.unchangedSinceSeen(attr);
     if (!unchanged) await this.dropCachedAttributes(a.ino);
     this.remember(attr);
@@ -248,7 +260,7 @@ export class QuorumfsFs implements F.FuseOperations {
   read = this.guard(async (_ctx: F.RequestContext, a: F.ReadArgs): Promise<Uint8Array> => {
     await this.buffers.get(a.ino)?.flush();
     const { data, atimeUpdated } =
-      (await this.options.directRead?.(a.ino, a.offset, a.sizeBytes)) ?? (await this.client.readChunk(a.ino, a.offset, a.sizeBytes));
+      (await this.options.directRead?.read(a.ino, a.offset, a.sizeBytes)) ?? (await this.client.readChunk(a.ino, a.offset, a.sizeBytes));
     // The kernel's cached attributes still hold the old atime (Linux 6.x also marks its atime
     // stale after each read it sends). Told after the reply, never awaited here: the kernel holds
     // the read's page locks until it is answered, and a notification may queue behind one that
@@ -301,6 +313,7 @@ export class QuorumfsFs implements F.FuseOperations {
     const attr = await this.client.getattr(a.ino);
     if (a.offset + a.length > attr.size) {
       this.options.directWrite?.forget(a.ino);
+      this.options.directRead?.forget(a.ino);
       await this.client.setattr(a.ino, { size: a.offset + a.length });
       this.fileEnds.wrote(a.ino, a.offset, a.length);
     }
@@ -428,6 +441,7 @@ export class QuorumfsFs implements F.FuseOperations {
         const viaMediator = (): Promise<InodeAttr> => this.client.writeExtents(ino, extents, { time });
         const direct = this.options.directWrite;
         const attr = await this.writeSlots.run(() => (direct ? direct.write(ino, extents, time, viaMediator) : viaMediator()));
+        this.options.directRead?.forget(ino);
         // Our own commit is not a change the kernel's cache missed, unless another change came
         // in between (the generation moved by more than this one commit): then the next open
         // must still revalidate.

@@ -229,6 +229,55 @@ describe("the mount's direct reads of part of a block", () => {
   });
 });
 
+describe("the mount's block maps", () => {
+  it('a sequential reader asks for the map once per window while it is fresh, and again once it is forgotten or old', async () => {
+    await withCluster(async ({ cluster, create, write }) => {
+      const { ino } = await create('f');
+      const model = randomBytes(8 * BS);
+      await write(ino, 0, model);
+      const metaCalls: string[] = [];
+      const targets = mountTargets(cluster, []);
+      const reader = new DirectReader({
+        meta: counting({ call: (m, args, options) => cluster.meta.call(m, args, options), callWithPayload: (m, args, options) => cluster.meta.callWithPayload(m, args, options), close: () => undefined }, metaCalls),
+        targets,
+        blockSizeBytes: BS,
+        cacheBytes: 16 * BS,
+        random: seededRandom(5),
+        now: () => cluster.clock.nowTimespec(),
+        mapTtlMs: 1_000,
+        nowMs: () => cluster.clock.nowMs(),
+      });
+      const readAll = async (): Promise<Buffer> => {
+        const parts: Buffer[] = [];
+        for (let offset = 0; offset < model.length; offset += 128 * 1024) {
+          const got = await cluster.clock.await(reader.read(ino, offset, 128 * 1024), DEADLINE_MS);
+          assert.ok(got, `read at ${offset}`);
+          parts.push(got.data);
+        }
+        return Buffer.concat(parts);
+      };
+      const getBlocks = (): number => metaCalls.filter((c) => c === 'getBlocks').length;
+      try {
+        assert.deepEqual(await readAll(), model);
+        assert.equal(getBlocks(), 1, '64 reads, one map');
+        // Changed elsewhere: the next read asks again and sees the new bytes.
+        const piece = randomBytes(4096);
+        await write(ino, 5 * BS + 10, piece);
+        piece.copy(model, 5 * BS + 10);
+        reader.forget(ino);
+        assert.deepEqual(await readAll(), model);
+        assert.equal(getBlocks(), 2);
+        // Past the attribute timeout the map is asked for again, changed or not.
+        await cluster.clock.advance(1_500);
+        assert.deepEqual(await readAll(), model);
+        assert.equal(getBlocks(), 3);
+      } finally {
+        targets.close();
+      }
+    });
+  });
+});
+
 describe("the mount's direct writes", () => {
   interface Writer {
     writer: DirectWriter;
