@@ -242,8 +242,10 @@ export const limits = {
   /** A mount's own write of a file's blocks and block map (direct-write.ts) is given this long
    * before the mediator is asked to make it instead. */
   mountDirectWriteTimeoutMs: 5_000,
-  /** Blocks a mount committed itself, kept as the base of its next partial write of them. */
-  mountCommittedBlockCacheBytes: 32 * MiB,
+  /** Blocks a mount committed itself, kept as the base of its next partial write of them (as
+   * much as the mediator keeps: with less, random writes over a 64 MiB file read their bases
+   * from replicas, 13% fewer IOPS at 32 MiB). */
+  mountCommittedBlockCacheBytes: 64 * MiB,
   /** Blocks a mount read by quorum to merge a partial write into (not its reads' cache). */
   mountMergeBlockCacheBytes: 16 * MiB,
   /** Replica problems one report from a mount to the mediator carries; more go in several. */
