@@ -57,6 +57,26 @@ async function withCluster(body: (h: Harness) => Promise<void>): Promise<void> {
   }
 }
 
+/** Writes a 1 MiB block whole, corrupts its copy on the first server, then writes 4 KiB into it
+ * (a patch that server refuses) through `write`, and checks the file reads right. Returns the
+ * server and the mediator's write-miss count from before the patch. */
+async function patchOverBadBase(
+  h: Harness,
+  write: (ino: number, offset: number, data: Buffer) => Promise<unknown>,
+): Promise<{ ino: number; bad: ReturnType<SimCluster['runningServers']>[number]; misses: number }> {
+  const { ino } = await h.create('f');
+  const model = randomBytes(BS);
+  await write(ino, 0, model);
+  const bad = h.cluster.runningServers()[0]!;
+  await bad.disk.corrupt(blockKey(ino, 0));
+  const misses = h.cluster.core.counters.writeMisses;
+  const piece = randomBytes(4096);
+  await write(ino, 500_000, piece);
+  piece.copy(model, 500_000);
+  assert.deepEqual(await h.contents(ino, BS), model);
+  return { ino, bad, misses };
+}
+
 describe('writes of less than a block', () => {
   it('a 4 KiB write into a 1 MiB block is sent as a patch, and every server holds the new version', async () => {
     await withCluster(async ({ cluster, ops, create, write, contents }) => {
@@ -79,17 +99,9 @@ describe('writes of less than a block', () => {
   });
 
   it('a server whose base is bad refuses the patch; the write commits on the others and the miss is repaired', async () => {
-    await withCluster(async ({ cluster, create, write, contents }) => {
-      const { ino } = await create('f');
-      const model = randomBytes(BS);
-      await write(ino, 0, model);
-      const bad = cluster.runningServers()[0]!;
-      await bad.disk.corrupt(blockKey(ino, 0));
-      const misses = cluster.core.counters.writeMisses;
-      const piece = randomBytes(4096);
-      await write(ino, 500_000, piece);
-      piece.copy(model, 500_000);
-      assert.deepEqual(await contents(ino, BS), model);
+    await withCluster(async (h) => {
+      const { cluster } = h;
+      const { ino, bad, misses } = await patchOverBadBase(h, h.write);
       assert.equal(cluster.core.fileIo.counters.patchesSentWhole, 0);
       assert.equal(cluster.core.counters.writeMisses, misses + 1);
       await cluster.clock.advance(5_000);
@@ -350,17 +362,9 @@ describe("the mount's direct writes", () => {
   });
 
   it('reports a replica its write missed, and the mediator repairs it', async () => {
-    await withWriter(async ({ cluster, create, contents }, { write, reported }) => {
-      const { ino } = await create('f');
-      const model = randomBytes(BS);
-      await write(ino, 0, model);
-      const bad = cluster.runningServers()[0]!;
-      await bad.disk.corrupt(blockKey(ino, 0));
-      const misses = cluster.core.counters.writeMisses;
-      const piece = randomBytes(4096);
-      await write(ino, 500_000, piece);
-      piece.copy(model, 500_000);
-      assert.deepEqual(await contents(ino, BS), model);
+    await withWriter(async (h, { write, reported }) => {
+      const { cluster } = h;
+      const { ino, bad, misses } = await patchOverBadBase(h, write);
       await cluster.clock.advance(5_000);
       assert.equal(reported.length, 1);
       assert.equal(reported[0]!.kind, 'missed');
