@@ -10,8 +10,9 @@
 // What the mount cannot do is left to the mediator: replicas a write missed and bad copies a
 // merge read found are reported to it (replica-reports.ts), and it repairs them. A write the
 // mount cannot make (too few writable servers as it knows them, a server gone, any error but a
-// final one) is handed to the mediator, which waits for replacements and widens. Versions a failed write left on some servers are not committed; the
-// scrubber's orphan collection removes them.
+// final one) is handed to the mediator, which waits for replacements and widens. Versions a
+// failed write left on some servers are not committed; the scrubber's orphan collection removes
+// them.
 
 import { KeyedMutex } from '../common/async.js';
 import { codeOf, type ErrorCode } from '../common/errors.js';
@@ -39,7 +40,9 @@ export interface DirectWriteOptions {
   clock: Clock;
 }
 
-/** Errors the mediator would answer the same way: the write fails with them. */
+/** Errors the mediator would answer the same way: the write fails with them. PERMISSION is one:
+ * a cluster whose servers refuse this mount's writes is misconfigured, and says so at once
+ * rather than sending every write twice. */
 const FINAL: ReadonlySet<ErrorCode> = new Set(['NOT_FOUND', 'IS_DIR', 'INVALID', 'NO_SPACE', 'PERMISSION', 'ACCESS']);
 
 export interface DirectWriteCounters {

@@ -1,9 +1,9 @@
 // Replicas a mount found lacking, on their way to the mediator (reportReplicas), which repairs
 // them as its own write misses. Reports are batched (everything found within one turn of the
-// event loop goes in one call, limits.maxReplicaReports at most), one call at a time; a call that
-// fails is sent again a second later (one refused outright is dropped and counted). While the mediator cannot be reached, up to
-// limits.mountReplicaReportsKept are kept; past that the newest are dropped and counted (the
-// scrubber's compare finds those).
+// event loop goes in one call, limits.maxReplicaReports at most), one call at a time; a call
+// that fails is sent again a second later (one refused outright is dropped and counted). While
+// the mediator cannot be reached, up to limits.mountReplicaReportsKept are kept; past that the
+// newest are dropped and counted (the scrubber's compare finds those).
 
 import type { Clock, Timer } from '../common/clock.js';
 import { QfsError } from '../common/errors.js';
