@@ -396,11 +396,7 @@ export class FileIo {
       if (req.size !== undefined) {
         const known = this.known.get(ino);
         this.known.forget(ino); // until the new size is known
-        const { attr } = await this.getBlocks(ino, 0, 0, deadlineMs);
-        requireRegular(attr);
-        const view: FileView = { attr, refOf: async (index) => (await this.getBlocks(ino, index, index + 1, deadlineMs)).blocks[0], versionOf: () => 0 };
-        const tail = await this.staleTailFix(ino, view, req.size, () => false, deadlineMs);
-        const tailRefs = tail ? (await this.commit(ino, [tail], attr.size, deadlineMs)).committed : [];
+        const { attr, tailRefs } = await this.fixTailBefore(ino, req.size, deadlineMs);
         // The map below the new end is as before but for the tail just rewritten; the entry's
         // refs are kept only if it knew the size the metadata has (a stale one is dropped).
         const kept = known !== undefined && known.attr.size === attr.size;
@@ -416,6 +412,26 @@ export class FileIo {
       return result.attr;
     };
     return req.size === undefined ? apply() : this.locks.run(ino, apply);
+  }
+
+  /** Before a size change to `newSize`: the stale-tail fix of the last block, committed on the
+   * condition that the size and that block are still as read (another writer may commit
+   * meanwhile: then it is made again, up to limits.writeStaleAttempts times). */
+  private async fixTailBefore(ino: number, newSize: number, deadlineMs: number): Promise<{ attr: InodeAttr; tailRefs: BlockRef[] }> {
+    for (let attempt = 1; ; attempt++) {
+      const { attr } = await this.getBlocks(ino, 0, 0, deadlineMs);
+      requireRegular(attr);
+      const view: FileView = { attr, refOf: async (index) => (await this.getBlocks(ino, index, index + 1, deadlineMs)).blocks[0], versionOf: () => 0 };
+      const tail = await this.staleTailFix(ino, view, newSize, () => false, deadlineMs);
+      if (!tail) return { attr, tailRefs: [] };
+      const expect = { sizeBytes: attr.size, blocks: [{ index: tail.index, version: tail.replaces }] };
+      try {
+        return { attr, tailRefs: (await this.commit(ino, [tail], attr.size, deadlineMs, undefined, { expect })).committed };
+      } catch (err) {
+        if (codeOf(err) !== 'STALE' || attempt >= limits.writeStaleAttempts) throw err;
+        this.counters.staleCommits++;
+      }
+    }
   }
 
   /** When the file grows to `newEnd`, the current last block may still hold bytes past the old

@@ -395,6 +395,25 @@ describe("the mount's direct writes", () => {
     });
   });
 
+  it("a truncate's rewrite of the last block racing the mount's write into it keeps the write", async () => {
+    await withWriter(async ({ cluster, create, contents }, { write }) => {
+      const { ino } = await create('f');
+      // The mount writes first: its batch of versions lies below the mediator's.
+      const model = randomBytes(BS + BS / 2);
+      await write(ino, 0, model);
+      // Shrinking leaves bytes past the new end in block 1; growing again rewrites that block
+      // cut to its visible bytes (the stale-tail fix) while the mount rewrites part of it.
+      const deadline = (): number => cluster.clock.nowMs() + DEADLINE_MS;
+      await cluster.clock.await(cluster.core.fileIo.setattr(ino, { size: BS + 200_000 }, deadline()), DEADLINE_MS);
+      const piece = randomBytes(4096);
+      await Promise.all([write(ino, BS + 100_000, piece), cluster.clock.await(cluster.core.fileIo.setattr(ino, { size: 2 * BS }, deadline()), DEADLINE_MS)]);
+      const expected = Buffer.alloc(2 * BS);
+      model.copy(expected, 0, 0, BS + 200_000);
+      piece.copy(expected, BS + 100_000);
+      assert.deepEqual(await contents(ino, 2 * BS), expected);
+    });
+  });
+
   it('hands the write to the mediator when it knows too few writable servers', async () => {
     let listed = 1;
     await withWriter(
