@@ -71,6 +71,8 @@ export class RpcClient implements ClosableChannel {
   readonly address: Address;
   readonly peerName: string;
   private socket: net.Socket | undefined;
+  /** Per socket, the wait of the callers held back by a full send queue (waitForDrain). */
+  private readonly drainWaits = new WeakMap<net.Socket, Promise<void>>();
   private connecting: Promise<net.Socket> | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -141,7 +143,7 @@ export class RpcClient implements ClosableChannel {
     if (remainingMs <= 0) throw qfsError('TIMEOUT', `${m.name} to ${this.peerName}: deadline passed`);
     let reply: { header: ResponseHeader; payload: Buffer };
     try {
-      const socket = await this.connect(Math.min(remainingMs, this.options.connectTimeoutMs));
+      const socket = await this.connect(Math.min(remainingMs, this.options.connectTimeoutMs), deadlineMs);
       const id = this.nextId++;
       const head = encodeFrameHead(FRAME_REQUEST, { id, op: m.name, timeoutMs: remainingMs, args: m.carriesNames ? namesToWire(args) : args }, payload?.length ?? 0);
       reply = await new Promise<{ header: ResponseHeader; payload: Buffer }>((resolve, reject) => {
@@ -175,12 +177,12 @@ export class RpcClient implements ClosableChannel {
     }
   }
 
-  private connect(timeoutMs: number): Promise<net.Socket> {
+  private connect(timeoutMs: number, deadlineMs: number): Promise<net.Socket> {
     if (this.closed) return Promise.reject(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
     // A socket the server has ended (idle timeout) is not reused: a new connection is made.
-    if (this.socket && !this.socket.destroyed && this.socket.writable) return this.waitForDrain(this.socket);
+    if (this.socket && !this.socket.destroyed && this.socket.writable) return this.waitForDrain(this.socket, deadlineMs);
     // Callers that arrive while connecting also wait for the send queue to drain.
-    if (this.connecting) return this.connecting.then((socket) => this.waitForDrain(socket));
+    if (this.connecting) return this.connecting.then((socket) => this.waitForDrain(socket, deadlineMs));
     this.connecting = this.resolveTransport().then((transport) => new Promise<net.Socket>((resolve, reject) => {
       const { socket, readyEvent } = dial(this.address, transport);
       const timer = setTimeout(() => {
@@ -250,10 +252,29 @@ export class RpcClient implements ClosableChannel {
     return this.transport?.kind === 'psk' ? `identity ${this.transport.credential.identity}` : 'plain';
   }
 
-  /** Waits while too many bytes are queued on the socket, so a fast caller cannot grow memory. */
-  private async waitForDrain(socket: net.Socket): Promise<net.Socket> {
+  /** Waits while too many bytes are queued on the socket, so a fast caller cannot grow memory;
+   * TIMEOUT (the request unsent) if the queue is still full at the call's deadline. Every caller
+   * waiting on one socket shares one pair of listeners, removed once it fires (a listener per
+   * waiter grew without bound under a busy mount). */
+  private async waitForDrain(socket: net.Socket, deadlineMs: number): Promise<net.Socket> {
     while (socket.writableLength > limits.maxQueuedSendBytes && !socket.destroyed) {
-      await new Promise<void>((resolve) => socket.once('drain', resolve).once('close', resolve));
+      let wait = this.drainWaits.get(socket);
+      if (!wait) {
+        wait = new Promise<void>((resolve) => {
+          const done = (): void => {
+            socket.off('drain', done).off('close', done);
+            this.drainWaits.delete(socket);
+            resolve();
+          };
+          socket.on('drain', done).on('close', done);
+        });
+        this.drainWaits.set(socket, wait);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.max(0, deadlineMs - Date.now()))));
+      const timedOut = await Promise.race([wait.then(() => false), expired]);
+      clearTimeout(timer);
+      if (timedOut) throw markUnsent(qfsError('TIMEOUT', `${this.peerName}: the send queue stayed full (${socket.writableLength} bytes) until the deadline`));
     }
     return socket;
   }

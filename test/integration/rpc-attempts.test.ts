@@ -4,6 +4,7 @@
 // on this.
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { qfsError } from '../../src/common/errors.js';
 import { method } from '../../src/protocol/method.js';
@@ -87,5 +88,43 @@ describe('RPC client: attempt outcomes', () => {
     await assert.rejects(pending, { code: 'UNAVAILABLE' });
     await assert.rejects(c.call(echo, { n: 2 }), { code: 'UNAVAILABLE' });
     assert.deepEqual(outcomes.map((o) => o.answered), [true]);
+  });
+});
+
+describe('RPC client: a full send queue', () => {
+  it('holds back any number of callers with one pair of listeners on the socket, each until its deadline', { timeout: 30_000 }, async () => {
+    // A peer that accepts and never reads: the client's queue fills past maxQueuedSendBytes.
+    const sockets: net.Socket[] = [];
+    const peer = net.createServer((socket) => {
+      socket.pause();
+      sockets.push(socket);
+    });
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    const c = new RpcClient({ host: '127.0.0.1', port: (peer.address() as net.AddressInfo).port }, { plaintext: true, defaultTimeoutMs: 2_000 });
+    try {
+      // Connected first (the peer answers nothing: the call times out), so that the callers
+      // below find the socket up and its queue filling.
+      await assert.rejects(c.call(echo, { n: 0 }, { timeoutMs: 200, retry: false }), { code: 'TIMEOUT' });
+      const payload = Buffer.alloc(2 * 1024 * 1024);
+      const send = (n: number): Promise<unknown> => c.call(echo, { n }, { payload, retry: false }).catch((err: unknown) => err);
+      // Forty fill the queue (80 MiB against the 64 MiB bound); thirty more find it full and wait.
+      const calls = Array.from({ length: 40 }, (_, n) => send(n));
+      await new Promise((resolve) => setImmediate(resolve));
+      const waiting = Array.from({ length: 30 }, (_, n) => send(40 + n));
+      const started = Date.now();
+      const outcomes = await Promise.all([...calls, ...waiting]);
+      assert.ok(Date.now() - started < 10_000, `the waiting calls ended near their 2 s deadline, not ${Date.now() - started} ms later`);
+      assert.ok(outcomes.every((o) => o instanceof Error && (o as { code?: string }).code === 'TIMEOUT'), 'each timed out');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+    } finally {
+      process.off('warning', onWarning);
+      c.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => peer.close(() => resolve()));
+    }
   });
 });
