@@ -169,10 +169,14 @@ export class SimDisk implements DataStore {
     return { lacking, older };
   }
 
-  async usage(): Promise<BlockStoreUsage> {
+  held(): { blocks: number; bytes: number } {
     let blocks = 0;
     for (const versions of this.blocks.values()) blocks += versions.size;
-    return { blocks, bytes: this.bytes, freeBytes: this.capacityBytes - this.bytes, totalBytes: this.capacityBytes };
+    return { blocks, bytes: this.bytes };
+  }
+
+  async usage(): Promise<BlockStoreUsage> {
+    return { ...this.held(), freeBytes: this.capacityBytes - this.bytes, totalBytes: this.capacityBytes };
   }
 
   async corrupt(key: string, version?: number): Promise<CorruptResult> {

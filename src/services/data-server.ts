@@ -82,7 +82,8 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
   };
   // A heartbeat answers from memory: the file system's figures (statfs, on the thread pool, which
   // a burst of writes keeps busy for seconds) are refreshed behind it at most once a second, so a
-  // loaded server is not taken for a hung one. Only the first heartbeat waits for them.
+  // loaded server is not taken for a hung one. Only the first heartbeat waits for them. The
+  // blocks and bytes held are counted in memory, so they are given as they are now.
   let usage: BlockStoreUsage | undefined;
   let usageAtMs = -Infinity;
   let refreshing: Promise<BlockStoreUsage> | undefined;
@@ -153,8 +154,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
         role: 'data',
         port: options.port(),
         pid: options.pid,
-        blocks: usage.blocks,
-        bytes: usage.bytes,
+        ...store.held(),
         freeBytes: usage.freeBytes,
         totalBytes: usage.totalBytes,
         uptimeMs: options.clock.nowMs() - startedAtMs,

@@ -528,6 +528,10 @@ export class BlockStore implements DataStore {
   }
 
   /** Blocks and data bytes held, and the file system's space. Errors: UNAVAILABLE (closed). */
+  held(): { blocks: number; bytes: number } {
+    return { blocks: this.index.blocks, bytes: this.index.bytes };
+  }
+
   usage(): Promise<BlockStoreUsage> {
     return this.track(async () => {
       const fsStats = await statfs(this.dir).catch((err: unknown) => {

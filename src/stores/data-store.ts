@@ -25,6 +25,8 @@ export interface DataStore {
   /** Which of these committed blocks are lacking here, and which keys hold older versions. */
   have(blocks: ReadonlyArray<{ key: string; version: number; checksum: string }>): { lacking: number[]; older: number[] };
   usage(): Promise<BlockStoreUsage>;
+  /** The blocks and bytes held now, from memory (usage() adds the file system's figures). */
+  held(): { blocks: number; bytes: number };
   /** Fault injection: garbles the stored bytes, keeping the recorded checksum. */
   corrupt(key: string, version?: number): Promise<CorruptResult>;
 }

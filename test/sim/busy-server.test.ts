@@ -17,6 +17,7 @@ import { SimDisk } from '../../sim/sim-disk.js';
 import { dataAccess } from '../../src/protocol/data-messages.js';
 import { seededRandom } from '../../src/common/random.js';
 import { createLogger } from '../../src/common/logger.js';
+import { checksumOf } from '../../src/common/checksum.js';
 
 const DEADLINE_MS = 10_000;
 
@@ -99,5 +100,12 @@ describe("a data server's heartbeat", () => {
       await beat(); // would time out (1 s) if it waited for the slow figures
     }
     assert.equal(statfsCalls, 2, 'one refresh in flight at a time, behind the heartbeats');
+    // The blocks held are counted in memory: a heartbeat gives them as they are now, while the
+    // file system's figures are still being refreshed.
+    const data = Buffer.from('a block');
+    await clock.await(disk.put('1:0', 7, checksumOf(data), data), 1_000);
+    const now = (await beat()) as { blocks: number; bytes: number };
+    assert.equal(now.blocks, 1);
+    assert.equal(now.bytes, data.length);
   });
 });
