@@ -431,6 +431,16 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     return this.space.usable(writableServers(this.membership).map((s) => s.id), this.options.writeQuorum);
   }
 
+  /** What a mount reads from and writes to itself (replicaTargets): the quorums and every
+   * writable server, `live` where reads count on it. */
+  replicaTargets(): { readQuorum: number; writeQuorum: number; servers: Array<{ id: string; host: string; port: number; live: boolean }> } {
+    return {
+      readQuorum: this.options.readQuorum,
+      writeQuorum: this.options.writeQuorum,
+      servers: writableServers(this.membership).map(({ id, host, port, state }) => ({ id, host, port, live: state === 'live' })),
+    };
+  }
+
   /** The data servers as status shows them. */
   dataServerStatus(): ServerStatus[] {
     return this.membership.servers.map((s) => {

@@ -318,14 +318,7 @@ export class Mediator {
       .register(mediatorMethods.statfs, (_a, ctx) => this.core.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
       .register(mediatorMethods.metaServer, () => ({ host: this.options.host, port: this.options.metaPort }))
-      .register(mediatorMethods.replicaTargets, () => ({
-        readQuorum: this.options.readQuorum,
-        writeQuorum: this.options.writeQuorum,
-        servers: this.core
-          .dataServerStatus()
-          .filter((s) => s.state === 'live' || s.state === 'healing')
-          .map(({ id, host, port, state }) => ({ id, host, port, live: state === 'live' })),
-      }))
+      .register(mediatorMethods.replicaTargets, () => this.core.replicaTargets())
       .register(mediatorMethods.reportReplicas, (a) => {
         this.core.replicasReported(a.replicas);
         return {};

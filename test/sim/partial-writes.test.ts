@@ -142,8 +142,8 @@ function counting(inner: ClosableChannel, calls: string[]): ClosableChannel {
   };
 }
 
-/** The mediator as a mount sees it: replicaTargets answered from the simulated mediator's
- * membership (as the real handler does, the first `listed()` servers only if given), and
+/** The mediator as a mount sees it: replicaTargets answered by the simulated mediator's core
+ * (as the real handler is; the first `listed()` servers only if given), and
  * reportReplicas handed to its core and kept in `reported`. */
 function simMediator(cluster: SimCluster, reported: ReplicaReport[] = [], listed?: () => number): RpcChannel {
   return {
@@ -155,11 +155,8 @@ function simMediator(cluster: SimCluster, reported: ReplicaReport[] = [], listed
         return {} as R;
       }
       assert.equal(m.name, mediatorMethods.replicaTargets.name);
-      const servers = cluster.core
-        .dataServerStatus()
-        .filter((s) => s.state === 'live' || s.state === 'healing')
-        .map(({ id, host, port, state }) => ({ id, host, port, live: state === 'live' }));
-      return { readQuorum: 2, writeQuorum: 2, servers: servers.slice(0, listed?.() ?? servers.length) } as R;
+      const targets = cluster.core.replicaTargets();
+      return { ...targets, servers: targets.servers.slice(0, listed?.() ?? targets.servers.length) } as R;
     },
     callWithPayload: () => Promise.reject(new Error('not used')),
   };
