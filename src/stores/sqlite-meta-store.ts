@@ -679,7 +679,6 @@ export class SqliteMetaStore implements MetaStore {
       const attr = this.requireInode(req.ino);
       this.requireResizable(attr);
       if (req.expect !== undefined && !this.alreadyCommitted(req)) this.requireExpected(attr, req.expect);
-      this.requireNewer(req);
       const size = Math.max(attr.size, req.sizeBytes);
       for (const block of req.blocks) {
         if (block.index * limits.blockSizeBytes + block.lengthBytes > size) {
@@ -699,18 +698,6 @@ export class SqliteMetaStore implements MetaStore {
     return req.blocks.length > 0 && req.blocks.every((b) => this.st.blockVersion.get(req.ino, b.index)?.version === b.version);
   }
 
-  /** STALE if a block would go back to an older version: each writer (the mediator, each mount)
-   * allocates from a batch of its own, so one planned from an older map could name a version
-   * below the one committed since (and a patch's base must lie below the patch). */
-  private requireNewer(req: CommitBlocksRequest): void {
-    for (const { index, version } of req.blocks) {
-      const current = this.st.blockVersion.get(req.ino, index)?.version ?? 0;
-      if (current > version) {
-        throw qfsError('STALE', `block ${index} of inode ${req.ino} is at version ${current}, newer than the ${version} committed`);
-      }
-    }
-  }
-
   /** STALE unless the inode has the expected size and block versions (0: no entry). */
   private requireExpected(attr: InodeAttr, expect: CommitExpectation): void {
     if (attr.size !== expect.sizeBytes) {
@@ -724,10 +711,17 @@ export class SqliteMetaStore implements MetaStore {
     }
   }
 
-  /** Writes one block-map entry; returns the version it replaced, if any other. */
+  /** Writes one block-map entry; returns the version it replaced, if any other. STALE if the
+   * block would go back to an older version (the transaction then commits nothing): each writer
+   * (the mediator, each mount) allocates from a batch of its own, so one planned from an older
+   * map could name a version below the one committed since, and a patch's base must lie below
+   * the patch. */
   private putBlock(ino: number, block: BlockRef): OrphanBlock[] {
     const previous = this.st.blockVersion.get(ino, block.index);
     const { index, version, checksum, lengthBytes } = block;
+    if (previous !== undefined && previous.version > version) {
+      throw qfsError('STALE', `block ${index} of inode ${ino} is at version ${previous.version}, newer than the ${version} committed`);
+    }
     this.st.blockUpsert.run({ ino, idx: index, version, checksum, length_bytes: lengthBytes });
     return previous === undefined || previous.version === version ? [] : [{ ino, index, version: previous.version }];
   }

@@ -345,8 +345,9 @@ describe('block versions only grow', () => {
     const { store } = memoryStore();
     const f = file(store, ROOT_INO, 'f');
     store.commitBlocks({ ino: f.ino, blocks: [block(0, 20_001, 5)], sizeBytes: 5, time: { sec: 9, nsec: 0 } });
-    // Another writer planned from the map before that commit, from a batch of lower versions.
-    expectCode(() => store.commitBlocks({ ino: f.ino, blocks: [block(0, 7, 6), block(1, 8, 6)], sizeBytes: BLOCK + 6, time: { sec: 10, nsec: 0 } }), 'STALE');
+    // Another writer planned from the map before that commit, from a batch of lower versions
+    // (the new block 1 comes first: it must not stay when block 0 is refused).
+    expectCode(() => store.commitBlocks({ ino: f.ino, blocks: [block(1, 8, 6), block(0, 7, 6)], sizeBytes: BLOCK + 6, time: { sec: 10, nsec: 0 } }), 'STALE');
     assert.deepEqual(store.getBlocks(f.ino, 0, 2).map((b) => b.version), [20_001]);
     assert.equal(store.getattr(f.ino).size, 5);
     store.commitBlocks({ ino: f.ino, blocks: [block(0, 20_001, 5)], sizeBytes: 5, time: { sec: 9, nsec: 0 } });
