@@ -250,6 +250,8 @@ export const limits = {
   mountMergeBlockCacheBytes: 16 * MiB,
   /** Replica problems one report from a mount to the mediator carries; more go in several. */
   maxReplicaReports: 1024,
+  /** A report the mediator did not take is sent again after this long. */
+  mountReplicaReportRetryMs: 1_000,
   /** Replica problems a mount keeps to report while the mediator cannot be reached; past this
    * the newest are dropped (the scrubber finds them). */
   mountReplicaReportsKept: 65_536,

@@ -18,8 +18,6 @@ export interface ReplicaReport {
   kind: 'missed' | 'bad';
 }
 
-const RETRY_MS = 1_000;
-
 export class ReplicaReports {
   private readonly queue: ReplicaReport[] = [];
   private sending = false;
@@ -77,7 +75,7 @@ export class ReplicaReports {
         this.dropped += batch.length;
         this.queue.splice(0, batch.length);
       }
-      this.schedule(RETRY_MS);
+      this.schedule(limits.mountReplicaReportRetryMs);
       return;
     }
     this.sending = false;
