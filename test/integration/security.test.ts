@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,9 +26,11 @@ import { CLI, runCli, startCluster, type CliResult, type Cluster } from '../help
 const execFileAsync = promisify(execFile);
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
-/** The CLI as the other user runs it. As root: through a bind mount of the checkout on a
- * directory anyone may enter, since the checkout may sit where only its owner can (a 0700
- * temporary directory, /root): what is tested is the credentials, not the checkout's path. */
+/** The CLI as the other user runs it. As root: through bind mounts of what it needs from the
+ * checkout in a directory anyone may enter, since the checkout may sit where only its owner can
+ * (a 0700 temporary directory, /root): what is tested is the credentials, not the checkout's
+ * path. Each part is mounted on its own (a bind mount of the checkout itself keeps its 0700). */
+const CHECKOUT_PARTS = ['package.json', 'dist', 'node_modules', 'native'];
 let cliForOther = CLI;
 
 /** Runs the CLI as another local user: nobody when we are root; otherwise this user with an
@@ -90,7 +92,12 @@ describe('security: authentication and roles', () => {
       const checkout = path.resolve(path.dirname(CLI), '../../..'); // dist/src/cli/main.js
       publicView = await mkdtemp(path.join(os.tmpdir(), 'qfs-checkout-'));
       await chmod(publicView, 0o755);
-      await execFileAsync('mount', ['--bind', checkout, publicView]);
+      for (const part of CHECKOUT_PARTS) {
+        const at = path.join(publicView, part);
+        if (part.endsWith('.json')) await writeFile(at, '');
+        else await mkdir(at);
+        await execFileAsync('mount', ['--bind', path.join(checkout, part), at]);
+      }
       cliForOther = path.join(publicView, path.relative(checkout, CLI));
     }
     cluster = await startCluster({ readQuorum: 1, writeQuorum: 2, dataServers: 2, faultInjection: true });
@@ -107,8 +114,13 @@ describe('security: authentication and roles', () => {
     await cluster?.stop();
     if (home) await rm(home, { recursive: true, force: true });
     if (publicView) {
-      await execFileAsync('umount', [publicView]).catch(() => execFileAsync('umount', ['-l', publicView!]));
-      await rm(publicView, { recursive: true, force: true });
+      // Never a recursive removal here: through a mount still in place it would reach the checkout.
+      for (const part of CHECKOUT_PARTS) {
+        const at = path.join(publicView, part);
+        await execFileAsync('umount', [at]).catch(() => execFileAsync('umount', ['-l', at]));
+        await (part.endsWith('.json') ? unlink(at) : rmdir(at));
+      }
+      await rmdir(publicView);
     }
   });
 
