@@ -4,6 +4,7 @@
 // network. The cluster exposes the levers the fault schedule pulls and the ground truth the
 // checker reads; it decides nothing itself.
 
+import { asyncMetaStore } from '../src/stores/meta-store.js';
 import { pino, type Logger } from 'pino';
 import { seededRandom, type Random } from '../src/common/random.js';
 import { limits } from '../src/common/limits.js';
@@ -175,7 +176,7 @@ export class SimCluster {
       plant(metaRegistry, 'commitBlocks', (a, real) => (forget() < 0.5 ? { attr: store.getattr(a.ino), orphans: [] } : real()));
     }
     if (options.plantedBug === 'ignore-holds') plant(metaRegistry, 'hold', (a) => store.getattr(a.ino));
-    registerMetaHandlers(metaRegistry, this.metaStore, 1);
+    registerMetaHandlers(metaRegistry, asyncMetaStore(this.metaStore), 1);
     this.metaEndpoint = { name: 'meta', registry: metaRegistry, up: () => this.metaUp, partitioned: () => false, epoch: () => 0 };
     this.mediatorRandom = seededRandom(options.seed * 7 + 3);
     this.incarnation = this.newMediator();

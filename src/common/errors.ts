@@ -29,6 +29,7 @@ const ERROR_CODES = [
   'NOT_SUPPORTED', // valid but not implemented by this peer
   'INCOMPLETE', // a heal or scrub pass ended without doing all it had to (it is retried)
   'STALE', // a conditional commit found the inode changed since the write was planned; nothing committed
+  'NOT_LEADER', // this mediator (or its metadata server) does not lead the cluster now: ask another
   'ADDRESS_IN_USE', // a server was to listen on a port that something else holds
   'INTERNAL', // a bug: an invariant failed
 ] as const;

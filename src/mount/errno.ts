@@ -33,6 +33,7 @@ const ERRNO_OF_CODE: Readonly<Record<ErrorCode, ErrnoName>> = {
   NOT_SUPPORTED: 'EOPNOTSUPP',
   INCOMPLETE: 'EIO',
   STALE: 'ESTALE',
+  NOT_LEADER: 'EIO',
   ADDRESS_IN_USE: 'EADDRINUSE',
   INTERNAL: 'EIO',
 };

@@ -25,7 +25,7 @@ import { limits } from '../common/limits.js';
 import { PayloadReply, RpcServer, type RequestContext, type RpcConnection } from '../transport/rpc-server.js';
 import type { HandlerOf, HandlerRegistry } from '../transport/handler-registry.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
-import type { MetaStore } from '../stores/meta-store.js';
+import { asyncMetaStore, type AsyncMetaStore } from '../stores/meta-store.js';
 import { SqliteMetaStore } from '../stores/sqlite-meta-store.js';
 
 export interface MetaServerOptions {
@@ -38,13 +38,13 @@ export interface MetaServerOptions {
 
 export class MetaServer {
   private constructor(
-    private readonly store: MetaStore,
+    private readonly store: AsyncMetaStore,
     private readonly rpc: RpcServer,
     readonly address: Address,
   ) {}
 
   static async start(options: MetaServerOptions): Promise<MetaServer> {
-    const store = SqliteMetaStore.open(path.join(options.dir, 'meta.sqlite'));
+    const store = asyncMetaStore(SqliteMetaStore.open(path.join(options.dir, 'meta.sqlite')));
     const rpc = new RpcServer({
       name: 'metadata server',
       security: options.security,
@@ -60,19 +60,19 @@ export class MetaServer {
       const address = await rpc.listen(options.address);
       return new MetaServer(store, rpc, address);
     } catch (err) {
-      store.close();
+      await store.close();
       throw err;
     }
   }
 
   async close(): Promise<void> {
     await this.rpc.close();
-    this.store.close();
+    await this.store.close();
   }
 }
 
 /** Binds every metadata method to the store (a simulation binds them to its in-process server). */
-export function registerMetaHandlers(rpc: HandlerRegistry, store: MetaStore, pid: number = process.pid): void {
+export function registerMetaHandlers(rpc: HandlerRegistry, store: AsyncMetaStore, pid: number = process.pid): void {
   const ns = namespaceMethods;
   const internal = metaInternalMethods;
   rpc
@@ -81,43 +81,46 @@ export function registerMetaHandlers(rpc: HandlerRegistry, store: MetaStore, pid
     .register(ns.create, (a) => store.create(a))
     .register(ns.mkdir, (a) => store.mkdir(a.parent, a.name, a.mode, a.caller))
     .register(ns.symlink, (a) => store.symlink(a.parent, a.name, a.target, a.caller))
-    .register(ns.readlink, (a) => ({ target: store.readlink(a.ino) }))
+    .register(ns.readlink, async (a) => ({ target: await store.readlink(a.ino) }))
     .register(ns.link, (a) => store.link(a.ino, a.newParent, a.newName))
     .register(ns.unlink, (a) => store.unlink(a.parent, a.name))
     .register(ns.rmdir, (a) => store.rmdir(a.parent, a.name))
-    .register(ns.rename, (a) => ({
-      replaced: store.rename(a.oldParent, a.oldName, a.newParent, a.newName, a.flags) ?? undefined,
+    .register(ns.rename, async (a) => ({
+      replaced: (await store.rename(a.oldParent, a.oldName, a.newParent, a.newName, a.flags)) ?? undefined,
     }))
-    .register(ns.readdir, (a) => ({ entries: store.readdir(a.ino, a.cookie, a.limit) }))
-    .register(ns.readdirplus, (a) => ({
-      entries: store.readdir(a.ino, a.cookie, a.limit).map((entry) => ({ entry, attr: store.getattr(entry.ino) })),
-    }))
-    .register(ns.setxattr, (a) => {
-      store.setxattr(a.ino, a.name, a.value, a.flags);
+    .register(ns.readdir, async (a) => ({ entries: await store.readdir(a.ino, a.cookie, a.limit) }))
+    .register(ns.readdirplus, async (a) => {
+      const entries = await store.readdir(a.ino, a.cookie, a.limit);
+      return { entries: await Promise.all(entries.map(async (entry) => ({ entry, attr: await store.getattr(entry.ino) }))) };
+    })
+    .register(ns.setxattr, async (a) => {
+      await store.setxattr(a.ino, a.name, a.value, a.flags);
       return {};
     })
-    .register(ns.getxattr, (a) => ({ value: store.getxattr(a.ino, a.name) }))
-    .register(ns.listxattr, (a) => ({ names: store.listxattr(a.ino) }))
-    .register(ns.removexattr, (a) => {
-      store.removexattr(a.ino, a.name);
+    .register(ns.getxattr, async (a) => ({ value: await store.getxattr(a.ino, a.name) }))
+    .register(ns.listxattr, async (a) => ({ names: await store.listxattr(a.ino) }))
+    .register(ns.removexattr, async (a) => {
+      await store.removexattr(a.ino, a.name);
       return {};
     })
     .register(ns.statfs, () => store.statfs())
-    .register(ns.markAccess, (a) => ({ marked: store.markAccess(a.ino, a.now) }))
+    .register(ns.markAccess, async (a) => ({ marked: await store.markAccess(a.ino, a.now) }))
     .register(internal.setattr, (a) => store.setattr(a.ino, a.attr, a.now))
-    .register(internal.getBlocks, (a) => ({
-      attr: store.getattr(a.ino),
-      blocks: store.getBlocks(a.ino, a.fromIndex, a.toIndex),
-    }))
+    .register(internal.getBlocks, async (a) => {
+      // The attributes first: a map read after them is as new or newer, so a block within the
+      // size read is never taken for a hole (the etcd engine reads each at its own revision).
+      const attr = await store.getattr(a.ino);
+      return { attr, blocks: await store.getBlocks(a.ino, a.fromIndex, a.toIndex) };
+    })
     .register(internal.commitBlocks, (a) => store.commitBlocks(a))
-    .register(internal.reserveVersions, (a) => ({ first: store.reserveVersions(a.count) }))
-    .register(internal.listBlocks, (a) => ({ blocks: store.listBlocks(a.afterIno, a.afterIndex, a.limit) }))
-    .register(internal.committedVersions, (a) => ({ versions: store.committedVersions(a.blocks) }))
+    .register(internal.reserveVersions, async (a) => ({ first: await store.reserveVersions(a.count) }))
+    .register(internal.listBlocks, async (a) => ({ blocks: await store.listBlocks(a.afterIno, a.afterIndex, a.limit) }))
+    .register(internal.committedVersions, async (a) => ({ versions: await store.committedVersions(a.blocks) }))
     .register(internal.counts, () => store.counts())
     .register(internal.hold, (a) => store.hold(a.session, a.ino))
-    .register(internal.release, (a) => ({ orphans: store.release(a.session, a.ino) }))
+    .register(internal.release, async (a) => ({ orphans: await store.release(a.session, a.ino) }))
     .register(internal.setHolds, (a) => store.setHolds(a.session, a.inos))
-    .register(internal.holdSessions, () => ({ sessions: store.holdSessions() }))
+    .register(internal.holdSessions, async () => ({ sessions: await store.holdSessions() }))
     .register(internal.ping, () => ({ pid }));
 }
 

@@ -151,3 +151,44 @@ export interface MetaStore {
   takeStartupOrphans(): OrphanBlock[];
   close(): void;
 }
+
+/** A metadata store whose transactions may wait (on a network: the etcd engine). Same methods,
+ * same promises, each resolving once its transaction has committed. */
+export type AsyncMetaStore = {
+  [K in keyof MetaStore]: MetaStore[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
+
+/** The leader's fence: a commit is made only while the key `key` exists with this create
+ * revision (the leader's election key, which lives as long as its lease). */
+export interface Fence {
+  key: string;
+  createRevision: string;
+}
+
+/** A store that commits only under a fence (the etcd engine: it takes the leader's fence from its
+ * mediator and refuses changes, NOT_LEADER, without one or once it is gone). */
+export interface FencedMetaStore extends AsyncMetaStore {
+  setFence(fence: Fence | undefined): void;
+}
+
+export function isFenced(store: AsyncMetaStore): store is FencedMetaStore {
+  return typeof (store as Partial<FencedMetaStore>).setFence === 'function';
+}
+
+/** A synchronous store (SQLite) behind the asynchronous interface: each call runs at once, in the
+ * order made, and its result or error is handed back as a promise. */
+export function asyncMetaStore(store: MetaStore): AsyncMetaStore {
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      const value: unknown = Reflect.get(target, name, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        try {
+          return Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      };
+    },
+  }) as unknown as AsyncMetaStore;
+}
