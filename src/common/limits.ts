@@ -129,6 +129,11 @@ export const limits = {
   rpcRetryBackoffMs: [20, 50, 100, 200, 400],
   /** Deadline of connecting to a peer. */
   connectTimeoutMs: 2_000,
+  /** A client given several addresses of one service (mediators) waits this long, by round (the
+   * last repeats), once every address answered NOT_LEADER or failed, before it goes round again;
+   * it takes at most maxPeerAddresses of them. */
+  failoverRoundBackoffMs: [50, 100, 200, 400],
+  maxPeerAddresses: 16,
   /** Data servers are pinged this often by the mediator. */
   heartbeatIntervalMs: 200,
   /** How old the space figures a data server's heartbeat reports may be (they are refreshed
