@@ -288,4 +288,26 @@ export const limits = {
   repairPollIntervalMs: 250,
   /** Without a terminal, a waiting heal or scrub command prints progress at most this often. */
   repairProgressLineIntervalMs: 1_000,
+
+  // ---- etcd engine (EtcdMetaStore): within etcd's default 128 operations and 1.5 MiB a request ----
+  /** Deadline of each etcd call; past it the store fails TIMEOUT. */
+  etcdCallTimeoutMs: 5_000,
+  /** Times a transaction is tried when other writers changed what it read; then UNAVAILABLE. */
+  etcdTxnAttempts: 16,
+  /** Backoff before a retry: a random wait up to this times the attempt number. */
+  etcdTxnBackoffMs: 4,
+  /** Block-map entries per etcd key: a 1,024-block commit writes 16 chunk keys. */
+  etcdBlocksPerChunk: 64,
+  /** Chunk keys one commitBlocks may write (its blocks scattered wider: INVALID). */
+  etcdMaxChunksPerCommit: 100,
+  /** Keys read per etcd range call: bounds what one call holds in memory. */
+  etcdRangePageKeys: 512,
+  /** Inode numbers a process takes from the shared counter at once. */
+  etcdInodeBatch: 256,
+  /** Counter shards for the inode, block and byte totals (a change picks one at random). */
+  etcdCounterShards: 16,
+  /** Holds set per transaction by setHolds (two keys each). */
+  etcdHoldsPerTxn: 40,
+  /** Holds dropped per transaction by setHolds (each may delete an inode). */
+  etcdDropsPerTxn: 12,
 } as const;
