@@ -30,6 +30,13 @@ export interface ServerRecord {
 
 export interface MembershipState {
   servers: ServerRecord[];
+  /** Data servers that joined as standbys (--spare): the first replacement of a failed server. */
+  standbys: Array<{ id: string; host: string; port: number }>;
+  /** Where a replacement on a spare port runs: this mediator's host. */
+  host: string;
+  /** Servers this mediator does not run are replaced too (a cluster of joined servers, --etcd);
+   * otherwise only its own children are. */
+  replaceRemote: boolean;
   /** Spare ports not yet used, in the order they are taken. */
   sparePorts: number[];
   missesBeforeDown: number;
@@ -43,10 +50,15 @@ export type MembershipEvent =
   | { type: 'processExited'; id: string; reason: string }
   /** A process could not be started for this server; `portInUse`: its port was taken. */
   | { type: 'spawnFailed'; id: string; reason: string; portInUse: boolean }
-  | { type: 'healed'; id: string };
+  | { type: 'healed'; id: string }
+  /** A data server joined the cluster (a new member, or a standby with `spare`). */
+  | { type: 'joined'; id: string; host: string; port: number; spare: boolean };
 
 export type MembershipAction =
   | { type: 'spawnReplacement'; replaces: string; host: string; port: number }
+  /** The standby `id` takes the place of `replaces` (it is healed as a replacement is). */
+  | { type: 'promoteStandby'; replaces: string; id: string }
+  | { type: 'serverJoined'; id: string; spare: boolean }
   | { type: 'stopProcess'; id: string }
   | { type: 'serverDown'; id: string; reason: string }
   | { type: 'serverLive'; id: string }
@@ -72,9 +84,13 @@ export function initialMembership(
   servers: Array<{ host: string; port: number; local: boolean }>,
   sparePorts: number[],
   missesBeforeDown: number,
+  where: { host: string; replaceRemote: boolean } = { host: servers[0]?.host ?? '127.0.0.1', replaceRemote: false },
 ): MembershipState {
-  const used = new Set(servers.map((s) => s.port));
+  const used = new Set(servers.filter((s) => s.host === where.host || s.local).map((s) => s.port));
   return {
+    standbys: [],
+    host: where.host,
+    replaceRemote: where.replaceRemote,
     servers: servers.map((s) => ({
       id: `${s.host}:${s.port}`,
       host: s.host,
@@ -104,7 +120,32 @@ export function watchedServers(state: MembershipState): ServerRecord[] {
   return state.servers.filter((s) => s.state !== 'replaced');
 }
 
+/** A membership as kept (in etcd) and taken over by another mediator: what it knew of each
+ * server, none of them its own children; replacements go to its own spare ports. A server that
+ * was still starting or being healed starts again (it is healed once it answers). */
+export function takenOverMembership(
+  kept: { servers: ServerRecord[]; standbys: MembershipState['standbys'] },
+  sparePorts: number[],
+  missesBeforeDown: number,
+  host: string,
+): MembershipState {
+  const servers = kept.servers.map((s): ServerRecord => ({
+    ...s,
+    local: false,
+    missedHeartbeats: 0,
+    state: s.state === 'live' || s.state === 'replaced' || s.state === 'down' ? s.state : 'starting',
+  }));
+  const used = new Set(servers.filter((s) => s.host === host).map((s) => s.port));
+  return { servers, standbys: kept.standbys, host, replaceRemote: true, sparePorts: sparePorts.filter((p) => !used.has(p)), missesBeforeDown, sparesExhaustedReported: false };
+}
+
+/** What is kept of a membership for another mediator to take over. */
+export function keptMembership(state: MembershipState): { servers: ServerRecord[]; standbys: MembershipState['standbys'] } {
+  return { servers: state.servers, standbys: state.standbys };
+}
+
 export function step(state: MembershipState, event: MembershipEvent): StepResult {
+  if (event.type === 'joined') return join(state, event);
   const index = state.servers.findIndex((s) => s.id === event.id);
   if (index < 0) return { state, actions: [] };
   const server = state.servers[index]!;
@@ -139,13 +180,40 @@ export function step(state: MembershipState, event: MembershipEvent): StepResult
   }
 }
 
-/** Marks a server down and, if it is ours, replaces it on the next spare port. */
+/** A server known already (it restarted and joined again) changes nothing: heartbeats follow it. */
+function join(state: MembershipState, event: { id: string; host: string; port: number; spare: boolean }): StepResult {
+  if (state.servers.some((s) => s.id === event.id) || state.standbys.some((s) => s.id === event.id)) return { state, actions: [] };
+  const { id, host, port } = event;
+  const actions: MembershipAction[] = [{ type: 'serverJoined', id, spare: event.spare }];
+  if (event.spare) {
+    // A standby is taken at once if a failed server waits for a replacement.
+    const waiting = state.servers.findIndex((s) => s.state === 'down' && s.replacedBy === undefined);
+    const next = { ...state, standbys: [...state.standbys, { id, host, port }] };
+    if (waiting < 0) return { state: next, actions };
+    const replaced = fail(next, waiting, state.servers[waiting]!.downReason ?? 'down');
+    return { state: replaced.state, actions: [...actions, ...replaced.actions] };
+  }
+  const server: ServerRecord = { id, host, port, state: 'starting', local: false, missedHeartbeats: 0 };
+  return { state: { ...state, servers: [...state.servers, server] }, actions };
+}
+
+/** Marks a server down and, if it is ours (or any, with replaceRemote), replaces it: with a
+ * standby if one joined, else on the next spare port. */
 function fail(state: MembershipState, index: number, reason: string): StepResult {
   const server = state.servers[index]!;
   const actions: MembershipAction[] = [];
   if (server.state !== 'down') actions.push({ type: 'serverDown', id: server.id, reason });
-  if (!server.local) {
+  if (!server.local && !state.replaceRemote) {
     return withServer(state, index, { ...server, state: 'down', downReason: reason }, actions);
+  }
+  const [standby, ...otherStandbys] = state.standbys;
+  if (standby) {
+    const replacement: ServerRecord = { ...standby, state: 'starting', local: false, missedHeartbeats: 0, replaces: server.id };
+    actions.push({ type: 'stopProcess', id: server.id });
+    actions.push({ type: 'promoteStandby', replaces: server.id, id: standby.id });
+    const servers = state.servers.map((s, i) => (i === index ? { ...s, state: 'replaced' as const, replacedBy: standby.id, downReason: reason } : s));
+    servers.push(replacement);
+    return { state: { ...state, servers, standbys: otherStandbys }, actions };
   }
   const [port, ...rest] = state.sparePorts;
   if (port === undefined) {
@@ -155,8 +223,8 @@ function fail(state: MembershipState, index: number, reason: string): StepResult
     return next;
   }
   const replacement: ServerRecord = {
-    id: `${server.host}:${port}`,
-    host: server.host,
+    id: `${state.host}:${port}`,
+    host: state.host,
     port,
     state: 'starting',
     local: true,
@@ -164,7 +232,7 @@ function fail(state: MembershipState, index: number, reason: string): StepResult
     replaces: server.id,
   };
   actions.push({ type: 'stopProcess', id: server.id });
-  actions.push({ type: 'spawnReplacement', replaces: server.id, host: server.host, port });
+  actions.push({ type: 'spawnReplacement', replaces: server.id, host: state.host, port });
   const servers = state.servers.map((s, i) =>
     i === index ? { ...s, state: 'replaced' as const, replacedBy: replacement.id, downReason: reason } : s,
   );

@@ -16,7 +16,7 @@ import type { BlockRef, InodeAttr, OrphanBlock, StatFs } from '../common/types.j
 import { blockKey } from '../common/types.js';
 import { blockCount } from '../core/block-math.js';
 import { statFsWithSpace } from '../core/capacity.js';
-import { initialMembership, liveServers, step, watchedServers, writableServers, type MembershipAction, type MembershipEvent, type MembershipState, type ServerRecord, type SpawnFailure } from '../core/membership.js';
+import { initialMembership, keptMembership, liveServers, step, watchedServers, writableServers, type MembershipAction, type MembershipEvent, type MembershipState, type ServerRecord, type SpawnFailure } from '../core/membership.js';
 import { copyVerdict } from '../core/repair-plan.js';
 import { orphanDeletions } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
@@ -70,6 +70,14 @@ export interface MediatorCoreOptions {
   blockCacheBytes?: number;
   /** Called once a replacement data server serves (the shell rewrites the owner credentials). */
   onReplacementStarted?: () => Promise<void>;
+  /** The membership to start from instead of `dataPorts` (a leader taking over one kept in
+   * etcd); none of its servers is spawned here. */
+  membership?: MembershipState;
+  /** Called with what to keep of the membership after each change (a leader keeps it in etcd). */
+  onMembershipChanged?: (kept: ReturnType<typeof keptMembership>) => void;
+  /** Writes wait, up to their deadline, for enough writable servers even when no replacement is
+   * starting (servers join a cluster on etcd over time). */
+  waitForServers?: boolean;
 }
 
 interface Counters {
@@ -112,7 +120,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     this.log = world.logger;
     this.clock = world.clock;
     const servers = options.dataPorts.map((port) => ({ host: options.host, port, local: true }));
-    this.membership = initialMembership(servers, options.sparePorts, limits.heartbeatMissesBeforeDown);
+    this.membership = options.membership ?? initialMembership(servers, options.sparePorts, limits.heartbeatMissesBeforeDown);
     this.replicator = new Replicator({
       readQuorum: options.readQuorum,
       writeQuorum: options.writeQuorum,
@@ -169,7 +177,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
   /** Starts the data servers, waits for one heartbeat round, then watches them. */
   async start(): Promise<void> {
     await Promise.all(
-      this.membership.servers.map(async (server) => {
+      this.membership.servers.filter((s) => s.local && s.state !== 'replaced').map(async (server) => {
         const child = await this.world.spawnData(server.port, false);
         this.runtimeOf(server.id).child = child;
         this.watchExit(server.id, child);
@@ -206,8 +214,21 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
 
   private apply(event: MembershipEvent): void {
     const { state, actions } = step(this.membership, event);
+    const changed = state !== this.membership;
     this.membership = state;
     for (const action of actions) this.carryOut(action);
+    if (changed) this.options.onMembershipChanged?.(keptMembership(state));
+  }
+
+  /** A data server joined the cluster (joins kept in etcd, read by the leader). */
+  joined(server: { host: string; port: number; spare: boolean }): void {
+    if (this.stopping) return;
+    this.apply({ type: 'joined', id: `${server.host}:${server.port}`, ...server });
+  }
+
+  /** Every server as kept, for the first write of a leader's term. */
+  get keptMembership(): ReturnType<typeof keptMembership> {
+    return keptMembership(this.membership);
   }
 
   private carryOut(action: MembershipAction): void {
@@ -233,6 +254,15 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       }
       case 'spawnReplacement':
         void this.replace(action.replaces, action.port);
+        return;
+      case 'promoteStandby':
+        this.counters.replacements++;
+        this.log.info({ replaces: action.replaces, server: action.id }, 'a standby data server replaces a failed one');
+        void this.heartbeat(action.id);
+        return;
+      case 'serverJoined':
+        this.log.info({ server: action.id, spare: action.spare }, action.spare ? 'a standby data server joined' : 'a data server joined');
+        if (!action.spare) void this.heartbeat(action.id);
         return;
       case 'replacementMoved': {
         const { replaces, failure, toPort } = action;
@@ -340,7 +370,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
   private async awaitLive(count: number, deadlineMs: number): Promise<boolean> {
     for (;;) {
       if (writableServers(this.membership).length >= count) return true;
-      const replacing = this.membership.servers.some((s) => s.state === 'starting');
+      const replacing = this.options.waitForServers || this.membership.servers.some((s) => s.state === 'starting');
       if (!replacing || this.stopping || this.clock.nowMs() + limits.liveWaitPollMs >= deadlineMs) return false;
       await this.clock.sleep(limits.liveWaitPollMs);
     }

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initialMembership, liveServers, step, writableServers, type MembershipEvent, type MembershipState } from '../../src/core/membership.js';
+import { initialMembership, keptMembership, liveServers, step, takenOverMembership, writableServers, type MembershipEvent, type MembershipState } from '../../src/core/membership.js';
 
 function run(state: MembershipState, events: MembershipEvent[]) {
   const actions = [];
@@ -146,5 +146,58 @@ describe('membership', () => {
     assert.equal(r.state.servers[0]!.state, 'down');
     assert.ok(!r.actions.some((a) => a.type === 'spawnReplacement'));
     assert.equal(run(r.state, [{ type: 'heartbeatOk', id: '10.0.0.9:7000' }]).state.servers[0]!.state, 'healing');
+  });
+});
+
+describe('joined servers and standbys (a cluster on etcd)', () => {
+  const cluster = () => initialMembership([], [61000, 61001], 1, { host: '10.0.0.5', replaceRemote: true });
+
+  it('a joined server is watched, healed and then live; joining again changes nothing', () => {
+    let state = cluster();
+    const join = { type: 'joined' as const, id: '10.0.0.1:7000', host: '10.0.0.1', port: 7000, spare: false };
+    let r = step(state, join);
+    assert.deepEqual(r.actions, [{ type: 'serverJoined', id: '10.0.0.1:7000', spare: false }]);
+    state = r.state;
+    r = step(state, join);
+    assert.equal(r.state, state);
+    state = run(state, [{ type: 'heartbeatOk', id: '10.0.0.1:7000' }, { type: 'healed', id: '10.0.0.1:7000' }]).state;
+    assert.deepEqual(liveServers(state).map((s) => s.id), ['10.0.0.1:7000']);
+  });
+
+  it('a failed remote server is replaced by a standby first, then on this mediator\'s spare ports', () => {
+    let state = cluster();
+    for (const port of [7000, 7001]) {
+      state = step(state, { type: 'joined', id: `10.0.0.1:${port}`, host: '10.0.0.1', port, spare: false }).state;
+      state = run(state, [{ type: 'heartbeatOk', id: `10.0.0.1:${port}` }, { type: 'healed', id: `10.0.0.1:${port}` }]).state;
+    }
+    state = step(state, { type: 'joined', id: '10.0.0.2:7000', host: '10.0.0.2', port: 7000, spare: true }).state;
+    let r = step(state, { type: 'heartbeatFailed', id: '10.0.0.1:7000', reason: 'cut' });
+    assert.ok(r.actions.some((a) => a.type === 'promoteStandby' && a.id === '10.0.0.2:7000' && a.replaces === '10.0.0.1:7000'));
+    assert.equal(r.state.standbys.length, 0);
+    state = r.state;
+    r = step(state, { type: 'heartbeatFailed', id: '10.0.0.1:7001', reason: 'cut' });
+    const spawn = r.actions.find((a) => a.type === 'spawnReplacement');
+    assert.deepEqual(spawn, { type: 'spawnReplacement', replaces: '10.0.0.1:7001', host: '10.0.0.5', port: 61000 });
+    assert.equal(r.state.servers.find((s) => s.id === '10.0.0.5:61000')?.state, 'starting');
+  });
+
+  it('a standby that joins while a failed server waits replaces it at once', () => {
+    let state = initialMembership([], [], 1, { host: '10.0.0.5', replaceRemote: true });
+    state = step(state, { type: 'joined', id: '10.0.0.1:7000', host: '10.0.0.1', port: 7000, spare: false }).state;
+    state = run(state, [{ type: 'heartbeatOk', id: '10.0.0.1:7000' }, { type: 'heartbeatFailed', id: '10.0.0.1:7000', reason: 'gone' }]).state;
+    assert.equal(state.servers[0]!.state, 'down');
+    const r = step(state, { type: 'joined', id: '10.0.0.3:7000', host: '10.0.0.3', port: 7000, spare: true });
+    assert.ok(r.actions.some((a) => a.type === 'promoteStandby' && a.id === '10.0.0.3:7000'));
+    assert.equal(r.state.servers[0]!.state, 'replaced');
+  });
+
+  it('a membership taken over keeps live servers live, starts the others again and owns none', () => {
+    let state = initialMembership([{ host: '10.0.0.5', port: 60000, local: true }, { host: '10.0.0.1', port: 7000, local: false }], [], 1, { host: '10.0.0.5', replaceRemote: true });
+    state = run(state, [{ type: 'heartbeatOk', id: '10.0.0.5:60000' }, { type: 'healed', id: '10.0.0.5:60000' }, { type: 'heartbeatOk', id: '10.0.0.1:7000' }]).state;
+    const taken = takenOverMembership(keptMembership(state), [60000, 60001], 1, '10.0.0.6');
+    assert.deepEqual(taken.servers.map((s) => [s.id, s.state, s.local]), [['10.0.0.5:60000', 'live', false], ['10.0.0.1:7000', 'starting', false]]);
+    assert.deepEqual(taken.sparePorts, [60000, 60001]); // another host's ports are not this one's
+    const r = step(taken, { type: 'heartbeatFailed', id: '10.0.0.5:60000', reason: 'host gone' });
+    assert.ok(r.actions.some((a) => a.type === 'spawnReplacement' && a.host === '10.0.0.6'));
   });
 });
