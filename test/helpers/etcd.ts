@@ -4,6 +4,7 @@
 // removed. Ready when the member logs that it serves clients.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -63,7 +64,8 @@ export class EtcdMember {
       '--initial-advertise-peer-urls', peer(spec),
       '--initial-cluster', members.map((m) => `${m.name}=${peer(m)}`).join(','),
       '--initial-cluster-state', 'new',
-      '--initial-cluster-token', path.basename(dataDir),
+      // One token for every member of a cluster (its peers' addresses name it).
+      '--initial-cluster-token', `qfs-${createHash('sha256').update(members.map(peer).join(',')).digest('hex').slice(0, 16)}`,
       // Test-sized timing: a lost leader is noticed in about a second, not five.
       '--heartbeat-interval', '100',
       '--election-timeout', '1000',
@@ -115,28 +117,15 @@ export class EtcdMember {
 /**
  * Starts every member of a new cluster at once: each waits for a quorum of the others before it
  * serves, so one after another would never finish. If any fails, the ones that started are stopped.
- * start() takes the cluster token from the data directory's name, so every member's directory here
- * has the same, per-cluster unique name (one parent directory per member); stop() removes the parent.
  */
 export async function startEtcdCluster(specs: EtcdMemberSpec[]): Promise<EtcdMember[]> {
-  const token = `qfs-etcd-cluster-${process.pid}-${Date.now().toString(36)}-${(clustersStarted++).toString(36)}`;
-  const parents = await Promise.all(specs.map((s) => mkdtemp(path.join(tmpdir(), `qfs-etcd-${s.name}-`))));
-  const started = await Promise.allSettled(specs.map((spec, i) => EtcdMember.start(spec, specs, path.join(parents[i]!, token))));
+  const started = await Promise.allSettled(specs.map((spec) => EtcdMember.start(spec, specs)));
   const members = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  for (const member of members) {
-    const stopMember = member.stop.bind(member);
-    member.stop = async () => {
-      await stopMember();
-      await rm(path.dirname(member.dir), { recursive: true, force: true });
-    };
-  }
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     await Promise.all(members.map((m) => m.stop()));
-    await Promise.all(parents.map((p) => rm(p, { recursive: true, force: true })));
     throw failed.reason;
   }
   return members;
 }
 
-let clustersStarted = 0;
