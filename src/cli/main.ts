@@ -27,7 +27,7 @@ function buildProgram(): Command {
     .argument('<Qr>', 'read quorum')
     .argument('<Qw>', 'write quorum')
     .argument('<meta_port>', 'metadata server port')
-    .argument('<data_port...>', 'data server ports')
+    .argument('[data_port...]', 'data server ports (optional with --etcd: servers join)')
     .option('--port <port>', 'port the mediator listens on', MEDIATOR_DEFAULTS.port)
     .option('--spare-ports <range>', 'ports for replacement data servers, in order; a taken one is skipped', MEDIATOR_DEFAULTS.sparePorts)
     .option('--data-dir <dir>', 'where the servers keep their data', MEDIATOR_DEFAULTS.dataDir)
@@ -38,6 +38,9 @@ function buildProgram(): Command {
     .option('--scrub-rate-mibs <n>', 'scrub verifying budget in MiB/s (0: unlimited)', MEDIATOR_DEFAULTS.scrubRateMibs)
     .option('--scrub-interval-s <n>', 'seconds between scrub passes (0: only on demand)', MEDIATOR_DEFAULTS.scrubIntervalS)
     .option('--session-grace-ms <ms>', "how long a mount's open files stay held after its connection is lost", MEDIATOR_DEFAULTS.sessionGraceMs)
+    .option('--etcd <urls>', 'keep the metadata in etcd (http://host:port, comma-separated); mediators given the same etcd elect one leader')
+    .option('--etcd-prefix <prefix>', "the cluster's keys in etcd", MEDIATOR_DEFAULTS.etcdPrefix)
+    .option('--leader-ttl-s <s>', "the leader's lease in etcd: a dead leader is replaced within about this", MEDIATOR_DEFAULTS.leaderTtlS)
     .action(async (qr: string, qw: string, metaPort: string, dataPorts: string[], flags: MediatorFlags) => {
       await runMediator(await parseMediatorArgs(qr, qw, metaPort, dataPorts, flags));
     });
@@ -52,7 +55,12 @@ function buildProgram(): Command {
       .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)')
       .option('--cluster-secret <file>', 'the cluster secret (default: cluster.secret beside --dir)')
       .option('--insecure-loopback', 'no TLS, no roles: a benchmark/debug switch, loopback only');
-    if (name === 'data-server') command.option('--fault-injection', 'accept corrupt and terminate');
+    if (name === 'data-server') {
+      command
+        .option('--fault-injection', 'accept corrupt and terminate')
+        .option('--join <host:port,...>', 'join the cluster of these mediators (on etcd): the leader makes this server a member')
+        .option('--spare', 'with --join: stand by to replace a failed data server');
+    }
     command.action(run);
   };
   serverCommand('data-server', 'run one data server', runDataServer);
@@ -62,7 +70,7 @@ function buildProgram(): Command {
     .command('mount')
     .description('mount the file system (foreground; SIGINT/SIGTERM unmount)')
     .argument('<mountpoint>', 'an existing directory')
-    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
     .option('--timeout-ms <ms>', 'deadline of each call to the mediator', MOUNT_DEFAULTS.timeoutMs)
     .option('--attr-timeout <seconds>', 'how long the kernel may cache attributes', MOUNT_DEFAULTS.attrTimeout)
     .option('--read-through-mediator', 'read file data through the mediator, not from the replicas directly')
@@ -80,7 +88,7 @@ function buildProgram(): Command {
   program
     .command('status')
     .description('show servers, their state and the cluster counters')
-    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
     .option(...CREDENTIALS_OPTION)
     .action(statusCommand);
@@ -88,7 +96,7 @@ function buildProgram(): Command {
   program
     .command('heal')
     .description('compare every data server with the block maps now and copy what is missing')
-    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
     .option('--wait', 'show progress until done')
     .option(...CREDENTIALS_OPTION)
     .action(healCommand);
@@ -96,7 +104,7 @@ function buildProgram(): Command {
   program
     .command('scrub')
     .description('verify every block on every data server now and repair what is wrong')
-    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
     .option('--wait', 'show progress until done')
     .option(...CREDENTIALS_OPTION)
     .action(scrubCommand);
@@ -105,7 +113,7 @@ function buildProgram(): Command {
     .command('explain')
     .description("show a file's blocks: version, checksum and which servers hold a good copy")
     .argument('<path>', 'a file on a quorumfs mount, or a path inside the file system')
-    .option('--mediator <host:port>', 'mediator address', DEFAULT_MEDIATOR)
+    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
     .option(...CREDENTIALS_OPTION)
     .action(explainCommand);

@@ -24,6 +24,9 @@ export interface MediatorFlags {
   scrubIntervalS: string;
   sessionGraceMs: string;
   insecureLoopback?: boolean;
+  etcd?: string;
+  etcdPrefix: string;
+  leaderTtlS: string;
 }
 
 const DEFAULT_MEDIATOR_PORT = 51234;
@@ -37,9 +40,17 @@ export async function parseMediatorArgs(
 ): Promise<Omit<MediatorOptions, 'logger' | 'clusterSecret'> & { insecureLoopback: boolean }> {
   const readQuorum = positiveIntArg(qr, 'Qr');
   const writeQuorum = positiveIntArg(qw, 'Qw');
-  if (dataPortTexts.length === 0) usage('give at least one data server port');
-  const problem = checkQuorumConfig({ readQuorum, writeQuorum, replicas: dataPortTexts.length });
-  if (problem) usage(problem);
+  const etcd = flags.etcd === undefined ? undefined : etcdArg(flags.etcd, flags.etcdPrefix, flags.leaderTtlS);
+  if (!etcd) {
+    if (dataPortTexts.length === 0) usage('give at least one data server port');
+    const problem = checkQuorumConfig({ readQuorum, writeQuorum, replicas: dataPortTexts.length });
+    if (problem) usage(problem);
+  } else {
+    // Servers join over time: the quorums are checked against those that have (writes wait for
+    // enough of them), not against the ports given here.
+    if (writeQuorum < 1 || readQuorum < 1) usage('Qr and Qw must be at least 1');
+    if (etcd && (flags.host === '0.0.0.0' || flags.host === '::')) usage(`with --etcd, --host is the address the other mediators and the mounts reach this one at, not ${flags.host}`);
+  }
   const port = portArg(flags.port, 'mediator port');
   if (flags.insecureLoopback && !isLoopbackHost(flags.host)) usage(`--insecure-loopback needs a loopback --host, not ${flags.host}`);
   const metaPort = portArg(metaPortText, 'metadata server port');
@@ -70,7 +81,26 @@ export async function parseMediatorArgs(
     scrubIntervalMs: positiveIntArg(flags.scrubIntervalS, '--scrub-interval-s') * 1000,
     sessionGraceMs: positiveIntArg(flags.sessionGraceMs, '--session-grace-ms'),
     insecureLoopback: flags.insecureLoopback === true,
+    ...(etcd ? { etcd } : {}),
   };
+}
+
+/** `--etcd http://h1:2379,http://h2:2379`: etcd client URLs. */
+export function etcdArg(text: string, prefix: string, ttlText: string): { endpoints: string[]; prefix: string; leaderTtlS: number } {
+  const endpoints = text.split(',').map((u) => u.trim());
+  for (const endpoint of endpoints) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      usage(`--etcd: '${endpoint}' is not a URL (give http://host:port, comma-separated)`);
+    }
+    if (url.protocol !== 'http:' || !url.port || url.pathname !== '/') usage(`--etcd: '${endpoint}' is not an etcd client URL like http://host:2379`);
+  }
+  if (!/^\/[\w./-]*\/$/.test(prefix)) usage(`--etcd-prefix '${prefix}' must start and end with / (letters, digits, . _ - / between)`);
+  const leaderTtlS = positiveIntArg(ttlText, '--leader-ttl-s');
+  if (leaderTtlS < 2) usage('--leader-ttl-s must be at least 2 (etcd\'s shortest lease)');
+  return { endpoints, prefix, leaderTtlS };
 }
 
 export async function runMediator(parsed: Omit<MediatorOptions, 'logger' | 'clusterSecret'> & { insecureLoopback: boolean }): Promise<void> {
@@ -107,4 +137,6 @@ export const MEDIATOR_DEFAULTS = {
   sparePorts: '60000-60010',
   dataDir: '.quorumfs',
   host: LOOPBACK,
+  etcdPrefix: '/quorumfs/',
+  leaderTtlS: String(limits.leaderLeaseTtlS),
 };

@@ -15,6 +15,15 @@ import { metaAccess } from '../protocol/meta-messages.js';
 import { defaultSecretFile, loadServerSecurity } from '../services/server-security.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 import { usage } from './usage-error.js';
+import { addressListArg } from './arguments.js';
+import { formatAddress, type Address } from '../common/address.js';
+import { delay } from '../common/async.js';
+import { messageOf } from '../common/errors.js';
+import { limits } from '../common/limits.js';
+import type { Logger } from '../common/logger.js';
+import { mediatorMethods } from '../protocol/mediator-messages.js';
+import { credentialFor } from '../services/server-security.js';
+import { RpcClient } from '../transport/rpc-client.js';
 
 export interface ServerFlags {
   port: string;
@@ -24,6 +33,9 @@ export interface ServerFlags {
   exitWithParent?: boolean;
   clusterSecret?: string;
   insecureLoopback?: boolean;
+  /** data-server: mediators to join (host:port, comma-separated), and as a standby. */
+  join?: string;
+  spare?: boolean;
 }
 
 interface Closable {
@@ -33,17 +45,46 @@ interface Closable {
 
 export async function runDataServer(flags: ServerFlags): Promise<void> {
   const port = portArg(flags.port, 'port');
+  const mediators = flags.join === undefined ? undefined : addressListArg(flags.join, '--join');
+  if (flags.spare && !mediators) usage('--spare is for a data server that joins a cluster: give --join');
+  if (mediators && (flags.host === '0.0.0.0' || flags.host === '::')) usage(`with --join, --host is the address the cluster reaches this server at, not ${flags.host}`);
+  if (mediators && flags.insecureLoopback) usage('--join needs the cluster secret (--cluster-secret), not --insecure-loopback');
   await checkPortFree(flags.host, port, 'port');
   await mkdir(flags.dir, { recursive: true });
   const logger = createLogger('data-server', { port });
+  const security = await securityOf(flags, dataAccess);
   const server = await DataServer.start({
     address: { host: flags.host, port },
     dir: flags.dir,
     faultInjection: flags.faultInjection === true,
     logger,
-    security: await securityOf(flags, dataAccess),
+    security,
   });
   serveUntilSignal(server, flags.exitWithParent === true);
+  if (mediators) void joinCluster(mediators, { host: flags.host, port, spare: flags.spare === true }, security!, logger);
+}
+
+/** Names this server to the mediators until one has recorded it (any of them does; the leader
+ * makes it a member or a standby). Tried again every limits.joinRetryMs, logged once. */
+async function joinCluster(mediators: Address[], self: { host: string; port: number; spare: boolean }, security: ServerSecurity, logger: Logger): Promise<void> {
+  const credentials = credentialFor(security.clusterSecret, `server.data-${formatAddress(self)}`);
+  let warned = false;
+  for (;;) {
+    for (const address of mediators) {
+      const client = new RpcClient(address, { credentials, peerName: `mediator ${formatAddress(address)}` });
+      try {
+        await client.call(mediatorMethods.join, self, { timeoutMs: limits.defaultCallTimeoutMs });
+        logger.info({ mediator: formatAddress(address), spare: self.spare }, 'joined the cluster');
+        return;
+      } catch (err) {
+        if (!warned) logger.warn({ mediator: formatAddress(address), err: messageOf(err) }, 'cannot join the cluster yet; trying again');
+        warned = true;
+      } finally {
+        client.close();
+      }
+    }
+    await delay(limits.joinRetryMs);
+  }
 }
 
 export async function runMetaServer(flags: ServerFlags): Promise<void> {

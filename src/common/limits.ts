@@ -310,4 +310,15 @@ export const limits = {
   etcdHoldsPerTxn: 40,
   /** Holds dropped per transaction by setHolds (each may delete an inode). */
   etcdDropsPerTxn: 12,
+
+  // ---- several mediators on one etcd ----
+  /** How long a mediator's client waits to connect to an etcd member. */
+  etcdDialTimeoutMs: 2_000,
+  /** The leader's lease (seconds, etcd's minimum is about 2 with its default timing): a dead
+   * leader is replaced within about this, plus an election. */
+  leaderLeaseTtlS: 2,
+  /** How often the leader looks for data servers that joined. */
+  joinsPollMs: 500,
+  /** How long a data server started with --join waits between attempts to reach a mediator. */
+  joinRetryMs: 1_000,
 } as const;

@@ -62,6 +62,8 @@ const serverStatus = object({
 
 const statusReport = object({
   mediator: object({ address: str, pid: uint, readQuorum: uint, writeQuorum: uint, uptimeMs: uint }),
+  /** With several mediators on etcd: the one that leads (it answers status), host:port. */
+  leader: optional(str),
   servers: array(serverStatus, limits.maxServersListed),
   sparePortsLeft: array(uint, 65536),
   counters: object({
@@ -168,6 +170,10 @@ export const mediatorMethods = {
     true,
   ),
   ping: method('ping', empty, object({ pid: int }), true),
+  /** A data server started with --join names itself (its host:port as the cluster reaches it);
+   * any mediator on etcd records it, and the leader makes it a member (or, `spare`, a standby
+   * for the next replacement). Joining again changes nothing. */
+  join: method('join', object({ host: str, port: uint, spare: bool }), empty, true),
   /** Open files (see docs/open-files.md). `open`: the inode's attributes, and the inode held for
    * the session until `close`, in one call, so an unlink from another mount after the open has
    * returned cannot free its data. Both bind the session to the calling connection. */
@@ -183,7 +189,7 @@ export const mediatorMethods = {
  * work) is for the operator. */
 export const mediatorAccess: AccessPolicy = {
   defaultRoles: ['client', 'admin', 'server'],
-  methodRoles: { heal: ['admin', 'server'], scrub: ['admin', 'server'] },
+  methodRoles: { heal: ['admin', 'server'], scrub: ['admin', 'server'], join: ['server'] },
 };
 
 /** Event pushed to clients: cached attributes of `inodes` and the named entries are stale.

@@ -29,6 +29,8 @@ export class MetaServerProcess {
     private readonly insecureLoopback: boolean,
     /** Called after each restart that followed a crash (not the first start). */
     private readonly onRestarted: () => void = () => {},
+    /** More arguments (the etcd engine's). */
+    private readonly extraArgs: string[] = [],
   ) {}
 
   get pid(): number | undefined {
@@ -42,7 +44,7 @@ export class MetaServerProcess {
   async start(): Promise<void> {
     this.child = await spawnServer({
       name: `metadata server on port ${this.port}`,
-      args: ['meta-server', '--host', this.host, '--port', String(this.port), '--dir', path.join(this.dataDir, 'meta'), ...securityArgs(this.dataDir, this.insecureLoopback)],
+      args: ['meta-server', '--host', this.host, '--port', String(this.port), '--dir', path.join(this.dataDir, 'meta'), ...securityArgs(this.dataDir, this.insecureLoopback), ...this.extraArgs],
       readyTimeoutMs: limits.childReadyTimeoutMs,
       logger: this.log,
     });

@@ -21,7 +21,10 @@ import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import type { ChildHandle } from './supervisor.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
-import { MediatorCore } from './mediator-core.js';
+import { MediatorCore, type MediatorCoreOptions } from './mediator-core.js';
+import { EtcdCluster, type KeptMembership } from './etcd-cluster.js';
+import { initialMembership, takenOverMembership } from '../core/membership.js';
+import type { Fence } from '../stores/meta-store.js';
 import { SessionTable } from '../core/session-table.js';
 import path from 'node:path';
 import { CLUSTER_SECRET_FILE } from '../common/cluster-secret.js';
@@ -52,13 +55,19 @@ export interface MediatorOptions {
   scrubIntervalMs: number;
   /** How long a mount's session survives its connection closing (default limits.sessionGraceMs). */
   sessionGraceMs?: number;
+  /** Metadata in etcd, shared with any other mediators given the same etcd and prefix: one of
+   * them leads (and serves); the others answer NOT_LEADER until they take over. */
+  etcd?: { endpoints: string[]; prefix: string; leaderTtlS: number };
 }
 
 export class Mediator {
   private readonly meta: RpcClient;
   private readonly metaProcess: MetaServerProcess;
   private readonly rpc: RpcServer;
-  private readonly core: MediatorCore<ChildHandle>;
+  /** The cluster logic: always, on one host; while this mediator leads, on etcd. */
+  private leaderCore: MediatorCore<ChildHandle> | undefined;
+  /** Leadership among mediators sharing one etcd (undefined on one host). */
+  private readonly cluster: EtcdCluster | undefined;
   /** Mount sessions and their connections; a session gone past its grace loses its holds. */
   private readonly sessions: SessionTable<RpcConnection>;
   /** Releases of gone sessions' holds in flight; a call naming such a session waits for it. */
@@ -76,7 +85,8 @@ export class Mediator {
     this.log = options.logger;
     this.sessionGraceMs = options.sessionGraceMs ?? limits.sessionGraceMs;
     this.sessions = new SessionTable(this.sessionGraceMs);
-    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, options.clusterSecret === undefined, () => void this.adoptHoldSessions());
+    const etcdArgs = options.etcd ? ['--etcd', options.etcd.endpoints.join(','), '--etcd-prefix', options.etcd.prefix] : [];
+    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, options.clusterSecret === undefined, () => this.metaRestarted(), etcdArgs);
     this.meta = new RpcClient(
       { host: options.host, port: options.metaPort },
       {
@@ -87,18 +97,40 @@ export class Mediator {
         onReconnect: () => void this.watchOrphans(),
       },
     );
-    this.core = new MediatorCore(
+    if (options.etcd) {
+      this.cluster = new EtcdCluster({
+        ...options.etcd,
+        id: formatAddress({ host: options.host, port: options.port }),
+        logger: this.log,
+        onElected: (fence, kept) => this.lead(fence, kept),
+        onDeposed: () => this.stepDown(),
+      });
+    } else {
+      this.leaderCore = this.makeCore();
+    }
+    this.rpc = new RpcServer({
+      name: 'mediator',
+      security: options.clusterSecret && securityFrom(options.clusterSecret, path.join(options.dataDir, CLUSTER_SECRET_FILE), mediatorAccess),
+      onError: (op, code, message) => this.log.debug({ op, code }, message),
+    });
+    this.registerHandlers();
+  }
+
+  private makeCore(extra: Pick<MediatorCoreOptions, 'membership' | 'onMembershipChanged' | 'waitForServers'> = {}): MediatorCore<ChildHandle> {
+    const o = this.options;
+    return new MediatorCore(
       {
-        readQuorum: options.readQuorum,
-        writeQuorum: options.writeQuorum,
-        host: options.host,
-        dataPorts: options.dataPorts,
-        sparePorts: options.sparePorts,
-        heartbeatIntervalMs: options.heartbeatIntervalMs ?? limits.heartbeatIntervalMs,
-        healRateBytesPerSecond: options.healRateBytesPerSecond,
-        scrubRateBytesPerSecond: options.scrubRateBytesPerSecond,
-        scrubIntervalMs: options.scrubIntervalMs,
+        readQuorum: o.readQuorum,
+        writeQuorum: o.writeQuorum,
+        host: o.host,
+        dataPorts: extra.membership ? [] : o.dataPorts,
+        sparePorts: o.sparePorts,
+        heartbeatIntervalMs: o.heartbeatIntervalMs ?? limits.heartbeatIntervalMs,
+        healRateBytesPerSecond: o.healRateBytesPerSecond,
+        scrubRateBytesPerSecond: o.scrubRateBytesPerSecond,
+        scrubIntervalMs: o.scrubIntervalMs,
         onReplacementStarted: () => this.writeOwnerCredentials(),
+        ...extra,
       },
       {
         clock: systemClock,
@@ -110,12 +142,13 @@ export class Mediator {
         stopData: (child) => stopChild(child),
       },
     );
-    this.rpc = new RpcServer({
-      name: 'mediator',
-      security: options.clusterSecret && securityFrom(options.clusterSecret, path.join(options.dataDir, CLUSTER_SECRET_FILE), mediatorAccess),
-      onError: (op, code, message) => this.log.debug({ op, code }, message),
-    });
-    this.registerHandlers();
+  }
+
+  /** The cluster logic, if this mediator leads; NOT_LEADER (nothing done) if not. */
+  private get core(): MediatorCore<ChildHandle> {
+    if (this.leaderCore) return this.leaderCore;
+    const leader = this.cluster?.leaderId;
+    throw qfsError('NOT_LEADER', leader ? `this mediator does not lead; the leader is ${leader}` : 'this mediator does not lead, and no mediator leads yet');
   }
 
   /** Starts the metadata server and the data servers, then serves clients. */
@@ -123,8 +156,11 @@ export class Mediator {
     await this.writeOwnerCredentials();
     await this.metaProcess.start();
     await this.watchOrphans();
-    await this.core.start();
+    if (this.cluster) await this.startOnEtcd();
+    else await this.core.start();
     this.boundAddress = await this.rpc.listen({ host: this.options.host, port: this.options.port });
+    // On etcd, serving waits for the election: until this mediator leads, it answers NOT_LEADER.
+    await this.cluster?.start();
     // Mounts that held files before this start get their grace period from when they can reach us.
     await this.adoptHoldSessions();
     this.sessionTimer = every(systemClock, Math.max(20, Math.min(1_000, this.sessionGraceMs / 4)), () => this.expireSessions());
@@ -145,8 +181,82 @@ export class Mediator {
     this.adoptTimer?.cancel();
     await this.rpc.close();
     await removeClusterCredentials({ host: this.options.host, port: this.options.port }, process.pid);
+    await this.cluster?.stop();
     this.meta.close();
-    await Promise.all([this.metaProcess.stop(), this.core.stop()]);
+    await Promise.all([this.metaProcess.stop(), this.leaderCore?.stop(), ...this.localData.map((c) => stopChild(c))]);
+  }
+
+  // ---- several mediators on etcd ----
+
+  /** Data servers given on this mediator's command line: its children, joined to the cluster
+   * (whichever mediator leads watches them). */
+  private readonly localData: ChildHandle[] = [];
+  private joinsTimer: Timer | undefined;
+  /** The fence of this mediator's leadership, while it leads. */
+  private fence: Fence | undefined;
+
+  private async startOnEtcd(): Promise<void> {
+    const o = this.options;
+    for (const port of o.dataPorts) {
+      const child = await this.spawnData(port, false);
+      this.localData.push(child);
+      void child.exited.then((how) => {
+        if (!this.stopping) this.log.error({ port, how }, 'a data server of this host exited; the leader replaces it');
+      });
+      await this.cluster!.join({ host: o.host, port, spare: false });
+    }
+  }
+
+  /** Elected: the metadata server commits under this mediator's fence, the membership kept in
+   * etcd is taken over (or begun), and the control plane runs. */
+  private async lead(fence: Fence, kept: KeptMembership | undefined): Promise<void> {
+    const o = this.options;
+    this.fence = fence;
+    await this.meta.call(metaMethods.fence, { key: fence.key, createRevision: fence.createRevision }, { timeoutMs: limits.defaultCallTimeoutMs });
+    const misses = limits.heartbeatMissesBeforeDown;
+    const membership = kept
+      ? takenOverMembership(kept, o.sparePorts, misses, o.host)
+      : initialMembership([], o.sparePorts, misses, { host: o.host, replaceRemote: true });
+    const core = this.makeCore({ membership, waitForServers: true, onMembershipChanged: (k) => void this.cluster!.saveMembership(k) });
+    await core.start();
+    this.leaderCore = core;
+    await this.cluster!.saveMembership(core.keptMembership);
+    await this.readJoins(core);
+    this.joinsTimer = every(systemClock, limits.joinsPollMs, () => void this.readJoins(core));
+    // What the last leader knew was missing (its write misses, its heal in progress) went with
+    // it: one heal pass finds every copy a server lacks.
+    if (kept) void core.redundancy.healAll();
+    await this.adoptHoldSessions();
+    this.log.info({ servers: core.keptMembership.servers.length }, 'leading: serving clients and running the control plane');
+  }
+
+  /** Deposed (or stopping): nothing more is committed or decided here. */
+  private async stepDown(): Promise<void> {
+    this.joinsTimer?.cancel();
+    this.joinsTimer = undefined;
+    const core = this.leaderCore;
+    this.leaderCore = undefined;
+    this.fence = undefined;
+    await this.meta.call(metaMethods.fence, {}, { timeoutMs: limits.defaultCallTimeoutMs }).catch(() => undefined);
+    await core?.stop();
+  }
+
+  private async readJoins(core: MediatorCore<ChildHandle>): Promise<void> {
+    try {
+      for (const server of await this.cluster!.joins()) core.joined(server);
+    } catch (err) {
+      this.log.warn({ err: messageOf(err) }, 'cannot read the data servers that joined; trying again');
+    }
+  }
+
+  /** A restarted metadata server has forgotten the fence and the sessions it held. */
+  private metaRestarted(): void {
+    void this.adoptHoldSessions();
+    const fence = this.fence;
+    if (!fence) return;
+    this.meta.call(metaMethods.fence, { key: fence.key, createRevision: fence.createRevision }, { timeoutMs: limits.defaultCallTimeoutMs }).catch((err: unknown) => {
+      this.log.error({ err: messageOf(err) }, 'cannot give the restarted metadata server the fence: it commits nothing until this mediator is elected again');
+    });
   }
 
   // ---- credentials ----
@@ -169,7 +279,7 @@ export class Mediator {
 
   private async writeOwnerCredentialsNow(): Promise<void> {
     const o = this.options;
-    const ports = this.core.serverPorts;
+    const ports = this.leaderCore?.serverPorts ?? { inUse: o.dataPorts, spare: o.sparePorts };
     const inUse = [o.port, o.metaPort, ...ports.inUse];
     const owner = o.clusterSecret ? credentialFor(o.clusterSecret, OWNER_IDENTITY) : { identity: OWNER_IDENTITY, key: Buffer.alloc(32) };
     const addressOf = (port: number): string => formatAddress({ host: o.host, port });
@@ -208,9 +318,10 @@ export class Mediator {
     try {
       if (event === ORPHANS_EVENT) {
         const { orphans } = orphansEvent(data, 'event');
-        this.core.deleteOrphans(orphans);
-        for (const ino of new Set(orphans.map((o) => o.ino))) this.core.fileIo.forget(ino); // removed or cut
-      } else if (event === CREATED_EVENT) this.core.fileIo.created(createdEvent(data, 'event').attr);
+        const core = this.leaderCore; // not leading: the scrubber collects them
+        core?.deleteOrphans(orphans);
+        for (const ino of new Set(orphans.map((o) => o.ino))) core?.fileIo.forget(ino); // removed or cut
+      } else if (event === CREATED_EVENT) this.leaderCore?.fileIo.created(createdEvent(data, 'event').attr);
     } catch (err) {
       this.log.warn({ event, err: messageOf(err) }, 'a malformed report from the metadata server');
     }
@@ -244,6 +355,7 @@ export class Mediator {
   /** Releases the holds of sessions gone past their grace; a failed release is tried again at
    * the next tick. */
   private expireSessions(): void {
+    if (!this.leaderCore) return; // another mediator leads: its sessions are its own
     for (const session of this.sessions.expired(systemClock.nowMs())) {
       if (this.expiring.has(session) || this.stopping) continue;
       const release = this.meta
@@ -261,12 +373,14 @@ export class Mediator {
   }
 
   private async openFile(a: { ino: number; session: string }, ctx: RequestContext): Promise<InodeAttr> {
+    void this.core; // NOT_LEADER on a mediator that does not lead
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
     return this.meta.call(metaMethods.hold, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
   }
 
   private async closeFile(a: { ino: number; session: string }, ctx: RequestContext): Promise<Record<string, never>> {
+    void this.core; // NOT_LEADER on a mediator that does not lead
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
     await this.meta.call(metaMethods.release, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
@@ -274,6 +388,7 @@ export class Mediator {
   }
 
   private async attachSession(a: { session: string; inos: number[] }, ctx: RequestContext): Promise<{ missing: number[] }> {
+    void this.core; // NOT_LEADER on a mediator that does not lead
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
     const { missing } = await this.meta.call(metaMethods.setHolds, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
@@ -287,52 +402,57 @@ export class Mediator {
     for (const m of Object.values(namespaceMethods)) {
       if (m !== namespaceMethods.statfs) this.forward(m as Method<unknown, unknown>);
     }
-    const io = this.core.fileIo;
-    const counters = this.core.counters;
-    const redundancy = this.core.redundancy;
     this.rpc
       .register(mediatorMethods.read, async (a, ctx) => {
-        counters.reads++;
-        const { data, atimeUpdated } = await io.read(a.ino, a.offset, Math.min(a.size, limits.maxPayloadBytes), ctx.deadlineMs);
+        this.core.counters.reads++;
+        const { data, atimeUpdated } = await this.core.fileIo.read(a.ino, a.offset, Math.min(a.size, limits.maxPayloadBytes), ctx.deadlineMs);
         if (atimeUpdated) this.broadcastChange('setattr', a, undefined, ctx.connection);
         return new PayloadReply({ atimeUpdated }, data);
       })
       .register(mediatorMethods.write, async (a, ctx) => {
-        counters.writes++;
-        const attr = await io.write(a.ino, a.offset, ctx.payload, ctx.deadlineMs, a.time);
+        this.core.counters.writes++;
+        const attr = await this.core.fileIo.write(a.ino, a.offset, ctx.payload, ctx.deadlineMs, a.time);
         this.broadcastChange('write', a, attr, ctx.connection);
         return attr;
       })
       .register(mediatorMethods.writev, async (a, ctx) => {
-        counters.writes++;
-        const attr = await io.writeExtents(a.ino, splitPayload(a.extents, ctx.payload), ctx.deadlineMs, a.time);
+        this.core.counters.writes++;
+        const attr = await this.core.fileIo.writeExtents(a.ino, splitPayload(a.extents, ctx.payload), ctx.deadlineMs, a.time);
         this.broadcastChange('write', a, attr, ctx.connection);
         return attr;
       })
       .register(mediatorMethods.setattr, async (a, ctx) => {
-        const attr = await io.setattr(a.ino, a.attr, ctx.deadlineMs);
+        const attr = await this.core.fileIo.setattr(a.ino, a.attr, ctx.deadlineMs);
         this.broadcastChange('setattr', a, attr, ctx.connection);
         return attr;
       })
       .register(mediatorMethods.blockMap, (a, ctx) => this.core.blockMapPage(a.ino, a.fromIndex ?? 0, limits.maxBlocksPerCall, ctx.deadlineMs))
       .register(mediatorMethods.statfs, (_a, ctx) => this.core.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
-      .register(mediatorMethods.metaServer, () => ({ host: this.options.host, port: this.options.metaPort }))
+      .register(mediatorMethods.metaServer, () => {
+        void this.core; // the leader's: the others commit nothing
+        return { host: this.options.host, port: this.options.metaPort };
+      })
       .register(mediatorMethods.replicaTargets, () => this.core.replicaTargets())
       .register(mediatorMethods.reportReplicas, (a) => {
         this.core.replicasReported(a.replicas);
         return {};
       })
       .register(mediatorMethods.heal, async (a) => {
-        const pass = redundancy.healAll();
+        const pass = this.core.redundancy.healAll();
         return a.wait ? pass : { complete: false, reason: 'started' };
       })
       .register(mediatorMethods.scrub, async (a) => {
-        const pass = redundancy.scrub();
+        const pass = this.core.redundancy.scrub();
         return a.wait ? pass : { complete: false, reason: 'started' };
       })
       .register(mediatorMethods.explain, (a, ctx) => this.core.explain(a.ino, a.fromIndex ?? 0, ctx.deadlineMs))
       .register(mediatorMethods.ping, () => ({ pid: process.pid }))
+      .register(mediatorMethods.join, async (a) => {
+        if (!this.cluster) throw qfsError('NOT_SUPPORTED', 'data servers join a cluster whose mediators keep it in etcd (--etcd); this one runs its own');
+        await this.cluster.join(a);
+        return {};
+      })
       .register(mediatorMethods.open, (a, ctx) => this.openFile(a, ctx))
       .register(mediatorMethods.close, (a, ctx) => this.closeFile(a, ctx))
       .register(mediatorMethods.attachSession, (a, ctx) => this.attachSession(a, ctx));
@@ -345,9 +465,10 @@ export class Mediator {
       const session = (args as { session?: unknown }).session; // create's hold for an O_CREAT open
       const wait = typeof session === 'string' ? this.bindSession(session, ctx.connection) : undefined;
       if (wait) await wait;
+      const core = this.core; // NOT_LEADER before anything is done
       const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
       // What FileIo knows of written files: a new one is known empty.
-      if (m === namespaceMethods.create) this.core.fileIo.created(result as InodeAttr);
+      if (m === namespaceMethods.create) core.fileIo.created(result as InodeAttr);
       return result;
     });
   }
@@ -364,6 +485,7 @@ export class Mediator {
   }
 
   private async status(): Promise<StatusReport> {
+    void this.core;
     const counts = await this.meta.call(metaMethods.counts, {}, { timeoutMs: 2_000 }).catch(() => undefined);
     const core = this.core;
     const redundancy = core.redundancy.summary(counts?.blocks ?? null);
@@ -402,6 +524,7 @@ export class Mediator {
       fullyReplicated: redundancy.fullyReplicated,
       scrub: core.scrubStatus(),
       space: core.usableSpace(),
+      ...(this.cluster ? { leader: this.cluster.leaderId } : {}),
     };
   }
 }
