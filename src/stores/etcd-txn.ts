@@ -1,0 +1,188 @@
+// The etcd engine's transactions: optimistic concurrency over etcd's KV API. An EtcdTxn reads at
+// one snapshot revision (its first read fixes it), remembers the mod revision of every key it read
+// (0: absent), and commits its writes in ONE etcd transaction whose compares say that none of
+// those keys changed since; a failed compare is a conflict, and the caller tries again from new
+// reads. Every call carries a deadline; failures become QfsError TIMEOUT or UNAVAILABLE.
+
+import type { Etcd3, ICompare, IKeyValue, IRangeRequest, IRangeResponse, IRequestOp, ITxnRequest } from 'etcd3';
+import { GRPCDeadlineExceededError } from 'etcd3';
+import { QfsError, messageOf, qfsError } from '../common/errors.js';
+import { limits } from '../common/limits.js';
+import type { Fence } from './meta-store.js';
+
+/** etcd's default bound on the operations (and, separately, the compares) of one transaction. */
+export const ETCD_MAX_TXN_OPS = 128;
+
+/** The key just after every key that starts with `prefix`: the end of a prefix range. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/** An etcd client's KV calls with a deadline each and errors as QfsErrors. */
+export class EtcdKv {
+  constructor(
+    private readonly client: Etcd3,
+    private readonly callTimeoutMs: number = limits.etcdCallTimeoutMs,
+  ) {}
+
+  async range(req: IRangeRequest): Promise<IRangeResponse> {
+    try {
+      return await this.client.kv.range(req, { deadline: Date.now() + this.callTimeoutMs });
+    } catch (err) {
+      throw etcdFailure('range', err);
+    }
+  }
+
+  async txn(req: ITxnRequest): Promise<{ succeeded: boolean; responses: ITxnResponseOps; revision: string }> {
+    try {
+      const res = await this.client.kv.txn(req, { deadline: Date.now() + this.callTimeoutMs });
+      return { succeeded: res.succeeded, responses: res.responses, revision: res.header.revision };
+    } catch (err) {
+      throw etcdFailure('txn', err);
+    }
+  }
+}
+
+type ITxnResponseOps = Array<{ response_range?: IRangeResponse }>;
+
+/** A deadline passed: TIMEOUT; an oversized or malformed request: INTERNAL (a bug here); the rest
+ * (no connection, no leader, a broken circuit): UNAVAILABLE. */
+export function etcdFailure(what: string, err: unknown): QfsError {
+  if (err instanceof QfsError) return err;
+  const message = messageOf(err);
+  if (err instanceof GRPCDeadlineExceededError || /deadline/i.test(message)) {
+    return qfsError('TIMEOUT', `etcd ${what} did not answer within ${limits.etcdCallTimeoutMs} ms: ${message}`, err);
+  }
+  if (/too many operations|request is too large|duplicate key/i.test(message)) {
+    return qfsError('INTERNAL', `etcd refused a ${what}: ${message}`, err);
+  }
+  return qfsError('UNAVAILABLE', `etcd ${what} failed: ${message}`, err);
+}
+
+/** Thrown inside an attempt when its snapshot is no longer usable (compacted): try again. */
+export class TxnConflict extends Error {}
+
+export type CommitOutcome = 'committed' | 'conflict' | 'fenced';
+
+export class EtcdTxn {
+  /** The snapshot every read of this attempt sees; set by the first read. */
+  private revision: string | undefined;
+  private readonly compares = new Map<string, ICompare>();
+  private readonly writes = new Map<string, IRequestOp>();
+  private readonly rangeDeletes: IRequestOp[] = [];
+
+  constructor(private readonly kv: EtcdKv) {}
+
+  /** Range requests at the snapshot, several per etcd call; no compares recorded. */
+  async read(reqs: IRangeRequest[]): Promise<IRangeResponse[]> {
+    const out: IRangeResponse[] = [];
+    for (let i = 0; i < reqs.length; i += ETCD_MAX_TXN_OPS) {
+      const part = reqs.slice(i, i + ETCD_MAX_TXN_OPS).map((r) => ({ request_range: { ...r, revision: this.revision ?? 0 } }));
+      let res;
+      try {
+        res = await this.kv.txn({ success: part });
+      } catch (err) {
+        if (err instanceof QfsError && /compacted/.test(err.message)) throw new TxnConflict(err.message);
+        throw err;
+      }
+      this.revision ??= res.revision;
+      for (const r of res.responses) out.push(r.response_range!);
+    }
+    return out;
+  }
+
+  /** Point reads; each key's state is compared at commit. */
+  async getMany(keys: Buffer[]): Promise<Array<Buffer | undefined>> {
+    const res = await this.read(keys.map((key) => ({ key })));
+    return res.map((r, i) => {
+      const kv = r.kvs[0];
+      this.expect(keys[i]!, kv === undefined ? '0' : kv.mod_revision);
+      return kv?.value;
+    });
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    return (await this.getMany([key]))[0];
+  }
+
+  /** Keys in [start, end) at the snapshot, at most `limit`, in key order; no compares. */
+  async range(start: Buffer, end: Buffer, limit: number, keysOnly = false): Promise<IKeyValue[]> {
+    const [res] = await this.read([{ key: start, range_end: end, limit, keys_only: keysOnly }]);
+    return res!.kvs;
+  }
+
+  /** Every key of [start, end) at the snapshot, page by page: `visit` sees each page once. */
+  async scan(start: Buffer, end: Buffer, visit: (kvs: IKeyValue[]) => void, keysOnly = false): Promise<void> {
+    let from = start;
+    for (;;) {
+      const kvs = await this.range(from, end, limits.etcdRangePageKeys, keysOnly);
+      if (kvs.length > 0) visit(kvs);
+      if (kvs.length < limits.etcdRangePageKeys) return;
+      from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+  }
+
+  /** Commit only if `key` still has this mod revision ('0': still absent). */
+  expect(key: Buffer, modRevision: string): void {
+    this.compares.set(`k${key.toString('hex')}`, { key, target: 'Mod', result: 'Equal', mod_revision: modRevision });
+  }
+
+  /** Drops the compare on a key read but not relied on. */
+  forget(key: Buffer): void {
+    this.compares.delete(`k${key.toString('hex')}`);
+  }
+
+  /** Commit only if no key in [start, end) was added or changed since the snapshot (deletions
+   * are caught by expect() on the keys seen). */
+  guardRange(start: Buffer, end: Buffer): void {
+    if (this.revision === undefined) throw qfsError('INTERNAL', 'guardRange before any read');
+    const below = (BigInt(this.revision) + 1n).toString();
+    this.compares.set(`r${start.toString('hex')}:${end.toString('hex')}`, { key: start, range_end: end, target: 'Mod', result: 'Less', mod_revision: below });
+  }
+
+  put(key: Buffer, value: Buffer): void {
+    this.writes.set(key.toString('hex'), { request_put: { key, value } });
+  }
+
+  del(key: Buffer): void {
+    this.writes.set(key.toString('hex'), { request_delete_range: { key } });
+  }
+
+  /** Deletes [start, end); must not overlap a key put or deleted in the same transaction. */
+  delRange(start: Buffer, end: Buffer): void {
+    this.rangeDeletes.push({ request_delete_range: { key: start, range_end: end } });
+  }
+
+  get opCount(): number {
+    return this.writes.size + this.rangeDeletes.length;
+  }
+
+  get hasWrites(): boolean {
+    return this.opCount > 0;
+  }
+
+  /** Commits the writes if nothing read changed and, with a fence, the fence key still exists
+   * with its create revision. */
+  async commit(fence: Fence | undefined): Promise<CommitOutcome> {
+    const compare = [...this.compares.values()];
+    const fenceKey = fence === undefined ? undefined : Buffer.from(fence.key);
+    if (fence !== undefined) compare.push({ key: fenceKey, target: 'Create', result: 'Equal', create_revision: fence.createRevision });
+    const success = [...this.writes.values(), ...this.rangeDeletes];
+    if (compare.length > ETCD_MAX_TXN_OPS || success.length > ETCD_MAX_TXN_OPS) {
+      throw qfsError('INTERNAL', `an etcd transaction of ${compare.length} compares and ${success.length} operations is over ${ETCD_MAX_TXN_OPS}`);
+    }
+    const failure: IRequestOp[] = fenceKey === undefined ? [] : [{ request_range: { key: fenceKey } }];
+    const res = await this.kv.txn({ compare, success, failure });
+    if (res.succeeded) return 'committed';
+    if (fence === undefined) return 'conflict';
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    return kv !== undefined && kv.create_revision === fence.createRevision ? 'conflict' : 'fenced';
+  }
+}
