@@ -34,6 +34,8 @@ export const setAttrRequest = object({
   ctime: optional(timespec),
 });
 
+/** An etcd election key (prefix, name and lease id) is far shorter. */
+const FENCE_KEY_MAX_BYTES = 1024;
 const xattrName = wireName(limits.maxXattrNameBytes * 4);
 /** Marks the methods whose messages hold names (method.ts, carriesNames). */
 const NAMES = true;
@@ -155,6 +157,10 @@ export const metaInternalMethods = {
    * they create as CREATED_EVENT. */
   watchOrphans: method('watchOrphans', empty, empty, true),
   ping: method('ping', empty, object({ pid: uint }), true),
+  /** The leader's fence (its election key and that key's create revision): a store on etcd then
+   * commits only while that key lives. Without both fields: cleared (nothing commits while
+   * the server requires a fence). NOT_SUPPORTED by a store that takes no fence (SQLite). */
+  fence: method('fence', object({ key: optional(boundedStr(FENCE_KEY_MAX_BYTES)), createRevision: optional(boundedStr(20)) }), empty, true),
 } as const;
 
 export const metaMethods = { ...namespaceMethods, ...metaInternalMethods } as const;

@@ -25,7 +25,9 @@ import { limits } from '../common/limits.js';
 import { PayloadReply, RpcServer, type RequestContext, type RpcConnection } from '../transport/rpc-server.js';
 import type { HandlerOf, HandlerRegistry } from '../transport/handler-registry.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
-import { asyncMetaStore, type AsyncMetaStore } from '../stores/meta-store.js';
+import { qfsError } from '../common/errors.js';
+import { EtcdMetaStore } from '../stores/etcd-meta-store.js';
+import { asyncMetaStore, isFenced, type AsyncMetaStore } from '../stores/meta-store.js';
 import { SqliteMetaStore } from '../stores/sqlite-meta-store.js';
 
 export interface MetaServerOptions {
@@ -34,6 +36,17 @@ export interface MetaServerOptions {
   logger: Logger;
   /** Authentication and roles; absent only with --insecure-loopback. */
   security?: ServerSecurity;
+  /** Keep the metadata in etcd under `prefix` instead of SQLite in `dir`: every change then
+   * commits only under the leader's fence (the `fence` method), none before one is given. */
+  etcd?: { endpoints: string[]; prefix: string };
+}
+
+/** The store the options name: etcd (fenced) or SQLite in the server's directory. */
+async function openStore(options: MetaServerOptions): Promise<AsyncMetaStore> {
+  if (options.etcd !== undefined) {
+    return EtcdMetaStore.connect({ endpoints: options.etcd.endpoints, prefix: options.etcd.prefix, requireFence: true });
+  }
+  return asyncMetaStore(SqliteMetaStore.open(path.join(options.dir, 'meta.sqlite')));
 }
 
 export class MetaServer {
@@ -44,7 +57,7 @@ export class MetaServer {
   ) {}
 
   static async start(options: MetaServerOptions): Promise<MetaServer> {
-    const store = asyncMetaStore(SqliteMetaStore.open(path.join(options.dir, 'meta.sqlite')));
+    const store = await openStore(options);
     const rpc = new RpcServer({
       name: 'metadata server',
       security: options.security,
@@ -121,7 +134,14 @@ export function registerMetaHandlers(rpc: HandlerRegistry, store: AsyncMetaStore
     .register(internal.release, async (a) => ({ orphans: await store.release(a.session, a.ino) }))
     .register(internal.setHolds, (a) => store.setHolds(a.session, a.inos))
     .register(internal.holdSessions, async () => ({ sessions: await store.holdSessions() }))
-    .register(internal.ping, () => ({ pid }));
+    .register(internal.ping, () => ({ pid }))
+    .register(internal.fence, (a) => {
+      if (!isFenced(store)) throw qfsError('NOT_SUPPORTED', 'this metadata store takes no fence (it is not on etcd)');
+      const both = a.key !== undefined && a.createRevision !== undefined;
+      if (!both && (a.key !== undefined || a.createRevision !== undefined)) throw qfsError('INVALID', 'a fence needs both key and createRevision');
+      store.setFence(both ? { key: a.key!, createRevision: a.createRevision! } : undefined);
+      return {};
+    });
 }
 
 const NAMESPACE_METHODS: ReadonlySet<string> = new Set(Object.values(namespaceMethods).map((m) => m.name));
