@@ -1,6 +1,8 @@
 // The typed client API of a quorumfs cluster, used by the FUSE mount, the CLI and tests. Calls
 // go to the mediator, each with a deadline; inode-based calls mirror the FUSE operations, and a
-// few path-based helpers (resolve, writeFile, readFile) serve tools and tests.
+// few path-based helpers (resolve, writeFile, readFile) serve tools and tests. Given several
+// mediators, calls go to the one that leads (the RpcClient fails over), and the metadata
+// server's address is asked of it again whenever that connection must be made again.
 
 import { qfsError } from '../common/errors.js';
 import type { Address } from '../common/address.js';
@@ -23,10 +25,8 @@ export class QuorumfsClient {
   ns: RpcClient;
   private readonly caller: Caller;
 
-  constructor(
-    private readonly mediator: Address,
-    options: ClientOptions = {},
-  ) {
+  /** One mediator, or several of one cluster (INVALID for none or over limits.maxPeerAddresses). */
+  constructor(mediator: Address | readonly Address[], options: ClientOptions = {}) {
     this.rpc = new RpcClient(mediator, { peerName: 'mediator', retryIdempotent: true, ...options });
     this.ns = this.rpc;
     this.caller = options.caller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -38,12 +38,26 @@ export class QuorumfsClient {
   }
 
   /** Sends the namespace calls to the metadata server the mediator names, one hop less than
-   * through the mediator; file data, holds and status still go to the mediator. */
+   * through the mediator; file data, holds and status still go to the mediator. The mediator is
+   * asked again before every new connection to it and after it answers NOT_LEADER or fails, so
+   * after a failover the calls go to the new leader's metadata server. */
   async connectMetaServer(options: RpcClientOptions): Promise<RpcClient> {
-    const where = await this.rpc.call(m.metaServer, {});
-    const host = where.host === '0.0.0.0' || where.host === '::' ? this.mediator.host : where.host;
-    this.ns = new RpcClient({ host, port: where.port }, { peerName: 'metadata server', retryIdempotent: true, ...options });
+    const first = await this.metaServerAddress();
+    this.ns = new RpcClient(first, {
+      peerName: 'metadata server',
+      retryIdempotent: true,
+      ...options,
+      resolveAddress: (timeoutMs) => this.metaServerAddress(timeoutMs),
+    });
     return this.ns;
+  }
+
+  /** The address of the metadata server of the mediator that answers (the leader; a wildcard
+   * host means that mediator's host). */
+  async metaServerAddress(timeoutMs?: number): Promise<Address> {
+    const where = await this.rpc.call(m.metaServer, {}, { timeoutMs });
+    const host = where.host === '0.0.0.0' || where.host === '::' ? this.rpc.address.host : where.host;
+    return { host, port: where.port };
   }
 
   // ---- inode operations ----

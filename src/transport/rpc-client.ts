@@ -1,12 +1,17 @@
-// Framed RPC client over node:net: one connection to one peer, made lazily and made again after
-// it breaks. Every call has a deadline; a call still unanswered at its deadline fails TIMEOUT,
-// and every call in flight fails UNAVAILABLE when the connection breaks. Only idempotent methods
-// are retried, and only while their deadline allows. Replies are validated by the method's
-// result decoder before they reach the caller.
+// Framed RPC client over node:net: one connection at a time to one peer, made lazily and made
+// again after it breaks. Every call has a deadline; a call still unanswered at its deadline fails
+// TIMEOUT, and every call in flight fails UNAVAILABLE when the connection breaks. Only idempotent
+// methods are retried, and only while their deadline allows. Replies are validated by the
+// method's result decoder before they reach the caller.
+// Given several addresses (or a resolver), the client fails over: an address that refuses, resets
+// or does not answer, or answers NOT_LEADER, gives way to the next (peer-addresses.ts); a call
+// answered NOT_LEADER or never sent goes to the next address whatever its method, round after
+// round until its deadline.
 
 import net from 'node:net';
 import { QfsError, asQfsError, isErrorCode, qfsError } from '../common/errors.js';
 import { formatAddress, type Address } from '../common/address.js';
+import { FailoverWalk, PeerAddresses, addressKey, type AddressResolver } from './peer-addresses.js';
 import { limits } from '../common/limits.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
@@ -18,6 +23,7 @@ import { dial, isHandshakeRefusal, type ClientTransport } from './secure-socket.
 import type { CallOptions, CallReply, ClosableChannel } from './rpc-channel.js';
 
 export type { CallOptions, CallReply } from './rpc-channel.js';
+export type { AddressResolver } from './peer-addresses.js';
 
 export interface RpcClientOptions {
   /** The identity and key to authenticate with. Without it (and without plaintext), the
@@ -27,14 +33,21 @@ export interface RpcClientOptions {
   /** Plain TCP, no authentication: for a server run without security (--insecure-loopback, or
    * an RPC server in a test). */
   plaintext?: boolean;
-  /** Used in error messages: "data server 127.0.0.1:60000". */
+  /** Used in error messages: "data server 127.0.0.1:60000". With several addresses or a
+   * resolver, messages add the address: "mediator 10.0.0.2:51234". */
   peerName?: string;
+  /** Finds the peer's address anew (the metadata server of the leading mediator): asked before
+   * every new connection but the first, and after a NOT_LEADER, a failed connection or a call
+   * left unanswered; the client then fails over as with several addresses. If it fails, the
+   * last address is used. */
+  resolveAddress?: AddressResolver;
   defaultTimeoutMs?: number;
   connectTimeoutMs?: number;
   retryIdempotent?: boolean;
   /** Called with every event frame the peer pushes. */
   onEvent?: (event: string, data: unknown) => void;
-  /** Called after a new connection is established (not the first one). */
+  /** Called after a new connection is established (not the first one), to the same address or
+   * to another one after a failover. */
   onReconnect?: () => void;
   /** Called once per attempt of a call, with whether the peer answered it (any reply, an error
    * reply included) or why it did not (no connection, connection lost, no reply in time).
@@ -67,27 +80,51 @@ const eventHeader = object({ event: str, data: unknownValue });
  * method, idempotent or not, may be sent again after one of these. */
 const unsent = new WeakSet<Error>();
 
+/** How an address failed a call, for failing over: it could not be reached (the call was not
+ * sent), it answered NOT_LEADER (the call was not carried out), or the call was lost on it (the
+ * connection broke, or no reply came in time: it may have been carried out). */
+type AddressFailure = { address: Address; kind: 'unreachable' | 'not-leader' | 'lost' };
+const addressFailures = new WeakMap<Error, AddressFailure>();
+
+function isAddressList(address: Address | readonly Address[]): address is readonly Address[] {
+  return Array.isArray(address);
+}
+
 export class RpcClient implements ClosableChannel {
-  readonly address: Address;
   readonly peerName: string;
+  private readonly peers: PeerAddresses;
+  /** Whether peerName was given (messages then add the address) or is the address list. */
+  private readonly peerNameGiven: boolean;
   private socket: net.Socket | undefined;
+  private readonly socketAddress = new WeakMap<net.Socket, Address>();
+  /** Sockets to an address that failed, kept until the calls in flight on them settle (their
+   * count); later calls go on a connection to the next address. */
+  private readonly retiring = new Map<net.Socket, number>();
+  /** The resolver's answer is fresh: the next connection needs no new one. */
+  private resolvedFresh = true;
+  private resolving: Promise<void> | undefined;
   /** Per socket, the wait of the callers held back by a full send queue (waitForDrain). */
   private readonly drainWaits = new WeakMap<net.Socket, Promise<void>>();
   private connecting: Promise<net.Socket> | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt' | 'peerName' | 'credentials' | 'plaintext'>> &
+  private readonly options: Required<Omit<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt' | 'peerName' | 'credentials' | 'plaintext' | 'resolveAddress'>> &
     Pick<RpcClientOptions, 'onEvent' | 'onReconnect' | 'onAttempt'>;
-  private transport: ClientTransport | undefined;
-  private transportLookedUp = false;
+  /** The transport given at construction, for every address. */
+  private readonly fixedTransport: ClientTransport | undefined;
+  /** Without one, the transport the standard place has, by address. */
+  private readonly lookedUpTransports = new Map<string, ClientTransport>();
   private connectedOnce = false;
   private closed = false;
 
-  constructor(address: Address, options: RpcClientOptions = {}) {
-    this.address = address;
-    this.peerName = options.peerName ?? formatAddress(address);
-    if (options.plaintext) this.transport = { kind: 'plain' };
-    else if (options.credentials) this.transport = { kind: 'psk', credential: options.credentials };
+  /** One address, or several of one service to fail over between (INVALID if none, or more
+   * than limits.maxPeerAddresses). */
+  constructor(address: Address | readonly Address[], options: RpcClientOptions = {}) {
+    this.peers = new PeerAddresses(isAddressList(address) ? address : [address], options.resolveAddress);
+    this.peerNameGiven = options.peerName !== undefined;
+    this.peerName = options.peerName ?? this.peers.describe();
+    if (options.plaintext) this.fixedTransport = { kind: 'plain' };
+    else if (options.credentials) this.fixedTransport = { kind: 'psk', credential: options.credentials };
     this.options = {
       defaultTimeoutMs: options.defaultTimeoutMs ?? limits.defaultCallTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? limits.connectTimeoutMs,
@@ -96,6 +133,17 @@ export class RpcClient implements ClosableChannel {
       onReconnect: options.onReconnect,
       onAttempt: options.onAttempt,
     };
+  }
+
+  /** The address of the connection in use, or else the one the next connection goes to. */
+  get address(): Address {
+    const socket = this.socket;
+    return (socket && this.socketAddress.get(socket)) ?? this.peers.current;
+  }
+
+  /** Every address given (the resolver's answers are not listed). */
+  get addresses(): readonly Address[] {
+    return this.peers.list;
   }
 
   /** Calls a method and returns its validated result. */
@@ -108,10 +156,16 @@ export class RpcClient implements ClosableChannel {
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs;
     const deadlineMs = Date.now() + timeoutMs;
     const retryAllowed = options.retry ?? this.options.retryIdempotent;
+    const walk = this.peers.failsOver ? new FailoverWalk() : undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.attempt(m, args, options.payload, deadlineMs);
       } catch (err) {
+        const failure = err instanceof QfsError ? addressFailures.get(err) : undefined;
+        if (walk && failure && !this.closed) {
+          await this.failOver(walk, failure, err as QfsError, m, { timeoutMs, deadlineMs, retryAllowed });
+          continue;
+        }
         const backoffMs = limits.rpcRetryBackoffMs[Math.min(attempt, limits.rpcRetryBackoffMs.length - 1)]!;
         const safeToResend = err instanceof QfsError && err.retryable && (m.idempotent || unsent.has(err));
         const canRetry = retryAllowed && safeToResend && Date.now() + backoffMs < deadlineMs;
@@ -121,10 +175,85 @@ export class RpcClient implements ClosableChannel {
     }
   }
 
+  /** After `failure` of the address a call went to: moves the client on to the next address and
+   * returns once the call may be sent again, after a pause if every address failed in this
+   * round. Throws instead if the call may have been carried out and may not be resent (the
+   * idempotent-retry rules), or when its deadline leaves no time (the last error, naming every
+   * address tried). */
+  private async failOver<A, R>(
+    walk: FailoverWalk,
+    failure: AddressFailure,
+    err: QfsError,
+    m: Method<A, R>,
+    call: { timeoutMs: number; deadlineMs: number; retryAllowed: boolean },
+  ): Promise<void> {
+    walk.failedAt(failure.address, err);
+    this.addressFailed(failure.address);
+    // NOT_LEADER and unsent calls were not carried out; a lost one may have been.
+    if (failure.kind === 'lost' && !(call.retryAllowed && m.idempotent)) throw err;
+    if (this.peers.resolver) await this.resolve(call.deadlineMs);
+    // Near the deadline the pauses shorten (half what is left), so the last rounds still run;
+    // the call fails once too little is left for even a short pause.
+    const remainingMs = call.deadlineMs - Date.now();
+    const pauseMs = Math.min(walk.pauseBefore(this.address), remainingMs / 2);
+    if (remainingMs <= 0 || (pauseMs > 0 && pauseMs < limits.failoverRoundBackoffMs[0]! / 2)) {
+      throw walk.exhausted(m.name, this.peerName, call.timeoutMs, err);
+    }
+    if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    if (this.closed) throw err;
+  }
+
+  /** The next connection goes to the next address; a connection to the failed one is retired. */
+  private addressFailed(address: Address): void {
+    this.peers.failed(address);
+    const socket = this.socket;
+    if (socket && addressKey(this.socketAddress.get(socket)!) === addressKey(address)) this.retire(socket);
+  }
+
+  /** Later calls will not use `socket`; it is closed once its calls in flight have settled. */
+  private retire(socket: net.Socket): void {
+    if (this.socket === socket) this.socket = undefined;
+    let inFlight = 0;
+    for (const pending of this.pending.values()) if (pending.socket === socket) inFlight++;
+    if (inFlight === 0) socket.destroy();
+    else this.retiring.set(socket, inFlight);
+  }
+
+  /** A call on `socket` settled: a retiring socket closes after its last. */
+  private settled(socket: net.Socket): void {
+    const left = this.retiring.get(socket);
+    if (left === undefined) return;
+    if (left > 1) this.retiring.set(socket, left - 1);
+    else {
+      this.retiring.delete(socket);
+      socket.destroy();
+    }
+  }
+
+  /** Asks the resolver for the peer's address, within half the time the call has left (the
+   * other half is for the call) and the connect timeout; concurrent callers share one question.
+   * A failed answer keeps the last address. */
+  private resolve(deadlineMs: number): Promise<void> {
+    const resolver = this.peers.resolver;
+    if (!resolver) return Promise.resolve();
+    this.resolving ??= (async () => {
+      try {
+        // Whole milliseconds: a deadline crosses the wire as an unsigned integer.
+        this.peers.setResolved(await resolver(Math.max(1, Math.min(Math.floor((deadlineMs - Date.now()) / 2), this.options.connectTimeoutMs))));
+      } catch {
+        // The last address may still serve: it is tried again, and asked about once more after.
+      }
+      this.resolvedFresh = true;
+    })().finally(() => (this.resolving = undefined));
+    return this.resolving;
+  }
+
   /** Closes the connection; calls in flight fail UNAVAILABLE and later calls fail at once. */
   close(): void {
     this.closed = true;
     this.socket?.destroy();
+    for (const socket of this.retiring.keys()) socket.destroy();
+    this.retiring.clear();
     this.failAll(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
   }
 
@@ -142,14 +271,17 @@ export class RpcClient implements ClosableChannel {
     const remainingMs = deadlineMs - startedAtMs;
     if (remainingMs <= 0) throw qfsError('TIMEOUT', `${m.name} to ${this.peerName}: deadline passed`);
     let reply: { header: ResponseHeader; payload: Buffer };
+    let address: Address;
     try {
       const socket = await this.connect(Math.min(remainingMs, this.options.connectTimeoutMs), deadlineMs);
+      address = this.socketAddress.get(socket)!;
       const id = this.nextId++;
       const head = encodeFrameHead(FRAME_REQUEST, { id, op: m.name, timeoutMs: remainingMs, args: m.carriesNames ? namesToWire(args) : args }, payload?.length ?? 0);
       reply = await new Promise<{ header: ResponseHeader; payload: Buffer }>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.pending.delete(id);
-          reject(qfsError('TIMEOUT', `${m.name} to ${this.peerName}: no reply within ${Math.round(remainingMs)} ms`));
+          this.settled(socket);
+          reject(failedAt(qfsError('TIMEOUT', `${m.name} to ${this.nameOf(address)}: no reply within ${Math.round(remainingMs)} ms`), address, 'lost'));
         }, deadlineMs - Date.now());
         this.pending.set(id, { resolve, reject, timer, socket });
         socket.cork();
@@ -164,7 +296,9 @@ export class RpcClient implements ClosableChannel {
     this.reportAttempt({ answered: true, startedAtMs });
     if (!reply.header.ok) {
       const code = isErrorCode(reply.header.code) ? reply.header.code : 'INTERNAL';
-      throw qfsError(code, reply.header.message ?? `${m.name} failed on ${this.peerName}`);
+      const err = qfsError(code, reply.header.message ?? `${m.name} failed on ${this.nameOf(address)}`);
+      // Not carried out: another address may serve it.
+      throw code === 'NOT_LEADER' ? failedAt(err, address, 'not-leader') : err;
     }
     return { result: m.result(reply.header.result, `${m.name} result`), payload: reply.payload };
   }
@@ -177,22 +311,55 @@ export class RpcClient implements ClosableChannel {
     }
   }
 
+  /** The peer as messages name it: with several addresses, which one. */
+  private nameOf(address: Address): string {
+    if (!this.peers.failsOver) return this.peerName;
+    return this.peerNameGiven ? `${this.peerName} ${formatAddress(address)}` : formatAddress(address);
+  }
+
   private connect(timeoutMs: number, deadlineMs: number): Promise<net.Socket> {
     if (this.closed) return Promise.reject(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
     // A socket the server has ended (idle timeout) is not reused: a new connection is made.
     if (this.socket && !this.socket.destroyed && this.socket.writable) return this.waitForDrain(this.socket, deadlineMs);
     // Callers that arrive while connecting also wait for the send queue to drain.
     if (this.connecting) return this.connecting.then((socket) => this.waitForDrain(socket, deadlineMs));
-    this.connecting = this.resolveTransport().then((transport) => new Promise<net.Socket>((resolve, reject) => {
-      const { socket, readyEvent } = dial(this.address, transport);
+    this.connecting = this.dial(timeoutMs, deadlineMs).finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** Connects to the current address (asking the resolver first, if there is one and its last
+   * answer was used); every failure names that address (an AddressFailure, 'unreachable'). */
+  private async dial(timeoutMs: number, deadlineMs: number): Promise<net.Socket> {
+    if (this.peers.resolver && !this.resolvedFresh) {
+      await this.resolve(deadlineMs);
+      timeoutMs = Math.max(1, Math.min(timeoutMs, deadlineMs - Date.now()));
+    }
+    this.resolvedFresh = false;
+    const address = this.peers.current;
+    const name = this.nameOf(address);
+    let transport: ClientTransport;
+    try {
+      transport = await this.resolveTransport(address, name);
+    } catch (err) {
+      throw failedAt(asQfsError(err), address, 'unreachable');
+    }
+    return new Promise<net.Socket>((resolve, reject) => {
+      const { socket, readyEvent } = dial(address, transport);
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: no answer within ${timeoutMs} ms`)));
+        reject(failedAt(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${name}: no answer within ${timeoutMs} ms`)), address, 'unreachable'));
       }, timeoutMs);
       socket.once(readyEvent, () => {
         clearTimeout(timer);
         socket.off('error', onConnectError);
-        this.adopt(socket);
+        if (this.closed) {
+          socket.destroy();
+          reject(qfsError('UNAVAILABLE', `${this.peerName}: client closed`));
+          return;
+        }
+        this.adopt(socket, address);
         resolve(socket);
       });
       const onConnectError = (err: Error): void => {
@@ -201,55 +368,37 @@ export class RpcClient implements ClosableChannel {
         if (isHandshakeRefusal(err)) {
           // Credentials from the standard place may be stale (a new cluster on this address):
           // look again on the next attempt.
-          const refused = qfsError('UNAUTHENTICATED', `${this.peerName} refused our credentials (${this.identityText()}): ${err.message.split('\n')[0]}`, err);
-          if (this.transportLookedUp) this.transport = undefined;
-          reject(refused);
+          const refused = qfsError('UNAUTHENTICATED', `${name} refused our credentials (${identityText(transport)}): ${err.message.split('\n')[0]}`, err);
+          this.lookedUpTransports.delete(addressKey(address));
+          reject(failedAt(refused, address, 'unreachable'));
           return;
         }
-        reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: ${err.message}`, err)));
+        reject(failedAt(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${name}: ${err.message}`, err)), address, 'unreachable'));
       };
       socket.on('error', onConnectError);
-    })).finally(() => {
-      this.connecting = undefined;
     });
-    return this.connecting;
   }
 
-  /** The transport given at construction, or the one the standard place has for this peer
-   * (looked up once per client; UNAUTHENTICATED if there is none). */
-  private async resolveTransport(): Promise<ClientTransport> {
-    if (this.transport) return this.transport;
+  /** The transport given at construction, or the one the standard place has for this address
+   * (looked up once per address; UNAUTHENTICATED if there is none). */
+  private async resolveTransport(address: Address, name: string): Promise<ClientTransport> {
+    if (this.fixedTransport) return this.fixedTransport;
+    const key = addressKey(address);
+    const known = this.lookedUpTransports.get(key);
+    if (known) return known;
     let found;
     try {
-      found = await findClusterCredentials(this.address);
+      found = await findClusterCredentials(address);
     } catch (err) {
       // Nothing listening is the more useful news than having no key for it (a wrong port).
-      await this.probeListening(Math.min(this.options.connectTimeoutMs, 1_000));
+      await probeListening(address, name, Math.min(this.options.connectTimeoutMs, 1_000));
       throw err;
     }
-    this.transport = found.plaintext ? { kind: 'plain' } : { kind: 'psk', credential: found };
-    this.transportLookedUp = true;
-    return this.transport;
-  }
-
-  /** Resolves if something accepts a TCP connection at the address; UNAVAILABLE if not. */
-  private probeListening(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: this.address.host, port: this.address.port });
-      const done = (err?: Error): void => {
-        clearTimeout(timer);
-        socket.destroy();
-        if (err) reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${this.peerName}: ${err.message}`, err)));
-        else resolve();
-      };
-      const timer = setTimeout(() => done(), timeoutMs);
-      socket.once('connect', () => done());
-      socket.once('error', done);
-    });
-  }
-
-  private identityText(): string {
-    return this.transport?.kind === 'psk' ? `identity ${this.transport.credential.identity}` : 'plain';
+    const transport: ClientTransport = found.plaintext ? { kind: 'plain' } : { kind: 'psk', credential: found };
+    // Bounded: a resolver may name new addresses over time.
+    if (this.lookedUpTransports.size >= limits.maxPeerAddresses) this.lookedUpTransports.clear();
+    this.lookedUpTransports.set(key, transport);
+    return transport;
   }
 
   /** Waits while too many bytes are queued on the socket, so a fast caller cannot grow memory;
@@ -279,12 +428,13 @@ export class RpcClient implements ClosableChannel {
     return socket;
   }
 
-  private adopt(socket: net.Socket): void {
+  private adopt(socket: net.Socket, address: Address): void {
     this.socket = socket;
+    this.socketAddress.set(socket, address);
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
       try {
-        for (const frame of decoder.push(chunk)) this.dispatch(frame.kind, frame.header, frame.payload);
+        for (const frame of decoder.push(chunk)) this.dispatch(socket, frame.kind, frame.header, frame.payload);
       } catch (err) {
         socket.destroy(err instanceof Error ? err : undefined);
       }
@@ -296,24 +446,26 @@ export class RpcClient implements ClosableChannel {
     });
     socket.on('close', () => {
       if (this.socket === socket) this.socket = undefined;
-      this.failAll(qfsError('UNAVAILABLE', `connection to ${this.peerName} lost`), socket);
+      this.retiring.delete(socket);
+      this.failAll(failedAt(qfsError('UNAVAILABLE', `connection to ${this.nameOf(address)} lost`), address, 'lost'), socket);
     });
     if (this.connectedOnce) this.options.onReconnect?.();
     this.connectedOnce = true;
   }
 
-  private dispatch(kind: number, rawHeader: unknown, payload: Buffer): void {
+  private dispatch(socket: net.Socket, kind: number, rawHeader: unknown, payload: Buffer): void {
     if (kind === FRAME_EVENT) {
       const { event, data } = eventHeader(rawHeader, 'event');
       this.options.onEvent?.(event, data);
       return;
     }
-    if (kind !== FRAME_RESPONSE) throw qfsError('BAD_FRAME', `unexpected frame kind ${kind} from ${this.peerName}`);
+    if (kind !== FRAME_RESPONSE) throw qfsError('BAD_FRAME', `unexpected frame kind ${kind} from ${this.nameOf(this.socketAddress.get(socket)!)}`);
     const header = responseHeader(rawHeader, 'response');
     const pending = this.pending.get(header.id);
     if (!pending) return; // timed out already
     this.pending.delete(header.id);
     clearTimeout(pending.timer);
+    this.settled(pending.socket);
     pending.resolve({ header, payload });
   }
 
@@ -331,4 +483,30 @@ export class RpcClient implements ClosableChannel {
 function markUnsent(err: QfsError): QfsError {
   unsent.add(err);
   return err;
+}
+
+/** Marks `err` as a failure of `address`, for failing over. */
+function failedAt(err: QfsError, address: Address, kind: AddressFailure['kind']): QfsError {
+  addressFailures.set(err, { address, kind });
+  return err;
+}
+
+function identityText(transport: ClientTransport): string {
+  return transport.kind === 'psk' ? `identity ${transport.credential.identity}` : 'plain';
+}
+
+/** Resolves if something accepts a TCP connection at the address; UNAVAILABLE if not. */
+function probeListening(address: Address, name: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: address.host, port: address.port });
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(markUnsent(qfsError('UNAVAILABLE', `cannot connect to ${name}: ${err.message}`, err)));
+      else resolve();
+    };
+    const timer = setTimeout(() => done(), timeoutMs);
+    socket.once('connect', () => done());
+    socket.once('error', done);
+  });
 }
