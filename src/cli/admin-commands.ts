@@ -1,16 +1,17 @@
 // The operator commands that talk to running servers: status (mediator), list-contents,
 // corrupt and terminate (a data server). Each makes one call with a deadline and prints either
-// a human-readable table or, with --json, one JSON document.
+// a human-readable table or, with --json, one JSON document. --mediator may list several
+// mediators: the call goes to the one that leads.
 
 import { formatAddress, type Address } from '../common/address.js';
 import { limits } from '../common/limits.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { RpcClient } from '../transport/rpc-client.js';
-import { addressArg, portArg } from './arguments.js';
+import { addressListArg, portArg } from './arguments.js';
 import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 
-async function withClient<T>(address: Address, peerName: string, flags: CredentialsFlag, work: (client: RpcClient) => Promise<T>): Promise<T> {
+async function withClient<T>(address: Address | readonly Address[], peerName: string, flags: CredentialsFlag, work: (client: RpcClient) => Promise<T>): Promise<T> {
   const client = new RpcClient(address, { peerName, defaultTimeoutMs: limits.cliCallTimeoutMs, ...(await credentialsOption(flags)) });
   try {
     return await work(client);
@@ -24,8 +25,9 @@ function dataServerAddress(portText: string, host: string): Address {
 }
 
 export async function statusCommand(flags: { mediator: string; json?: boolean } & CredentialsFlag): Promise<void> {
-  const address = addressArg(flags.mediator, '--mediator');
-  const report = await withClient(address, `mediator ${formatAddress(address)}`, flags, (c) => c.call(mediatorMethods.status, {}));
+  const addresses = addressListArg(flags.mediator, '--mediator');
+  const peerName = addresses.length === 1 ? `mediator ${formatAddress(addresses[0]!)}` : 'mediator';
+  const report = await withClient(addresses, peerName, flags, (c) => c.call(mediatorMethods.status, {}));
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
 }
 

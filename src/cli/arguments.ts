@@ -1,7 +1,9 @@
-// Parsing and checking of command-line values: ports, port ranges, quorum sizes, addresses.
+// Parsing and checking of command-line values: ports, port ranges, quorum sizes, addresses and
+// lists of addresses.
 // Each failure is a UsageError with one clear line.
 
-import { parseAddress, type Address } from '../common/address.js';
+import { formatAddress, parseAddress, type Address } from '../common/address.js';
+import { limits } from '../common/limits.js';
 import { messageOf } from '../common/errors.js';
 import { portProblem } from '../transport/port-probe.js';
 import { usage } from './usage-error.js';
@@ -36,6 +38,22 @@ export function addressArg(text: string, what: string): Address {
   } catch (err) {
     return usage(`${what}: ${messageOf(err)}`);
   }
+}
+
+/** "h1:51234,h2:51234" → the addresses, in order (a bare port means 127.0.0.1). An empty entry,
+ * a bad one, one given twice, or more than limits.maxPeerAddresses is a UsageError naming it. */
+export function addressListArg(text: string, what: string): Address[] {
+  const entries = text.split(',').map((e) => e.trim());
+  if (entries.length > limits.maxPeerAddresses) usage(`${what}: ${entries.length} addresses given, at most ${limits.maxPeerAddresses} are taken`);
+  const seen = new Set<string>();
+  return entries.map((entry, i) => {
+    if (entry === '') usage(`${what}: address ${i + 1} of '${text}' is empty`);
+    const address = addressArg(entry, entries.length === 1 ? what : `${what} '${entry}'`);
+    const key = formatAddress(address);
+    if (seen.has(key)) usage(`${what}: address ${key} is given more than once`);
+    seen.add(key);
+    return address;
+  });
 }
 
 /** Resolves if the port can be bound on host now; a UsageError naming the port otherwise. */

@@ -1,9 +1,11 @@
-// `quorumfs mount <mountpoint> [--mediator HOST:PORT]` in the foreground, and `quorumfs unmount
-// <mountpoint>`. The mount checks its arguments (exit 2), reaches the mediator once (exit 1 if it
-// cannot), clears a stale mount left by a killed client, mounts with allow_other and
-// default_permissions, and unmounts cleanly on SIGINT/SIGTERM. Every call to the mediator has a
-// deadline (--timeout-ms), so an unreachable mediator means EIO, never a hang; the log says when
-// the mediator stops answering and when it answers again, once each.
+// `quorumfs mount <mountpoint> [--mediator HOST:PORT[,HOST:PORT...]]` in the foreground, and
+// `quorumfs unmount <mountpoint>`. The mount checks its arguments (exit 2), reaches a mediator once
+// (exit 1 if it cannot), clears a stale mount left by a killed client, mounts with allow_other
+// and default_permissions, and unmounts cleanly on SIGINT/SIGTERM. Every call to the mediator has
+// a deadline (--timeout-ms), so an unreachable mediator means EIO, never a hang; the log says when
+// the mediator stops answering and when it answers again, once each. Given several mediators,
+// calls fail over to the one that leads; the session is attached again there, and the metadata
+// server is the one that mediator names.
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -30,7 +32,7 @@ import { INVALIDATE_EVENT, invalidateEvent, mediatorMethods } from '../protocol/
 import { metaMethods } from '../protocol/meta-messages.js';
 import { nowTimespec, systemClock } from '../common/clock.js';
 import { READY_PREFIX } from '../services/supervisor.js';
-import { addressArg, positiveIntArg } from './arguments.js';
+import { addressListArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
 
 interface MountFlags extends CredentialsFlag {
@@ -53,13 +55,13 @@ async function checkMountpoint(mountpoint: string): Promise<string> {
 }
 
 export async function runMount(mountpoint: string, flags: MountFlags): Promise<void> {
-  const address = addressArg(flags.mediator, '--mediator');
+  const addresses = addressListArg(flags.mediator, '--mediator');
   const timeoutMs = positiveIntArg(flags.timeoutMs, '--timeout-ms');
   const attrTimeoutSec = Number(flags.attrTimeout);
   if (!Number.isFinite(attrTimeoutSec) || attrTimeoutSec < 0) usage(`--attr-timeout '${flags.attrTimeout}' is not a number of seconds`);
   const full = await checkMountpoint(mountpoint);
   const logger = createLogger('mount', { mountpoint: full });
-  const mediator = formatAddress(address);
+  const mediator = addresses.map(formatAddress).join(',');
   let session: FuseSession | undefined;
   let fsRef: QuorumfsFs | undefined;
   const outage = new PeerOutage();
@@ -75,7 +77,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     );
   };
   const credentials = await credentialsOption(flags);
-  const client = new QuorumfsClient(address, {
+  const client = new QuorumfsClient(addresses, {
     ...credentials,
     defaultTimeoutMs: timeoutMs,
     onAttempt: (attempt) => {
@@ -85,7 +87,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
       const report = attempt.answered
         ? outage.answered(Date.now())
         : outage.unanswered(attempt.startedAtMs, attempt.error.code, attempt.error.message);
-      if (report) logOutage(logger, 'mediator', mediator, report);
+      if (report) logOutage(logger, 'mediator', formatAddress(client.rpc.address), report);
     },
     onEvent: (event, data) => invalidated(event, data),
     onReconnect: attach,
@@ -105,7 +107,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     await client.rpc.call(mediatorMethods.ping, {}, { timeoutMs: Math.min(timeoutMs, limits.mountPingTimeoutMs) });
   } catch (err) {
     client.close();
-    throw qfsError('UNAVAILABLE', `cannot reach the mediator at ${mediator}: ${messageOf(err)}`);
+    throw qfsError('UNAVAILABLE', `cannot reach ${addresses.length === 1 ? 'the mediator' : 'any mediator'} at ${mediator}: ${messageOf(err)}`);
   }
   // Namespace calls go to the metadata server directly; its connection carries the reports of
   // other mounts' changes of names, so the names this mount knows follow its attempts.

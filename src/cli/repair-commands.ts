@@ -1,6 +1,7 @@
 // `quorumfs heal [--wait]`, `quorumfs scrub [--wait]` and `quorumfs explain <path>`. With --wait
 // the command follows the pass in status: a progress bar on a terminal, plain lines otherwise,
-// until the mediator says the pass is done.
+// until the mediator says the pass is done. --mediator may list several mediators: the calls go
+// to the one that leads.
 
 import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -11,7 +12,7 @@ import { qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import { mountTable } from '../fuse/mount-table.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
-import { addressArg } from './arguments.js';
+import { addressListArg } from './arguments.js';
 
 interface Flags extends CredentialsFlag {
   mediator: string;
@@ -22,7 +23,7 @@ interface Flags extends CredentialsFlag {
 type Progress = { doneBlocks: number; totalBlocks: number; etaMs?: number; compared?: boolean };
 
 async function client(flags: Flags): Promise<QuorumfsClient> {
-  return new QuorumfsClient(addressArg(flags.mediator, '--mediator'), { defaultTimeoutMs: limits.repairCommandCallTimeoutMs, ...(await credentialsOption(flags)) });
+  return new QuorumfsClient(addressListArg(flags.mediator, '--mediator'), { defaultTimeoutMs: limits.repairCommandCallTimeoutMs, ...(await credentialsOption(flags)) });
 }
 
 export async function healCommand(flags: Flags): Promise<void> {
