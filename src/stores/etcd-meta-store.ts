@@ -470,7 +470,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(rdev, 'rdev');
     if (req.session !== undefined) checkSessionId(req.session);
     return this.mutate('create', async (t) => {
-      await t.loadInodes([req.parent], true);
+      await t.loadInodes([req.parent], true, [{ dir: req.parent, name: nameToBytes(req.name) }]);
       const parent = await this.requireDir(t, req.parent);
       const attr =
         (await this.existingForCreate(t, parent, req.name, mode, req.exclusive)) ??
@@ -499,7 +499,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkMode(mode);
     checkCaller(caller);
     return this.mutate('mkdir', async (t) => {
-      await t.loadInodes([parent], true);
+      await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       await this.requireFreeName(t, dir, name);
       return this.addChild(t, dir, name, caller, { mode: S_IFDIR | (mode & MKDIR_BITS), rdev: 0, size: 0, target: null });
@@ -513,7 +513,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkCaller(caller);
     const size = nameByteLength(target);
     return this.mutate('symlink', async (t) => {
-      await t.loadInodes([parent], true);
+      await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       await this.requireFreeName(t, dir, name);
       return this.addChild(t, dir, name, caller, { mode: S_IFLNK | 0o777, rdev: 0, size, target });
@@ -526,7 +526,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(newParent, 'newParent');
     checkName(newName);
     return this.mutate('link', async (t) => {
-      await t.loadInodes([ino, newParent]);
+      await t.loadInodes([ino, newParent], false, [{ dir: newParent, name: nameToBytes(newName) }]);
       const rec = await t.requireInode(ino);
       const dir = await this.requireDir(t, newParent);
       await this.requireFreeName(t, dir, newName);
@@ -546,7 +546,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(parent, 'parent');
     checkName(name);
     return this.mutate('unlink', async (t) => {
-      await t.loadInodes([parent], true);
+      await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       if (isDotName(name)) throw qfsError('IS_DIR', `cannot unlink ${JSON.stringify(name)}`);
       const entry = await this.requireEntry(t, dir.a.ino, name);
@@ -563,7 +563,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(parent, 'parent');
     checkName(name);
     return this.mutate('rmdir', async (t) => {
-      await t.loadInodes([parent], true);
+      await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       if (name === '.') throw qfsError('INVALID', `cannot rmdir '.'`);
       if (name === '..') throw qfsError('NOT_EMPTY', `cannot rmdir '..'`);

@@ -32,6 +32,8 @@ export class MetaTxn {
   /** Counter change this attempt makes (written to one shard at commit). */
   readonly delta: CounterRecord = { inodes: 0, blocks: 0, bytes: 0 };
   private readonly records = new Map<number, InodeRecord | null>();
+  /** Entries as read at the snapshot (null: absent); this attempt's own changes are not here. */
+  private readonly entryCache = new Map<string, EntryRecord | null>();
   private readonly chunks = new Map<string, { ino: number; chunk: number; refs: Map<number, BlockRef>; dirty: boolean }>();
   private readonly shardKey: Buffer;
   private counterValue: CounterRecord | undefined;
@@ -45,10 +47,13 @@ export class MetaTxn {
     this.shardKey = keys.counterShard(shard);
   }
 
-  /** Reads the inodes not yet read (and the counter shard, if `counted`), in one etcd call. */
-  async loadInodes(inos: number[], counted = false): Promise<void> {
+  /** Reads the inodes not yet read (and the counter shard, if `counted`; and the directory
+   * entries named), in one etcd call. */
+  async loadInodes(inos: number[], counted = false, entries: Array<{ dir: number; name: Buffer }> = []): Promise<void> {
     const wanted = [...new Set(inos.filter((ino) => !this.records.has(ino)))];
     const keys = wanted.map((ino) => this.keys.inode(ino));
+    const entryKeys = entries.map((e) => this.keys.entry(e.dir, e.name)).filter((k) => !this.entryCache.has(k.toString('hex')));
+    keys.push(...entryKeys);
     const withCounter = counted && this.counterValue === undefined;
     if (withCounter) keys.push(this.shardKey);
     if (keys.length === 0) return;
@@ -56,6 +61,10 @@ export class MetaTxn {
     wanted.forEach((ino, i) => {
       const value = values[i];
       this.records.set(ino, value === undefined ? null : decodeRecord(value));
+    });
+    entryKeys.forEach((key, i) => {
+      const value = values[wanted.length + i];
+      this.entryCache.set(key.toString('hex'), value === undefined ? null : decodeJson<EntryRecord>(value));
     });
     if (withCounter) this.counterValue = decodeCounter(values[values.length - 1]);
   }
@@ -93,9 +102,13 @@ export class MetaTxn {
     return rec.a;
   }
 
+  /** Entries by name (from what loadInodes read along, else read now). */
   async entries(dir: number, names: Buffer[]): Promise<Array<EntryRecord | undefined>> {
-    const values = await this.tx.getMany(names.map((name) => this.keys.entry(dir, name)));
-    return values.map((v) => (v === undefined ? undefined : decodeJson<EntryRecord>(v)));
+    const keys = names.map((name) => this.keys.entry(dir, name));
+    const missing = keys.filter((k) => !this.entryCache.has(k.toString('hex')));
+    const values = await this.tx.getMany(missing);
+    missing.forEach((k, i) => this.entryCache.set(k.toString('hex'), values[i] === undefined ? null : decodeJson<EntryRecord>(values[i]!)));
+    return keys.map((k) => this.entryCache.get(k.toString('hex')) ?? undefined);
   }
 
   async entry(dir: number, name: Buffer): Promise<EntryRecord | undefined> {

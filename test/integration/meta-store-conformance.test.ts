@@ -946,3 +946,128 @@ describe('statfs and counts', () => {
   });
 });
 }
+
+// ---- at size: past what one etcd request or transaction holds ----
+
+/** Runs `op(i)` for i in [0, count), `inFlight` at a time. */
+async function inParallel(count: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) await op(next++);
+    }),
+  );
+}
+
+for (const engine of ENGINES) {
+  describe(`${engine.name} at size`, () => {
+    it('reads a directory of 30,000 entries in full pages, each entry once, in creation order', async () => {
+      const store = await engine.open({});
+      const d = await store.mkdir(ROOT_INO, 'big', 0o755, alice);
+      const count = 30_000;
+      for (let i = 0; i < count; i++) await file(store, d.ino, `entry-${i}`);
+      assert.equal((await store.getattr(d.ino)).nlink, 2);
+      const names: string[] = [];
+      const pageSizes: number[] = [];
+      for (let cookie = 0; ; ) {
+        const page = await store.readdir(d.ino, cookie, limits.maxReaddirEntries);
+        if (page.length === 0) break;
+        pageSizes.push(page.length);
+        names.push(...page.map((e) => e.name));
+        cookie = page[page.length - 1]!.cookie;
+      }
+      assert.equal(names.length, count + 2);
+      // Every page but the last is full: as many entries as fit the frame budget (names of at
+      // most 11 bytes, each with its allowance, against half of maxHeaderBytes).
+      const full = Math.floor(limits.maxHeaderBytes / 2 / (11 + limits.readdirEntryAllowanceBytes));
+      for (const size of pageSizes.slice(0, -1)) assert.ok(size >= full && size <= limits.maxReaddirEntries, `a page of ${size}`);
+      const pages = pageSizes.length;
+      assert.ok(pages <= Math.ceil((count + 2) / full));
+      assert.deepEqual(names.slice(0, 3), ['.', '..', 'entry-0']);
+      assert.equal(names[names.length - 1], `entry-${count - 1}`);
+      assert.equal(new Set(names).size, count + 2);
+      await expectCode(() => store.rmdir(ROOT_INO, 'big'), 'NOT_EMPTY');
+    });
+
+    it('walks 30,000 blocks by listBlocks and getBlocks, and unlinking a file of 20,480 blocks returns every one', async () => {
+      const store = await engine.open({});
+      const big = await file(store, ROOT_INO, 'big');
+      const small = await file(store, ROOT_INO, 'small');
+      const per = limits.maxBlocksPerCall;
+      const commitRange = async (ino: number, first: number, n: number, version: (i: number) => number): Promise<void> => {
+        const blocks = Array.from({ length: n }, (_, k) => block(first + k, version(first + k), 100));
+        await store.commitBlocks({ ino, blocks, sizeBytes: (first + n - 1) * BLOCK + 100, time: { sec: 5, nsec: 0 } });
+      };
+      for (let first = 0; first < 20 * per; first += per) await commitRange(big.ino, first, per, (i) => 1_000_000 + i);
+      for (let first = 0; first < 9_600; first += 960) await commitRange(small.ino, first, 960, (i) => 2_000_000 + i);
+      assert.deepEqual(await store.counts(), { inodes: 3, blocks: 30_080, bytes: 30_080 * 100 });
+
+      let seen = 0;
+      let after: [number, number] = [0, 0];
+      let last: [number, number] = [0, -1];
+      for (;;) {
+        const page = await store.listBlocks(after[0], after[1], per);
+        if (page.length === 0) break;
+        for (const ref of page) {
+          assert.ok(ref.ino > last[0] || (ref.ino === last[0] && ref.index > last[1]), 'in (ino, index) order');
+          assert.equal(ref.version, (ref.ino === big.ino ? 1_000_000 : 2_000_000) + ref.index);
+          last = [ref.ino, ref.index];
+          seen += 1;
+        }
+        after = last;
+      }
+      assert.equal(seen, 30_080);
+
+      let walked = 0;
+      for (let from = 0; ; ) {
+        const page = await store.getBlocks(big.ino, from, Number.MAX_SAFE_INTEGER);
+        if (page.length === 0) break;
+        assert.ok(page.length <= per);
+        page.forEach((ref, k) => assert.equal(ref.index, from + k));
+        walked += page.length;
+        from = page[page.length - 1]!.index + 1;
+      }
+      assert.equal(walked, 20 * per);
+      assert.deepEqual(
+        (await store.getBlocks(small.ino, 9_500, 9_700)).map((b) => b.index),
+        Array.from({ length: 100 }, (_, k) => 9_500 + k),
+      );
+
+      const { orphans } = await store.unlink(ROOT_INO, 'big');
+      assert.equal(orphans.length, 20 * per);
+      orphans.sort((a, b) => a.index - b.index);
+      orphans.forEach((o, i) => assert.deepEqual(o, { ino: big.ino, index: i, version: 1_000_000 + i }));
+      await expectCode(() => store.getattr(big.ino), 'NOT_FOUND');
+      assert.deepEqual(await store.counts(), { inodes: 2, blocks: 9_600, bytes: 9_600 * 100 });
+
+      const cut = await store.setattr(small.ino, { size: 100 * BLOCK + 1 }, { sec: 6, nsec: 0 });
+      assert.equal(cut.orphans.length, 9_600 - 101);
+      assert.deepEqual((await store.getBlocks(small.ino, 0, 10_000)).map((b) => b.index), Array.from({ length: 101 }, (_, k) => k));
+      assert.deepEqual(await store.counts(), { inodes: 2, blocks: 101, bytes: 101 * 100 });
+    });
+
+    it(`setHolds of ${limits.maxHoldsPerSession} inodes holds them all, then drops them, deleting the unlinked`, async () => {
+      const store = await engine.open({});
+      const dirs = await Promise.all(Array.from({ length: 32 }, (_, i) => store.mkdir(ROOT_INO, `d${i}`, 0o755, alice)));
+      const inos: number[] = new Array<number>(limits.maxHoldsPerSession);
+      await inParallel(limits.maxHoldsPerSession, 16, async (i) => {
+        inos[i] = (await file(store, dirs[i % dirs.length]!.ino, `f${i}`)).ino;
+      });
+      assert.deepEqual(await store.setHolds('mount-big', inos), { orphans: [], missing: [] });
+      assert.deepEqual(await store.holdSessions(), ['mount-big']);
+      // Unlinked while held: kept, with its blocks.
+      const victim = inos[inos.length - 1]!;
+      await store.commitBlocks({ ino: victim, blocks: [block(0, 77, 10)], sizeBytes: 10, time: { sec: 7, nsec: 0 } });
+      const victimDir = dirs[(inos.length - 1) % dirs.length]!.ino;
+      assert.deepEqual((await store.unlink(victimDir, `f${inos.length - 1}`)).orphans, []);
+      assert.equal((await store.getattr(victim)).nlink, 0);
+      // Keep half: the other half (with the victim) dropped in parts.
+      const half = inos.slice(0, inos.length / 2);
+      assert.deepEqual(await store.setHolds('mount-big', half), { orphans: [{ ino: victim, index: 0, version: 77 }], missing: [] });
+      await expectCode(() => store.getattr(victim), 'NOT_FOUND');
+      assert.deepEqual(await store.setHolds('mount-big', []), { orphans: [], missing: [] });
+      assert.deepEqual(await store.holdSessions(), []);
+      assert.equal((await store.counts()).inodes, 1 + dirs.length + limits.maxHoldsPerSession - 1);
+    });
+  });
+}
