@@ -6,7 +6,7 @@
 
 import { Etcd3 } from 'etcd3';
 import { nowTimespec } from '../common/clock.js';
-import { qfsError } from '../common/errors.js';
+import { QfsError, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import { nameByteLength, nameFromBytes, nameToBytes } from '../common/name-bytes.js';
 import { atimeUpdateDue } from '../core/relatime.js';
@@ -176,13 +176,26 @@ export class EtcdMetaStore implements FencedMetaStore {
         if (outcome === 'committed') return result;
         if (outcome === 'fenced') throw qfsError('NOT_LEADER', `${what} refused: the leader's fence ${fence!.key} is gone`);
       } catch (err) {
-        if (!(err instanceof TxnConflict)) throw err;
+        if (!(err instanceof TxnConflict)) throw await this.fencedFailure(what, fence, err);
       }
       if (attempt >= limits.etcdTxnAttempts) {
         throw qfsError('UNAVAILABLE', `${what} conflicted with other writers ${attempt} times`);
       }
       await new Promise((r) => setTimeout(r, Math.random() * limits.etcdTxnBackoffMs * attempt));
     }
+  }
+
+  /** A call that failed before its commit (NOT_EMPTY, STALE…) under a fence that is gone fails
+   * NOT_LEADER instead: a deposed server sends its callers to the leader, whatever they asked. */
+  private async fencedFailure(what: string, fence: Fence | undefined, err: unknown): Promise<unknown> {
+    if (fence === undefined || !(err instanceof QfsError) || err.code === 'NOT_LEADER') return err;
+    try {
+      const res = await this.kv.range({ key: Buffer.from(fence.key) });
+      if (res.kvs[0]?.create_revision === fence.createRevision) return err;
+    } catch {
+      return err;
+    }
+    return qfsError('NOT_LEADER', `${what} refused: the leader's fence ${fence.key} is gone`);
   }
 
   /** A read at one snapshot (no commit). */

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { Etcd3 } from 'etcd3';
 import { checksumOf } from '../../src/common/checksum.js';
 import { QfsError, type ErrorCode } from '../../src/common/errors.js';
 import { limits } from '../../src/common/limits.js';
@@ -1071,3 +1072,198 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+// ---- etcd only: two store instances on the same keys, and the leader's fence ----
+
+/** Exactly one of the settled results is fulfilled; every other failed with `code`. */
+function oneWinner<T>(results: Array<PromiseSettledResult<T>>, code: ErrorCode): T {
+  const won = results.filter((r): r is PromiseFulfilledResult<T> => r.status === 'fulfilled');
+  assert.equal(won.length, 1, `winners: ${won.length}`);
+  for (const r of results) {
+    if (r.status === 'rejected') {
+      assert.ok(r.reason instanceof QfsError, String(r.reason));
+      assert.equal(r.reason.code, code, r.reason.message);
+    }
+  }
+  return won[0]!.value;
+}
+
+describe('etcd: racing store instances', () => {
+  const etcdEngine = ENGINES.find((e) => e.name === 'etcd')!;
+  const pair = async (): Promise<[AsyncMetaStore, AsyncMetaStore]> => {
+    const prefix = `/conformance/${process.pid}/race-${++prefixes}/`;
+    return [await etcdEngine.open({ prefix }), await etcdEngine.open({ prefix })];
+  };
+
+  it('the same name created from both: exactly one wins, every time', async () => {
+    const [a, b] = await pair();
+    for (let i = 0; i < 25; i++) {
+      const name = `n${i}`;
+      const mk = (s: AsyncMetaStore) => (i % 2 === 0 ? file(s, ROOT_INO, name) : s.mkdir(ROOT_INO, name, 0o755, alice));
+      const winner = oneWinner(await Promise.allSettled([mk(a), mk(b)]), 'EXISTS');
+      assert.equal((await b.lookup(ROOT_INO, name)).ino, winner.ino);
+    }
+    const names = (await a.readdir(ROOT_INO, 0, 100)).map((e) => e.name).slice(2);
+    assert.equal(names.length, 25);
+    const root = await a.getattr(ROOT_INO);
+    assert.equal(root.nlink, 2 + 12, 'one link for each directory made (odd i)');
+    assert.equal((await a.counts()).inodes, 26);
+  });
+
+  it('two renames of one source: one moves it, the other finds it gone', async () => {
+    const [a, b] = await pair();
+    for (let i = 0; i < 15; i++) {
+      const f = await file(a, ROOT_INO, `s${i}`);
+      oneWinner(await Promise.allSettled([a.rename(ROOT_INO, `s${i}`, ROOT_INO, `a${i}`, 0), b.rename(ROOT_INO, `s${i}`, ROOT_INO, `b${i}`, 0)]), 'NOT_FOUND');
+      const names = (await a.readdir(ROOT_INO, 0, 100)).map((e) => e.name).filter((n) => n.endsWith(`${i}`) && n.length === String(i).length + 1);
+      assert.equal(names.length, 1, names.join());
+      assert.equal((await a.lookup(ROOT_INO, names[0]!)).ino, f.ino);
+      assert.equal((await a.getattr(f.ino)).nlink, 1);
+    }
+  });
+
+  it('two directory moves that together would make a cycle: only one is made', async () => {
+    const [a, b] = await pair();
+    for (let i = 0; i < 10; i++) {
+      const x = await a.mkdir(ROOT_INO, `x${i}`, 0o755, alice);
+      const y = await a.mkdir(ROOT_INO, `y${i}`, 0o755, alice);
+      const results = await Promise.allSettled([a.rename(ROOT_INO, `x${i}`, y.ino, 'x', 0), b.rename(ROOT_INO, `y${i}`, x.ino, 'y', 0)]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(['INVALID', 'NOT_FOUND'].includes((r.reason as QfsError).code));
+      // The tree is still a tree: both reach the root.
+      const up = async (ino: number): Promise<number> => {
+        let cur = ino;
+        for (let depth = 0; depth < 10 && cur !== ROOT_INO; depth++) cur = (await a.lookup(cur, '..')).ino;
+        return cur;
+      };
+      assert.equal(await up(x.ino), ROOT_INO);
+      assert.equal(await up(y.ino), ROOT_INO);
+    }
+  });
+
+  it('commits with the same expectation racing: one commits, the other is STALE', async () => {
+    const [a, b] = await pair();
+    const f = await file(a, ROOT_INO, 'f');
+    for (let round = 0; round < 15; round++) {
+      const current = await a.getBlocks(f.ino, 0, 1);
+      const size = (await a.getattr(f.ino)).size;
+      const expect = { sizeBytes: size, blocks: [{ index: 0, version: current[0]?.version ?? 0 }] };
+      const commit = (s: AsyncMetaStore, version: number) =>
+        s.commitBlocks({ ino: f.ino, blocks: [block(0, version, 10)], sizeBytes: 10, time: { sec: 9, nsec: 0 }, expect });
+      const won = oneWinner(await Promise.allSettled([commit(a, 100 + 2 * round), commit(b, 101 + 2 * round)]), 'STALE');
+      const [now] = await b.getBlocks(f.ino, 0, 1);
+      assert.ok(now!.version === 100 + 2 * round || now!.version === 101 + 2 * round);
+      assert.equal(won.attr.generation, (await a.getattr(f.ino)).generation);
+    }
+    assert.deepEqual(await a.counts(), { inodes: 2, blocks: 1, bytes: 10 });
+  });
+
+  it('inode numbers and versions from two instances never repeat', async () => {
+    const [a, b] = await pair();
+    const inos = new Set<number>();
+    const made = await Promise.all(Array.from({ length: 40 }, (_, i) => file(i % 2 === 0 ? a : b, ROOT_INO, `f${i}`)));
+    for (const attr of made) inos.add(attr.ino);
+    assert.equal(inos.size, 40);
+    const firsts = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).reserveVersions(10)));
+    const sorted = [...firsts].sort((x, y) => x - y);
+    sorted.forEach((first, i) => i > 0 && assert.ok(first >= sorted[i - 1]! + 10, 'disjoint ranges'));
+  });
+});
+
+describe('etcd: fencing', () => {
+  const etcdEngine = ENGINES.find((e) => e.name === 'etcd')!;
+
+  it('without a fence a store that requires one refuses every change; reads work', async () => {
+    const store = (await etcdEngine.open({ requireFence: true })) as EtcdMetaStore;
+    await expectCode(() => store.mkdir(ROOT_INO, 'd', 0o755, alice), 'NOT_LEADER');
+    await expectCode(() => store.reserveVersions(1), 'NOT_LEADER');
+    await expectCode(() => store.markAccess(ROOT_INO, { sec: 1, nsec: 0 }), 'NOT_LEADER');
+    assert.equal((await store.getattr(ROOT_INO)).nlink, 2);
+    assert.deepEqual(await store.counts(), { inodes: 1, blocks: 0, bytes: 0 });
+  });
+
+  it('commits under a live election key; once its lease is revoked every change is NOT_LEADER and nothing changes', async () => {
+    const prefix = `/conformance/${process.pid}/fence-${++prefixes}/`;
+    const store = (await etcdEngine.open({ prefix, requireFence: true })) as EtcdMetaStore;
+    const client = new Etcd3({ hosts: [etcd!.clientUrl] });
+    try {
+      const lease = client.lease(30, { autoKeepAlive: true });
+      const key = `/conformance/${process.pid}/election-${prefixes}`;
+      await lease.put(key).value('leader');
+      const createRevision = (await client.get(key).exec()).kvs[0]!.create_revision;
+      store.setFence({ key, createRevision });
+
+      const d = await store.mkdir(ROOT_INO, 'd', 0o755, alice);
+      const f = await file(store, d.ino, 'f');
+      await file(store, d.ino, 'g');
+      await store.mkdir(ROOT_INO, 'e', 0o755, alice);
+      await store.commitBlocks({ ino: f.ino, blocks: [block(0, 5, 10)], sizeBytes: 10, time: { sec: 2, nsec: 0 } });
+      await store.setxattr(f.ino, 'user.k', new Uint8Array([1]), 0);
+      await store.hold('m', f.ino);
+      const snapshot = async () => ({
+        root: await store.readdir(ROOT_INO, 0, 100),
+        d: await store.readdir(d.ino, 0, 100),
+        f: await store.getattr(f.ino),
+        dir: await store.getattr(d.ino),
+        blocks: await store.getBlocks(f.ino, 0, 10),
+        xattrs: await store.listxattr(f.ino),
+        counts: await store.counts(),
+        sessions: await store.holdSessions(),
+      });
+      const before = await snapshot();
+
+      await lease.revoke();
+      const refused: Array<[string, () => Promise<unknown>]> = [
+        ['create', () => file(store, d.ino, 'new')],
+        ['mkdir', () => store.mkdir(d.ino, 'new', 0o755, alice)],
+        ['symlink', () => store.symlink(d.ino, 'new', 't', alice)],
+        ['link', () => store.link(f.ino, d.ino, 'new')],
+        ['unlink', () => store.unlink(d.ino, 'g')],
+        ['rmdir', () => store.rmdir(ROOT_INO, 'e')],
+        ['rmdir of a non-empty directory', () => store.rmdir(ROOT_INO, 'd')],
+        ['rename', () => store.rename(d.ino, 'g', ROOT_INO, 'g2', 0)],
+        ['setattr', () => store.setattr(f.ino, { mode: 0o600 }, { sec: 3, nsec: 0 })],
+        ['commitBlocks', () => store.commitBlocks({ ino: f.ino, blocks: [block(1, 6, 10)], sizeBytes: BLOCK + 10, time: { sec: 3, nsec: 0 } })],
+        ['reserveVersions', () => store.reserveVersions(5)],
+        ['setxattr', () => store.setxattr(f.ino, 'user.j', new Uint8Array([2]), 0)],
+        ['removexattr', () => store.removexattr(f.ino, 'user.k')],
+        ['markAccess', () => store.markAccess(f.ino, { sec: 99_999, nsec: 0 })],
+        ['hold', () => store.hold('m2', f.ino)],
+        ['release', () => store.release('m', f.ino)],
+        ['setHolds', () => store.setHolds('m', [])],
+      ];
+      for (const [what, call] of refused) {
+        await assert.rejects(call, (err: unknown) => err instanceof QfsError && err.code === 'NOT_LEADER', what);
+      }
+      assert.deepEqual(await snapshot(), before, 'nothing changed');
+
+      // The same key made again by another campaign is another leader's: still refused.
+      await client.put(key).value('someone else');
+      await expectCode(() => store.mkdir(d.ino, 'new', 0o755, alice), 'NOT_LEADER');
+      const again = (await client.get(key).exec()).kvs[0]!.create_revision;
+      store.setFence({ key, createRevision: again });
+      assert.equal((await store.mkdir(d.ino, 'new', 0o755, alice)).nlink, 2);
+      store.setFence(undefined);
+      await expectCode(() => store.mkdir(d.ino, 'newer', 0o755, alice), 'NOT_LEADER');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a deleted fence key refuses changes of a store that does not require a fence but was given one', async () => {
+    const store = (await etcdEngine.open({})) as EtcdMetaStore;
+    const client = new Etcd3({ hosts: [etcd!.clientUrl] });
+    try {
+      const key = `/conformance/${process.pid}/plain-key-${++prefixes}`;
+      await client.put(key).value('x');
+      store.setFence({ key, createRevision: (await client.get(key).exec()).kvs[0]!.create_revision });
+      await store.mkdir(ROOT_INO, 'a', 0o755, alice);
+      await client.delete().key(key);
+      await expectCode(() => store.mkdir(ROOT_INO, 'b', 0o755, alice), 'NOT_LEADER');
+      await expectCode(() => store.lookup(ROOT_INO, 'b'), 'NOT_FOUND');
+      assert.equal((await store.lookup(ROOT_INO, 'a')).nlink, 2);
+    } finally {
+      client.close();
+    }
+  });
+});
