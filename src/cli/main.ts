@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { LOOPBACK } from '../common/address.js';
 import { corruptCommand, listContentsCommand, statusCommand, terminateCommand } from './admin-commands.js';
 import { MEDIATOR_DEFAULTS, parseMediatorArgs, runMediator, type MediatorFlags } from './mediator-command.js';
-import { runDataServer, runMetaServer, type ServerFlags } from './server-commands.js';
+import { DEFAULT_ETCD_PREFIX, runDataServer, runMetaServer, type ServerFlags } from './server-commands.js';
 import { EXIT_USAGE, reportCliError } from './usage-error.js';
 import { MOUNT_DEFAULTS, runMount, runUnmount } from './mount-command.js';
 import { explainCommand, healCommand, scrubCommand } from './repair-commands.js';
@@ -55,6 +55,11 @@ function buildProgram(): Command {
       .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)')
       .option('--cluster-secret <file>', 'the cluster secret (default: cluster.secret beside --dir)')
       .option('--insecure-loopback', 'no TLS, no roles: a benchmark/debug switch, loopback only');
+    if (name === 'meta-server') {
+      command
+        .option('--etcd <urls>', "keep the metadata in etcd (http://host:port, comma-separated); changes commit only under the leading mediator's fence")
+        .option('--etcd-prefix <prefix>', "the cluster's keys in etcd", DEFAULT_ETCD_PREFIX);
+    }
     if (name === 'data-server') {
       command
         .option('--fault-injection', 'accept corrupt and terminate')

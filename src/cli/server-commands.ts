@@ -36,6 +36,9 @@ export interface ServerFlags {
   /** data-server: mediators to join (host:port, comma-separated), and as a standby. */
   join?: string;
   spare?: boolean;
+  /** meta-server: keep the metadata in etcd (client URLs, comma-separated) under this prefix. */
+  etcd?: string;
+  etcdPrefix?: string;
 }
 
 interface Closable {
@@ -89,12 +92,34 @@ async function joinCluster(mediators: Address[], self: { host: string; port: num
 
 export async function runMetaServer(flags: ServerFlags): Promise<void> {
   const port = portArg(flags.port, 'port');
+  const etcd = flags.etcd === undefined ? undefined : metaEtcdArg(flags.etcd, flags.etcdPrefix ?? DEFAULT_ETCD_PREFIX);
   await checkPortFree(flags.host, port, 'port');
   await mkdir(flags.dir, { recursive: true });
   const logger = createLogger('meta-server', { port });
   const security = await securityOf(flags, metaAccess);
-  const server = await MetaServer.start({ address: { host: flags.host, port }, dir: flags.dir, logger, security });
+  const server = await MetaServer.start({ address: { host: flags.host, port }, dir: flags.dir, logger, security, ...(etcd ? { etcd } : {}) });
   serveUntilSignal(server, flags.exitWithParent === true);
+}
+
+export const DEFAULT_ETCD_PREFIX = '/quorumfs/';
+
+/** `--etcd http://h1:2379,http://h2:2379` and `--etcd-prefix /quorumfs/`: bad forms are usage
+ * errors (one line, exit code 2). */
+export function metaEtcdArg(text: string, prefix: string): { endpoints: string[]; prefix: string } {
+  const endpoints = text.split(',').map((s) => s.trim());
+  for (const endpoint of endpoints) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      usage(`--etcd: '${endpoint}' is not a URL (give http://host:port, comma-separated)`);
+    }
+    if (url.protocol !== 'http:' || !url.port || url.pathname !== '/' || url.search !== '' || url.username !== '') {
+      usage(`--etcd: '${endpoint}' is not an etcd client URL like http://host:2379`);
+    }
+  }
+  if (!/^\/[\w./-]*\/$/.test(prefix)) usage(`--etcd-prefix '${prefix}' must start and end with / (letters, digits, . _ - / between)`);
+  return { endpoints, prefix };
 }
 
 /** The cluster secret (by default beside the server's directory in its mediator's data

@@ -138,7 +138,9 @@ export class EtcdMetaStore implements FencedMetaStore {
       await store.createRoot();
     } catch (err) {
       client.close();
-      throw etcdFailure('connect', err);
+      const failure = etcdFailure('connect', err);
+      const why = failure.message.replace(/\s+/g, ' ');
+      throw qfsError(failure.code, `cannot open the metadata in etcd at ${options.endpoints.join(',')}: ${why}`, err);
     }
     return store;
   }
