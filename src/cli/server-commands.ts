@@ -70,7 +70,8 @@ export async function runDataServer(flags: ServerFlags): Promise<void> {
 /** Names this server to the mediators until one has recorded it (any of them does; the leader
  * makes it a member or a standby). Tried again every limits.joinRetryMs, logged once. */
 async function joinCluster(mediators: Address[], self: { host: string; port: number; spare: boolean }, security: ServerSecurity, logger: Logger): Promise<void> {
-  const credentials = credentialFor(security.clusterSecret, `server.data-${formatAddress(self)}`);
+  // An identity's id is letters, digits, - and _: the address spelled with them.
+  const credentials = credentialFor(security.clusterSecret, `server.data-${formatAddress(self).replace(/[^A-Za-z0-9]/g, '_')}`);
   let warned = false;
   for (;;) {
     for (const address of mediators) {

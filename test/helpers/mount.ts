@@ -41,15 +41,25 @@ export function run(command: string, args: string[], options: { uid?: number; gi
 }
 
 export async function startMount(
-  mediatorPort: number,
-  options: { dir?: string; timeoutMs?: number; attrTimeoutSec?: number; /** QFS_LOG_LEVEL; default warn */ logLevel?: string; /** More flags of `quorumfs mount`. */ flags?: string[] } = {},
+  /** The mediator's port on loopback, or the whole --mediator value (host:port,...). */
+  mediator: number | string,
+  options: {
+    dir?: string;
+    timeoutMs?: number;
+    attrTimeoutSec?: number;
+    /** QFS_LOG_LEVEL; default warn */ logLevel?: string;
+    /** More flags of `quorumfs mount`. */ flags?: string[];
+    /** Runs it elsewhere (a host made of a network namespace): spawns the argv given. */
+    spawnWith?: (argv: string[], env: NodeJS.ProcessEnv) => ChildProcess;
+  } = {},
 ): Promise<Mount> {
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'qfs-mnt-')));
-  const args = [CLI, 'mount', dir, '--mediator', `127.0.0.1:${mediatorPort}`];
+  const args = [CLI, 'mount', dir, '--mediator', typeof mediator === 'number' ? `127.0.0.1:${mediator}` : mediator];
   if (options.timeoutMs !== undefined) args.push('--timeout-ms', String(options.timeoutMs));
   if (options.attrTimeoutSec !== undefined) args.push('--attr-timeout', String(options.attrTimeoutSec));
   args.push(...(options.flags ?? []));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, QFS_LOG_LEVEL: options.logLevel ?? 'warn' } });
+  const env = { ...process.env, QFS_LOG_LEVEL: options.logLevel ?? 'warn' };
+  const child = options.spawnWith ? options.spawnWith([process.execPath, ...args], env) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
   let stderr = '';

@@ -50,11 +50,15 @@ export class ServerProcess {
 
   /** Waits until its log holds `text`; fails early if it exits. */
   async waitForLog(text: string, timeoutMs: number): Promise<number> {
-    return waitFor(() => {
-      if (this.log.includes(text)) return true;
-      if (!this.alive) throw new Error(`${this.args.join(' ')} exited before logging '${text}':\n${this.log.slice(-4000)}`);
-      return false;
-    }, timeoutMs, `'${text}' in the log of ${this.args.slice(0, 2).join(' ')}`);
+    try {
+      return await waitFor(() => {
+        if (this.log.includes(text)) return true;
+        if (!this.alive) throw new Error(`${this.args.join(' ')} exited before logging '${text}':\n${this.log.slice(-4000)}`);
+        return false;
+      }, timeoutMs, `'${text}' in the log of ${this.args.slice(0, 2).join(' ')}`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; its log ends:\n${this.log.slice(-3000)}`);
+    }
   }
 
   signal(signal: NodeJS.Signals): void {
