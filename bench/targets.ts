@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePorts, startCluster, type Cluster } from '../test/helpers/cluster.js';
 import { startMount } from '../test/helpers/mount.js';
+import { EtcdMember } from '../test/helpers/etcd.js';
 import type { BenchOptions, TargetKey } from './options.js';
 import { GlusterFsPeer } from './peers/glusterfs.js';
 import { MooseFsPeer } from './peers/moosefs.js';
@@ -22,6 +23,8 @@ export interface TargetSpec {
   quorum?: { readQuorum: number; writeQuorum: number; dataServers: number };
   /** set for a peer file system */
   peer?: PeerKind;
+  /** The metadata in etcd (a local member started for the run) instead of SQLite. */
+  etcd?: boolean;
 }
 
 export interface OpenTarget {
@@ -35,11 +38,13 @@ export interface OpenTarget {
 const LOCAL: TargetSpec = { name: 'local disk' };
 export const N1: TargetSpec = { name: 'quorumfs N=1', quorum: { readQuorum: 1, writeQuorum: 1, dataServers: 1 } };
 export const N3: TargetSpec = { name: 'quorumfs N=3', quorum: { readQuorum: 2, writeQuorum: 3, dataServers: 3 } };
+/** N=3 with its metadata in etcd (one local member): the metadata engines compared. */
+const N3_ETCD: TargetSpec = { ...N3, name: 'quorumfs N=3 etcd', etcd: true };
 const N5: TargetSpec = { name: 'quorumfs N=5', quorum: { readQuorum: 3, writeQuorum: 5, dataServers: 5 } };
 export const GLUSTERFS: TargetSpec = { name: 'GlusterFS r3', peer: 'glusterfs' };
 export const MOOSEFS: TargetSpec = { name: 'MooseFS g3', peer: 'moosefs' };
 
-const BY_KEY: Record<TargetKey, TargetSpec> = { local: LOCAL, n1: N1, n3: N3, n5: N5, gluster: GLUSTERFS, moosefs: MOOSEFS };
+const BY_KEY: Record<TargetKey, TargetSpec> = { local: LOCAL, n1: N1, n3: N3, n3etcd: N3_ETCD, n5: N5, gluster: GLUSTERFS, moosefs: MOOSEFS };
 
 /** --targets as given; else local and N=1 (--tiny) or local and N=1, 3, 5; plus both peers with --peers. */
 export function selectTargets(options: Pick<BenchOptions, 'mode' | 'peers' | 'targets'>): TargetSpec[] {
@@ -76,7 +81,19 @@ export async function openTarget(spec: TargetSpec, peer?: Peer): Promise<OpenTar
   }
   // Clusters run side by side, so each gets its own spare port for the recovery workload.
   const [sparePort] = await freePorts(1);
-  const cluster = await startCluster({ ...spec.quorum, faultInjection: true, sparePorts: `${sparePort}-${sparePort}`, extraArgs: ['--heal-rate-mibs', '0'] });
+  const etcd = spec.etcd ? await EtcdMember.single() : undefined;
+  const etcdArgs = etcd ? ['--etcd', etcd.clientUrl] : [];
+  const cluster = await startCluster({ ...spec.quorum, faultInjection: true, sparePorts: `${sparePort}-${sparePort}`, extraArgs: ['--heal-rate-mibs', '0', ...etcdArgs] }).catch(async (err: unknown) => {
+    await etcd?.stop();
+    throw err;
+  });
+  const stopCluster = async (): Promise<void> => {
+    try {
+      await cluster.stop();
+    } finally {
+      await etcd?.stop();
+    }
+  };
   try {
     const mount = await startMount(cluster.mediatorPort);
     return {
@@ -87,12 +104,12 @@ export async function openTarget(spec: TargetSpec, peer?: Peer): Promise<OpenTar
         try {
           await mount.stop();
         } finally {
-          await cluster.stop();
+          await stopCluster();
         }
       },
     };
   } catch (err) {
-    await cluster.stop();
+    await stopCluster();
     throw err;
   }
 }

@@ -145,6 +145,30 @@ describe('several mediators on etcd', () => {
     assert.deepEqual(await both.read(file.ino, 0, before.length), before);
   });
 
+  it('with no data servers, writes wait for Qw of them to join, and fail past their deadline in one clear line', async () => {
+    const a = await mediator('a4', '/t4/', 0);
+    await a.process.waitForLog('leading', 20_000);
+    const client = clientOf(a);
+    const file = await client.create(ROOT_INO, 'waits', 0o644);
+    await assert.rejects(client.write(file.ino, 0, Buffer.from('too early'), { timeoutMs: 1_500 }), (err) => {
+      assert.equal(codeOf(err), 'QUORUM_NOT_REACHED');
+      assert.match((err as Error).message, /0 live data servers, write quorum is 2/);
+      return true;
+    });
+    const waiting = client.write(file.ino, 0, Buffer.from('in time'), { timeoutMs: 30_000 });
+    const ports = await freePorts(2);
+    for (const port of ports) {
+      const server = ServerProcess.start({
+        args: ['data-server', '--port', String(port), '--dir', path.join(root, `late-${port}`), '--join', `${LOOP}:${a.port}`, '--cluster-secret', path.join(a.dataDir, 'cluster.secret')],
+      });
+      started.push(server);
+    }
+    await waiting;
+    assert.deepEqual(await client.read(file.ino, 0, 7), Buffer.from('in time'));
+    const status = await client.status();
+    assert.equal(status.servers.filter((s) => s.role === 'data').length, 2);
+  });
+
   it('a leader paused past its lease is deposed; resumed, it commits nothing', async () => {
     const a = await mediator('a3', '/t3/', 2);
     await a.process.waitForLog('leading', 20_000);
