@@ -64,6 +64,8 @@ const statusReport = object({
   mediator: object({ address: str, pid: uint, readQuorum: uint, writeQuorum: uint, uptimeMs: uint }),
   /** With several mediators on etcd: the one that leads (it answers status), host:port. */
   leader: optional(str),
+  /** With several mediators on etcd: each one taking part in the election (host:port). */
+  mediators: optional(array(str, limits.maxServersListed)),
   servers: array(serverStatus, limits.maxServersListed),
   sparePortsLeft: array(uint, 65536),
   counters: object({

@@ -78,6 +78,12 @@ export class EtcdCluster {
     this.client.close();
   }
 
+  /** Every mediator taking part in the election now (their addresses, in election order). */
+  async mediators(): Promise<string[]> {
+    const all = await withDeadline(this.client.getAll().prefix(`${this.options.prefix}election/mediators/`).sort('Create', 'Ascend').limit(limits.maxServersListed).strings(), 'read the mediators');
+    return Object.values(all);
+  }
+
   /** Records that a data server joined (once; joining again changes nothing). */
   async join(server: JoinedServer): Promise<void> {
     const key = `${this.options.prefix}joins/${server.host}:${server.port}`;

@@ -524,7 +524,7 @@ export class Mediator {
       fullyReplicated: redundancy.fullyReplicated,
       scrub: core.scrubStatus(),
       space: core.usableSpace(),
-      ...(this.cluster ? { leader: this.cluster.leaderId } : {}),
+      ...(this.cluster ? { leader: this.cluster.leaderId, mediators: await this.cluster.mediators().catch(() => undefined) } : {}),
     };
   }
 }

@@ -85,6 +85,7 @@ describe('several mediators on etcd', () => {
     await liveData(both, 3);
     const status = await both.status();
     assert.equal(status.leader, `${LOOP}:${a.port}`);
+    assert.deepEqual(status.mediators, [`${LOOP}:${a.port}`, `${LOOP}:${b.port}`]);
     assert.deepEqual(status.servers.filter((s) => s.role === 'data').map((s) => s.host), [LOOP, LOOP, LOOP]);
 
     const onlyB = clientOf(b);
