@@ -294,8 +294,10 @@ export const limits = {
   etcdCallTimeoutMs: 5_000,
   /** Times a transaction is tried when other writers changed what it read; then UNAVAILABLE. */
   etcdTxnAttempts: 16,
-  /** Backoff before a retry: a random wait up to this times the attempt number. */
-  etcdTxnBackoffMs: 4,
+  /** Backoff before a retry: a random wait up to this, doubled each attempt (full jitter)… */
+  etcdTxnBackoffMs: 2,
+  /** …up to this: writers contending for one directory spread out instead of failing. */
+  etcdTxnBackoffMaxMs: 200,
   /** Block-map entries per etcd key: a 1,024-block commit writes 16 chunk keys. */
   etcdBlocksPerChunk: 64,
   /** Chunk keys one commitBlocks may write (its blocks scattered wider: INVALID). */

@@ -116,11 +116,39 @@ function checkEndpoints(endpoints: string[]): void {
   }
 }
 
+/** Per-key queues of this process: run(keys, fn) waits until every earlier run holding one of
+ * the keys is done (keys taken in order: no deadlock). Memory: one entry per key in use. */
+class KeyedTurns {
+  private readonly tails = new Map<number, Promise<void>>();
+
+  async run<T>(keys: number[], fn: () => Promise<T>): Promise<T> {
+    const releases: Array<() => void> = [];
+    try {
+      for (const key of [...new Set(keys)].sort((a, b) => a - b)) {
+        const previous = this.tails.get(key) ?? Promise.resolve();
+        let release!: () => void;
+        const done = new Promise<void>((resolve) => (release = resolve));
+        const tail = previous.then(() => done);
+        this.tails.set(key, tail);
+        releases.push(() => {
+          release();
+          if (this.tails.get(key) === tail) this.tails.delete(key);
+        });
+        await previous;
+      }
+      return await fn();
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+}
+
 const b64 = (bytes: Buffer): string => bytes.toString('base64');
 const unb64 = (text: string): Buffer => Buffer.from(text, 'base64');
 
 export class EtcdMetaStore implements FencedMetaStore {
   private fence: Fence | undefined;
+  private readonly turns = new KeyedTurns();
   private inoNext = 0;
   private inoEnd = 0;
   private inoRefill: Promise<void> | undefined;
@@ -162,12 +190,19 @@ export class EtcdMetaStore implements FencedMetaStore {
 
   // ---- transactions ----
 
-  /** Runs `body` as one transaction, retried on conflict with jittered backoff. Unfenced only for
-   * the root's creation (every leader would create the same root). */
-  private async mutate<T>(what: string, body: (t: MetaTxn) => Promise<T>, fenced = true): Promise<T> {
+  /** Runs `body` as one transaction, retried on conflict with jittered backoff. Calls of this
+   * process on the same inodes (`lockInos`: a directory whose entries change, a file whose block
+   * map does) take turns here first, so that they do not all conflict in etcd and run out of
+   * attempts: the leader's metadata server is the only writer, and one directory's creates then
+   * cost no retries. Unfenced only for the root's creation (every leader makes the same root). */
+  private async mutate<T>(what: string, lockInos: number[], body: (t: MetaTxn) => Promise<T>, fenced = true): Promise<T> {
     if (this.closed) throw qfsError('UNAVAILABLE', 'the metadata store is closed');
     const fence = fenced ? this.fence : undefined;
     if (fenced && this.requireFence && fence === undefined) throw qfsError('NOT_LEADER', `${what} refused: this metadata server has no leader's fence`);
+    return this.turns.run(lockInos, () => this.attempts(what, fence, body));
+  }
+
+  private async attempts<T>(what: string, fence: Fence | undefined, body: (t: MetaTxn) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const t = this.newTxn();
       try {
@@ -183,7 +218,8 @@ export class EtcdMetaStore implements FencedMetaStore {
       if (attempt >= limits.etcdTxnAttempts) {
         throw qfsError('UNAVAILABLE', `${what} conflicted with other writers ${attempt} times`);
       }
-      await new Promise((r) => setTimeout(r, Math.random() * limits.etcdTxnBackoffMs * attempt));
+      const ceilingMs = Math.min(limits.etcdTxnBackoffMaxMs, limits.etcdTxnBackoffMs * 2 ** (attempt - 1));
+      await new Promise((r) => setTimeout(r, Math.random() * ceilingMs));
     }
   }
 
@@ -219,6 +255,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   private async createRoot(): Promise<void> {
     await this.mutate(
       'create the root',
+      [],
       async (t) => {
         await t.loadInodes([ROOT_INO], true);
         if ((await t.findInode(ROOT_INO)) !== undefined) return;
@@ -234,7 +271,7 @@ export class EtcdMetaStore implements FencedMetaStore {
    * shared counter, which only grows: numbers are never handed out twice. */
   private async allocIno(): Promise<number> {
     while (this.inoNext >= this.inoEnd) {
-      this.inoRefill ??= this.mutate('reserve inode numbers', async (t) => {
+      this.inoRefill ??= this.mutate('reserve inode numbers', [], async (t) => {
         const value = await t.tx.get(this.keys.inodeCounter());
         const first = value === undefined ? ROOT_INO + 1 : Number(value.toString());
         t.tx.put(this.keys.inodeCounter(), Buffer.from(String(first + limits.etcdInodeBatch)));
@@ -484,7 +521,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     const rdev = special ? (req.rdev ?? 0) : 0;
     checkNonNegativeInt(rdev, 'rdev');
     if (req.session !== undefined) checkSessionId(req.session);
-    return this.mutate('create', async (t) => {
+    return this.mutate('create', [req.parent], async (t) => {
       await t.loadInodes([req.parent], true, [{ dir: req.parent, name: nameToBytes(req.name) }]);
       const parent = await this.requireDir(t, req.parent);
       const attr =
@@ -513,7 +550,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkName(name);
     checkMode(mode);
     checkCaller(caller);
-    return this.mutate('mkdir', async (t) => {
+    return this.mutate('mkdir', [parent], async (t) => {
       await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       await this.requireFreeName(t, dir, name);
@@ -527,7 +564,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkSymlinkTarget(target);
     checkCaller(caller);
     const size = nameByteLength(target);
-    return this.mutate('symlink', async (t) => {
+    return this.mutate('symlink', [parent], async (t) => {
       await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       await this.requireFreeName(t, dir, name);
@@ -540,7 +577,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(ino, 'ino');
     checkNonNegativeInt(newParent, 'newParent');
     checkName(newName);
-    return this.mutate('link', async (t) => {
+    return this.mutate('link', [ino, newParent], async (t) => {
       await t.loadInodes([ino, newParent], false, [{ dir: newParent, name: nameToBytes(newName) }]);
       const rec = await t.requireInode(ino);
       const dir = await this.requireDir(t, newParent);
@@ -560,7 +597,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   async unlink(parent: number, name: string): Promise<RemoveResult> {
     checkNonNegativeInt(parent, 'parent');
     checkName(name);
-    return this.mutate('unlink', async (t) => {
+    return this.mutate('unlink', [parent], async (t) => {
       await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       if (isDotName(name)) throw qfsError('IS_DIR', `cannot unlink ${JSON.stringify(name)}`);
@@ -577,7 +614,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   async rmdir(parent: number, name: string): Promise<RemoveResult> {
     checkNonNegativeInt(parent, 'parent');
     checkName(name);
-    return this.mutate('rmdir', async (t) => {
+    return this.mutate('rmdir', [parent], async (t) => {
       await t.loadInodes([parent], true, [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       if (name === '.') throw qfsError('INVALID', `cannot rmdir '.'`);
@@ -606,7 +643,7 @@ export class EtcdMetaStore implements FencedMetaStore {
       throw qfsError('INVALID', `rename flags ${flags} are not supported`);
     }
     if (isDotName(oldName) || isDotName(newName)) throw qfsError('INVALID', `cannot rename '.' or '..'`);
-    return this.mutate('rename', async (t) => {
+    return this.mutate('rename', [oldParent, newParent], async (t) => {
       await t.loadInodes([oldParent, newParent], true);
       const from = await this.requireDir(t, oldParent);
       const to = await this.requireDir(t, newParent);
@@ -714,7 +751,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   async setattr(ino: number, req: SetAttrRequest, now: Timespec): Promise<CommitResult> {
     checkNonNegativeInt(ino, 'ino');
     checkSetAttr(req, now);
-    return this.mutate('setattr', async (t) => {
+    return this.mutate('setattr', [ino], async (t) => {
       await t.loadInodes([ino], req.size !== undefined);
       const rec = await t.requireInode(ino);
       const attr = rec.a;
@@ -775,7 +812,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     if (chunks.size > limits.etcdMaxChunksPerCommit) {
       throw qfsError('INVALID', `commit of inode ${req.ino} spreads over ${chunks.size} chunks of the block map, over ${limits.etcdMaxChunksPerCommit}`);
     }
-    return this.mutate('commitBlocks', async (t) => {
+    return this.mutate('commitBlocks', [req.ino], async (t) => {
       await t.loadInodes([req.ino], true);
       const rec = await t.requireInode(req.ino);
       this.requireResizable(rec.a);
@@ -820,7 +857,7 @@ export class EtcdMetaStore implements FencedMetaStore {
 
   async reserveVersions(count: number): Promise<number> {
     checkPositiveInt(count, 'count', limits.versionReserveBatch);
-    return this.mutate('reserveVersions', async (t) => {
+    return this.mutate('reserveVersions', [], async (t) => {
       const value = await t.tx.get(this.keys.versionCounter());
       const first = value === undefined ? 1 : Number(value.toString());
       t.tx.put(this.keys.versionCounter(), Buffer.from(String(first + count)));
@@ -873,7 +910,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkXattrName(name);
     checkXattrValue(value);
     if (flags !== 0 && flags !== XATTR_CREATE && flags !== XATTR_REPLACE) throw qfsError('INVALID', `setxattr flags ${flags} are not supported`);
-    await this.mutate('setxattr', async (t) => {
+    await this.mutate('setxattr', [ino], async (t) => {
       const rec = await t.requireInode(ino);
       const key = this.keys.xattr(ino, nameToBytes(name));
       const present = (await t.tx.get(key)) !== undefined;
@@ -913,7 +950,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   async removexattr(ino: number, name: string): Promise<void> {
     checkNonNegativeInt(ino, 'ino');
     checkXattrName(name);
-    await this.mutate('removexattr', async (t) => {
+    await this.mutate('removexattr', [ino], async (t) => {
       const rec = await t.requireInode(ino);
       const key = this.keys.xattr(ino, nameToBytes(name));
       if ((await t.tx.get(key)) === undefined) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
@@ -928,7 +965,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   async hold(session: string, ino: number): Promise<InodeAttr> {
     checkSessionId(session);
     checkNonNegativeInt(ino, 'ino');
-    return this.mutate('hold', async (t) => {
+    return this.mutate('hold', [ino], async (t) => {
       const rec = await t.requireInode(ino);
       this.addHold(t, session, ino);
       return rec.a;
@@ -938,7 +975,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   async release(session: string, ino: number): Promise<OrphanBlock[]> {
     checkSessionId(session);
     checkNonNegativeInt(ino, 'ino');
-    return this.mutate('release', async (t) => {
+    return this.mutate('release', [ino], async (t) => {
       const orphans = await this.dropHolds(t, session, [ino]);
       if (t.tx.hasWrites) await this.endSessionIfEmpty(t, session, 1);
       return orphans;
@@ -963,7 +1000,7 @@ export class EtcdMetaStore implements FencedMetaStore {
       const unwanted = page.kvs.map((kv) => this.keys.parseHoldIno(kv.key)).filter((ino) => !wanted.has(ino));
       for (let i = 0; i < unwanted.length; i += limits.etcdDropsPerTxn) {
         const part = unwanted.slice(i, i + limits.etcdDropsPerTxn);
-        orphans.push(...(await this.mutate('setHolds', (t) => this.dropHolds(t, session, part))));
+        orphans.push(...(await this.mutate('setHolds', [], (t) => this.dropHolds(t, session, part))));
       }
       if (page.kvs.length < limits.etcdRangePageKeys) break;
       from = Buffer.concat([page.kvs[page.kvs.length - 1]!.key, Buffer.from([0])]);
@@ -973,7 +1010,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     for (let i = 0; i < list.length; i += limits.etcdHoldsPerTxn) {
       const part = list.slice(i, i + limits.etcdHoldsPerTxn);
       missing.push(
-        ...(await this.mutate('setHolds', async (t) => {
+        ...(await this.mutate('setHolds', [], async (t) => {
           await t.loadInodes(part);
           const gone: number[] = [];
           for (const ino of part) {
@@ -984,7 +1021,7 @@ export class EtcdMetaStore implements FencedMetaStore {
         })),
       );
     }
-    if (missing.length === wanted.size) await this.mutate('setHolds', (t) => this.endSessionIfEmpty(t, session, 0));
+    if (missing.length === wanted.size) await this.mutate('setHolds', [], (t) => this.endSessionIfEmpty(t, session, 0));
     return { orphans, missing };
   }
 
@@ -1006,7 +1043,7 @@ export class EtcdMetaStore implements FencedMetaStore {
   async markAccess(ino: number, now: Timespec): Promise<boolean> {
     checkNonNegativeInt(ino, 'ino');
     checkTimespec(now, 'now');
-    return this.mutate('markAccess', async (t) => {
+    return this.mutate('markAccess', [ino], async (t) => {
       const rec = await t.requireInode(ino);
       if (!atimeUpdateDue(rec.a, now)) return false;
       rec.a.atime = { ...now };

@@ -168,7 +168,7 @@ export class MetaTxn {
     const per = limits.etcdBlocksPerChunk;
     const firstChunk = Math.floor(firstIndex / per);
     const orphans: OrphanBlock[] = [];
-    let kept: BlockRef[] = [];
+    const kept: BlockRef[] = [];
     const end = prefixEnd(this.keys.chunksPrefix(ino));
     await this.scanChunks(this.keys.chunk(ino, firstChunk), end, (chunk, refs) => {
       for (const ref of refs) {
@@ -187,7 +187,6 @@ export class MetaTxn {
     } else {
       this.tx.delRange(this.keys.chunk(ino, firstChunk), end);
     }
-    kept = [];
     return orphans;
   }
 

@@ -783,10 +783,10 @@ describe('block maps', () => {
     const before = await store.getattr(f.ino);
     const stale = (expect: { sizeBytes: number; blocks: Array<{ index: number; version: number }> }) => () =>
       store.commitBlocks({ ino: f.ino, blocks: [block(0, 3, 300), block(1, 4, 10)], sizeBytes: BLOCK + 10, time: t(3), expect });
-    expectCode(stale({ sizeBytes: 100, blocks: [] }), 'STALE'); // the size it knew
-    expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 1 }] }), 'STALE'); // a replaced version
-    expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 0 }] }), 'STALE'); // a block it thought a hole
-    expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 2 }, { index: 5, version: 9 }] }), 'STALE'); // one of several
+    await expectCode(stale({ sizeBytes: 100, blocks: [] }), 'STALE'); // the size it knew
+    await expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 1 }] }), 'STALE'); // a replaced version
+    await expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 0 }] }), 'STALE'); // a block it thought a hole
+    await expectCode(stale({ sizeBytes: 200, blocks: [{ index: 0, version: 2 }, { index: 5, version: 9 }] }), 'STALE'); // one of several
     assert.deepEqual(await store.getattr(f.ino), before, 'size, times and generation unchanged');
     assert.deepEqual(await store.getBlocks(f.ino, 0, 10), [block(0, 2, 200)]);
     assert.deepEqual(await store.counts(), { inodes: 2, blocks: 1, bytes: 200 });
@@ -813,9 +813,9 @@ describe('block maps', () => {
     const f = await file(store, ROOT_INO, 'f');
     const commit = (expect: { sizeBytes: number; blocks: Array<{ index: number; version: number }> }) => () =>
       store.commitBlocks({ ino: f.ino, blocks: [block(0, 1, 1)], sizeBytes: 1, time: t(1), expect });
-    expectCode(commit({ sizeBytes: -1, blocks: [] }), 'INVALID');
-    expectCode(commit({ sizeBytes: 0, blocks: [{ index: 0, version: 0 }, { index: 0, version: 0 }] }), 'INVALID');
-    expectCode(commit({ sizeBytes: 0, blocks: [{ index: 0.5, version: 0 }] }), 'INVALID');
+    await expectCode(commit({ sizeBytes: -1, blocks: [] }), 'INVALID');
+    await expectCode(commit({ sizeBytes: 0, blocks: [{ index: 0, version: 0 }, { index: 0, version: 0 }] }), 'INVALID');
+    await expectCode(commit({ sizeBytes: 0, blocks: [{ index: 0.5, version: 0 }] }), 'INVALID');
     assert.equal((await store.counts()).blocks, 0);
   });
 
@@ -826,13 +826,13 @@ describe('block maps', () => {
     const many = Array.from({ length: limits.maxBlocksPerCall + 1 }, (_, i) => block(i, 1));
     const commit = (ino: number, blocks: BlockRef[], sizeBytes: number) => () =>
       store.commitBlocks({ ino, blocks, sizeBytes, time: t(1) });
-    expectCode(commit(f.ino, many, many.length * BLOCK), 'INVALID');
-    expectCode(commit(f.ino, [block(0, 1), block(0, 2)], BLOCK), 'INVALID');
-    expectCode(commit(f.ino, [block(1, 1)], BLOCK), 'INVALID'); // ends past the size
-    expectCode(commit(f.ino, [{ ...block(0, 1), checksum: 'nope' }], BLOCK), 'INVALID');
-    expectCode(commit(f.ino, [block(0, 0)], BLOCK), 'INVALID');
-    expectCode(commit(f.ino, [block(0, 1, BLOCK + 1)], 2 * BLOCK), 'INVALID');
-    expectCode(commit(d.ino, [block(0, 1)], BLOCK), 'IS_DIR');
+    await expectCode(commit(f.ino, many, many.length * BLOCK), 'INVALID');
+    await expectCode(commit(f.ino, [block(0, 1), block(0, 2)], BLOCK), 'INVALID');
+    await expectCode(commit(f.ino, [block(1, 1)], BLOCK), 'INVALID'); // ends past the size
+    await expectCode(commit(f.ino, [{ ...block(0, 1), checksum: 'nope' }], BLOCK), 'INVALID');
+    await expectCode(commit(f.ino, [block(0, 0)], BLOCK), 'INVALID');
+    await expectCode(commit(f.ino, [block(0, 1, BLOCK + 1)], 2 * BLOCK), 'INVALID');
+    await expectCode(commit(d.ino, [block(0, 1)], BLOCK), 'IS_DIR');
     assert.equal((await store.counts()).blocks, 0);
   });
 
@@ -1156,6 +1156,26 @@ describe('etcd: racing store instances', () => {
       assert.equal(won.attr.generation, (await a.getattr(f.ino)).generation);
     }
     assert.deepEqual(await a.counts(), { inodes: 2, blocks: 1, bytes: 10 });
+  });
+
+  it('a hold racing an unlink, and a release racing an unlink: no file is lost while held, none is left unheld and unnamed', async () => {
+    const [a, b] = await pair();
+    for (let i = 0; i < 20; i++) {
+      const f = await file(a, ROOT_INO, `h${i}`);
+      const [held] = await Promise.allSettled([a.hold('s', f.ino), b.unlink(ROOT_INO, `h${i}`)]);
+      if (held.status === 'fulfilled') {
+        assert.equal((await b.getattr(f.ino)).nlink, 0, 'held: kept');
+        await a.release('s', f.ino);
+      }
+      await expectCode(() => b.getattr(f.ino), 'NOT_FOUND');
+
+      const g = await file(a, ROOT_INO, `r${i}`);
+      await a.hold('s', g.ino);
+      await Promise.all([a.release('s', g.ino), b.unlink(ROOT_INO, `r${i}`)]);
+      await expectCode(() => b.getattr(g.ino), 'NOT_FOUND');
+    }
+    assert.deepEqual(await a.holdSessions(), []);
+    assert.equal((await a.counts()).inodes, 1);
   });
 
   it('inode numbers and versions from two instances never repeat', async () => {
