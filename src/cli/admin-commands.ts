@@ -35,6 +35,8 @@ function formatStatus(report: StatusReport): string {
   const m = report.mediator;
   const lines = [
     `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,
+    // Several mediators on etcd: which leads (it answered), and every one taking part.
+    ...(report.mediators ? [`mediators: ${report.mediators.map((a) => (a === report.leader ? `${a} (leader)` : a)).join(', ')}`] : []),
     '',
     table(
       ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'LACKING', 'CAPACITY', 'FREE', 'NOTE'],

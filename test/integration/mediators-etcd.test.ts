@@ -16,7 +16,7 @@ import { checksumOf } from '../../src/common/checksum.js';
 import { metaMethods } from '../../src/protocol/meta-messages.js';
 import { MEDIATOR_IDENTITY, credentialFor } from '../../src/services/server-security.js';
 import { RpcClient } from '../../src/transport/rpc-client.js';
-import { freePorts, waitFor } from '../helpers/cluster.js';
+import { freePorts, runCli, waitFor } from '../helpers/cluster.js';
 import { EtcdMember } from '../helpers/etcd.js';
 import { ServerProcess, shareClusterSecret } from '../helpers/server-process.js';
 
@@ -86,6 +86,9 @@ describe('several mediators on etcd', () => {
     const status = await both.status();
     assert.equal(status.leader, `${LOOP}:${a.port}`);
     assert.deepEqual(status.mediators, [`${LOOP}:${a.port}`, `${LOOP}:${b.port}`]);
+    const printed = await runCli(['status', '--mediator', `${LOOP}:${b.port},${LOOP}:${a.port}`]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, new RegExp(`mediators: ${LOOP}:${a.port} \\(leader\\), ${LOOP}:${b.port}`));
     assert.deepEqual(status.servers.filter((s) => s.role === 'data').map((s) => s.host), [LOOP, LOOP, LOOP]);
 
     const onlyB = clientOf(b);
