@@ -61,3 +61,22 @@ export async function checkPortFree(host: string, port: number, what: string): P
   const problem = await portProblem(host, port);
   if (problem) usage(`${what} ${port} ${problem === 'EADDRINUSE' ? 'is already in use' : `cannot be used (${problem})`}`);
 }
+
+/** `--etcd http://h1:2379,http://h2:2379` and `--etcd-prefix /quorumfs/`: bad forms are usage
+ * errors (one line, exit code 2). */
+export function etcdArg(text: string, prefix: string): { endpoints: string[]; prefix: string } {
+  const endpoints = text.split(',').map((s) => s.trim());
+  for (const endpoint of endpoints) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      usage(`--etcd: '${endpoint}' is not a URL (give http://host:port, comma-separated)`);
+    }
+    if (url.protocol !== 'http:' || !url.port || url.pathname !== '/' || url.search !== '' || url.username !== '') {
+      usage(`--etcd: '${endpoint}' is not an etcd client URL like http://host:2379`);
+    }
+  }
+  if (!/^\/[\w./-]*\/$/.test(prefix)) usage(`--etcd-prefix '${prefix}' must start and end with / (letters, digits, . _ - / between)`);
+  return { endpoints, prefix };
+}

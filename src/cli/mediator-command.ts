@@ -8,8 +8,9 @@ import { createLogger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
 import { checkQuorumConfig } from '../core/quorum.js';
 import { Mediator, type MediatorOptions } from '../services/mediator.js';
-import { checkPortFree, portArg, portRangeArg, positiveIntArg } from './arguments.js';
+import { checkPortFree, etcdArg, portArg, portRangeArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
+import { DEFAULT_ETCD_PREFIX } from './server-commands.js';
 import { ensureClusterSecret } from '../common/cluster-secret.js';
 import { isLoopbackHost } from '../common/credentials.js';
 
@@ -40,7 +41,8 @@ export async function parseMediatorArgs(
 ): Promise<Omit<MediatorOptions, 'logger' | 'clusterSecret'> & { insecureLoopback: boolean }> {
   const readQuorum = positiveIntArg(qr, 'Qr');
   const writeQuorum = positiveIntArg(qw, 'Qw');
-  const etcd = flags.etcd === undefined ? undefined : etcdArg(flags.etcd, flags.etcdPrefix, flags.leaderTtlS);
+  const etcd = flags.etcd === undefined ? undefined : { ...etcdArg(flags.etcd, flags.etcdPrefix), leaderTtlS: positiveIntArg(flags.leaderTtlS, '--leader-ttl-s') };
+  if (etcd && etcd.leaderTtlS < 2) usage("--leader-ttl-s must be at least 2 (etcd's shortest lease)");
   if (!etcd) {
     if (dataPortTexts.length === 0) usage('give at least one data server port');
     const problem = checkQuorumConfig({ readQuorum, writeQuorum, replicas: dataPortTexts.length });
@@ -85,23 +87,6 @@ export async function parseMediatorArgs(
   };
 }
 
-/** `--etcd http://h1:2379,http://h2:2379`: etcd client URLs. */
-export function etcdArg(text: string, prefix: string, ttlText: string): { endpoints: string[]; prefix: string; leaderTtlS: number } {
-  const endpoints = text.split(',').map((u) => u.trim());
-  for (const endpoint of endpoints) {
-    let url: URL;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      usage(`--etcd: '${endpoint}' is not a URL (give http://host:port, comma-separated)`);
-    }
-    if (url.protocol !== 'http:' || !url.port || url.pathname !== '/') usage(`--etcd: '${endpoint}' is not an etcd client URL like http://host:2379`);
-  }
-  if (!/^\/[\w./-]*\/$/.test(prefix)) usage(`--etcd-prefix '${prefix}' must start and end with / (letters, digits, . _ - / between)`);
-  const leaderTtlS = positiveIntArg(ttlText, '--leader-ttl-s');
-  if (leaderTtlS < 2) usage('--leader-ttl-s must be at least 2 (etcd\'s shortest lease)');
-  return { endpoints, prefix, leaderTtlS };
-}
 
 export async function runMediator(parsed: Omit<MediatorOptions, 'logger' | 'clusterSecret'> & { insecureLoopback: boolean }): Promise<void> {
   const logger = createLogger('mediator');
@@ -137,6 +122,6 @@ export const MEDIATOR_DEFAULTS = {
   sparePorts: '60000-60010',
   dataDir: '.quorumfs',
   host: LOOPBACK,
-  etcdPrefix: '/quorumfs/',
+  etcdPrefix: DEFAULT_ETCD_PREFIX,
   leaderTtlS: String(limits.leaderLeaseTtlS),
 };

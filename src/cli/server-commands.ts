@@ -15,7 +15,7 @@ import { metaAccess } from '../protocol/meta-messages.js';
 import { defaultSecretFile, loadServerSecurity } from '../services/server-security.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 import { usage } from './usage-error.js';
-import { addressListArg } from './arguments.js';
+import { addressListArg, etcdArg } from './arguments.js';
 import { formatAddress, type Address } from '../common/address.js';
 import { delay } from '../common/async.js';
 import { messageOf } from '../common/errors.js';
@@ -93,7 +93,7 @@ async function joinCluster(mediators: Address[], self: { host: string; port: num
 
 export async function runMetaServer(flags: ServerFlags): Promise<void> {
   const port = portArg(flags.port, 'port');
-  const etcd = flags.etcd === undefined ? undefined : metaEtcdArg(flags.etcd, flags.etcdPrefix ?? DEFAULT_ETCD_PREFIX);
+  const etcd = flags.etcd === undefined ? undefined : etcdArg(flags.etcd, flags.etcdPrefix ?? DEFAULT_ETCD_PREFIX);
   await checkPortFree(flags.host, port, 'port');
   await mkdir(flags.dir, { recursive: true });
   const logger = createLogger('meta-server', { port });
@@ -104,24 +104,6 @@ export async function runMetaServer(flags: ServerFlags): Promise<void> {
 
 export const DEFAULT_ETCD_PREFIX = '/quorumfs/';
 
-/** `--etcd http://h1:2379,http://h2:2379` and `--etcd-prefix /quorumfs/`: bad forms are usage
- * errors (one line, exit code 2). */
-export function metaEtcdArg(text: string, prefix: string): { endpoints: string[]; prefix: string } {
-  const endpoints = text.split(',').map((s) => s.trim());
-  for (const endpoint of endpoints) {
-    let url: URL;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      usage(`--etcd: '${endpoint}' is not a URL (give http://host:port, comma-separated)`);
-    }
-    if (url.protocol !== 'http:' || !url.port || url.pathname !== '/' || url.search !== '' || url.username !== '') {
-      usage(`--etcd: '${endpoint}' is not an etcd client URL like http://host:2379`);
-    }
-  }
-  if (!/^\/[\w./-]*\/$/.test(prefix)) usage(`--etcd-prefix '${prefix}' must start and end with / (letters, digits, . _ - / between)`);
-  return { endpoints, prefix };
-}
 
 /** The cluster secret (by default beside the server's directory in its mediator's data
  * directory), or none with --insecure-loopback, which only a loopback address may use. */

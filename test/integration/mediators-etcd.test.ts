@@ -77,6 +77,30 @@ describe('several mediators on etcd', () => {
     }, timeoutMs, `${count} live data servers`);
   }
 
+  it('bad --etcd, --join and --spare forms are one line and exit code 2; an etcd nobody answers at is one line and exit code 1', async () => {
+    const [port] = await freePorts(1);
+    for (const [args, message] of [
+      [['mediator', '2', '2', String(port), '--etcd', 'ftp://127.0.0.1:2379'], /--etcd: 'ftp:\/\/127.0.0.1:2379' is not an etcd client URL/],
+      [['mediator', '2', '2', String(port), '--etcd', `${etcd.clientUrl},nonsense`], /--etcd: 'nonsense' is not a URL/],
+      [['mediator', '2', '2', String(port), '--etcd', etcd.clientUrl, '--etcd-prefix', 'quorumfs'], /--etcd-prefix 'quorumfs' must start and end with \//],
+      [['mediator', '2', '2', String(port), '--etcd', etcd.clientUrl, '--leader-ttl-s', '1'], /--leader-ttl-s must be at least 2/],
+      [['mediator', '2', '2', String(port), '--etcd', etcd.clientUrl, '--host', '0.0.0.0'], /--host is the address the other mediators and the mounts reach/],
+      [['mediator', '2', '2', String(port)], /give at least one data server port/],
+      [['meta-server', '--port', String(port), '--dir', root, '--etcd', 'http://x'], /not an etcd client URL/],
+      [['data-server', '--port', String(port), '--dir', root, '--spare'], /--spare is for a data server that joins a cluster: give --join/],
+      [['data-server', '--port', String(port), '--dir', root, '--join', '127.0.0.1:70000'], /--join/],
+    ] as const) {
+      const r = await runCli([...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    const [dead, meta] = await freePorts(2);
+    const r = await runCli(['mediator', '2', '2', String(meta), '--port', String(port), '--data-dir', path.join(root, 'no-etcd'), '--etcd', `http://127.0.0.1:${dead}`], 30_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /etcd/);
+  });
+
   it('one leads and serves; the other answers NOT_LEADER; a data server joins from its command line', async () => {
     const a = await mediator('a1', '/t1/', 2);
     await a.process.waitForLog('leading', 20_000);
