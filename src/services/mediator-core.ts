@@ -154,7 +154,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       clientOf: (id) => this.runtimeOf(id).client,
       clock: world.clock,
       writableIds: () => writableServers(this.membership).map((s) => s.id),
-      configuredServers: options.dataPorts.length,
+      configuredServers: () => watchedServers(this.membership).length,
       onHealed: (id) => this.apply({ type: 'healed', id }),
       healRateBytesPerSecond: options.healRateBytesPerSecond,
       scrubRateBytesPerSecond: options.scrubRateBytesPerSecond,

@@ -218,10 +218,15 @@ export class Mediator {
       ? takenOverMembership(kept, o.sparePorts, misses, o.host)
       : initialMembership([], o.sparePorts, misses, { host: o.host, replaceRemote: true });
     const core = this.makeCore({ membership, waitForServers: true, onMembershipChanged: (k) => void this.cluster!.saveMembership(k) });
-    await core.start();
+    try {
+      await core.start();
+      await this.cluster!.saveMembership(core.keptMembership);
+      await this.readJoins(core);
+    } catch (err) {
+      await core.stop(); // the leadership is given up (leadership.ts): nothing of this term runs on
+      throw err;
+    }
     this.leaderCore = core;
-    await this.cluster!.saveMembership(core.keptMembership);
-    await this.readJoins(core);
     this.joinsTimer = every(systemClock, limits.joinsPollMs, () => void this.readJoins(core));
     // What the last leader knew was missing (its write misses, its heal in progress) went with
     // it: one heal pass finds every copy a server lacks.

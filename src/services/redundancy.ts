@@ -26,8 +26,9 @@ export interface RedundancyOptions {
   /** Servers that should hold every block now (live and healing): the ones heals fill and
    * scrubs verify. */
   writableIds: () => string[];
-  /** Data servers the cluster is meant to have (N). */
-  configuredServers: number;
+  /** Data servers the cluster is meant to have now (N: the members not replaced; on etcd, those
+   * that have joined). */
+  configuredServers: () => number;
   /** Called when a heal of a server completed: it holds every committed block. */
   onHealed: (serverId: string) => void;
   healRateBytesPerSecond: number;
@@ -223,7 +224,7 @@ export class Redundancy {
       if (!writable.includes(serverId)) continue;
       for (const key of byKey.keys()) keys.add(key);
     }
-    return redundancySummary({ configuredServers: this.options.configuredServers, writableServers: writable.length, committedBlocks, healRemaining, missedBlocks: keys.size });
+    return redundancySummary({ configuredServers: this.options.configuredServers(), writableServers: writable.length, committedBlocks, healRemaining, missedBlocks: keys.size });
   }
 
   /** Blocks this server lacks: 0 when complete but for recorded misses; null while not known. */

@@ -24,7 +24,7 @@ describe('recorded write misses at size', () => {
       clientOf: () => meta,
       clock: systemClock,
       writableIds: () => servers,
-      configuredServers: 3,
+      configuredServers: () => 3,
       onHealed: () => {},
       healRateBytesPerSecond: 0,
       scrubRateBytesPerSecond: 0,
