@@ -134,6 +134,14 @@ export const limits = {
    * it takes at most maxPeerAddresses of them. */
   failoverRoundBackoffMs: [50, 100, 200, 400],
   maxPeerAddresses: 16,
+  /** A server sends a keepalive event at least this often on a connection with requests in
+   * flight or a request frame partly received (nothing on an idle one), so its clients can tell
+   * a slow call from a dead connection. */
+  rpcKeepaliveMs: 500,
+  /** A client that fails over (several addresses or a resolver) drops a connection from which
+   * nothing arrived for this long while it had calls outstanding, and moves on (a host cut off
+   * the network sends no reset). Four keepalives: a server's busy event loop is not a death. */
+  rpcSilenceMs: 2_000,
   /** Data servers are pinged this often by the mediator. */
   heartbeatIntervalMs: 200,
   /** How old the space figures a data server's heartbeat reports may be (they are refreshed

@@ -20,6 +20,11 @@ export const FRAME_REQUEST: FrameKind = 1;
 export const FRAME_RESPONSE: FrameKind = 2;
 export const FRAME_EVENT: FrameKind = 3;
 
+/** The event a server sends on a busy connection to show it is alive (limits.rpcKeepaliveMs):
+ * header {event: 'keepalive', data: null}, no payload. A peer that knows no such event ignores
+ * it, as it does every event it does not know. */
+export const KEEPALIVE_EVENT = 'keepalive';
+
 interface Frame {
   kind: FrameKind;
   /** The decoded msgpack header; its shape is checked by the message layer, not here. */

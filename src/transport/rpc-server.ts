@@ -4,13 +4,14 @@
 // header size, reply bytes queued per connection (past them the connection is not read until the
 // peer takes its replies), an idle and a partial-frame timeout (connection-bounds.ts). A
 // malformed or oversized frame gets an error reply and the connection is closed: the stream is
-// out of sync.
+// out of sync. A connection with requests in flight (or a frame partly received) gets a keepalive
+// event at least every limits.rpcKeepaliveMs, so a client can tell a long call from a dead host.
 
 import net from 'node:net';
 import { codeOf, messageOf, qfsError, type ErrorCode } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import type { Address } from '../common/address.js';
-import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
+import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, KEEPALIVE_EVENT, encodeFrame, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { object, optional, str, uint, unknownValue } from '../protocol/schema.js';
 import { connectionBounds, type ConnectionBounds } from './connection-bounds.js';
@@ -29,6 +30,9 @@ export type Handler<A, R> = HandlerOf<A, R, RequestContext>;
 
 const requestHeader = object({ id: uint, op: str, timeoutMs: optional(uint), args: unknownValue });
 
+/** Sent as is on every busy connection (never changed). */
+const keepaliveFrame = encodeFrame(FRAME_EVENT, { event: KEEPALIVE_EVENT, data: null });
+
 export interface RpcServerOptions {
   name: string;
   maxConnections?: number;
@@ -41,6 +45,9 @@ export interface RpcServerOptions {
   security?: ServerSecurity;
   /** Called for each failed request, for logging; the reply has already been sent. */
   onError?: (op: string, code: ErrorCode, message: string) => void;
+  /** The longest a busy connection goes without a frame from this server (limits.rpcKeepaliveMs);
+   * 0 sends no keepalives, as a server of an older version (for tests). */
+  keepaliveMs?: number;
 }
 
 /** One accepted connection; handlers may push events on it (e.g. cache invalidations). */
@@ -58,6 +65,10 @@ export class RpcConnection {
   // connection costs a Date.now() per chunk rather than a timer per frame.
   private idleTimer: NodeJS.Timeout | undefined;
   private partialTimer: NodeJS.Timeout | undefined;
+  /** Armed while the connection is busy (requests in flight, a frame partly received). */
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** When a frame was last written to the peer (Date.now() ms). */
+  private lastSentMs = 0;
   /** The peer's authenticated role; undefined on a plain connection. */
   readonly role: Role | undefined;
 
@@ -79,6 +90,7 @@ export class RpcConnection {
       return;
     }
     this.socket.write(encodeFrameHead(FRAME_EVENT, { event, data }, 0));
+    this.lastSentMs = Date.now();
     this.holdIfQueued();
   }
 
@@ -113,6 +125,7 @@ export class RpcConnection {
         throw qfsError('TOO_MANY_REQUESTS', `more than ${this.server.maxInFlightPerConnection} requests in flight`);
       }
       this.inFlight++;
+      this.keepAlive();
       try {
         const route = this.server.route(header.op);
         const args = route.decodeArgs(header.args);
@@ -161,7 +174,32 @@ export class RpcConnection {
     this.socket.write(head);
     if (payload && payload.length > 0) this.socket.write(payload);
     this.socket.uncork();
+    this.lastSentMs = Date.now();
     this.holdIfQueued();
+  }
+
+  /** Arms the keepalive timer if it is not armed. While the connection is busy, a keepalive goes
+   * out whenever nothing else did for keepaliveMs; not while bytes are still queued (the peer
+   * gets those) nor once the connection is ending. The timer stops when the connection is idle. */
+  private keepAlive(): void {
+    const keepaliveMs = this.server.keepaliveMs;
+    if (this.keepaliveTimer !== undefined || keepaliveMs <= 0) return;
+    const tick = (delayMs: number): void => {
+      this.keepaliveTimer = setTimeout(() => {
+        this.keepaliveTimer = undefined;
+        const busy = this.inFlight > 0 || this.partialSinceMs !== undefined;
+        if (!busy || this.broken || this.socket.destroyed || this.socket.writableEnded) return;
+        const leftMs = this.lastSentMs + keepaliveMs - Date.now();
+        if (leftMs > 0) return tick(leftMs);
+        if (this.socket.writableLength === 0) {
+          this.socket.write(keepaliveFrame);
+          this.lastSentMs = Date.now();
+        }
+        tick(keepaliveMs);
+      }, delayMs);
+      this.keepaliveTimer.unref();
+    };
+    tick(keepaliveMs);
   }
 
   /** Backpressure: past the bound of queued bytes, stop reading this connection (the peer's
@@ -190,6 +228,8 @@ export class RpcConnection {
     }
     if (this.partialSinceMs === undefined || completedFrame) this.partialSinceMs = Date.now();
     if (this.partialTimer === undefined) this.armPartialTimer(this.server.bounds.partialFrameTimeoutMs);
+    // A large request arriving slowly: the client hears that this side is alive meanwhile.
+    this.keepAlive();
   }
 
   private armPartialTimer(delayMs: number): void {
@@ -238,8 +278,10 @@ export class RpcConnection {
   stopTimers(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.partialTimer) clearTimeout(this.partialTimer);
+    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
     this.idleTimer = undefined;
     this.partialTimer = undefined;
+    this.keepaliveTimer = undefined;
   }
 }
 
@@ -250,6 +292,7 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
   readonly name: string;
   readonly maxInFlightPerConnection: number;
   readonly bounds: ConnectionBounds;
+  readonly keepaliveMs: number;
   private readonly onError: RpcServerOptions['onError'];
   /** Open connections per peer address, for maxConnectionsPerPeer. */
   private readonly perPeer = new Map<string, number>();
@@ -262,6 +305,7 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
     this.routes = new RouteTable(options.name);
     this.maxInFlightPerConnection = options.maxInFlightPerConnection ?? limits.maxInFlightPerConnection;
     this.bounds = connectionBounds({ ...options.bounds, ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }) });
+    this.keepaliveMs = options.keepaliveMs ?? limits.rpcKeepaliveMs;
     this.onError = options.onError;
     this.security = options.security;
     this.server = createRpcListener(options.security, (socket) => this.accept(socket));
