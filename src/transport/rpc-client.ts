@@ -6,7 +6,9 @@
 // Given several addresses (or a resolver), the client fails over: an address that refuses, resets
 // or does not answer, or answers NOT_LEADER, gives way to the next (peer-addresses.ts); a call
 // answered NOT_LEADER or never sent goes to the next address whatever its method, round after
-// round until its deadline.
+// round until its deadline. Such a client also drops a connection that stays silent for
+// limits.rpcSilenceMs while calls are outstanding on it (a live server sends keepalives meanwhile):
+// a host cut off the network costs seconds, not a call's deadline.
 
 import net from 'node:net';
 import { QfsError, asQfsError, isErrorCode, qfsError } from '../common/errors.js';
@@ -14,7 +16,7 @@ import { formatAddress, type Address } from '../common/address.js';
 import { FailoverWalk, PeerAddresses, addressKey, type AddressResolver } from './peer-addresses.js';
 import { limits } from '../common/limits.js';
 import { namesToWire } from '../protocol/wire-names.js';
-import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, encodeFrameHead } from '../protocol/frame-codec.js';
+import { FRAME_EVENT, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, KEEPALIVE_EVENT, encodeFrameHead } from '../protocol/frame-codec.js';
 import type { Method } from '../protocol/method.js';
 import { bool, object, optional, str, uint, unknownValue } from '../protocol/schema.js';
 import { findClusterCredentials } from '../common/credential-store.js';
@@ -44,7 +46,7 @@ export interface RpcClientOptions {
   defaultTimeoutMs?: number;
   connectTimeoutMs?: number;
   retryIdempotent?: boolean;
-  /** Called with every event frame the peer pushes. */
+  /** Called with every event frame the peer pushes (keepalives excepted). */
   onEvent?: (event: string, data: unknown) => void;
   /** Called after a new connection is established (not the first one), to the same address or
    * to another one after a failover. */
@@ -63,6 +65,16 @@ interface Pending {
   timer: NodeJS.Timeout;
   /** The connection the request went out on: only its loss fails the call. */
   socket: net.Socket;
+}
+
+/** What a failing-over client knows of a connection's liveness. */
+interface Hearing {
+  /** When something last arrived, or calls became outstanding on a quiet connection (ms). */
+  heardAtMs: number;
+  /** Armed while calls are outstanding on the connection. */
+  timer: NodeJS.Timeout | undefined;
+  /** Set once the connection was dropped for its silence: the message of its calls' failure. */
+  silentForMs: number | undefined;
 }
 
 const responseHeader = object({
@@ -103,6 +115,8 @@ export class RpcClient implements ClosableChannel {
   /** The resolver's answer is fresh: the next connection needs no new one. */
   private resolvedFresh = true;
   private resolving: Promise<void> | undefined;
+  /** Per socket of a failing-over client, when it was last heard from (watchSilence). */
+  private readonly hearing = new WeakMap<net.Socket, Hearing>();
   /** Per socket, the wait of the callers held back by a full send queue (waitForDrain). */
   private readonly drainWaits = new WeakMap<net.Socket, Promise<void>>();
   private connecting: Promise<net.Socket> | undefined;
@@ -284,6 +298,7 @@ export class RpcClient implements ClosableChannel {
           reject(failedAt(qfsError('TIMEOUT', `${m.name} to ${this.nameOf(address)}: no reply within ${Math.round(remainingMs)} ms`), address, 'lost'));
         }, deadlineMs - Date.now());
         this.pending.set(id, { resolve, reject, timer, socket });
+        this.watchSilence(socket);
         socket.cork();
         socket.write(head);
         if (payload && payload.length > 0) socket.write(payload);
@@ -425,14 +440,55 @@ export class RpcClient implements ClosableChannel {
       clearTimeout(timer);
       if (timedOut) throw markUnsent(qfsError('TIMEOUT', `${this.peerName}: the send queue stayed full (${socket.writableLength} bytes) until the deadline`));
     }
+    // Closed while the call waited (dropped for its silence, reset): the call never left.
+    if (socket.destroyed) {
+      const address = this.socketAddress.get(socket)!;
+      throw failedAt(markUnsent(qfsError('UNAVAILABLE', `connection to ${this.nameOf(address)} lost before the call was sent`)), address, 'unreachable');
+    }
     return socket;
+  }
+
+  /** With several addresses or a resolver: a connection with calls outstanding from which nothing
+   * at all arrives for limits.rpcSilenceMs is destroyed, failing its calls as a reset would
+   * (UNAVAILABLE; resent elsewhere only under the idempotent-retry rules). The silence counts
+   * from the last arrival, or from when calls became outstanding on a quiet connection. A live
+   * server sends keepalives while it works on a call, so a long call is not cut. */
+  private watchSilence(socket: net.Socket): void {
+    const hearing = this.hearing.get(socket);
+    if (!hearing || hearing.timer !== undefined) return;
+    hearing.heardAtMs = Date.now();
+    const silenceMs = limits.rpcSilenceMs;
+    const check = (delayMs: number): void => {
+      hearing.timer = setTimeout(() => {
+        // Judged after this turn's I/O, so what arrived while this process was busy (a long
+        // turn of its event loop) is read first and counts.
+        setImmediate(() => {
+          hearing.timer = undefined;
+          if (socket.destroyed || !this.hasCallsOn(socket)) return;
+          const quietMs = Date.now() - hearing.heardAtMs;
+          if (quietMs < silenceMs) return check(silenceMs - quietMs);
+          hearing.silentForMs = quietMs;
+          socket.destroy();
+        });
+      }, delayMs);
+      hearing.timer.unref();
+    };
+    check(silenceMs);
+  }
+
+  private hasCallsOn(socket: net.Socket): boolean {
+    for (const pending of this.pending.values()) if (pending.socket === socket) return true;
+    return false;
   }
 
   private adopt(socket: net.Socket, address: Address): void {
     this.socket = socket;
     this.socketAddress.set(socket, address);
     const decoder = new FrameDecoder();
+    const hearing: Hearing | undefined = this.peers.failsOver ? { heardAtMs: Date.now(), timer: undefined, silentForMs: undefined } : undefined;
+    if (hearing) this.hearing.set(socket, hearing);
     socket.on('data', (chunk: Buffer) => {
+      if (hearing) hearing.heardAtMs = Date.now();
       try {
         for (const frame of decoder.push(chunk)) this.dispatch(socket, frame.kind, frame.header, frame.payload);
       } catch (err) {
@@ -447,7 +503,9 @@ export class RpcClient implements ClosableChannel {
     socket.on('close', () => {
       if (this.socket === socket) this.socket = undefined;
       this.retiring.delete(socket);
-      this.failAll(failedAt(qfsError('UNAVAILABLE', `connection to ${this.nameOf(address)} lost`), address, 'lost'), socket);
+      if (hearing?.timer) clearTimeout(hearing.timer);
+      const why = hearing?.silentForMs === undefined ? 'lost' : `dropped: nothing arrived for ${hearing.silentForMs} ms with calls outstanding`;
+      this.failAll(failedAt(qfsError('UNAVAILABLE', `connection to ${this.nameOf(address)} ${why}`), address, 'lost'), socket);
     });
     if (this.connectedOnce) this.options.onReconnect?.();
     this.connectedOnce = true;
@@ -456,6 +514,7 @@ export class RpcClient implements ClosableChannel {
   private dispatch(socket: net.Socket, kind: number, rawHeader: unknown, payload: Buffer): void {
     if (kind === FRAME_EVENT) {
       const { event, data } = eventHeader(rawHeader, 'event');
+      if (event === KEEPALIVE_EVENT) return; // its arrival is all it says
       this.options.onEvent?.(event, data);
       return;
     }
