@@ -173,6 +173,39 @@ describe('several mediators on etcd', () => {
     assert.deepEqual(await both.read(file.ino, 0, before.length), before);
   });
 
+  it('a joined data server that dies is replaced by a standby that joined with --spare, and healed', async () => {
+    const a = await mediator('a5', '/t5/', 1);
+    await a.process.waitForLog('leading', 20_000);
+    const client = clientOf(a);
+    const secret = path.join(a.dataDir, 'cluster.secret');
+    const [memberPort, sparePort] = await freePorts(2);
+    const dataServer = (port: number, spare: boolean): ServerProcess => {
+      const args = ['data-server', '--port', String(port), '--dir', path.join(root, `d5-${port}`), '--join', `${LOOP}:${a.port}`, '--cluster-secret', secret];
+      const p = ServerProcess.start({ args: spare ? [...args, '--spare'] : args });
+      started.push(p);
+      return p;
+    };
+    const member = dataServer(memberPort!, false);
+    await liveData(client, 2);
+    dataServer(sparePort!, true);
+    await a.process.waitForLog('a standby data server joined', 20_000);
+    const file = await client.create(ROOT_INO, 'kept', 0o644);
+    const bytes = Buffer.alloc(2 * 1024 * 1024 + 5, 3);
+    await client.write(file.ino, 0, bytes);
+
+    member.signal('SIGKILL');
+    await waitFor(async () => {
+      const servers = (await client.status()).servers;
+      const dead = servers.find((s) => s.port === memberPort);
+      const standby = servers.find((s) => s.port === sparePort);
+      return dead?.state === 'replaced' && dead.replacedBy === `${LOOP}:${sparePort}` && standby?.state === 'live';
+    }, 30_000, 'the standby to replace the dead server and be healed');
+    const status = await client.status();
+    assert.equal(status.fullyReplicated, true);
+    assert.deepEqual(status.sparePortsLeft.length, 10, 'no replacement was started on a spare port');
+    assert.deepEqual(await client.read(file.ino, 0, bytes.length), bytes);
+  });
+
   it('with no data servers, writes wait for Qw of them to join, and fail past their deadline in one clear line', async () => {
     const a = await mediator('a4', '/t4/', 0);
     await a.process.waitForLog('leading', 20_000);
