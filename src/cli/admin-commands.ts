@@ -37,6 +37,7 @@ function formatStatus(report: StatusReport): string {
     `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,
     // Several mediators on etcd: which leads (it answered), and every one taking part.
     ...(report.mediators ? [`mediators: ${report.mediators.map((a) => (a === report.leader ? `${a} (leader)` : a)).join(', ')}`] : []),
+    ...quorumShortfall(report),
     '',
     table(
       ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'LACKING', 'CAPACITY', 'FREE', 'NOTE'],
@@ -155,6 +156,14 @@ function compactRange(ports: number[]): string {
 }
 
 /** Bytes in binary units with one decimal: 30.0 MiB. */
+/** Data servers join a cluster on etcd over time: fewer members than a quorum is said first. */
+function quorumShortfall(report: StatusReport): string[] {
+  const members = report.servers.filter((s) => s.role === 'data' && s.state !== 'replaced').length;
+  const { readQuorum, writeQuorum } = report.mediator;
+  const needed = Math.max(readQuorum, writeQuorum);
+  return members < needed ? [`only ${members} data server${members === 1 ? '' : 's'} in the cluster: Qr=${readQuorum} and Qw=${writeQuorum} need ${needed}; writes wait for more to join`] : [];
+}
+
 function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;

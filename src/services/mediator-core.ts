@@ -261,7 +261,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
         void this.heartbeat(action.id);
         return;
       case 'serverJoined':
-        this.log.info({ server: action.id, spare: action.spare }, action.spare ? 'a standby data server joined' : 'a data server joined');
+        this.log.info({ server: action.id, spare: action.spare, members: watchedServers(this.membership).length, readQuorum: this.options.readQuorum, writeQuorum: this.options.writeQuorum }, action.spare ? 'a standby data server joined' : 'a data server joined');
         if (!action.spare) void this.heartbeat(action.id);
         return;
       case 'replacementMoved': {

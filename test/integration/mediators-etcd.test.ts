@@ -210,6 +210,8 @@ describe('several mediators on etcd', () => {
     const a = await mediator('a4', '/t4/', 0);
     await a.process.waitForLog('leading', 20_000);
     const client = clientOf(a);
+    const printed = await runCli(['status', '--mediator', `${LOOP}:${a.port}`]);
+    assert.match(printed.stdout, /only 0 data servers in the cluster: Qr=2 and Qw=2 need 2; writes wait for more to join/);
     const file = await client.create(ROOT_INO, 'waits', 0o644);
     await assert.rejects(client.write(file.ino, 0, Buffer.from('too early'), { timeoutMs: 1_500 }), (err) => {
       assert.equal(codeOf(err), 'QUORUM_NOT_REACHED');
