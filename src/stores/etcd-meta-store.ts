@@ -4,7 +4,7 @@
 // fence set, only while the leader's key lives; a conflict is retried from fresh reads, a lost
 // fence is NOT_LEADER. Keys and records: etcd-meta-keys.ts. Every etcd call has a deadline.
 
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IRangeRequest } from 'etcd3';
 import { nowTimespec } from '../common/clock.js';
 import { QfsError, qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
@@ -35,7 +35,7 @@ import {
 } from '../common/types.js';
 import { EtcdKv, TxnConflict, etcdFailure, prefixEnd } from './etcd-txn.js';
 import { KEY_FORMAT_VERSION, MetaKeys, decodeJson, encodeJson, type ChunkRecord, type DirIndexRecord, type EntryRecord, type InodeRecord } from './etcd-meta-keys.js';
-import { MetaTxn, decodeCounter, decodeRecord, isDirAttr as isDir } from './etcd-meta-txn.js';
+import { MetaTxn, decodeCounter, isDirAttr as isDir } from './etcd-meta-txn.js';
 import type { CommitBlocksRequest, CommitExpectation, CommitResult, CreateRequest, Fence, FencedMetaStore, RemoveResult, SetHoldsResult } from './meta-store.js';
 import {
   checkCaller,
@@ -339,7 +339,8 @@ export class EtcdMetaStore implements FencedMetaStore {
   /** Whether a session holds the inode; commits only if that stays so. */
   private async isHeld(t: MetaTxn, ino: number): Promise<boolean> {
     const prefix = this.keys.holdsOfInodePrefix(ino);
-    const [first] = await t.tx.range(prefix, prefixEnd(prefix), 1, true);
+    const [res] = await t.tx.read([t.holdersRequest(ino, 1)]);
+    const first = res!.kvs[0];
     if (first !== undefined) {
       t.tx.expect(first.key, first.mod_revision);
       return true;
@@ -354,12 +355,15 @@ export class EtcdMetaStore implements FencedMetaStore {
     t.tx.put(this.keys.session(session), EMPTY);
   }
 
-  /** Drops the session's holds of `inos`; an inode left with no hold and no name is deleted. */
-  private async dropHolds(t: MetaTxn, session: string, inos: number[]): Promise<OrphanBlock[]> {
-    const present = await t.tx.getMany(inos.map((ino) => this.keys.hold(session, ino)));
+  /** Drops the session's holds of `inos`; an inode left with no hold and no name is deleted.
+   * Reads what it may need in one call, with `ahead` (requests the caller makes next). */
+  private async dropHolds(t: MetaTxn, session: string, inos: number[], ahead: IRangeRequest[] = []): Promise<OrphanBlock[]> {
+    const holdKeys = inos.map((ino) => this.keys.hold(session, ino));
+    await t.tx.prefetch([...holdKeys.map((key) => ({ key })), ...inos.flatMap((ino) => [t.holdersRequest(ino, 2), t.inodeRequest(ino)]), t.counterRequest(), ...ahead]);
+    const present = await t.tx.getMany(holdKeys);
     const held = inos.filter((_, i) => present[i] !== undefined);
     const prefixes = held.map((ino) => this.keys.holdsOfInodePrefix(ino));
-    const ranges = await t.tx.read(prefixes.map((p) => ({ key: p, range_end: prefixEnd(p), limit: 2, keys_only: true })));
+    const ranges = await t.tx.read(held.map((ino) => t.holdersRequest(ino, 2)));
     const lastHold: number[] = [];
     held.forEach((ino, i) => {
       const mine = this.keys.holdByInode(ino, session);
@@ -384,11 +388,17 @@ export class EtcdMetaStore implements FencedMetaStore {
   /** Deletes the session's key if no hold of it is left but the `dropping` ones. */
   private async endSessionIfEmpty(t: MetaTxn, session: string, dropping: number): Promise<void> {
     const prefix = this.keys.holdsOfSessionPrefix(session);
-    const left = await t.tx.range(prefix, prefixEnd(prefix), dropping + 1, true);
+    const [res] = await t.tx.read([this.sessionHoldsRequest(session, dropping + 1)]);
+    const left = res!.kvs;
     if (left.length > dropping) return;
     t.tx.guardRange(prefix, prefixEnd(prefix));
     for (const kv of left) t.tx.expect(kv.key, kv.mod_revision);
     t.tx.del(this.keys.session(session));
+  }
+
+  private sessionHoldsRequest(session: string, limit: number): IRangeRequest {
+    const prefix = this.keys.holdsOfSessionPrefix(session);
+    return { key: prefix, range_end: prefixEnd(prefix), limit, keys_only: true };
   }
 
   /** One name of `rec` went away: nlink drops (a directory's to 0); deleted if no one holds it. */
@@ -465,6 +475,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(parent, 'parent');
     checkName(name);
     return this.view(async (t) => {
+      await t.loadInodes([parent], false, isDotName(name) ? [] : [{ dir: parent, name: nameToBytes(name) }]);
       const dir = await this.requireDir(t, parent);
       if (name === '.') return dir.a;
       if (name === '..') return (await t.requireInode(this.parentOf(dir))).a;
@@ -486,27 +497,42 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(ino, 'ino');
     checkNonNegativeInt(cookie, 'cookie');
     const max = pageLimit(limit, limits.maxReaddirEntries);
-    return this.view(async (t) => {
-      const dir = await this.requireDir(t, ino);
-      const out: DirEntry[] = [];
-      if (cookie < 1) out.push({ name: '.', ino: dir.a.ino, mode: dir.a.mode, cookie: 1 });
-      if (cookie < 2 && out.length < max) {
-        const up = await t.requireInode(this.parentOf(dir));
-        out.push({ name: '..', ino: up.a.ino, mode: up.a.mode, cookie: 2 });
-      }
-      const want = max - out.length;
-      if (want === 0) return fitPage(out);
-      const prefix = this.keys.dirIndexPrefix(ino);
-      const kvs = await t.tx.range(this.keys.dirIndex(ino, Math.max(cookie - 2, 0) + 1), prefixEnd(prefix), want);
-      const rows = kvs.map((kv) => ({ id: parseInt(kv.key.subarray(prefix.length).toString(), 16), rec: decodeJson<DirIndexRecord>(kv.value) }));
-      const inodes = await t.tx.read(rows.map((row) => ({ key: this.keys.inode(row.rec.ino) })));
-      rows.forEach((row, i) => {
-        const value = inodes[i]!.kvs[0]?.value;
-        if (value === undefined) return; // cannot be: every entry names an inode
-        out.push({ name: nameFromBytes(unb64(row.rec.name)), ino: row.rec.ino, mode: decodeRecord(value).a.mode, cookie: row.id + 2 });
-      });
-      return fitPage(out);
-    });
+    return this.view(async (t) => (await this.readdirPage(t, ino, cookie, max)).map((e) => e.entry));
+  }
+
+  /** readdir with each entry's attributes, at one snapshot: two etcd calls for a page. */
+  async readdirplus(ino: number, cookie: number, limit: number): Promise<Array<{ entry: DirEntry; attr: InodeAttr }>> {
+    checkNonNegativeInt(ino, 'ino');
+    checkNonNegativeInt(cookie, 'cookie');
+    const max = pageLimit(limit, limits.maxReaddirEntries);
+    return this.view((t) => this.readdirPage(t, ino, cookie, max));
+  }
+
+  /** A page of entries with their inodes' attributes: the directory's record and its index page
+   * in one etcd call, then the inodes they name (the parent's too) in another. */
+  private async readdirPage(t: MetaTxn, ino: number, cookie: number, max: number): Promise<Array<{ entry: DirEntry; attr: InodeAttr }>> {
+    const dots = Math.min(max, (cookie < 1 ? 1 : 0) + (cookie < 2 ? 1 : 0));
+    const want = max - dots;
+    const prefix = this.keys.dirIndexPrefix(ino);
+    const page: IRangeRequest = { key: this.keys.dirIndex(ino, Math.max(cookie - 2, 0) + 1), range_end: prefixEnd(prefix), limit: want };
+    await t.loadInodes([ino], false, [], want === 0 ? [] : [page]);
+    const dir = await this.requireDir(t, ino);
+    const kvs = want === 0 ? [] : (await t.tx.read([page]))[0]!.kvs;
+    const rows = kvs.map((kv) => ({ id: parseInt(kv.key.subarray(prefix.length).toString(), 16), rec: decodeJson<DirIndexRecord>(kv.value) }));
+    const up = cookie < 2 && dots > (cookie < 1 ? 1 : 0) ? this.parentOf(dir) : undefined;
+    await t.loadInodes([...(up === undefined ? [] : [up]), ...rows.map((row) => row.rec.ino)]);
+    const out: Array<{ entry: DirEntry; attr: InodeAttr }> = [];
+    if (cookie < 1) out.push({ entry: { name: '.', ino: dir.a.ino, mode: dir.a.mode, cookie: 1 }, attr: dir.a });
+    if (up !== undefined) {
+      const upRec = await t.requireInode(up);
+      out.push({ entry: { name: '..', ino: upRec.a.ino, mode: upRec.a.mode, cookie: 2 }, attr: upRec.a });
+    }
+    for (const row of rows) {
+      const rec = await t.findInode(row.rec.ino);
+      if (rec === undefined) continue; // cannot be: every entry names an inode
+      out.push({ entry: { name: nameFromBytes(unb64(row.rec.name)), ino: row.rec.ino, mode: rec.a.mode, cookie: row.id + 2 }, attr: rec.a });
+    }
+    return out.slice(0, fitPage(out.map((e) => e.entry)).length);
   }
 
   // ---- namespace changes ----
@@ -602,6 +628,7 @@ export class EtcdMetaStore implements FencedMetaStore {
       const dir = await this.requireDir(t, parent);
       if (isDotName(name)) throw qfsError('IS_DIR', `cannot unlink ${JSON.stringify(name)}`);
       const entry = await this.requireEntry(t, dir.a.ino, name);
+      await t.tx.prefetch(t.removalRequests(entry.ino));
       const rec = await t.requireInode(entry.ino);
       if (isDir(rec.a)) throw qfsError('IS_DIR', `${JSON.stringify(name)} is a directory`);
       const now = this.now();
@@ -620,6 +647,7 @@ export class EtcdMetaStore implements FencedMetaStore {
       if (name === '.') throw qfsError('INVALID', `cannot rmdir '.'`);
       if (name === '..') throw qfsError('NOT_EMPTY', `cannot rmdir '..'`);
       const entry = await this.requireEntry(t, dir.a.ino, name);
+      await t.tx.prefetch(t.removalRequests(entry.ino));
       const rec = await t.requireInode(entry.ino);
       if (!isDir(rec.a)) throw qfsError('NOT_DIR', `${JSON.stringify(name)} is not a directory`);
       if ((rec.n ?? 0) > 0) throw qfsError('NOT_EMPTY', `directory ${JSON.stringify(name)} is not empty`);
@@ -644,14 +672,20 @@ export class EtcdMetaStore implements FencedMetaStore {
     }
     if (isDotName(oldName) || isDotName(newName)) throw qfsError('INVALID', `cannot rename '.' or '..'`);
     return this.mutate('rename', [oldParent, newParent], async (t) => {
-      await t.loadInodes([oldParent, newParent], true);
+      await t.loadInodes([oldParent, newParent], true, [
+        { dir: oldParent, name: nameToBytes(oldName) },
+        { dir: newParent, name: nameToBytes(newName) },
+      ]);
       const from = await this.requireDir(t, oldParent);
       const to = await this.requireDir(t, newParent);
       const [src, dst] = await this.renameEntries(t, from.a.ino, oldName, to.a.ino, newName);
       if (src === undefined) throw qfsError('NOT_FOUND', `no entry ${JSON.stringify(oldName)} in directory ${from.a.ino}`);
       if (dst !== undefined && flags === RENAME_NOREPLACE) throw qfsError('EXISTS', `${JSON.stringify(newName)} exists in directory ${to.a.ino}`);
       if (dst === undefined && flags === RENAME_EXCHANGE) throw qfsError('NOT_FOUND', `no entry ${JSON.stringify(newName)} in directory ${to.a.ino}`);
-      await t.loadInodes(dst === undefined ? [src.ino] : [src.ino, dst.ino]);
+      // Read along: what replacing the target may read, and the dirmoves key of a move between
+      // directories.
+      const ahead = [...(dst === undefined || dst.ino === src.ino ? [] : t.removalRequests(dst.ino)), ...(from !== to ? [{ key: this.keys.dirMoves() }] : [])];
+      await t.loadInodes(dst === undefined ? [src.ino] : [src.ino, dst.ino], false, [], ahead);
       const srcRec = await t.requireInode(src.ino);
       const dstRec = dst === undefined ? undefined : await t.requireInode(dst.ino);
       if (from !== to && (isDir(srcRec.a) || (dstRec !== undefined && isDir(dstRec.a)))) {
@@ -752,7 +786,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(ino, 'ino');
     checkSetAttr(req, now);
     return this.mutate('setattr', [ino], async (t) => {
-      await t.loadInodes([ino], req.size !== undefined);
+      await t.loadInodes([ino], req.size !== undefined, [], req.size === undefined ? [] : [t.blocksFromRequest(ino, Math.ceil(req.size / limits.blockSizeBytes))]);
       const rec = await t.requireInode(ino);
       const attr = rec.a;
       if (req.size !== undefined) this.requireResizable(attr);
@@ -789,12 +823,14 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(toIndex, 'toIndex');
     if (toIndex < fromIndex) throw qfsError('INVALID', `block range [${fromIndex}, ${toIndex}) is reversed`);
     return this.view(async (t) => {
+      const per = limits.etcdBlocksPerChunk;
+      const start = this.keys.chunk(ino, Math.floor(fromIndex / per));
+      const end = this.keys.chunk(ino, Math.floor((toIndex - 1) / per) + 1);
+      await t.loadInodes([ino], false, [], toIndex === fromIndex ? [] : [t.chunkPageRequest(start, end)]);
       await t.requireInode(ino);
       const out: BlockRef[] = [];
       if (toIndex === fromIndex) return out;
-      const per = limits.etcdBlocksPerChunk;
-      const end = this.keys.chunk(ino, Math.floor((toIndex - 1) / per) + 1);
-      await t.scanChunks(this.keys.chunk(ino, Math.floor(fromIndex / per)), end, (_chunk, refs) => {
+      await t.scanChunks(start, end, (_chunk, refs) => {
         for (const ref of refs) {
           if (ref.index >= fromIndex && ref.index < toIndex && out.length < limits.maxBlocksPerCall) out.push(ref);
         }
@@ -813,7 +849,7 @@ export class EtcdMetaStore implements FencedMetaStore {
       throw qfsError('INVALID', `commit of inode ${req.ino} spreads over ${chunks.size} chunks of the block map, over ${limits.etcdMaxChunksPerCommit}`);
     }
     return this.mutate('commitBlocks', [req.ino], async (t) => {
-      await t.loadInodes([req.ino], true);
+      await t.loadInodes([req.ino], true, [], [...chunks, ...(req.expect?.blocks.map((b) => Math.floor(b.index / limits.etcdBlocksPerChunk)) ?? [])].map((c) => ({ key: this.keys.chunk(req.ino, c) })));
       const rec = await t.requireInode(req.ino);
       this.requireResizable(rec.a);
       await t.loadChunks(req.ino, [...req.blocks.map((b) => b.index), ...(req.expect?.blocks.map((b) => b.index) ?? [])]);
@@ -911,8 +947,9 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkXattrValue(value);
     if (flags !== 0 && flags !== XATTR_CREATE && flags !== XATTR_REPLACE) throw qfsError('INVALID', `setxattr flags ${flags} are not supported`);
     await this.mutate('setxattr', [ino], async (t) => {
-      const rec = await t.requireInode(ino);
       const key = this.keys.xattr(ino, nameToBytes(name));
+      await t.loadInodes([ino], false, [], [{ key }]);
+      const rec = await t.requireInode(ino);
       const present = (await t.tx.get(key)) !== undefined;
       if (present && flags === XATTR_CREATE) throw qfsError('EXISTS', `xattr ${JSON.stringify(name)} exists on inode ${ino}`);
       if (!present && flags === XATTR_REPLACE) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
@@ -926,8 +963,10 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(ino, 'ino');
     checkXattrName(name);
     return this.view(async (t) => {
+      const key = this.keys.xattr(ino, nameToBytes(name));
+      await t.loadInodes([ino], false, [], [{ key }]);
       await t.requireInode(ino);
-      const [res] = await t.tx.read([{ key: this.keys.xattr(ino, nameToBytes(name)) }]);
+      const [res] = await t.tx.read([{ key }]);
       const value = res!.kvs[0]?.value;
       if (value === undefined) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
       return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
@@ -951,8 +990,9 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkNonNegativeInt(ino, 'ino');
     checkXattrName(name);
     await this.mutate('removexattr', [ino], async (t) => {
-      const rec = await t.requireInode(ino);
       const key = this.keys.xattr(ino, nameToBytes(name));
+      await t.loadInodes([ino], false, [], [{ key }]);
+      const rec = await t.requireInode(ino);
       if ((await t.tx.get(key)) === undefined) throw qfsError('NO_DATA', `no xattr ${JSON.stringify(name)} on inode ${ino}`);
       t.tx.del(key);
       rec.a.ctime = this.now();
@@ -976,7 +1016,7 @@ export class EtcdMetaStore implements FencedMetaStore {
     checkSessionId(session);
     checkNonNegativeInt(ino, 'ino');
     return this.mutate('release', [ino], async (t) => {
-      const orphans = await this.dropHolds(t, session, [ino]);
+      const orphans = await this.dropHolds(t, session, [ino], [this.sessionHoldsRequest(session, 2)]);
       if (t.tx.hasWrites) await this.endSessionIfEmpty(t, session, 1);
       return orphans;
     });

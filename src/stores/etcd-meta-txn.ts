@@ -6,6 +6,7 @@
 import { limits } from '../common/limits.js';
 import { qfsError } from '../common/errors.js';
 import { S_IFDIR, S_IFMT, type BlockRef, type InodeAttr, type OrphanBlock } from '../common/types.js';
+import type { IRangeRequest } from 'etcd3';
 import { prefixEnd, type EtcdKv, EtcdTxn } from './etcd-txn.js';
 import {
   KEY_FORMAT_VERSION,
@@ -48,15 +49,17 @@ export class MetaTxn {
   }
 
   /** Reads the inodes not yet read (and the counter shard, if `counted`; and the directory
-   * entries named), in one etcd call. */
-  async loadInodes(inos: number[], counted = false, entries: Array<{ dir: number; name: Buffer }> = []): Promise<void> {
+   * entries named), in one etcd call, with `ahead`: requests this attempt will make later
+   * (prefetched, no compares: see EtcdTxn.prefetch). */
+  async loadInodes(inos: number[], counted = false, entries: Array<{ dir: number; name: Buffer }> = [], ahead: IRangeRequest[] = []): Promise<void> {
     const wanted = [...new Set(inos.filter((ino) => !this.records.has(ino)))];
     const keys = wanted.map((ino) => this.keys.inode(ino));
     const entryKeys = entries.map((e) => this.keys.entry(e.dir, e.name)).filter((k) => !this.entryCache.has(k.toString('hex')));
     keys.push(...entryKeys);
     const withCounter = counted && this.counterValue === undefined;
     if (withCounter) keys.push(this.shardKey);
-    if (keys.length === 0) return;
+    if (keys.length === 0 && ahead.length === 0) return;
+    await this.tx.prefetch([...keys.map((key) => ({ key })), ...ahead]);
     const values = await this.tx.getMany(keys);
     wanted.forEach((ino, i) => {
       const value = values[i];
@@ -67,6 +70,39 @@ export class MetaTxn {
       this.entryCache.set(key.toString('hex'), value === undefined ? null : decodeJson<EntryRecord>(value));
     });
     if (withCounter) this.counterValue = decodeCounter(values[values.length - 1]);
+  }
+
+  // ---- requests to read ahead (each the very request the later read makes) ----
+
+  inodeRequest(ino: number): IRangeRequest {
+    return { key: this.keys.inode(ino) };
+  }
+
+  /** The first `limit` holds of an inode (isHeld: 1; dropHolds: 2). */
+  holdersRequest(ino: number, limit: number): IRangeRequest {
+    const prefix = this.keys.holdsOfInodePrefix(ino);
+    return { key: prefix, range_end: prefixEnd(prefix), limit, keys_only: true };
+  }
+
+  /** A page of chunk keys from `start` to `end`, as scanChunks reads them. */
+  chunkPageRequest(start: Buffer, end: Buffer): IRangeRequest {
+    return { key: start, range_end: end, limit: CHUNK_PAGE_KEYS };
+  }
+
+  /** The first page of an inode's block map from `firstIndex` on, as blocksFrom reads it. */
+  blocksFromRequest(ino: number, firstIndex: number): IRangeRequest {
+    return this.chunkPageRequest(this.keys.chunk(ino, Math.floor(firstIndex / limits.etcdBlocksPerChunk)), prefixEnd(this.keys.chunksPrefix(ino)));
+  }
+
+  /** What removing a name of `ino` may read: its record, whether it is held, its block map's
+   * first page (read along in one call, so that the common case, the last name of an unheld
+   * file, reads all it needs at once). */
+  removalRequests(ino: number): IRangeRequest[] {
+    return [this.inodeRequest(ino), this.holdersRequest(ino, 1), this.blocksFromRequest(ino, 0)];
+  }
+
+  counterRequest(): IRangeRequest {
+    return { key: this.shardKey };
   }
 
   async findInode(ino: number): Promise<InodeRecord | undefined> {
@@ -169,8 +205,9 @@ export class MetaTxn {
     const firstChunk = Math.floor(firstIndex / per);
     const orphans: OrphanBlock[] = [];
     const kept: BlockRef[] = [];
-    const end = prefixEnd(this.keys.chunksPrefix(ino));
-    await this.scanChunks(this.keys.chunk(ino, firstChunk), end, (chunk, refs) => {
+    const first = this.blocksFromRequest(ino, firstIndex);
+    const end = first.range_end!;
+    await this.scanChunks(first.key!, end, (chunk, refs) => {
       for (const ref of refs) {
         if (ref.index >= firstIndex) {
           orphans.push({ ino, index: ref.index, version: ref.version });
@@ -194,7 +231,8 @@ export class MetaTxn {
   async scanChunks(start: Buffer, end: Buffer, visit: (chunk: number, refs: BlockRef[], ino: number) => void | boolean): Promise<void> {
     let from = start;
     for (;;) {
-      const kvs = await this.tx.range(from, end, CHUNK_PAGE_KEYS);
+      const [res] = await this.tx.read([this.chunkPageRequest(from, end)]);
+      const kvs = res!.kvs;
       for (const kv of kvs) {
         const { ino, chunk } = this.keys.parseChunk(kv.key);
         if (visit(chunk, chunkToRefs(decodeJson<ChunkRecord>(kv.value)), ino) === false) return;

@@ -69,6 +69,16 @@ export function etcdFailure(what: string, err: unknown): QfsError {
 /** Thrown inside an attempt when its snapshot is no longer usable (compacted): try again. */
 export class TxnConflict extends Error {}
 
+const KEYED_FIELDS: ReadonlySet<string> = new Set(['key', 'range_end', 'limit', 'keys_only', 'count_only']);
+
+/** What identifies a range request's answer at a fixed snapshot (the store sets no other field). */
+function requestId(r: IRangeRequest): string {
+  for (const [field, value] of Object.entries(r)) {
+    if (value !== undefined && !KEYED_FIELDS.has(field)) throw qfsError('INTERNAL', `a range request with ${field}, which answers are not keyed by`);
+  }
+  return `${r.key?.toString('hex') ?? ''}:${r.range_end?.toString('hex') ?? ''}:${String(r.limit ?? 0)}:${r.keys_only === true ? 1 : 0}:${r.count_only === true ? 1 : 0}`;
+}
+
 export type CommitOutcome = 'committed' | 'conflict' | 'fenced';
 
 export class EtcdTxn {
@@ -77,25 +87,45 @@ export class EtcdTxn {
   private readonly compares = new Map<string, ICompare>();
   private readonly writes = new Map<string, IRequestOp>();
   private readonly rangeDeletes: IRequestOp[] = [];
+  /** Answers of this attempt's range requests, by request (memory: what the attempt read). */
+  private readonly answered = new Map<string, IRangeResponse>();
 
   constructor(private readonly kv: EtcdKv) {}
 
-  /** Range requests at the snapshot, several per etcd call; no compares recorded. */
+  /** Range requests at the snapshot, several per etcd call; no compares recorded. A request
+   * already answered in this attempt is answered again from memory (same snapshot: the same
+   * answer), so prefetch() can read ahead in one call what later reads ask one by one. */
   async read(reqs: IRangeRequest[]): Promise<IRangeResponse[]> {
-    const out: IRangeResponse[] = [];
-    for (let i = 0; i < reqs.length; i += ETCD_MAX_TXN_OPS) {
-      const part = reqs.slice(i, i + ETCD_MAX_TXN_OPS).map((r) => ({ request_range: { ...r, revision: this.revision ?? 0 } }));
-      let res;
-      try {
-        res = await this.kv.txn({ success: part });
-      } catch (err) {
-        if (err instanceof QfsError && /compacted/.test(err.message)) throw new TxnConflict(err.message);
-        throw err;
-      }
-      this.revision ??= res.revision;
-      for (const r of res.responses) out.push(r.response_range!);
+    const ids = reqs.map(requestId);
+    const missing = new Map<string, IRangeRequest>();
+    reqs.forEach((r, i) => {
+      if (!this.answered.has(ids[i]!)) missing.set(ids[i]!, r);
+    });
+    const parts: Array<Array<[string, IRangeRequest]>> = [];
+    const ask = [...missing];
+    for (let i = 0; i < ask.length; i += ETCD_MAX_TXN_OPS) parts.push(ask.slice(i, i + ETCD_MAX_TXN_OPS));
+    // The first call fixes the snapshot; once it is fixed, the parts go at once.
+    if (this.revision === undefined && parts.length > 0) await this.readPart(parts.shift()!);
+    await Promise.all(parts.map((part) => this.readPart(part)));
+    return ids.map((id) => this.answered.get(id)!);
+  }
+
+  private async readPart(part: Array<[string, IRangeRequest]>): Promise<void> {
+    let res;
+    try {
+      res = await this.kv.txn({ success: part.map(([, r]) => ({ request_range: { ...r, revision: this.revision ?? 0 } })) });
+    } catch (err) {
+      if (err instanceof QfsError && /compacted/.test(err.message)) throw new TxnConflict(err.message);
+      throw err;
     }
-    return out;
+    this.revision ??= res.revision;
+    res.responses.forEach((r, j) => this.answered.set(part[j]![0], r.response_range!));
+  }
+
+  /** Reads ahead, in one etcd call, what this attempt will ask later (no compares recorded:
+   * those come with the reads that use the answers). */
+  async prefetch(reqs: IRangeRequest[]): Promise<void> {
+    await this.read(reqs);
   }
 
   /** Point reads; each key's state is compared at commit. */
