@@ -102,10 +102,7 @@ export function registerMetaHandlers(rpc: HandlerRegistry, store: AsyncMetaStore
       replaced: (await store.rename(a.oldParent, a.oldName, a.newParent, a.newName, a.flags)) ?? undefined,
     }))
     .register(ns.readdir, async (a) => ({ entries: await store.readdir(a.ino, a.cookie, a.limit) }))
-    .register(ns.readdirplus, async (a) => {
-      const entries = await store.readdir(a.ino, a.cookie, a.limit);
-      return { entries: await Promise.all(entries.map(async (entry) => ({ entry, attr: await store.getattr(entry.ino) }))) };
-    })
+    .register(ns.readdirplus, async (a) => ({ entries: await store.readdirplus(a.ino, a.cookie, a.limit) }))
     .register(ns.setxattr, async (a) => {
       await store.setxattr(a.ino, a.name, a.value, a.flags);
       return {};

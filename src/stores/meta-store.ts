@@ -100,6 +100,9 @@ export interface MetaStore {
   /** Directory entries after `cookie` (0 = from the start), at most `limit`, in a stable order;
    * includes '.' and '..'. */
   readdir(ino: number, cookie: number, limit: number): DirEntry[];
+  /** readdir's page, each entry with its inode's attributes, read in the same transaction (the
+   * batch behind the readdirplus call: one read instead of one getattr per entry). Same errors. */
+  readdirplus(ino: number, cookie: number, limit: number): Array<{ entry: DirEntry; attr: InodeAttr }>;
   /** Block-map entries with fromIndex <= index < toIndex, in index order, at most
    * limits.maxBlocksPerCall of them: a full page means the caller goes on after its last index
    * (so holes in a sparse file cost nothing). INVALID if the range is reversed; NOT_FOUND if

@@ -374,6 +374,10 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
+  readdirplus(ino: number, cookie: number, limit: number): Array<{ entry: DirEntry; attr: InodeAttr }> {
+    return this.read(() => this.readdir(ino, cookie, limit).map((entry) => ({ entry, attr: this.requireInode(entry.ino) })));
+  }
+
   // ---- namespace changes ----
 
   create(req: CreateRequest): InodeAttr {

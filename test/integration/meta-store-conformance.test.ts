@@ -735,6 +735,29 @@ describe('readdir', () => {
     await expectCode(() => store.readdir(999, 0, 10), 'NOT_FOUND');
     await expectCode(() => store.readdir(ROOT_INO, 0, 0), 'INVALID');
   });
+
+  it('readdirplus: the pages readdir gives, each entry with the attributes getattr gives', async () => {
+    const { store } = await memoryStore();
+    const d = await store.mkdir(ROOT_INO, 'd', 0o755, alice);
+    const a = await file(store, d.ino, 'a');
+    await store.commitBlocks({ ino: a.ino, blocks: [block(0, 1, 10)], sizeBytes: 10, time: { sec: 7, nsec: 0 } });
+    await store.mkdir(d.ino, 's', 0o700, alice);
+    await store.symlink(d.ino, 'l', 'a', alice);
+    await store.link(a.ino, d.ino, 'b');
+    for (const [cookie, limit] of [[0, 10], [0, 1], [0, 2], [1, 2], [2, 2], [3, 10], [6, 10]] as const) {
+      const plus = await store.readdirplus(d.ino, cookie, limit);
+      assert.deepEqual(plus.map((e) => e.entry), await store.readdir(d.ino, cookie, limit), `cookie ${cookie}, limit ${limit}`);
+      for (const { entry, attr } of plus) assert.deepEqual(attr, await store.getattr(entry.ino));
+    }
+    const all = await store.readdirplus(d.ino, 0, 10);
+    assert.deepEqual(all.map((e) => [e.entry.name, e.attr.ino]), [['.', d.ino], ['..', ROOT_INO], ['a', a.ino], ['s', all[3]!.entry.ino], ['l', all[4]!.entry.ino], ['b', a.ino]]);
+    assert.equal(all[2]!.attr.size, 10);
+    assert.equal(all[2]!.attr.nlink, 2);
+    assert.equal(all[3]!.attr.mode, S_IFDIR | 0o700);
+    await expectCode(() => store.readdirplus(a.ino, 0, 10), 'NOT_DIR');
+    await expectCode(() => store.readdirplus(999, 0, 10), 'NOT_FOUND');
+    await expectCode(() => store.readdirplus(ROOT_INO, 0, 0), 'INVALID');
+  });
 });
 
 describe('block maps', () => {
@@ -987,6 +1010,10 @@ for (const engine of ENGINES) {
       assert.deepEqual(names.slice(0, 3), ['.', '..', 'entry-0']);
       assert.equal(names[names.length - 1], `entry-${count - 1}`);
       assert.equal(new Set(names).size, count + 2);
+      // readdirplus: the same full pages (over etcd's 128 reads a call), each with its attributes.
+      const plus = await store.readdirplus(d.ino, 0, limits.maxReaddirEntries);
+      assert.deepEqual(plus.map((e) => e.entry.name), names.slice(0, pageSizes[0]));
+      assert.ok(plus.every((e) => e.attr.ino === e.entry.ino && e.attr.mode === e.entry.mode && e.attr.nlink >= 1));
       await expectCode(() => store.rmdir(ROOT_INO, 'big'), 'NOT_EMPTY');
     });
 
