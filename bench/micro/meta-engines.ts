@@ -1,8 +1,10 @@
-// Micro benchmark of the metadata engines at the store level (no RPC): mkdir/s and create/s on
-// SqliteMetaStore (on disk, synced) and EtcdMetaStore (on a local etcd member this bench starts,
-// its data on disk like SQLite's, or in --etcd-dir), serially and with several calls in flight
-// (each in a directory of its own, as separate clients would be: calls in one directory conflict
-// on it). Prints the median of --runs runs per case as a small table, then one JSON line per case.
+// Micro benchmark of the metadata engines at the store level (no RPC): the calls a mount makes
+// most, on SqliteMetaStore (on disk, synced) and EtcdMetaStore (on a local etcd member this bench
+// starts, its data on disk like SQLite's, or in --etcd-dir), serially and with several calls in
+// flight (each worker in a directory of its own, as separate clients would be: calls in one
+// directory conflict on it). One run: mkdir, create, lookup, getattr, readdirplus (of the
+// directories made), rename (each file in its directory) and unlink, --count calls each. Prints
+// the median of --runs runs per case as a small table, then one JSON line per case.
 // Run: node dist/bench/micro/meta-engines.js [--runs 5] [--count 400] [--in-flight 1,8] [--etcd-dir /dev/shm]
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,23 +27,54 @@ interface Engine {
   open(run: number): Promise<{ store: AsyncMetaStore; done: () => Promise<void> }>;
 }
 
-type Op = 'mkdir' | 'create';
+const OPS = ['mkdir', 'create', 'lookup', 'getattr', 'readdirplus', 'rename', 'unlink'] as const;
+type Op = (typeof OPS)[number];
 
-/** Runs `count` calls of `op`, `inFlight` at a time, each worker in its own directory; calls/s. */
-async function ratePerSecond(store: AsyncMetaStore, op: Op, count: number, inFlight: number): Promise<number> {
+/** Runs every op `count` times, `inFlight` at a time, each worker in its own directory; calls/s
+ * of each op. */
+async function ratesPerSecond(store: AsyncMetaStore, count: number, inFlight: number): Promise<Record<Op, number>> {
   const dirs = await Promise.all(Array.from({ length: inFlight }, (_, w) => store.mkdir(ROOT_INO, `w${w}`, 0o755, caller)));
-  let next = 0;
-  const worker = async (w: number): Promise<void> => {
-    const parent = dirs[w]!.ino;
-    while (next < count) {
-      const name = `n${next++}`;
-      if (op === 'mkdir') await store.mkdir(parent, name, 0o755, caller);
-      else await store.create({ parent, name, mode: S_IFREG | 0o644, caller, exclusive: true });
+  const made: Array<{ parent: number; dir: number; file: number }> = Array.from({ length: count });
+  const call = async (op: Op, i: number, parent: number): Promise<void> => {
+    switch (op) {
+      case 'mkdir':
+        made[i] = { parent, dir: (await store.mkdir(parent, `d${i}`, 0o755, caller)).ino, file: 0 };
+        return;
+      case 'create':
+        made[i]!.file = (await store.create({ parent, name: `f${i}`, mode: S_IFREG | 0o644, caller, exclusive: true })).ino;
+        return;
+      case 'lookup':
+        await store.lookup(parent, `f${i}`);
+        return;
+      case 'getattr':
+        await store.getattr(made[i]!.file);
+        return;
+      case 'readdirplus':
+        await store.readdirplus(made[i]!.dir, 0, 100);
+        return;
+      case 'rename':
+        await store.rename(parent, `f${i}`, parent, `g${i}`, 0);
+        return;
+      case 'unlink':
+        await store.unlink(parent, `g${i}`);
+        return;
+      default: {
+        const never: never = op;
+        throw new Error(`unknown op ${String(never)}`);
+      }
     }
   };
-  const start = performance.now();
-  await Promise.all(dirs.map((_, w) => worker(w)));
-  return count / ((performance.now() - start) / 1000);
+  const rates = {} as Record<Op, number>;
+  for (const op of OPS) {
+    // Worker w takes calls w, w + inFlight, …: call i always lands in the same directory.
+    const worker = async (w: number): Promise<void> => {
+      for (let i = w; i < count; i += inFlight) await call(op, i, dirs[w]!.ino);
+    };
+    const start = performance.now();
+    await Promise.all(dirs.map((_, w) => worker(w)));
+    rates[op] = count / ((performance.now() - start) / 1000);
+  }
+  return rates;
 }
 
 function median(values: number[]): number {
@@ -85,18 +118,19 @@ async function main(): Promise<void> {
   try {
     let run = 0;
     for (const inFlight of values['in-flight']!.split(',').map(Number)) {
-      for (const op of ['mkdir', 'create'] as const) {
-        for (const engine of engines) {
-          const rates: number[] = [];
-          for (let r = 0; r < runs; r++) {
-            const { store, done } = await engine.open(run++);
-            try {
-              rates.push(await ratePerSecond(store, op, count, inFlight));
-            } finally {
-              await done();
-            }
+      for (const engine of engines) {
+        const rates: Array<Record<Op, number>> = [];
+        for (let r = 0; r < runs; r++) {
+          const { store, done } = await engine.open(run++);
+          try {
+            rates.push(await ratesPerSecond(store, count, inFlight));
+          } finally {
+            await done();
           }
-          rows.push({ engine: engine.name, op, inFlight, medianPerS: Math.round(median(rates)), runsPerS: rates.map(Math.round) });
+        }
+        for (const op of OPS) {
+          const perS = rates.map((x) => x[op]);
+          rows.push({ engine: engine.name, op, inFlight, medianPerS: Math.round(median(perS)), runsPerS: perS.map(Math.round) });
         }
       }
     }
@@ -104,11 +138,11 @@ async function main(): Promise<void> {
     await etcd.stop();
   }
   console.log(`metadata engines, store level: median of ${runs} runs of ${count} calls (etcd data in ${values['etcd-dir']})`);
-  console.log(['op', 'in flight', ...engines.map((e) => `${e.name} /s`)].map((h) => h.padStart(10)).join(''));
+  console.log(['op', 'in flight', ...engines.map((e) => `${e.name} /s`)].map((h) => h.padStart(12)).join(''));
   for (const inFlight of new Set(rows.map((r) => r.inFlight))) {
-    for (const op of ['mkdir', 'create'] as const) {
+    for (const op of OPS) {
       const cells = engines.map((e) => rows.find((r) => r.engine === e.name && r.op === op && r.inFlight === inFlight)!.medianPerS);
-      console.log([op, String(inFlight), ...cells.map(String)].map((c) => c.padStart(10)).join(''));
+      console.log([op, String(inFlight), ...cells.map(String)].map((c) => c.padStart(12)).join(''));
     }
   }
   for (const row of rows) console.log(JSON.stringify(row));
