@@ -246,16 +246,21 @@ export class RpcClient implements ClosableChannel {
 
   /** Asks the resolver for the peer's address, within half the time the call has left (the
    * other half is for the call) and the connect timeout; concurrent callers share one question.
-   * A failed answer keeps the last address. */
+   * A failed question is asked once more at once: the resolver's own client (the mediators') may
+   * have just given up on a host cut off the network, as this one did, and now asks another. Two
+   * failed answers keep the last address. */
   private resolve(deadlineMs: number): Promise<void> {
     const resolver = this.peers.resolver;
     if (!resolver) return Promise.resolve();
     this.resolving ??= (async () => {
-      try {
-        // Whole milliseconds: a deadline crosses the wire as an unsigned integer.
-        this.peers.setResolved(await resolver(Math.max(1, Math.min(Math.floor((deadlineMs - Date.now()) / 2), this.options.connectTimeoutMs))));
-      } catch {
-        // The last address may still serve: it is tried again, and asked about once more after.
+      for (let question = 0; question < 2 && deadlineMs - Date.now() >= 1; question++) {
+        try {
+          // Whole milliseconds: a deadline crosses the wire as an unsigned integer.
+          this.peers.setResolved(await resolver(Math.max(1, Math.min(Math.floor((deadlineMs - Date.now()) / 2), this.options.connectTimeoutMs))));
+          break;
+        } catch {
+          // The last address may still serve: it is tried again, and asked about once more after.
+        }
       }
       this.resolvedFresh = true;
     })().finally(() => (this.resolving = undefined));

@@ -11,6 +11,8 @@ import { after, describe, it } from 'node:test';
 import { qfsError, type QfsError } from '../../src/common/errors.js';
 import { limits } from '../../src/common/limits.js';
 import type { Address } from '../../src/common/address.js';
+import { QuorumfsClient } from '../../src/client/quorumfs-client.js';
+import { mediatorMethods } from '../../src/protocol/mediator-messages.js';
 import { method } from '../../src/protocol/method.js';
 import { encodeFrame, FRAME_REQUEST } from '../../src/protocol/frame-codec.js';
 import { object, str, uint } from '../../src/protocol/schema.js';
@@ -32,6 +34,8 @@ class Peer {
   leader = true;
   readonly log: string[] = [];
   calls = 0;
+  /** What it answers to metaServer, as a mediator. */
+  metaServer: Address | undefined;
   readonly server: RpcServer;
   address!: Address;
   name!: string;
@@ -52,6 +56,10 @@ class Peer {
         this.log.push(a.item);
         await sleep(a.delayMs);
         return { count: this.log.length, from: this.name };
+      })
+      .register(mediatorMethods.metaServer, () => {
+        lead();
+        return this.metaServer!;
       })
       .register(slow, async (a) => {
         lead();
@@ -184,6 +192,28 @@ describe('RPC client over a silent connection', () => {
     const r = await timed(() => c.call(echo, { n: 2 }));
     assert.equal(r.value?.from, b.name, r.error?.message);
     assert.ok(r.tookMs < FAILOVER_BOUND_MS, `served after ${r.tookMs} ms`);
+  });
+
+  it('finds the new metadata server when the leading mediator\'s host and its metadata server go silent together', async () => {
+    // Mediators a (leading) and b, each with its metadata server; a's host is cut off.
+    const [a, b, metaA, metaB] = [await peer(), await peer(), await peer(), await peer()];
+    b.leader = false;
+    const [toA, toMetaA] = [await proxyTo(a), await proxyTo(metaA)];
+    a.metaServer = toMetaA.address;
+    b.metaServer = metaB.address;
+    const qc = new QuorumfsClient([toA.address, b.address], { plaintext: true, defaultTimeoutMs: 4_000 });
+    toClose.push(qc);
+    const ns = await qc.connectMetaServer({ plaintext: true, defaultTimeoutMs: 4_000 });
+    assert.equal((await ns.call(echo, { n: 1 })).from, metaA.name);
+    toA.freeze();
+    toMetaA.freeze();
+    b.leader = true;
+    // The call is dropped after the silence; the mediators' client, asked where the metadata
+    // server is, times out at a (its connection there was idle, so nothing told it before) and
+    // then asks b: the call is served within its 4 s deadline.
+    const r = await timed(() => ns.call(echo, { n: 2 }));
+    assert.equal(r.value?.from, metaB.name, r.error?.message);
+    assert.ok(r.tookMs < 4_000, `${r.tookMs} ms`);
   });
 
   it('fails a non-idempotent call in flight on a silent connection UNAVAILABLE, at once, and does not resend it', async () => {
