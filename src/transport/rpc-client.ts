@@ -71,6 +71,8 @@ interface Pending {
 interface Hearing {
   /** When something last arrived, or calls became outstanding on a quiet connection (ms). */
   heardAtMs: number;
+  /** Calls sent on the connection and not settled. */
+  outstanding: number;
   /** Armed while calls are outstanding on the connection. */
   timer: NodeJS.Timeout | undefined;
   /** Set once the connection was dropped for its silence: the message of its calls' failure. */
@@ -235,6 +237,8 @@ export class RpcClient implements ClosableChannel {
 
   /** A call on `socket` settled: a retiring socket closes after its last. */
   private settled(socket: net.Socket): void {
+    const hearing = this.hearing.get(socket);
+    if (hearing) hearing.outstanding--;
     const left = this.retiring.get(socket);
     if (left === undefined) return;
     if (left > 1) this.retiring.set(socket, left - 1);
@@ -460,8 +464,10 @@ export class RpcClient implements ClosableChannel {
    * server sends keepalives while it works on a call, so a long call is not cut. */
   private watchSilence(socket: net.Socket): void {
     const hearing = this.hearing.get(socket);
-    if (!hearing || hearing.timer !== undefined) return;
-    hearing.heardAtMs = Date.now();
+    if (!hearing) return;
+    // A connection without calls may rightly have been quiet: its silence counts from now.
+    if (hearing.outstanding++ === 0) hearing.heardAtMs = Date.now();
+    if (hearing.timer !== undefined) return;
     const silenceMs = limits.rpcSilenceMs;
     const check = (delayMs: number): void => {
       hearing.timer = setTimeout(() => {
@@ -469,7 +475,7 @@ export class RpcClient implements ClosableChannel {
         // turn of its event loop) is read first and counts.
         setImmediate(() => {
           hearing.timer = undefined;
-          if (socket.destroyed || !this.hasCallsOn(socket)) return;
+          if (socket.destroyed || hearing.outstanding === 0) return;
           const quietMs = Date.now() - hearing.heardAtMs;
           if (quietMs < silenceMs) return check(silenceMs - quietMs);
           hearing.silentForMs = quietMs;
@@ -481,16 +487,11 @@ export class RpcClient implements ClosableChannel {
     check(silenceMs);
   }
 
-  private hasCallsOn(socket: net.Socket): boolean {
-    for (const pending of this.pending.values()) if (pending.socket === socket) return true;
-    return false;
-  }
-
   private adopt(socket: net.Socket, address: Address): void {
     this.socket = socket;
     this.socketAddress.set(socket, address);
     const decoder = new FrameDecoder();
-    const hearing: Hearing | undefined = this.peers.failsOver ? { heardAtMs: Date.now(), timer: undefined, silentForMs: undefined } : undefined;
+    const hearing: Hearing | undefined = this.peers.failsOver ? { heardAtMs: Date.now(), outstanding: 0, timer: undefined, silentForMs: undefined } : undefined;
     if (hearing) this.hearing.set(socket, hearing);
     socket.on('data', (chunk: Buffer) => {
       if (hearing) hearing.heardAtMs = Date.now();

@@ -249,6 +249,20 @@ describe('RPC client over a silent connection', () => {
     assert.equal(reconnects, 0);
   });
 
+  it('counts the silence of a connection quiet between calls from the next call, not from the last reply', async () => {
+    const [a, b] = [await peer(), await peer()];
+    let reconnects = 0;
+    const c = client([a.address, b.address], { retryIdempotent: true, onReconnect: () => reconnects++ });
+    assert.equal((await c.call(echo, { n: 1 })).from, a.name);
+    // Nothing in flight for almost the silence; then a call its first keepalive answers after
+    // rpcKeepaliveMs: not dropped for the quiet before it.
+    await sleep(limits.rpcSilenceMs - 100);
+    const r = await timed(() => c.call(slow, { delayMs: 2 * limits.rpcKeepaliveMs }));
+    assert.equal(r.value?.from, a.name, r.error?.message);
+    assert.equal(reconnects, 0);
+    assert.equal(b.calls, 0);
+  });
+
   it('cuts a long call on a server that sends no keepalives (an older version): servers are upgraded first', async () => {
     const [old, b] = [await peer({ keepaliveMs: 0 }), await peer()];
     const c = client([old.address, b.address], { retryIdempotent: true });
