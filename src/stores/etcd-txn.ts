@@ -2,7 +2,9 @@
 // one snapshot revision (its first read fixes it), remembers the mod revision of every key it read
 // (0: absent), and commits its writes in ONE etcd transaction whose compares say that none of
 // those keys changed since; a failed compare is a conflict, and the caller tries again from new
-// reads. Every call carries a deadline; failures become QfsError TIMEOUT or UNAVAILABLE.
+// reads. A request an attempt repeats is answered from what it read (the same snapshot: the same
+// answer), so a call can read ahead in one etcd call what it reads next; reads add no compares.
+// Every call carries a deadline; failures become QfsError TIMEOUT or UNAVAILABLE.
 
 import type { Etcd3, ICompare, IKeyValue, IRangeRequest, IRangeResponse, IRequestOp, ITxnRequest } from 'etcd3';
 import { GRPCDeadlineExceededError } from 'etcd3';
