@@ -40,8 +40,8 @@ export interface RpcClientOptions {
   peerName?: string;
   /** Finds the peer's address anew (the metadata server of the leading mediator): asked before
    * every new connection but the first, and after a NOT_LEADER, a failed connection or a call
-   * left unanswered; the client then fails over as with several addresses. If it fails, the
-   * last address is used. */
+   * left unanswered; the client then fails over as with several addresses. If it fails, it is
+   * asked once more at once; if that fails too, the last address is used. */
   resolveAddress?: AddressResolver;
   defaultTimeoutMs?: number;
   connectTimeoutMs?: number;
