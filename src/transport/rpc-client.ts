@@ -479,6 +479,8 @@ export class RpcClient implements ClosableChannel {
           const quietMs = Date.now() - hearing.heardAtMs;
           if (quietMs < silenceMs) return check(silenceMs - quietMs);
           hearing.silentForMs = quietMs;
+          // Calls made from now on go to the next address, not to a new connection to this one.
+          this.peers.failed(this.socketAddress.get(socket)!);
           socket.destroy();
         });
       }, delayMs);
