@@ -17,11 +17,9 @@ import {
   S_IFBLK,
   S_IFCHR,
   S_IFDIR,
-  S_IFIFO,
   S_IFLNK,
   S_IFMT,
   S_IFREG,
-  S_IFSOCK,
   XATTR_CREATE,
   XATTR_REPLACE,
   type BlockRef,
@@ -35,7 +33,7 @@ import {
 } from '../common/types.js';
 import { EtcdKv, TxnConflict, etcdFailure, prefixEnd } from './etcd-txn.js';
 import { KEY_FORMAT_VERSION, MetaKeys, decodeJson, encodeJson, type ChunkRecord, type DirIndexRecord, type EntryRecord, type InodeRecord } from './etcd-meta-keys.js';
-import { MetaTxn, decodeCounter, isDirAttr as isDir } from './etcd-meta-txn.js';
+import { MetaTxn, decodeCounter } from './etcd-meta-txn.js';
 import type { CommitBlocksRequest, CommitExpectation, CommitResult, CreateRequest, Fence, FencedMetaStore, RemoveResult, SetHoldsResult } from './meta-store.js';
 import {
   checkCaller,
@@ -52,6 +50,15 @@ import {
   checkXattrValue,
   isDotName,
   pageLimit,
+  newInodeAttr,
+  type NewInodeSpec,
+  PERMISSION_BITS,
+  MKDIR_BITS,
+  fitPage,
+  isRegular,
+  createMode,
+  checkReplace,
+  isDir,
 } from './meta-validate.js';
 
 export interface EtcdMetaStoreOptions {
@@ -67,39 +74,11 @@ export interface EtcdMetaStoreOptions {
   callTimeoutMs?: number;
 }
 
-interface NewInodeSpec {
-  mode: number;
-  rdev: number;
-  size: number;
-  target: string | null;
-}
 
-const S_ISGID = 0o2000;
-const PERMISSION_BITS = 0o7777;
-const MKDIR_BITS = 0o1777;
-const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
 const EMPTY = Buffer.alloc(0);
 
-/** The first entries that fit READDIR_PAGE_BUDGET_BYTES (at least one), as SqliteMetaStore. */
-function fitPage(entries: DirEntry[]): DirEntry[] {
-  let usedBytes = 0;
-  for (let i = 0; i < entries.length; i++) {
-    usedBytes += nameByteLength(entries[i]!.name) + limits.readdirEntryAllowanceBytes;
-    if (usedBytes > READDIR_PAGE_BUDGET_BYTES && i > 0) return entries.slice(0, i);
-  }
-  return entries;
-}
 
-function isRegular(attr: InodeAttr): boolean {
-  return (attr.mode & S_IFMT) === S_IFREG;
-}
 
-function createMode(mode: number): number {
-  const type = (mode & S_IFMT) === 0 ? S_IFREG : mode & S_IFMT;
-  const allowed = [S_IFREG, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK];
-  if (!allowed.includes(type)) throw qfsError('INVALID', `create cannot make file type 0o${type.toString(8)}`);
-  return type | (mode & PERMISSION_BITS);
-}
 
 function checkEndpoints(endpoints: string[]): void {
   if (!Array.isArray(endpoints) || endpoints.length === 0) throw qfsError('INVALID', 'no etcd endpoints given');
@@ -439,21 +418,8 @@ export class EtcdMetaStore implements FencedMetaStore {
   private async addChild(t: MetaTxn, parent: InodeRecord, name: string, caller: Caller, spec: NewInodeSpec): Promise<InodeAttr> {
     const ino = await this.allocIno();
     const now = this.now();
-    const setgidParent = (parent.a.mode & S_ISGID) !== 0;
     const dir = (spec.mode & S_IFMT) === S_IFDIR;
-    const a: InodeAttr = {
-      ino,
-      mode: setgidParent && dir ? spec.mode | S_ISGID : spec.mode,
-      uid: caller.uid,
-      gid: setgidParent ? parent.a.gid : caller.gid,
-      size: spec.size,
-      nlink: dir ? 2 : 1,
-      rdev: spec.rdev,
-      atime: { ...now },
-      mtime: { ...now },
-      ctime: { ...now },
-      generation: 1,
-    };
+    const a = newInodeAttr(ino, parent.a, caller, spec, now);
     const rec: InodeRecord = { v: KEY_FORMAT_VERSION, a };
     if (spec.target !== null) rec.t = b64(nameToBytes(spec.target));
     if (dir) Object.assign(rec, { p: parent.a.ino, n: 0, c: 1 });
@@ -729,17 +695,11 @@ export class EtcdMetaStore implements FencedMetaStore {
     }
   }
 
-  private checkReplace(srcRec: InodeRecord, dstRec: InodeRecord): void {
-    if (isDir(srcRec.a) && !isDir(dstRec.a)) throw qfsError('NOT_DIR', `cannot replace non-directory ${dstRec.a.ino} with a directory`);
-    if (!isDir(srcRec.a) && isDir(dstRec.a)) throw qfsError('IS_DIR', `cannot replace directory ${dstRec.a.ino} with a non-directory`);
-    if (isDir(dstRec.a) && (dstRec.n ?? 0) > 0) throw qfsError('NOT_EMPTY', `target directory ${dstRec.a.ino} is not empty`);
-  }
-
   private async move(
     t: MetaTxn,
     m: { from: InodeRecord; to: InodeRecord; oldName: string; newName: string; src: EntryRecord; dst: EntryRecord | undefined; srcRec: InodeRecord; dstRec: InodeRecord | undefined; now: Timespec },
   ): Promise<RemoveResult | null> {
-    if (m.dstRec !== undefined) this.checkReplace(m.srcRec, m.dstRec);
+    if (m.dstRec !== undefined) checkReplace(m.srcRec.a, m.dstRec.a, () => (m.dstRec!.n ?? 0) > 0);
     this.deleteEntry(t, m.from, m.oldName, m.src);
     // A replaced name keeps its entry id (and so its readdir position); only the inode changes.
     if (m.dst !== undefined) this.putEntry(t, m.to.a.ino, m.newName, m.srcRec.a.ino, m.dst.id);

@@ -5,7 +5,7 @@
 
 import { limits } from '../common/limits.js';
 import { qfsError } from '../common/errors.js';
-import { S_IFDIR, S_IFMT, type BlockRef, type InodeAttr, type OrphanBlock } from '../common/types.js';
+import type { BlockRef, InodeAttr, OrphanBlock } from '../common/types.js';
 import type { IRangeRequest } from 'etcd3';
 import { prefixEnd, type EtcdKv, EtcdTxn } from './etcd-txn.js';
 import {
@@ -24,9 +24,6 @@ import {
 /** Chunk keys per range call: about 64 × 64 entries of ~100 bytes, far below gRPC's 4 MiB. */
 const CHUNK_PAGE_KEYS = 64;
 
-export function isDirAttr(attr: InodeAttr): boolean {
-  return (attr.mode & S_IFMT) === S_IFDIR;
-}
 
 export class MetaTxn {
   readonly tx: EtcdTxn;

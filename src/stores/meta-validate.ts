@@ -6,7 +6,7 @@ import { qfsError } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import { nameByteLength } from '../common/name-bytes.js';
 import { isChecksum } from '../common/checksum.js';
-import type { BlockRef, Caller, SetAttrRequest, Timespec } from '../common/types.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type BlockRef, type Caller, type DirEntry, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
 import type { CommitBlocksRequest, CommitExpectation } from './meta-store.js';
 
 const MAX_ID = 0xffff_ffff;
@@ -152,4 +152,75 @@ function checkCommitExpectation(expect: CommitExpectation): void {
 export function checkSessionId(session: string): void {
   if (typeof session !== 'string' || session.length === 0) throw qfsError('INVALID', 'session id is empty');
   if (Buffer.byteLength(session, 'utf8') > limits.maxSessionIdBytes) throw qfsError('INVALID', `session id is over ${limits.maxSessionIdBytes} bytes`);
+}
+
+// ---- rules both engines apply the same way ----
+
+export const S_ISGID = 0o2000;
+export const PERMISSION_BITS = 0o7777;
+/** mkdir keeps only these of the requested bits (as Linux: setgid comes from the parent only). */
+export const MKDIR_BITS = 0o1777;
+/** Half of the header limit: see limits.readdirEntryAllowanceBytes. */
+const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
+
+/** The first entries of `entries` that fit READDIR_PAGE_BUDGET_BYTES (at least one): 1,024
+ * entries with long names would not fit one frame, and the caller pages on anyway. */
+export function fitPage(entries: DirEntry[]): DirEntry[] {
+  let usedBytes = 0;
+  for (let i = 0; i < entries.length; i++) {
+    usedBytes += nameByteLength(entries[i]!.name) + limits.readdirEntryAllowanceBytes;
+    if (usedBytes > READDIR_PAGE_BUDGET_BYTES && i > 0) return entries.slice(0, i);
+  }
+  return entries;
+}
+
+export function isDir(attr: InodeAttr): boolean {
+  return (attr.mode & S_IFMT) === S_IFDIR;
+}
+
+export function isRegular(attr: InodeAttr): boolean {
+  return (attr.mode & S_IFMT) === S_IFREG;
+}
+
+/** The full mode of a create(): type bits default to S_IFREG; directories and symlinks have calls of their own. */
+export function createMode(mode: number): number {
+  const type = (mode & S_IFMT) === 0 ? S_IFREG : mode & S_IFMT;
+  const allowed = [S_IFREG, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK];
+  if (!allowed.includes(type)) throw qfsError('INVALID', `create cannot make file type 0o${type.toString(8)}`);
+  return type | (mode & PERMISSION_BITS);
+}
+
+/** A rename onto an existing target: the kinds must match, and a directory must be empty. */
+export function checkReplace(srcAttr: InodeAttr, dstAttr: InodeAttr, dstHasEntries: () => boolean): void {
+  if (isDir(srcAttr) && !isDir(dstAttr)) throw qfsError('NOT_DIR', `cannot replace non-directory ${dstAttr.ino} with a directory`);
+  if (!isDir(srcAttr) && isDir(dstAttr)) throw qfsError('IS_DIR', `cannot replace directory ${dstAttr.ino} with a non-directory`);
+  if (isDir(dstAttr) && dstHasEntries()) throw qfsError('NOT_EMPTY', `target directory ${dstAttr.ino} is not empty`);
+}
+
+/** What a new inode is made from (create, mkdir, symlink). */
+export interface NewInodeSpec {
+  mode: number;
+  rdev: number;
+  size: number;
+  target: string | null;
+}
+
+/** A new inode's attributes: the caller's; a setgid parent gives its gid (and, to a directory,
+ * its setgid bit); all three times now. */
+export function newInodeAttr(ino: number, parent: InodeAttr, caller: Caller, spec: NewInodeSpec, now: Timespec): InodeAttr {
+  const setgidParent = (parent.mode & S_ISGID) !== 0;
+  const dir = (spec.mode & S_IFMT) === S_IFDIR;
+  return {
+    ino,
+    mode: setgidParent && dir ? spec.mode | S_ISGID : spec.mode,
+    uid: caller.uid,
+    gid: setgidParent ? parent.gid : caller.gid,
+    size: spec.size,
+    nlink: dir ? 2 : 1,
+    rdev: spec.rdev,
+    atime: { ...now },
+    mtime: { ...now },
+    ctime: { ...now },
+    generation: 1,
+  };
 }

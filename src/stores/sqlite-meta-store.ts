@@ -21,11 +21,9 @@ import {
   S_IFBLK,
   S_IFCHR,
   S_IFDIR,
-  S_IFIFO,
   S_IFLNK,
   S_IFMT,
   S_IFREG,
-  S_IFSOCK,
   type BlockRef,
   type Caller,
   type DirEntry,
@@ -51,6 +49,15 @@ import {
   checkXattrValue,
   isDotName,
   pageLimit,
+  newInodeAttr,
+  type NewInodeSpec,
+  PERMISSION_BITS,
+  MKDIR_BITS,
+  fitPage,
+  isRegular,
+  createMode,
+  checkReplace,
+  isDir,
 } from './meta-validate.js';
 import {
   attrToRow,
@@ -68,47 +75,12 @@ interface SqliteMetaStoreOptions {
 }
 
 /** What create, mkdir and symlink decide about a new inode; the rest comes from caller and parent. */
-interface NewInodeSpec {
-  mode: number;
-  rdev: number;
-  size: number;
-  target: string | null;
-}
-
-const S_ISGID = 0o2000;
-const PERMISSION_BITS = 0o7777;
-/** mkdir keeps only these of the requested bits (as Linux: setgid comes from the parent only). */
-const MKDIR_BITS = 0o1777;
-/** Half of the header limit: see limits.readdirEntryAllowanceBytes. */
-const READDIR_PAGE_BUDGET_BYTES = limits.maxHeaderBytes / 2;
 
 
-/** The first entries of `entries` that fit READDIR_PAGE_BUDGET_BYTES (at least one): 1,024
- * entries with long names would not fit one frame, and the caller pages on anyway. */
-function fitPage(entries: DirEntry[]): DirEntry[] {
-  let usedBytes = 0;
-  for (let i = 0; i < entries.length; i++) {
-    usedBytes += nameByteLength(entries[i]!.name) + limits.readdirEntryAllowanceBytes;
-    if (usedBytes > READDIR_PAGE_BUDGET_BYTES && i > 0) return entries.slice(0, i);
-  }
-  return entries;
-}
 
-function isDir(attr: InodeAttr): boolean {
-  return (attr.mode & S_IFMT) === S_IFDIR;
-}
 
-function isRegular(attr: InodeAttr): boolean {
-  return (attr.mode & S_IFMT) === S_IFREG;
-}
 
-/** The full mode of a create(): type bits default to S_IFREG; directories and symlinks have calls of their own. */
-function createMode(mode: number): number {
-  const type = (mode & S_IFMT) === 0 ? S_IFREG : mode & S_IFMT;
-  const allowed = [S_IFREG, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK];
-  if (!allowed.includes(type)) throw qfsError('INVALID', `create cannot make file type 0o${type.toString(8)}`);
-  return type | (mode & PERMISSION_BITS);
-}
+
 
 /** SQLite failures become QfsErrors: a full disk is NO_SPACE, a lock held too long UNAVAILABLE. */
 function translate(err: unknown): never {
@@ -302,21 +274,8 @@ export class SqliteMetaStore implements MetaStore {
    * setgid bit). */
   private addChild(parent: InodeAttr, name: string, caller: Caller, spec: NewInodeSpec): InodeAttr {
     const now = this.now();
-    const setgidParent = (parent.mode & S_ISGID) !== 0;
     const dir = (spec.mode & S_IFMT) === S_IFDIR;
-    const attr: InodeAttr = {
-      ino: 0,
-      mode: setgidParent && dir ? spec.mode | S_ISGID : spec.mode,
-      uid: caller.uid,
-      gid: setgidParent ? parent.gid : caller.gid,
-      size: spec.size,
-      nlink: dir ? 2 : 1,
-      rdev: spec.rdev,
-      atime: { ...now },
-      mtime: { ...now },
-      ctime: { ...now },
-      generation: 1,
-    };
+    const attr = newInodeAttr(0, parent, caller, spec, now);
     attr.ino = Number(this.st.inodeInsert.run(newInodeRow(attr, spec.target === null ? null : nameToBytes(spec.target))).lastInsertRowid);
     this.st.entryInsert.run(parent.ino, nameToBytes(name), attr.ino);
     if (dir) parent.nlink += 1;
@@ -564,7 +523,7 @@ export class SqliteMetaStore implements MetaStore {
     dstAttr: InodeAttr | undefined;
     now: Timespec;
   }): RemoveResult | null {
-    if (m.dstAttr !== undefined) this.checkReplace(m.srcAttr, m.dstAttr);
+    if (m.dstAttr !== undefined) checkReplace(m.srcAttr, m.dstAttr, () => this.st.entryAny.get(m.dstAttr!.ino) !== undefined);
     this.st.entryDelete.run(m.src.id);
     // A replaced name keeps its entry (and so its readdir position); only the inode changes.
     if (m.dst !== undefined) this.st.entrySetIno.run(m.srcAttr.ino, m.dst.id);
@@ -580,18 +539,6 @@ export class SqliteMetaStore implements MetaStore {
     this.touchDir(m.from, m.now);
     if (m.to !== m.from) this.touchDir(m.to, m.now);
     return m.dstAttr === undefined ? null : this.dropLink(m.dstAttr, m.now);
-  }
-
-  private checkReplace(srcAttr: InodeAttr, dstAttr: InodeAttr): void {
-    if (isDir(srcAttr) && !isDir(dstAttr)) {
-      throw qfsError('NOT_DIR', `cannot replace non-directory ${dstAttr.ino} with a directory`);
-    }
-    if (!isDir(srcAttr) && isDir(dstAttr)) {
-      throw qfsError('IS_DIR', `cannot replace directory ${dstAttr.ino} with a non-directory`);
-    }
-    if (isDir(dstAttr) && this.st.entryAny.get(dstAttr.ino) !== undefined) {
-      throw qfsError('NOT_EMPTY', `target directory ${dstAttr.ino} is not empty`);
-    }
   }
 
   private exchange(x: {
