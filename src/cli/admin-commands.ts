@@ -8,7 +8,9 @@ import { limits } from '../common/limits.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
 import { RpcClient } from '../transport/rpc-client.js';
-import { addressListArg, portArg } from './arguments.js';
+import { addressListArg, portArg, positiveIntArg } from './arguments.js';
+import { usage } from './usage-error.js';
+import { QfsError, messageOf } from '../common/errors.js';
 import { credentialsOption, type CredentialsFlag } from './credentials-flag.js';
 
 async function withClient<T>(address: Address | readonly Address[], peerName: string, flags: CredentialsFlag, work: (client: RpcClient) => Promise<T>): Promise<T> {
@@ -24,17 +26,51 @@ function dataServerAddress(portText: string, host: string): Address {
   return { host, port: portArg(portText, 'port') };
 }
 
-export async function statusCommand(flags: { mediator: string; json?: boolean } & CredentialsFlag): Promise<void> {
+type StatusFlags = { mediator: string; json?: boolean; watch?: boolean; intervalS?: string } & CredentialsFlag;
+
+export async function statusCommand(flags: StatusFlags): Promise<void> {
   const addresses = addressListArg(flags.mediator, '--mediator');
   const peerName = addresses.length === 1 ? `mediator ${formatAddress(addresses[0]!)}` : 'mediator';
+  if (flags.intervalS !== undefined && !flags.watch) usage('--interval-s goes with --watch');
+  if (flags.watch) return watchStatus(addresses, peerName, flags, intervalArg(flags.intervalS ?? String(DEFAULT_WATCH_INTERVAL_S)));
   const report = await withClient(addresses, peerName, flags, (c) => c.call(mediatorMethods.status, {}));
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+}
+
+const DEFAULT_WATCH_INTERVAL_S = 2;
+const MAX_WATCH_INTERVAL_S = 3_600;
+
+function intervalArg(text: string): number {
+  const seconds = positiveIntArg(text, '--interval-s');
+  if (seconds < 1 || seconds > MAX_WATCH_INTERVAL_S) usage(`--interval-s ${seconds} is out of range (1-${MAX_WATCH_INTERVAL_S})`);
+  return seconds;
+}
+
+/** status --watch: a frame every interval until interrupted. On a terminal each frame replaces
+ * the last; into a pipe or file, frames follow each other after a blank line (--json: one
+ * object per line). A failed call is shown as its frame and the next one tries again. */
+async function watchStatus(addresses: Address[], peerName: string, flags: StatusFlags, intervalS: number): Promise<void> {
+  const client = new RpcClient(addresses, { peerName, defaultTimeoutMs: limits.cliCallTimeoutMs, ...(await credentialsOption(flags)) });
+  const tty = process.stdout.isTTY === true;
+  try {
+    for (let frame = 0; ; frame++) {
+      const text = await client.call(mediatorMethods.status, {}).then(
+        (report) => (flags.json ? `${JSON.stringify(report)}\n` : formatStatus(report)),
+        (err: unknown) => `quorumfs: ${messageOf(err)}${err instanceof QfsError ? ` [${err.code}]` : ''}\n`,
+      );
+      const separator = tty ? '\x1b[H\x1b[2J' : frame === 0 || flags.json ? '' : '\n';
+      process.stdout.write(`${separator}${tty ? `every ${intervalS} s: ${new Date().toISOString()}\n` : ''}${text}`);
+      await new Promise((resolve) => setTimeout(resolve, intervalS * 1000));
+    }
+  } finally {
+    client.close();
+  }
 }
 
 function formatStatus(report: StatusReport): string {
   const m = report.mediator;
   const lines = [
-    `mediator ${m.address} (pid ${m.pid})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,
+    `mediator ${m.address} (pid ${m.pid}${m.version ? `, quorumfs ${m.version}` : ''})  Qr=${m.readQuorum} Qw=${m.writeQuorum}  up ${Math.round(m.uptimeMs / 1000)} s`,
     // Several mediators on etcd: which leads (it answered), and every one taking part.
     ...(report.mediators ? [`mediators: ${report.mediators.map((a) => (a === report.leader ? `${a} (leader)` : a)).join(', ')}`] : []),
     ...quorumShortfall(report),

@@ -10,6 +10,8 @@ import { EXIT_USAGE, reportCliError } from './usage-error.js';
 import { MOUNT_DEFAULTS, runMount, runUnmount } from './mount-command.js';
 import { explainCommand, healCommand, scrubCommand } from './repair-commands.js';
 import { CREDENTIALS_OPTION } from './credentials-flag.js';
+import { eventsCommand } from './events-command.js';
+import { QUORUMFS_VERSION } from '../common/version.js';
 import { issueCommand, revokeCommand } from './credentials-commands.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
@@ -19,7 +21,8 @@ function buildProgram(): Command {
     .description('a fault-tolerant network file system')
     .exitOverride()
     .showSuggestionAfterError(false)
-    .configureOutput({ writeErr: () => {} }); // errors are reported by main(), in one line
+    .configureOutput({ writeErr: () => {} }) // errors are reported by main(), in one line
+    .version(`quorumfs ${QUORUMFS_VERSION}`, '-V, --version', 'print the version');
 
   program
     .command('mediator')
@@ -95,8 +98,19 @@ function buildProgram(): Command {
     .description('show servers, their state and the cluster counters')
     .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
     .option('--json', 'print one JSON object')
+    .option('--watch', 'show it again every --interval-s seconds until interrupted')
+    .option('--interval-s <n>', `seconds between frames of --watch (default 2)`)
     .option(...CREDENTIALS_OPTION)
     .action(statusCommand);
+
+  program
+    .command('events')
+    .description("print the mediator's recent cluster events (servers down, replacements, heals, repairs, scrubs, leaders)")
+    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option('--follow', 'keep printing new events until interrupted')
+    .option('--json', 'print one JSON object per line')
+    .option(...CREDENTIALS_OPTION)
+    .action(eventsCommand);
 
   program
     .command('heal')

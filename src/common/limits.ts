@@ -162,6 +162,16 @@ export const limits = {
   maxOrphansPerEvent: 4_096,
   /** Servers one status or readTargets reply lists at most. */
   maxServersListed: 1024,
+  /** Cluster events the mediator keeps for `quorumfs events` (the oldest are dropped). */
+  maxEventsKept: 4_096,
+  /** Events one `events` reply carries at most. */
+  maxEventsPerPage: 256,
+  /** How long one `events` call may wait for a new event (a follower calls again). */
+  maxEventWaitMs: 30_000,
+  /** An `events` long poll answers this long before its caller's deadline. */
+  eventWaitMarginMs: 1_000,
+  /** Characters of an event's message kept at most. */
+  maxEventMessageChars: 1_024,
   /** Blocks the mediator committed, kept as the base of the next partial write of them. */
   mediatorCommittedBlockCacheBytes: 64 * MiB,
   /** Times a write is planned from the metadata when its commit keeps finding the blocks it

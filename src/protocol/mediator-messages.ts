@@ -2,6 +2,7 @@
 // of the metadata server unchanged, plus file data, attributes with truncation, and status.
 
 import type { AccessPolicy } from '../core/access-policy.js';
+import { CLUSTER_EVENT_KINDS } from '../core/event-log.js';
 import { limits } from '../common/limits.js';
 import { blockRef, empty, inodeAttr, name, timespec } from './common-decoders.js';
 import { method } from './method.js';
@@ -61,7 +62,8 @@ const serverStatus = object({
 });
 
 const statusReport = object({
-  mediator: object({ address: str, pid: uint, readQuorum: uint, writeQuorum: uint, uptimeMs: uint }),
+  /** `version`: the mediator's quorumfs version (package.json); absent from older mediators. */
+  mediator: object({ address: str, pid: uint, readQuorum: uint, writeQuorum: uint, uptimeMs: uint, version: optional(str) }),
   /** With several mediators on etcd: the one that leads (it answers status), host:port. */
   leader: optional(str),
   /** With several mediators on etcd: each one taking part in the election (host:port). */
@@ -99,6 +101,23 @@ const statusReport = object({
   /** What the cluster can store (statfs reports the same): see usableSpace in core/capacity.ts. */
   space: optional(object({ capacityBytes: uint, freeBytes: uint })),
 });
+
+const clusterEvent = object({
+  seq: uint,
+  timeMs: uint,
+  kind: literal(...CLUSTER_EVENT_KINDS),
+  message: str,
+  server: optional(str),
+});
+
+const eventPage = object({
+  events: array(clusterEvent, limits.maxEventsPerPage),
+  lastSeq: uint,
+  /** Events after `afterSeq` the mediator's ring dropped before they were asked for. */
+  missed: optional(uint),
+});
+
+export type EventPageReply = ReturnType<typeof eventPage>;
 
 export type StatusReport = ReturnType<typeof statusReport>;
 export type ServerStatus = ReturnType<typeof serverStatus>;
@@ -171,6 +190,10 @@ export const mediatorMethods = {
     }),
     true,
   ),
+  /** The mediator's recent cluster events numbered above `afterSeq` (from the oldest it keeps
+   * without it), at most limits.maxEventsPerPage. With `waitMs`, when there is none yet, waits up
+   * to that long (at most limits.maxEventWaitMs, and short of the call's deadline) for one. */
+  events: method('events', object({ afterSeq: optional(uint), waitMs: optional(uint) }), eventPage, true),
   ping: method('ping', empty, object({ pid: int }), true),
   /** A data server started with --join names itself (its host:port as the cluster reaches it);
    * any mediator on etcd records it, and the leader makes it a member (or, `spare`, a standby

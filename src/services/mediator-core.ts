@@ -18,6 +18,7 @@ import { blockCount } from '../core/block-math.js';
 import { statFsWithSpace } from '../core/capacity.js';
 import { initialMembership, keptMembership, liveServers, step, watchedServers, writableServers, type MembershipAction, type MembershipEvent, type MembershipState, type ServerRecord, type SpawnFailure } from '../core/membership.js';
 import { copyVerdict } from '../core/repair-plan.js';
+import type { ClusterEventKind } from '../core/event-log.js';
 import { orphanDeletions } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import type { ServerStatus, StatusReport } from '../protocol/mediator-messages.js';
@@ -68,6 +69,8 @@ export interface MediatorCoreOptions {
   /** Verified blocks kept in memory (default limits.mediatorBlockCacheBytes); 0 sends every
    * read to the replicas. */
   blockCacheBytes?: number;
+  /** Told of each cluster event for the mediator's event log (core/event-log.ts). */
+  onClusterEvent?: (kind: ClusterEventKind, message: string, server?: string) => void;
   /** Called once a replacement data server serves (the shell rewrites the owner credentials). */
   onReplacementStarted?: () => Promise<void>;
   /** The membership to start from instead of `dataPorts` (a leader taking over one kept in
@@ -132,12 +135,14 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       onReadVote: (key, expected, result) => {
         if (result.bad.length === 0) return;
         this.redundancy.counters.corruptFound += result.bad.length;
+        for (const bad of result.bad) this.event('corruption-found', `bad copy of ${key} v${expected.version} on ${bad.server} (${bad.verdict}, found on read)`, bad.server);
         this.log.warn({ key, version: expected.version, bad: result.bad }, 'bad replicas found on read');
       },
       onReadRepair: (key, version, serverId, verdict, ok) => {
         if (ok) {
           this.redundancy.counters.corruptRepaired++;
           this.redundancy.recordRepaired(serverId, key, version);
+          this.event('corruption-repaired', `repaired ${key} v${version} on ${serverId} (read repair)`, serverId);
         }
         this.log.info({ key, version, server: serverId, verdict, ok }, 'read repair');
       },
@@ -155,7 +160,11 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       clock: world.clock,
       writableIds: () => writableServers(this.membership).map((s) => s.id),
       configuredServers: () => watchedServers(this.membership).length,
-      onHealed: (id) => this.apply({ type: 'healed', id }),
+      onHealed: (id) => {
+        this.event('heal-done', `heal of ${id} done: it holds every committed block`, id);
+        this.apply({ type: 'healed', id });
+      },
+      onEvent: (kind, message, server) => this.event(kind, message, server),
       healRateBytesPerSecond: options.healRateBytesPerSecond,
       scrubRateBytesPerSecond: options.scrubRateBytesPerSecond,
       scrubIntervalMs: options.scrubIntervalMs,
@@ -206,6 +215,10 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
 
   // ---- membership ----
 
+  private event(kind: ClusterEventKind, message: string, server?: string): void {
+    this.options.onClusterEvent?.(kind, message, server);
+  }
+
   private watchExit(id: string, child: P): void {
     void child.exited.then((how) => {
       if (!this.stopping) this.apply({ type: 'processExited', id, reason: how });
@@ -235,6 +248,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     switch (action.type) {
       case 'serverDown':
         this.log.warn({ server: action.id, reason: action.reason }, 'data server down');
+        this.event('server-down', `data server ${action.id} down: ${action.reason}`, action.id);
         this.forgetFigures(action.id);
         return;
       case 'serverLive':
@@ -242,6 +256,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
         return;
       case 'startHeal':
         this.log.info({ server: action.id }, 'healing data server');
+        this.event('heal-started', `healing data server ${action.id}`, action.id);
         void this.redundancy.heal(action.id);
         return;
       case 'stopProcess': {
@@ -258,10 +273,12 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       case 'promoteStandby':
         this.counters.replacements++;
         this.log.info({ replaces: action.replaces, server: action.id }, 'a standby data server replaces a failed one');
+        this.event('standby-promoted', `standby data server ${action.id} replaces ${action.replaces}`, action.id);
         void this.heartbeat(action.id);
         return;
       case 'serverJoined':
         this.log.info({ server: action.id, spare: action.spare, members: watchedServers(this.membership).length, readQuorum: this.options.readQuorum, writeQuorum: this.options.writeQuorum }, action.spare ? 'a standby data server joined' : 'a data server joined');
+        this.event('server-joined', `${action.spare ? 'standby data server' : 'data server'} ${action.id} joined`, action.id);
         if (!action.spare) void this.heartbeat(action.id);
         return;
       case 'replacementMoved': {
@@ -304,6 +321,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
     this.watchExit(id, child);
     this.counters.replacements++;
     this.log.info({ replaces, server: id, pid: child.pid }, 'replacement data server started');
+    this.event('replacement-started', `replacement data server ${id} (pid ${child.pid}) started for ${replaces}`, id);
     await this.heartbeat(id);
   }
 

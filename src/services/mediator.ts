@@ -10,7 +10,9 @@ import { messageOf, qfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
 import type { InodeAttr } from '../common/types.js';
-import { mediatorAccess, mediatorMethods, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
+import { mediatorAccess, mediatorMethods, type EventPageReply, type ServerStatus, type StatusReport } from '../protocol/mediator-messages.js';
+import { EventLog, type ClusterEventKind } from '../core/event-log.js';
+import { QUORUMFS_VERSION } from '../common/version.js';
 import { CREATED_EVENT, ORPHANS_EVENT, createdEvent, metaMethods, namespaceMethods, orphansEvent } from '../protocol/meta-messages.js';
 import type { Method } from '../protocol/method.js';
 import type { Extent } from '../replication/file-io.js';
@@ -80,6 +82,10 @@ export class Mediator {
   private boundAddress: Address | undefined;
   private credentialsWritten: Promise<void> = Promise.resolve();
   private readonly log: Logger;
+  /** Recent cluster events, kept across changes of leader; `events` calls read them. */
+  private readonly eventLog = new EventLog(limits.maxEventsKept);
+  /** `events` calls waiting for the next event: each is woken once, by it or by its timeout. */
+  private readonly eventWaiters = new Set<() => void>();
 
   constructor(private readonly options: MediatorOptions) {
     this.log = options.logger;
@@ -130,6 +136,7 @@ export class Mediator {
         scrubRateBytesPerSecond: o.scrubRateBytesPerSecond,
         scrubIntervalMs: o.scrubIntervalMs,
         onReplacementStarted: () => this.writeOwnerCredentials(),
+        onClusterEvent: (kind, message, server) => this.recordEvent(kind, message, server),
         ...extra,
       },
       {
@@ -177,6 +184,7 @@ export class Mediator {
   /** Stops serving and stops every child, waiting for them to exit. */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const wake of [...this.eventWaiters]) wake(); // long polls answer now, not at their timeout
     this.sessionTimer?.cancel();
     this.adoptTimer?.cancel();
     await this.rpc.close();
@@ -212,6 +220,7 @@ export class Mediator {
   private async lead(fence: Fence, kept: KeptMembership | undefined): Promise<void> {
     const o = this.options;
     this.fence = fence;
+    this.recordEvent('leader-elected', `mediator ${this.cluster!.leaderId ?? formatAddress({ host: o.host, port: o.port })} elected leader`);
     await this.meta.call(metaMethods.fence, { key: fence.key, createRevision: fence.createRevision }, { timeoutMs: limits.defaultCallTimeoutMs });
     const misses = limits.heartbeatMissesBeforeDown;
     const membership = kept
@@ -241,6 +250,7 @@ export class Mediator {
     this.joinsTimer = undefined;
     const core = this.leaderCore;
     this.leaderCore = undefined;
+    if (this.fence) this.recordEvent('leader-deposed', `mediator ${formatAddress({ host: this.options.host, port: this.options.port })} no longer leads`);
     this.fence = undefined;
     await this.meta.call(metaMethods.fence, {}, { timeoutMs: limits.defaultCallTimeoutMs }).catch(() => undefined);
     await core?.stop();
@@ -262,6 +272,35 @@ export class Mediator {
     this.meta.call(metaMethods.fence, { key: fence.key, createRevision: fence.createRevision }, { timeoutMs: limits.defaultCallTimeoutMs }).catch((err: unknown) => {
       this.log.error({ err: messageOf(err) }, 'cannot give the restarted metadata server the fence: it commits nothing until this mediator is elected again');
     });
+  }
+
+  // ---- the event log ----
+
+  private recordEvent(kind: ClusterEventKind, message: string, server?: string): void {
+    const text = message.length > limits.maxEventMessageChars ? `${message.slice(0, limits.maxEventMessageChars - 1)}…` : message;
+    this.eventLog.append({ timeMs: systemClock.nowMs(), kind, message: text, ...(server === undefined ? {} : { server }) });
+    const waiters = [...this.eventWaiters];
+    this.eventWaiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  /** Served on any mediator, leading or not: each keeps its own log. A long poll waits short of
+   * the call's deadline, so its empty answer arrives before the caller gives up. */
+  private async events(a: { afterSeq?: number; waitMs?: number }, deadlineMs: number): Promise<EventPageReply> {
+    const page = (): EventPageReply => this.eventLog.after(a.afterSeq, limits.maxEventsPerPage);
+    const first = page();
+    const waitMs = Math.min(a.waitMs ?? 0, limits.maxEventWaitMs, deadlineMs - systemClock.nowMs() - limits.eventWaitMarginMs);
+    if (first.events.length > 0 || first.missed !== undefined || waitMs <= 0 || this.stopping) return first;
+    await new Promise<void>((resolve) => {
+      const wake = (): void => {
+        timer.cancel();
+        this.eventWaiters.delete(wake);
+        resolve();
+      };
+      const timer = systemClock.setTimer(waitMs, wake);
+      this.eventWaiters.add(wake);
+    });
+    return page();
   }
 
   // ---- credentials ----
@@ -452,6 +491,7 @@ export class Mediator {
         return a.wait ? pass : { complete: false, reason: 'started' };
       })
       .register(mediatorMethods.explain, (a, ctx) => this.core.explain(a.ino, a.fromIndex ?? 0, ctx.deadlineMs))
+      .register(mediatorMethods.events, (a, ctx) => this.events(a, ctx.deadlineMs))
       .register(mediatorMethods.ping, () => ({ pid: process.pid }))
       .register(mediatorMethods.join, async (a) => {
         if (!this.cluster) throw qfsError('NOT_SUPPORTED', 'data servers join a cluster whose mediators keep it in etcd (--etcd); this one runs its own');
@@ -513,6 +553,7 @@ export class Mediator {
         readQuorum: this.options.readQuorum,
         writeQuorum: this.options.writeQuorum,
         uptimeMs: systemClock.nowMs() - this.startedAtMs,
+        version: QUORUMFS_VERSION,
       },
       servers,
       sparePortsLeft: core.serverPorts.spare,

@@ -31,6 +31,9 @@ export interface RedundancyOptions {
   configuredServers: () => number;
   /** Called when a heal of a server completed: it holds every committed block. */
   onHealed: (serverId: string) => void;
+  /** Told of what the mediator's event log keeps: heals incomplete, bad copies found and
+   * repaired, scrub passes ended. */
+  onEvent?: (kind: 'heal-incomplete' | 'corruption-found' | 'corruption-repaired' | 'scrub-done' | 'scrub-incomplete', message: string, serverId?: string) => void;
   healRateBytesPerSecond: number;
   scrubRateBytesPerSecond: number;
   /** 0: no scheduled scrub, only on demand. */
@@ -143,6 +146,7 @@ export class Redundancy {
         state.nextRetryMs = this.options.clock.nowMs() + waitMs;
         state.retryTimer = this.options.clock.setTimer(waitMs, () => void this.heal(serverId));
         this.options.logger.error({ ...fields, reason: outcome.reason, attempt: state.attempts, retryInMs: waitMs }, 'heal incomplete; will try again');
+        this.options.onEvent?.('heal-incomplete', `heal of ${serverId} incomplete (${outcome.reason ?? 'unknown'}); trying again in ${Math.ceil(waitMs / 1000)} s`, serverId);
       }
       return outcome;
     });
@@ -175,8 +179,13 @@ export class Redundancy {
       .catch((err: unknown): PassOutcome => ({ complete: false, reason: messageOf(err) }))
       .then((outcome) => {
         progress.endedMs ??= this.options.clock.nowMs();
-        if (outcome.complete) this.counters.scrubPasses++;
-        else this.options.logger.error({ reason: outcome.reason }, 'scrub pass incomplete');
+        if (outcome.complete) {
+          this.counters.scrubPasses++;
+          this.options.onEvent?.('scrub-done', `scrub pass done: ${progress.doneBlocks} block copies checked, ${progress.failedBlocks} failed`);
+        } else {
+          this.options.logger.error({ reason: outcome.reason }, 'scrub pass incomplete');
+          this.options.onEvent?.('scrub-incomplete', `scrub pass incomplete: ${outcome.reason ?? 'unknown'}`);
+        }
         this.lastScrub = outcome;
         this.scrubRunning = undefined;
         return outcome;
@@ -335,11 +344,15 @@ export class Redundancy {
       onRepaired: (serverId, key, version, why) => {
         this.recordRepaired(serverId, key, version);
         if (why === 'heal') this.counters.healedBlocks++;
-        else if (why.startsWith('scrub')) this.counters.corruptRepaired++;
+        else if (why.startsWith('scrub')) {
+          this.counters.corruptRepaired++;
+          this.options.onEvent?.('corruption-repaired', `repaired ${key} v${version} on ${serverId} (${why})`, serverId);
+        }
       },
       onBadCopy: (serverId, key, version, why) => {
         this.counters.corruptFound++;
         this.options.logger.warn({ server: serverId, key, version, why }, 'bad replica found by scrub');
+        this.options.onEvent?.('corruption-found', `bad copy of ${key} v${version} on ${serverId} (${why})`, serverId);
       },
       log: (message, fields) => this.options.logger.warn(fields, message),
       orphanSightings: this.orphanSightings,
