@@ -115,6 +115,14 @@ describe('several mediators on etcd', () => {
     assert.match(printed.stdout, new RegExp(`mediators: ${LOOP}:${a.port} \\(leader\\), ${LOOP}:${b.port}`));
     assert.deepEqual(status.servers.filter((s) => s.role === 'data').map((s) => s.host), [LOOP, LOOP, LOOP]);
 
+    // The leader's event log says it was elected; the follower's does not.
+    const eventsOf = async (m: MediatorSetup): Promise<string[]> => {
+      const r = await runCli(['events', '--json', '--mediator', `${LOOP}:${m.port}`]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim().split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { kind: string }).kind);
+    };
+    assert.ok((await eventsOf(a)).includes('leader-elected'));
+    assert.ok(!(await eventsOf(b)).includes('leader-elected'));
     const onlyB = clientOf(b);
     await assert.rejects(onlyB.rpc.call((await import('../../src/protocol/mediator-messages.js')).mediatorMethods.status, {}, { timeoutMs: 1_500 }), (err) => {
       assert.equal(codeOf(err), 'NOT_LEADER');
@@ -270,6 +278,8 @@ describe('several mediators on etcd', () => {
     assert.notEqual(attempt, 'committed');
     console.log(`# a write through the deposed leader, just resumed: ${attempt}`);
     await a.process.waitForLog('no longer the leader', 10_000);
+    const deposed = await runCli(['events', '--json', '--mediator', `${LOOP}:${a.port}`]);
+    assert.match(deposed.stdout, /"kind":"leader-deposed"/);
     assert.equal((await viaB.status()).leader, `${LOOP}:${b.port}`);
     assert.deepEqual(await viaB.read(file.ino, 0, 5), Buffer.from('first'));
   });
