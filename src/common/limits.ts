@@ -337,6 +337,13 @@ export const limits = {
   /** The leader's lease (seconds, etcd's minimum is about 2 with its default timing): a dead
    * leader is replaced within about this, plus an election. */
   leaderLeaseTtlS: 2,
+  /** The leader confirms its election key this many times per lease... */
+  leaderConfirmsPerLease: 4,
+  /** ...and steps down once etcd has not confirmed it for this fraction of the lease (before
+   * etcd can let the lease lapse and elect another). */
+  leaderStepDownLeaseFraction: 0.75,
+  /** A failed or lost campaign is tried again after this fraction of the lease. */
+  leaderRecampaignLeaseFraction: 0.25,
   /** How often the leader looks for data servers that joined. */
   joinsPollMs: 500,
   /** How long a data server started with --join waits between attempts to reach a mediator. */

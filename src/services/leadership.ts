@@ -10,6 +10,7 @@ import { Etcd3, type Campaign, type Election, type ElectionObserver, type Namesp
 import { every, type Clock, type Timer } from '../common/clock.js';
 import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { limits } from '../common/limits.js';
 import type { Fence } from '../stores/meta-store.js';
 
 export interface LeadershipOptions {
@@ -34,7 +35,6 @@ export class Leadership {
   private campaign: Campaign | undefined;
   private observer: ElectionObserver | undefined;
   private confirmTimer: Timer | undefined;
-  private fence: Fence | undefined;
   private lastConfirmedMs = 0;
   private stopped = false;
   /** Elections and depositions, carried out one at a time in order. */
@@ -81,28 +81,25 @@ export class Leadership {
     campaign.on('error', (err) => {
       if (this.campaign !== campaign) return;
       this.options.logger.warn({ err: messageOf(err) }, 'the mediators\' election failed here; campaigning again');
-      this.campaign = undefined;
-      this.depose(`lease lost: ${messageOf(err)}`);
-      void campaign.resign().catch(() => undefined);
-      this.options.clock.setTimer(this.options.ttlS * 250, () => this.campaignNow(), true);
+      this.loseCampaign(campaign, `lease lost: ${messageOf(err)}`);
     });
   }
 
   private async elected(campaign: Campaign): Promise<void> {
     if (this.campaign !== campaign || this.stopped) return;
+    let fence: Fence;
     try {
       const key = await campaign.getCampaignKey();
       const kv = (await this.options.client.get(key).exec()).kvs[0];
       if (!kv) throw new Error('the election key vanished as it was won');
-      this.fence = { key, createRevision: kv.create_revision };
+      fence = { key, createRevision: kv.create_revision };
     } catch (err) {
       this.options.logger.warn({ err: messageOf(err) }, 'cannot read the election key just won; giving it up');
       await campaign.resign().catch(() => undefined);
       if (this.campaign === campaign) this.campaign = undefined;
-      this.options.clock.setTimer(this.options.ttlS * 250, () => this.campaignNow(), true);
+      this.campaignLater();
       return;
     }
-    const fence = this.fence;
     this.lastConfirmedMs = this.options.clock.nowMs();
     this.transitions = this.transitions.then(async () => {
       if (this.campaign !== campaign || this.stopped) return;
@@ -116,13 +113,13 @@ export class Leadership {
         await this.options.onDeposed(`takeover failed: ${messageOf(err)}`).catch(() => undefined);
         this.campaign = undefined;
         await campaign.resign().catch(() => undefined);
-        this.options.clock.setTimer(this.options.ttlS * 250, () => this.campaignNow(), true);
+        this.campaignLater();
         return;
       }
     });
     await this.transitions;
     this.confirmTimer?.cancel();
-    this.confirmTimer = every(this.options.clock, Math.max(50, (this.options.ttlS * 1000) / 4), () => void this.confirm(campaign, fence));
+    this.confirmTimer = every(this.options.clock, (this.options.ttlS * 1000) / limits.leaderConfirmsPerLease, () => void this.confirm(campaign, fence));
   }
 
   /** Reads the election key: still ours, it confirms the leadership up to when the read was sent. */
@@ -141,7 +138,7 @@ export class Leadership {
       this.options.logger.debug({ err: messageOf(err) }, 'cannot confirm the leadership');
     }
     // Etcd lets the lease lapse ttl after the last renewal it saw; step down well before.
-    if (this.options.clock.nowMs() - this.lastConfirmedMs > ttlMs * 0.75) this.loseCampaign(campaign, 'etcd has not confirmed the leadership for most of the lease');
+    if (this.options.clock.nowMs() - this.lastConfirmedMs > ttlMs * limits.leaderStepDownLeaseFraction) this.loseCampaign(campaign, 'etcd has not confirmed the leadership for most of the lease');
   }
 
   private loseCampaign(campaign: Campaign, reason: string): void {
@@ -149,7 +146,12 @@ export class Leadership {
     this.campaign = undefined;
     this.depose(reason);
     void campaign.resign().catch(() => undefined);
-    this.options.clock.setTimer(this.options.ttlS * 250, () => this.campaignNow(), true);
+    this.campaignLater();
+  }
+
+  /** Campaigns again after a pause (a fraction of the lease), not in a tight loop on a failing etcd. */
+  private campaignLater(): void {
+    this.options.clock.setTimer(this.options.ttlS * 1000 * limits.leaderRecampaignLeaseFraction, () => this.campaignNow(), true);
   }
 
   private depose(reason: string): void {

@@ -530,9 +530,8 @@ export class Mediator {
   }
 
   private async status(): Promise<StatusReport> {
-    void this.core;
+    const core = this.core; // NOT_LEADER on a mediator that does not lead
     const counts = await this.meta.call(metaMethods.counts, {}, { timeoutMs: 2_000 }).catch(() => undefined);
-    const core = this.core;
     const redundancy = core.redundancy.summary(counts?.blocks ?? null);
     const servers: ServerStatus[] = [
       {

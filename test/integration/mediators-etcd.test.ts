@@ -64,6 +64,15 @@ describe('several mediators on etcd', () => {
     return { port: port!, metaPort: meta!, dataDir, process };
   }
 
+  /** A data server on its own port that joins through `via`, with `secretOf`'s cluster secret. */
+  async function joiningDataServer(via: MediatorSetup, secretOf: MediatorSetup, spare = false): Promise<{ port: number; process: ServerProcess }> {
+    const [port] = await freePorts(1);
+    const args = ['data-server', '--port', String(port), '--dir', path.join(root, `joined-${port}`), '--join', `${LOOP}:${via.port}`, '--cluster-secret', path.join(secretOf.dataDir, 'cluster.secret')];
+    const process = ServerProcess.start({ args: spare ? [...args, '--spare'] : args });
+    started.push(process);
+    return { port: port!, process };
+  }
+
   function clientOf(...mediators: MediatorSetup[]): QuorumfsClient {
     const client = new QuorumfsClient(mediators.map((m) => ({ host: LOOP, port: m.port })), { defaultTimeoutMs: 10_000 });
     clients.push(client);
@@ -129,11 +138,7 @@ describe('several mediators on etcd', () => {
       return true;
     });
 
-    const [joinPort] = await freePorts(1);
-    const joiner = ServerProcess.start({
-      args: ['data-server', '--port', String(joinPort), '--dir', path.join(root, 'joiner'), '--join', `${LOOP}:${b.port}`, '--cluster-secret', path.join(a.dataDir, 'cluster.secret')],
-    });
-    started.push(joiner);
+    const joiner = (await joiningDataServer(b, a)).process;
     await joiner.waitForLog('joined the cluster', 20_000);
     await liveData(both, 4);
 
@@ -185,17 +190,9 @@ describe('several mediators on etcd', () => {
     const a = await mediator('a5', '/t5/', 1);
     await a.process.waitForLog('leading', 20_000);
     const client = clientOf(a);
-    const secret = path.join(a.dataDir, 'cluster.secret');
-    const [memberPort, sparePort] = await freePorts(2);
-    const dataServer = (port: number, spare: boolean): ServerProcess => {
-      const args = ['data-server', '--port', String(port), '--dir', path.join(root, `d5-${port}`), '--join', `${LOOP}:${a.port}`, '--cluster-secret', secret];
-      const p = ServerProcess.start({ args: spare ? [...args, '--spare'] : args });
-      started.push(p);
-      return p;
-    };
-    const member = dataServer(memberPort!, false);
+    const { port: memberPort, process: member } = await joiningDataServer(a, a);
     await liveData(client, 2);
-    dataServer(sparePort!, true);
+    const { port: sparePort } = await joiningDataServer(a, a, true);
     await a.process.waitForLog('a standby data server joined', 20_000);
     const file = await client.create(ROOT_INO, 'kept', 0o644);
     const bytes = Buffer.alloc(2 * 1024 * 1024 + 5, 3);
@@ -230,13 +227,8 @@ describe('several mediators on etcd', () => {
       return true;
     });
     const waiting = client.write(file.ino, 0, Buffer.from('in time'), { timeoutMs: 30_000 });
-    const ports = await freePorts(2);
-    for (const port of ports) {
-      const server = ServerProcess.start({
-        args: ['data-server', '--port', String(port), '--dir', path.join(root, `late-${port}`), '--join', `${LOOP}:${a.port}`, '--cluster-secret', path.join(a.dataDir, 'cluster.secret')],
-      });
-      started.push(server);
-    }
+    await joiningDataServer(a, a);
+    await joiningDataServer(a, a);
     await waiting;
     assert.deepEqual(await client.read(file.ino, 0, 7), Buffer.from('in time'));
     const status = await client.status();
