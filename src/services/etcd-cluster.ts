@@ -87,6 +87,11 @@ export class EtcdCluster {
   /** Records that a data server joined (once; joining again changes nothing). */
   async join(server: JoinedServer): Promise<void> {
     const key = `${this.options.prefix}joins/${server.host}:${server.port}`;
+    // A cluster lists at most limits.maxServersListed servers: one more is refused, not dropped.
+    const known = await withDeadline(this.client.getAll().prefix(`${this.options.prefix}joins/`).count(), 'count the joined data servers');
+    if (known >= limits.maxServersListed && (await withDeadline(this.client.get(key).string(), 'read a join')) === null) {
+      throw qfsError('NO_SPACE', `the cluster has ${known} data servers, the most it takes (limits.maxServersListed); ${server.host}:${server.port} cannot join`);
+    }
     await withDeadline(
       this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(server))).commit(),
       'record a joining data server',
