@@ -22,6 +22,7 @@ import { invalidationsFor } from '../core/invalidations.js';
 import { INVALIDATE_EVENT } from '../protocol/mediator-messages.js';
 import { namesToWire } from '../protocol/wire-names.js';
 import type { ChildHandle } from './supervisor.js';
+import type { HandlerRegistry } from '../transport/handler-registry.js';
 import { MetaServerProcess, spawnDataServer, stopChild } from './child-servers.js';
 import { MediatorCore, type MediatorCoreOptions } from './mediator-core.js';
 import { EtcdCluster, type KeptMembership } from './etcd-cluster.js';
@@ -417,14 +418,12 @@ export class Mediator {
   }
 
   private async openFile(a: { ino: number; session: string }, ctx: RequestContext): Promise<InodeAttr> {
-    void this.core; // NOT_LEADER on a mediator that does not lead
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
     return this.meta.call(metaMethods.hold, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
   }
 
   private async closeFile(a: { ino: number; session: string }, ctx: RequestContext): Promise<Record<string, never>> {
-    void this.core; // NOT_LEADER on a mediator that does not lead
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
     await this.meta.call(metaMethods.release, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
@@ -432,7 +431,6 @@ export class Mediator {
   }
 
   private async attachSession(a: { session: string; inos: number[] }, ctx: RequestContext): Promise<{ missing: number[] }> {
-    void this.core; // NOT_LEADER on a mediator that does not lead
     const wait = this.bindSession(a.session, ctx.connection);
     if (wait) await wait;
     const { missing } = await this.meta.call(metaMethods.setHolds, a, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
@@ -442,11 +440,27 @@ export class Mediator {
 
   // ---- serving ----
 
+  /** Where every method is bound: while another mediator leads, each is refused NOT_LEADER
+   * before anything is done, but for those any mediator answers (ping, join, events). */
+  private get served(): HandlerRegistry<RequestContext> {
+    const rpc = this.rpc;
+    const mediator = this;
+    return {
+      register(m, handler) {
+        rpc.register(m, (args, ctx) => {
+          if (!ANY_MEDIATOR_ANSWERS.has(m.name)) void mediator.core; // throws NOT_LEADER
+          return handler(args, ctx);
+        });
+        return this;
+      },
+    };
+  }
+
   private registerHandlers(): void {
     for (const m of Object.values(namespaceMethods)) {
       if (m !== namespaceMethods.statfs) this.forward(m as Method<unknown, unknown>);
     }
-    this.rpc
+    this.served
       .register(mediatorMethods.read, async (a, ctx) => {
         this.core.counters.reads++;
         const { data, atimeUpdated } = await this.core.fileIo.read(a.ino, a.offset, Math.min(a.size, limits.maxPayloadBytes), ctx.deadlineMs);
@@ -473,10 +487,7 @@ export class Mediator {
       .register(mediatorMethods.blockMap, (a, ctx) => this.core.blockMapPage(a.ino, a.fromIndex ?? 0, limits.maxBlocksPerCall, ctx.deadlineMs))
       .register(mediatorMethods.statfs, (_a, ctx) => this.core.statfs(ctx.deadlineMs))
       .register(mediatorMethods.status, () => this.status())
-      .register(mediatorMethods.metaServer, () => {
-        void this.core; // the leader's: the others commit nothing
-        return { host: this.options.host, port: this.options.metaPort };
-      })
+      .register(mediatorMethods.metaServer, () => ({ host: this.options.host, port: this.options.metaPort }))
       .register(mediatorMethods.replicaTargets, () => this.core.replicaTargets())
       .register(mediatorMethods.reportReplicas, (a) => {
         this.core.replicasReported(a.replicas);
@@ -506,11 +517,11 @@ export class Mediator {
   /** Serves a namespace method by forwarding it to the metadata server, which tells the mounts
    * what changed and this mediator what it freed (metaEvent). */
   private forward(m: Method<unknown, unknown>): void {
-    this.rpc.register(m, async (args, ctx) => {
+    this.served.register(m, async (args, ctx) => {
       const session = (args as { session?: unknown }).session; // create's hold for an O_CREAT open
       const wait = typeof session === 'string' ? this.bindSession(session, ctx.connection) : undefined;
       if (wait) await wait;
-      const core = this.core; // NOT_LEADER before anything is done
+      const core = this.core;
       const result = await this.meta.call(m, args, { timeoutMs: ctx.deadlineMs - systemClock.nowMs() });
       // What FileIo knows of written files: a new one is known empty.
       if (m === namespaceMethods.create) core.fileIo.created(result as InodeAttr);
@@ -530,7 +541,7 @@ export class Mediator {
   }
 
   private async status(): Promise<StatusReport> {
-    const core = this.core; // NOT_LEADER on a mediator that does not lead
+    const core = this.core;
     const counts = await this.meta.call(metaMethods.counts, {}, { timeoutMs: 2_000 }).catch(() => undefined);
     const redundancy = core.redundancy.summary(counts?.blocks ?? null);
     const servers: ServerStatus[] = [
@@ -573,6 +584,9 @@ export class Mediator {
     };
   }
 }
+
+/** Methods every mediator answers, leading or not. */
+const ANY_MEDIATOR_ANSWERS: ReadonlySet<string> = new Set([mediatorMethods.ping.name, mediatorMethods.join.name, mediatorMethods.events.name]);
 
 /** The payload of a writev cut into its extents; the lengths must add up to the payload's. */
 function splitPayload(extents: Array<{ offset: number; length: number }>, payload: Buffer): Extent[] {
