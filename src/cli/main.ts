@@ -1,5 +1,7 @@
 // The quorumfs command line (the contract of DESIGN.md): one subcommand per process or
 // operator action. Usage errors print one line and exit 2; runtime errors one line and exit 1.
+// buildProgram() is exported so tests and `completion` can walk the real command tree; the
+// command line runs only when this file is the process's entry point.
 
 import { Command, CommanderError } from 'commander';
 import { LOOPBACK } from '../common/address.js';
@@ -13,10 +15,13 @@ import { CREDENTIALS_OPTION } from './credentials-flag.js';
 import { eventsCommand } from './events-command.js';
 import { QUORUMFS_VERSION } from '../common/version.js';
 import { issueCommand, revokeCommand } from './credentials-commands.js';
+import { completionCommand } from './completion-command.js';
+import { realpath } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
 
-function buildProgram(): Command {
+export function buildProgram(): Command {
   const program = new Command('quorumfs')
     .description('a fault-tolerant network file system')
     .exitOverride()
@@ -179,6 +184,12 @@ function buildProgram(): Command {
     .option('--data-dir <dir>', "the mediator's data directory", MEDIATOR_DEFAULTS.dataDir)
     .action(revokeCommand);
 
+  program
+    .command('completion')
+    .description('print a completion script for the shell (source it from ~/.bashrc)')
+    .argument('<shell>', 'bash')
+    .action((shell: string) => completionCommand(program, shell));
+
   return program;
 }
 
@@ -196,17 +207,28 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that went away (`quorumfs list-contents 51236 | head`) ends the command quietly, as
-// it ends any Unix tool, instead of an unhandled EPIPE.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+/** True when node runs this file (bin/quorumfs, the mediator's children), false when it is
+ * imported. Node gives the entry module its real path, so argv[1] is resolved likewise. */
+async function isEntryPoint(): Promise<boolean> {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  const real = await realpath(script).catch(() => script);
+  return pathToFileURL(real).href === import.meta.url;
+}
 
-// Long-running commands keep the process alive through their servers; short ones exit here.
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exit(code);
-  },
-  (err: unknown) => process.exit(reportCliError(err)),
-);
+if (await isEntryPoint()) {
+  // A reader that went away (`quorumfs list-contents 51236 | head`) ends the command quietly, as
+  // it ends any Unix tool, instead of an unhandled EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+
+  // Long-running commands keep the process alive through their servers; short ones exit here.
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== 0) process.exit(code);
+    },
+    (err: unknown) => process.exit(reportCliError(err)),
+  );
+}
