@@ -1,5 +1,6 @@
-// `quorumfs completion bash`: prints a bash completion script generated from the commander
-// program itself (its commands, options and arguments), so completion never drifts from the code.
+// `quorumfs completion bash|zsh`: prints a completion script generated from the commander
+// program itself (its commands, options and arguments), so completion never drifts from the code;
+// zsh runs the same bash functions through its bashcompinit.
 // Values named like files or directories (`<file>`, `<dir>`, `<mountpoint>`, `<path>`) complete
 // as paths; other values complete to nothing rather than to a wrong guess.
 
@@ -12,11 +13,12 @@ type ValueKind = 'file' | 'dir' | 'any';
 
 const VALUE_KINDS: Record<string, ValueKind> = { file: 'file', path: 'file', dir: 'dir', mountpoint: 'dir' };
 
-const SHELLS = ['bash'] as const;
+const SHELLS = ['bash', 'zsh'] as const;
 
 export function completionCommand(program: Command, shell: string): void {
-  if (shell !== 'bash') usage(`completion: unknown shell '${shell}' (give ${SHELLS.join(' or ')})`);
-  process.stdout.write(bashCompletion(program));
+  if (shell === 'bash') process.stdout.write(bashCompletion(program));
+  else if (shell === 'zsh') process.stdout.write(zshCompletion(program));
+  else usage(`completion: unknown shell '${shell}' (give ${SHELLS.join(' or ')})`);
 }
 
 interface CommandNode {
@@ -114,7 +116,9 @@ ${fn}_values() {
   esac
 }
 ${fn}() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" positional=0 i=1 word kind
+  # zsh (bashcompinit): bash's 0-based arrays, for this function only.
+  [ -n "\${ZSH_VERSION:-}" ] && setopt localoptions ksharrays
+  local cur="\${COMP_WORDS[COMP_CWORD]}" cmdpath="" positional=0 i=1 word kind subs
   COMPREPLY=()
   # Walk the words before the cursor: subcommands extend the path, an option that takes a value
   # consumes the next word, anything else is a positional argument.
@@ -124,7 +128,7 @@ ${fn}() {
       positional=-1000
     elif [[ "$word" == -* ]]; then
       if [[ "$word" != *=* ]]; then
-        kind="$(${fn}_option_value "$path|$word")"
+        kind="$(${fn}_option_value "$cmdpath|$word")"
         if [ -n "$kind" ]; then
           i=$((i + 1))
           if [ "$i" -eq "$COMP_CWORD" ]; then
@@ -133,31 +137,38 @@ ${fn}() {
           fi
         fi
       fi
-    elif [ "$positional" -eq 0 ] && [[ " $(${fn}_subcommands "$path") " == *" $word "* ]]; then
-      path="\${path:+$path }$word"
+    elif [ "$positional" -eq 0 ] && [[ " $(${fn}_subcommands "$cmdpath") " == *" $word "* ]]; then
+      cmdpath="\${cmdpath:+$cmdpath }$word"
     else
       positional=$((positional + 1))
     fi
     i=$((i + 1))
   done
   if [[ "$cur" == -* ]]; then
-    COMPREPLY=($(compgen -W "$(${fn}_options "$path")" -- "$cur"))
+    COMPREPLY=($(compgen -W "$(${fn}_options "$cmdpath")" -- "$cur"))
     return 0
   fi
   if [ "$positional" -eq 0 ]; then
-    local commands
-    commands="$(${fn}_subcommands "$path")"
-    if [ -n "$commands" ]; then
-      COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+    subs="$(${fn}_subcommands "$cmdpath")"
+    if [ -n "$subs" ]; then
+      COMPREPLY=($(compgen -W "$subs" -- "$cur"))
       return 0
     fi
   fi
   if [ "$positional" -ge 0 ]; then
-    kind="$(${fn}_argument "$path|$positional")"
-    [ -n "$kind" ] || kind="$(${fn}_argument "$path|*")"
+    kind="$(${fn}_argument "$cmdpath|$positional")"
+    [ -n "$kind" ] || kind="$(${fn}_argument "$cmdpath|*")"
     ${fn}_values "$kind" "$cur"
   fi
 }
 complete -F ${fn} ${name}
 `;
+}
+
+/** The bash script behind zsh's bash-compatible completion (compinit first, if not loaded yet). */
+export function zshCompletion(program: Command): string {
+  return `# zsh: the bash completion below, through bashcompinit. Install: source <(${program.name()} completion zsh) in ~/.zshrc
+(( \${+functions[compdef]} )) || { autoload -U +X compinit && compinit; }
+autoload -U +X bashcompinit && bashcompinit
+${bashCompletion(program)}`;
 }

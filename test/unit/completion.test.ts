@@ -1,7 +1,8 @@
 // `quorumfs completion bash`: the generated script, sourced in a real bash, completes commands,
 // options (whatever the program has at runtime, checked against its tree, not a list kept here)
-// and paths where an option or argument takes a file or directory. An unknown shell is one line
-// and exit code 2.
+// and paths where an option or argument takes a file or directory. The zsh script is the same
+// functions under bashcompinit (zsh is not in the test image: its run is checked by hand). An
+// unknown shell is one line and exit code 2.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildProgram } from '../../src/cli/main.js';
-import { bashCompletion, commandNodes } from '../../src/cli/completion-command.js';
+import { bashCompletion, commandNodes, zshCompletion } from '../../src/cli/completion-command.js';
 import { CLI } from '../helpers/cluster.js';
 
 const DRIVER = `source "$1"
@@ -113,5 +114,15 @@ test('an unknown shell is one line on stderr and exit code 2', async () => {
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(code, 2);
   assert.equal(stdout, '');
-  assert.match(stderr, /^quorumfs: completion: unknown shell 'fish' \(give bash\)\n$/);
+  assert.match(stderr, /^quorumfs: completion: unknown shell 'fish' \(give bash or zsh\)\n$/);
+});
+
+test('the zsh script loads bashcompinit, then defines the same bash functions', () => {
+  const program = buildProgram();
+  const zsh = zshCompletion(program);
+  const bash = bashCompletion(program);
+  assert.ok(zsh.endsWith(bash), 'the zsh script does not carry the bash script whole');
+  const prelude = zsh.slice(0, zsh.length - bash.length).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  assert.deepEqual(prelude, ['(( ${+functions[compdef]} )) || { autoload -U +X compinit && compinit; }', 'autoload -U +X bashcompinit && bashcompinit']);
+  assert.match(bash, /setopt localoptions ksharrays/, "zsh's 1-based arrays are not switched to bash's for the function");
 });
