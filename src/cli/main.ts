@@ -186,8 +186,8 @@ export function buildProgram(): Command {
 
   program
     .command('completion')
-    .description('print a completion script for the shell (source it from ~/.bashrc)')
-    .argument('<shell>', 'bash')
+    .description('print a completion script for the shell, made from these commands (source it from ~/.bashrc or ~/.zshrc)')
+    .argument('<shell>', 'bash or zsh')
     .action((shell: string) => completionCommand(program, shell));
 
   return program;
