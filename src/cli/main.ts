@@ -18,6 +18,7 @@ import { issueCommand, revokeCommand } from './credentials-commands.js';
 import { completionCommand } from './completion-command.js';
 import { realpath } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
+import { statusPageCommand } from './status-page-command.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
 
@@ -49,6 +50,8 @@ export function buildProgram(): Command {
     .option('--etcd <urls>', 'keep the metadata in etcd (http://host:port, comma-separated); mediators given the same etcd elect one leader')
     .option('--etcd-prefix <prefix>', "the cluster's keys in etcd", MEDIATOR_DEFAULTS.etcdPrefix)
     .option('--leader-ttl-s <s>', "the leader's lease in etcd: a dead leader is replaced within about this", MEDIATOR_DEFAULTS.leaderTtlS)
+    .option('--http-port <port>', 'serve the web status page on this port (0: any free one); off without it')
+    .option('--http-host <host>', 'address the status page listens on (default 127.0.0.1)')
     .action(async (qr: string, qw: string, metaPort: string, dataPorts: string[], flags: MediatorFlags) => {
       await runMediator(await parseMediatorArgs(qr, qw, metaPort, dataPorts, flags));
     });
@@ -116,6 +119,13 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object per line')
     .option(...CREDENTIALS_OPTION)
     .action(eventsCommand);
+
+  program
+    .command('status-page')
+    .description("print a sign-in link to the mediator's web status page (valid once, for a few minutes)")
+    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...CREDENTIALS_OPTION)
+    .action(statusPageCommand);
 
   program
     .command('heal')

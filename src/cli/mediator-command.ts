@@ -28,6 +28,8 @@ export interface MediatorFlags {
   etcd?: string;
   etcdPrefix: string;
   leaderTtlS: string;
+  httpPort?: string;
+  httpHost?: string;
 }
 
 const DEFAULT_MEDIATOR_PORT = 51234;
@@ -84,7 +86,23 @@ export async function parseMediatorArgs(
     sessionGraceMs: positiveIntArg(flags.sessionGraceMs, '--session-grace-ms'),
     insecureLoopback: flags.insecureLoopback === true,
     ...(etcd ? { etcd } : {}),
+    ...(await httpArgs(flags)),
   };
+}
+
+/** `--http-port P [--http-host H]`: the web status page (port 0: an ephemeral one), on loopback
+ * unless told otherwise; --http-host alone is a usage error. */
+async function httpArgs(flags: MediatorFlags): Promise<{ http?: { host: string; port: number } }> {
+  if (flags.httpPort === undefined) {
+    if (flags.httpHost !== undefined) usage('--http-host goes with --http-port');
+    return {};
+  }
+  const port = flags.httpPort === '0' ? 0 : portArg(flags.httpPort, '--http-port');
+  const host = flags.httpHost ?? LOOPBACK;
+  if (!/^[\w.:-]{1,253}$/.test(host)) usage(`--http-host '${host}' is not a host name or address`);
+  if (flags.insecureLoopback && !isLoopbackHost(host)) usage(`--insecure-loopback serves the status page to anyone: it needs a loopback --http-host, not ${host}`);
+  if (port !== 0) await checkPortFree(host, port, '--http-port');
+  return { http: { host, port } };
 }
 
 

@@ -172,6 +172,34 @@ export const limits = {
   eventWaitMarginMs: 1_000,
   /** Characters of an event's message kept at most. */
   maxEventMessageChars: 1_024,
+  // ---- the web status page (services/status-page.ts) ----
+  /** How far ahead a sign-in link of `quorumfs status-page` may expire: a link is a bearer
+   * token until it is used, so it lives minutes, not days. */
+  statusPageLinkTtlMs: 10 * 60_000,
+  /** Sign-in links remembered as used (each until its expiry): a link works once. Past this,
+   * sign-ins are refused until the oldest expire, never forgotten early. */
+  statusPageUsedLinksKept: 4_096,
+  /** Browser sessions held at once; the least recently used goes first past this. */
+  statusPageMaxSessions: 256,
+  /** A session unused this long is forgotten (the page's stream keeps its session in use). */
+  statusPageSessionIdleMs: 12 * 3600_000,
+  /** Live streams (server-sent events) open at once; one more is refused 503. */
+  statusPageMaxStreams: 64,
+  /** How often each stream gets the status, and a keepalive comment when nothing else went. */
+  statusPagePushIntervalMs: 1_000,
+  statusPageKeepaliveMs: 15_000,
+  /** Bytes queued on one stream past which it is closed: a tab that reads nothing holds no memory. */
+  statusPageStreamBufferBytes: 1 * MiB,
+  /** Events the page's snapshot carries (newest). */
+  statusPageEventsShown: 100,
+  /** Bytes of a request's URL and headers the page server reads at most (node's own bound is 16 KiB). */
+  statusPageMaxHeaderBytes: 8 * KiB,
+  /** Width of one point of the throughput and latency history, and points kept (10 minutes). */
+  loadPointIntervalMs: 1_000,
+  loadPointsKept: 600,
+  /** Data servers whose load counters are tracked at once; one silent longer than the history is forgotten. */
+  loadServersTracked: 1024,
+
   /** Blocks the mediator committed, kept as the base of the next partial write of them. */
   mediatorCommittedBlockCacheBytes: 64 * MiB,
   /** Times a write is planned from the metadata when its commit keeps finding the blocks it

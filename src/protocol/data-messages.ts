@@ -32,6 +32,9 @@ const serverInfo = object({
   totalBytes: optional(uint),
   uptimeMs: uint,
   faultInjection: bool,
+  /** Cumulative since start: block bytes served and stored, block requests, and the
+   * milliseconds spent serving them (the mediator's status page turns them into rates). */
+  load: optional(object({ readBytes: uint, writtenBytes: uint, requests: uint, requestMs: uint })),
 });
 
 export const dataMethods = {

@@ -100,6 +100,8 @@ const statusReport = object({
   scrub: optional(object({ running: bool, progress, complete: optional(bool), reason: optional(str) })),
   /** What the cluster can store (statfs reports the same): see usableSpace in core/capacity.ts. */
   space: optional(object({ capacityBytes: uint, freeBytes: uint })),
+  /** The web status page's URL, when the mediator serves one (--http-port). */
+  statusPage: optional(str),
 });
 
 const clusterEvent = object({

@@ -103,20 +103,30 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
     // Only the first heartbeat waits (and sees a failure); later ones have figures to give.
     return usage ?? (await refreshing!);
   };
+  const load = new LoadCount();
   registry
-    .register(dataMethods.put, async (args, ctx) => {
-      await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
-      await store.put(args.key, args.version, args.checksum, ctx.payload);
-      return {};
-    })
-    .register(dataMethods.get, async (args) => {
-      const block = await store.get(args.key, args.version);
-      return new PayloadReply({ version: block.version, checksum: block.checksum }, block.data);
-    })
-    .register(dataMethods.getExtents, async (args) => {
-      const got = await store.getExtents(args.key, args.version, args.extents, true);
-      return new PayloadReply({ version: got.version, checksum: got.checksum, sizeBytes: got.sizeBytes, table: got.table }, got.data);
-    })
+    .register(dataMethods.put, (args, ctx) =>
+      load.serve(async () => {
+        await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
+        await store.put(args.key, args.version, args.checksum, ctx.payload);
+        load.writtenBytes += ctx.payload.length;
+        return {};
+      }),
+    )
+    .register(dataMethods.get, (args) =>
+      load.serve(async () => {
+        const block = await store.get(args.key, args.version);
+        load.readBytes += block.data.length;
+        return new PayloadReply({ version: block.version, checksum: block.checksum }, block.data);
+      }),
+    )
+    .register(dataMethods.getExtents, (args) =>
+      load.serve(async () => {
+        const got = await store.getExtents(args.key, args.version, args.extents, true);
+        load.readBytes += got.data.length;
+        return new PayloadReply({ version: got.version, checksum: got.checksum, sizeBytes: got.sizeBytes, table: got.table }, got.data);
+      }),
+    )
     .register(dataMethods.verifyExtents, async (args) => {
       try {
         return { status: 'ok' as const, checksum: (await store.getExtents(args.key, args.version, args.extents, false)).checksum };
@@ -124,11 +134,14 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
         return verdictOf(err);
       }
     })
-    .register(dataMethods.patch, async (args, ctx) => {
-      await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
-      await store.patch(args.key, args.baseVersion, args.version, args.checksum, args.pieces, ctx.payload);
-      return {};
-    })
+    .register(dataMethods.patch, (args, ctx) =>
+      load.serve(async () => {
+        await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
+        await store.patch(args.key, args.baseVersion, args.version, args.checksum, args.pieces, ctx.payload);
+        load.writtenBytes += ctx.payload.length;
+        return {};
+      }),
+    )
     .register(dataMethods.stat, (args) => store.stat(args.key, args.version))
     .register(dataMethods.delete, async (args) => ({ removed: await store.delete(args.key, args.version) }))
     .register(dataMethods.deleteOlderThan, async (args) => ({
@@ -159,6 +172,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
         totalBytes: usage.totalBytes,
         uptimeMs: options.clock.nowMs() - startedAtMs,
         faultInjection: options.faultInjection,
+        load: load.counters(),
       };
     })
     .register(dataMethods.corrupt, async (args) => {
@@ -173,6 +187,30 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       options.terminate();
       return {};
     });
+}
+
+/** Block reads and writes served since start, for the status page's throughput and latency.
+ * Timed with performance.now(): most requests take under a millisecond, and nothing decides on
+ * these figures, so a simulation's virtual clock need not drive them. */
+class LoadCount {
+  readBytes = 0;
+  writtenBytes = 0;
+  private requests = 0;
+  private requestMs = 0;
+
+  async serve<T>(work: () => Promise<T>): Promise<T> {
+    const startMs = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.requests++;
+      this.requestMs += performance.now() - startMs;
+    }
+  }
+
+  counters(): { readBytes: number; writtenBytes: number; requests: number; requestMs: number } {
+    return { readBytes: this.readBytes, writtenBytes: this.writtenBytes, requests: this.requests, requestMs: Math.round(this.requestMs) };
+  }
 }
 
 type VerifyResult = { status: 'ok' | 'corrupt' | 'missing'; checksum?: string };

@@ -19,6 +19,7 @@ import { statFsWithSpace } from '../core/capacity.js';
 import { initialMembership, keptMembership, liveServers, step, watchedServers, writableServers, type MembershipAction, type MembershipEvent, type MembershipState, type ServerRecord, type SpawnFailure } from '../core/membership.js';
 import { copyVerdict } from '../core/repair-plan.js';
 import type { ClusterEventKind } from '../core/event-log.js';
+import type { LoadCounters } from '../core/load-history.js';
 import { orphanDeletions } from '../core/replication-policy.js';
 import { dataMethods } from '../protocol/data-messages.js';
 import type { ServerStatus, StatusReport } from '../protocol/mediator-messages.js';
@@ -71,6 +72,8 @@ export interface MediatorCoreOptions {
   blockCacheBytes?: number;
   /** Told of each cluster event for the mediator's event log (core/event-log.ts). */
   onClusterEvent?: (kind: ClusterEventKind, message: string, server?: string) => void;
+  /** Told of each data server's cumulative load counters, as its heartbeat reports them. */
+  onLoadReported?: (id: string, load: LoadCounters) => void;
   /** Called once a replacement data server serves (the shell rewrites the owner credentials). */
   onReplacementStarted?: () => Promise<void>;
   /** The membership to start from instead of `dataPorts` (a leader taking over one kept in
@@ -341,6 +344,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
       runtime.blocks = info.blocks;
       runtime.bytes = info.bytes;
       this.space.reported(id, { capacityBytes: info.totalBytes, freeBytes: info.freeBytes });
+      if (info.load) this.options.onLoadReported?.(id, info.load);
       if (!this.stopping) this.apply({ type: 'heartbeatOk', id });
     } catch (err) {
       // A server that refuses for being busy answered: it is alive (its figures wait). So is one

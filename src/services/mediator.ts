@@ -34,6 +34,11 @@ import { CLUSTER_SECRET_FILE } from '../common/cluster-secret.js';
 import { removeClusterCredentials, writeClusterCredentials } from '../common/credential-store.js';
 import type { Credential } from '../common/credentials.js';
 import { MEDIATOR_IDENTITY, OWNER_IDENTITY, credentialFor, securityFrom } from './server-security.js';
+import { LoadHistory, type LoadCounters } from '../core/load-history.js';
+import { REVOKED_IDS_FILE, RevokedIds } from '../common/cluster-secret.js';
+import { mayCall } from '../core/access-policy.js';
+import { StatusPage, newSessionId } from './status-page.js';
+import { WebSessions } from './web-sessions.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -61,6 +66,8 @@ export interface MediatorOptions {
   /** Metadata in etcd, shared with any other mediators given the same etcd and prefix: one of
    * them leads (and serves); the others answer NOT_LEADER until they take over. */
   etcd?: { endpoints: string[]; prefix: string; leaderTtlS: number };
+  /** The web status page (services/status-page.ts); absent: none. Port 0: an ephemeral one. */
+  http?: { host: string; port: number };
 }
 
 export class Mediator {
@@ -87,6 +94,9 @@ export class Mediator {
   private readonly eventLog = new EventLog(limits.maxEventsKept);
   /** `events` calls waiting for the next event: each is woken once, by it or by its timeout. */
   private readonly eventWaiters = new Set<() => void>();
+  /** The cluster's throughput and latency over the last minutes, from the data servers' heartbeats. */
+  private readonly loadHistory = new LoadHistory(limits.loadPointIntervalMs, limits.loadPointsKept, limits.loadServersTracked);
+  private readonly statusPage: StatusPage | undefined;
 
   constructor(private readonly options: MediatorOptions) {
     this.log = options.logger;
@@ -121,6 +131,33 @@ export class Mediator {
       onError: (op, code, message) => this.log.debug({ op, code }, message),
     });
     this.registerHandlers();
+    if (options.http) this.statusPage = this.makeStatusPage(options.http);
+  }
+
+  private makeStatusPage(http: { host: string; port: number }): StatusPage {
+    const secret = this.options.clusterSecret;
+    const revoked = new RevokedIds(path.join(this.options.dataDir, REVOKED_IDS_FILE));
+    const sessions = secret && new WebSessions({
+      clusterSecret: secret,
+      isRevoked: (identity) => revoked.isRevoked(identity),
+      mayView: (role) => mayCall(mediatorAccess, mediatorMethods.status.name, role),
+      newSessionId,
+    });
+    return new StatusPage({
+      ...http,
+      logger: this.log,
+      sessions,
+      nowMs: () => systemClock.nowMs(),
+      source: {
+        status: () => this.status(),
+        recentEvents: (max) => this.eventLog.after(Math.max(0, this.eventLog.newestSeq - max), max).events,
+        loadPoints: () => this.loadHistory.points(),
+      },
+    });
+  }
+
+  private loadReported(serverId: string, load: LoadCounters): void {
+    this.statusPage?.publishLoad(this.loadHistory.report(serverId, systemClock.nowMs(), load));
   }
 
   private makeCore(extra: Pick<MediatorCoreOptions, 'membership' | 'onMembershipChanged' | 'waitForServers'> = {}): MediatorCore<ChildHandle> {
@@ -138,6 +175,7 @@ export class Mediator {
         scrubIntervalMs: o.scrubIntervalMs,
         onReplacementStarted: () => this.writeOwnerCredentials(),
         onClusterEvent: (kind, message, server) => this.recordEvent(kind, message, server),
+        onLoadReported: (id, load) => this.loadReported(id, load),
         ...extra,
       },
       {
@@ -167,6 +205,10 @@ export class Mediator {
     if (this.cluster) await this.startOnEtcd();
     else await this.core.start();
     this.boundAddress = await this.rpc.listen({ host: this.options.host, port: this.options.port });
+    if (this.statusPage) {
+      const url = await this.statusPage.start();
+      this.log.info({ url }, `status page at ${url}`);
+    }
     // On etcd, serving waits for the election: until this mediator leads, it answers NOT_LEADER.
     await this.cluster?.start();
     // Mounts that held files before this start get their grace period from when they can reach us.
@@ -189,6 +231,7 @@ export class Mediator {
     this.sessionTimer?.cancel();
     this.adoptTimer?.cancel();
     await this.rpc.close();
+    await this.statusPage?.stop();
     await removeClusterCredentials({ host: this.options.host, port: this.options.port }, process.pid);
     await this.cluster?.stop();
     this.meta.close();
@@ -279,10 +322,11 @@ export class Mediator {
 
   private recordEvent(kind: ClusterEventKind, message: string, server?: string): void {
     const text = message.length > limits.maxEventMessageChars ? `${message.slice(0, limits.maxEventMessageChars - 1)}…` : message;
-    this.eventLog.append({ timeMs: systemClock.nowMs(), kind, message: text, ...(server === undefined ? {} : { server }) });
+    const recorded = this.eventLog.append({ timeMs: systemClock.nowMs(), kind, message: text, ...(server === undefined ? {} : { server }) });
     const waiters = [...this.eventWaiters];
     this.eventWaiters.clear();
     for (const wake of waiters) wake();
+    this.statusPage?.publishEvent(recorded);
   }
 
   /** Served on any mediator, leading or not: each keeps its own log. A long poll waits short of
@@ -581,6 +625,7 @@ export class Mediator {
       scrub: core.scrubStatus(),
       space: core.usableSpace(),
       ...(this.cluster ? { leader: this.cluster.leaderId, mediators: await this.cluster.mediators().catch(() => undefined) } : {}),
+      ...(this.statusPage?.url ? { statusPage: this.statusPage.url } : {}),
     };
   }
 }
