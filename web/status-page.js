@@ -3,6 +3,8 @@
 // from them. Text goes in with textContent only, never as HTML. Charts are small hand-drawn SVG.
 
 const WINDOW_MS = 10 * 60_000;
+/** A young history is drawn over at least this span, so its first seconds are not a sliver. */
+const MIN_SPAN_MS = 60_000;
 const MAX_POINTS = 600;
 const MAX_EVENTS = 100;
 
@@ -133,11 +135,13 @@ function svg(tag, attrs) {
 /** Draws `series` (each {cls, values}) over the points' times; the top label is the maximum. */
 function drawChart(target, points, series, format) {
   const nowMs = points.length > 0 ? points[points.length - 1].timeMs : Date.now();
-  const fromMs = nowMs - WINDOW_MS;
+  const firstMs = points.length > 0 ? points[0].timeMs : nowMs;
+  const spanMs = Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, nowMs - firstMs));
+  const fromMs = nowMs - spanMs;
   let max = 0;
   for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
   const top = max > 0 ? max * 1.1 : 1;
-  const x = (t) => ((t - fromMs) / WINDOW_MS) * W;
+  const x = (t) => ((t - fromMs) / spanMs) * W;
   const y = (v) => H - (v / top) * (H - PAD_TOP);
   const children = [];
   for (const f of [0.25, 0.5, 0.75]) children.push(svg('line', { class: 'grid', x1: 0, x2: W, y1: y(top * f), y2: y(top * f) }));
