@@ -74,6 +74,7 @@ function formatStatus(report: StatusReport): string {
     // Several mediators on etcd: which leads (it answered), and every one taking part.
     ...(report.mediators ? [`mediators: ${report.mediators.map((a) => (a === report.leader ? `${a} (leader)` : a)).join(', ')}`] : []),
     ...quorumShortfall(report),
+    ...(report.statusPage ? [`status page: ${report.statusPage} (sign in: quorumfs status-page)`] : []),
     '',
     table(
       ['ROLE', 'ADDRESS', 'STATE', 'PID', 'BLOCKS', 'BYTES', 'LACKING', 'CAPACITY', 'FREE', 'NOTE'],
