@@ -127,7 +127,7 @@ export class StatusPage {
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.reply(res, 405, 'text/plain; charset=utf-8', 'only GET\n', { Allow: 'GET, HEAD' });
     if (url.pathname === '/login') return this.login(url, res);
     const asset = ASSETS[url.pathname];
-    // The favicon and the stylesheet give nothing away, and the 401 page uses them.
+    // The favicon and the stylesheet give nothing away; a browser asks for them before signing in.
     const open = url.pathname === '/favicon.svg' || url.pathname === '/status-page.css';
     const sessionId = cookieOf(req.headers.cookie, SESSION_COOKIE);
     if (!open && this.options.sessions && !this.options.sessions.touch(sessionId, this.options.nowMs())) {
