@@ -65,7 +65,7 @@ test('commands, subcommands and options complete from their prefix', async () =>
     ['quorumfs', 'status', '--mediator', '127.0.0.1:1', '--j'],
     ['quorumfs', 'mediator', '--port', '5'],
   ]);
-  assert.deepEqual(status, ['status']);
+  assert.deepEqual(status, ['status', 'status-page']);
   assert.ok(mediatorHe!.includes('--heal-rate-mibs') && mediatorHe!.includes('--help'), mediatorHe!.join(' '));
   assert.ok(mediatorHe!.every((w) => w.startsWith('--he')));
   assert.deepEqual(mountMe, ['--mediator']);
