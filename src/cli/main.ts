@@ -19,6 +19,7 @@ import { completionCommand } from './completion-command.js';
 import { realpath } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { statusPageCommand } from './status-page-command.js';
+import { METRICS_HOST_OPTION, METRICS_PORT_OPTION } from './metrics-flags.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
 
@@ -52,6 +53,8 @@ export function buildProgram(): Command {
     .option('--leader-ttl-s <s>', "the leader's lease in etcd: a dead leader is replaced within about this", MEDIATOR_DEFAULTS.leaderTtlS)
     .option('--http-port <port>', 'serve the web status page on this port (0: any free one); off without it')
     .option('--http-host <host>', 'address the status page listens on (default 127.0.0.1)')
+    .option(...METRICS_PORT_OPTION)
+    .option(...METRICS_HOST_OPTION)
     .action(async (qr: string, qw: string, metaPort: string, dataPorts: string[], flags: MediatorFlags) => {
       await runMediator(await parseMediatorArgs(qr, qw, metaPort, dataPorts, flags));
     });
@@ -65,7 +68,9 @@ export function buildProgram(): Command {
       .option('--host <host>', 'address to listen on', LOOPBACK)
       .option('--exit-with-parent', 'exit when stdin closes (used by the mediator)')
       .option('--cluster-secret <file>', 'the cluster secret (default: cluster.secret beside --dir)')
-      .option('--insecure-loopback', 'no TLS, no roles: a benchmark/debug switch, loopback only');
+      .option('--insecure-loopback', 'no TLS, no roles: a benchmark/debug switch, loopback only')
+      .option(...METRICS_PORT_OPTION)
+      .option(...METRICS_HOST_OPTION);
     if (name === 'meta-server') {
       command
         .option('--etcd <urls>', "keep the metadata in etcd (http://host:port, comma-separated); changes commit only under the leading mediator's fence")
@@ -91,6 +96,8 @@ export function buildProgram(): Command {
     .option('--attr-timeout <seconds>', 'how long the kernel may cache attributes', MOUNT_DEFAULTS.attrTimeout)
     .option('--read-through-mediator', 'read file data through the mediator, not from the replicas directly')
     .option('--write-through-mediator', 'write file data through the mediator, not to the replicas directly')
+    .option(...METRICS_PORT_OPTION)
+    .option(...METRICS_HOST_OPTION)
     .option(...CREDENTIALS_OPTION)
     .action(runMount);
 

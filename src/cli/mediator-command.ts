@@ -13,8 +13,9 @@ import { usage } from './usage-error.js';
 import { DEFAULT_ETCD_PREFIX } from './server-commands.js';
 import { ensureClusterSecret } from '../common/cluster-secret.js';
 import { isLoopbackHost } from '../common/credentials.js';
+import { metricsArg, type MetricsFlags } from './metrics-flags.js';
 
-export interface MediatorFlags {
+export interface MediatorFlags extends MetricsFlags {
   port: string;
   sparePorts: string;
   dataDir: string;
@@ -63,6 +64,8 @@ export async function parseMediatorArgs(
   const duplicate = named.find((p, i) => named.indexOf(p) !== i);
   if (duplicate !== undefined) usage(`port ${duplicate} is given more than once`);
   const sparePorts = portRangeArg(flags.sparePorts, 'spare ports').filter((p) => !named.includes(p));
+  // Loopback unless --metrics-host says otherwise, even for a mediator listening everywhere.
+  const metricsAddress = await metricsArg(flags, [...named, ...sparePorts]);
   for (const [p, what] of [
     [port, 'mediator port'],
     [metaPort, 'metadata server port'],
@@ -87,6 +90,7 @@ export async function parseMediatorArgs(
     insecureLoopback: flags.insecureLoopback === true,
     ...(etcd ? { etcd } : {}),
     ...(await httpArgs(flags)),
+    ...(metricsAddress ? { metricsAddress } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 // `quorumfs data-server` and `quorumfs meta-server`: run one server in the foreground. Once it
-// listens it prints `READY {"host":…,"port":…}` on stdout (the mediator waits for that line).
+// listens it prints `READY {"host":…,"port":…}` on stdout (the mediator waits for that line), with
+// `metricsPort` when it serves metrics (the mediator lists it in its /targets).
 // SIGINT/SIGTERM close it cleanly; with --exit-with-parent it also exits when stdin closes.
 
 import { mkdir } from 'node:fs/promises';
@@ -24,8 +25,11 @@ import type { Logger } from '../common/logger.js';
 import { mediatorMethods } from '../protocol/mediator-messages.js';
 import { credentialFor } from '../services/server-security.js';
 import { RpcClient } from '../transport/rpc-client.js';
+import { metricsArg, type MetricsFlags } from './metrics-flags.js';
+import { createProcessRegistry } from '../metrics/process-registry.js';
+import { MetricsEndpoint } from '../metrics/metrics-endpoint.js';
 
-export interface ServerFlags {
+export interface ServerFlags extends MetricsFlags {
   port: string;
   dir: string;
   host: string;
@@ -52,18 +56,22 @@ export async function runDataServer(flags: ServerFlags): Promise<void> {
   if (flags.spare && !mediators) usage('--spare is for a data server that joins a cluster: give --join');
   if (mediators && (flags.host === '0.0.0.0' || flags.host === '::')) usage(`with --join, --host is the address the cluster reaches this server at, not ${flags.host}`);
   if (mediators && flags.insecureLoopback) usage('--join needs the cluster secret (--cluster-secret), not --insecure-loopback');
+  const metricsAt = await metricsArg(flags, [port]);
   await checkPortFree(flags.host, port, 'port');
   await mkdir(flags.dir, { recursive: true });
   const logger = createLogger('data-server', { port });
   const security = await securityOf(flags, dataAccess);
+  const registry = metricsAt && createProcessRegistry('data');
   const server = await DataServer.start({
     address: { host: flags.host, port },
     dir: flags.dir,
     faultInjection: flags.faultInjection === true,
     logger,
     security,
+    ...(registry ? { metrics: registry } : {}),
   });
-  serveUntilSignal(server, flags.exitWithParent === true);
+  const endpoint = metricsAt && registry ? await MetricsEndpoint.start({ address: metricsAt, registry, logger, refresh: () => server.metrics?.refresh() ?? Promise.resolve() }) : undefined;
+  serveUntilSignal(server, flags.exitWithParent === true, endpoint);
   if (mediators) void joinCluster(mediators, { host: flags.host, port, spare: flags.spare === true }, security!, logger);
 }
 
@@ -94,12 +102,15 @@ async function joinCluster(mediators: Address[], self: { host: string; port: num
 export async function runMetaServer(flags: ServerFlags): Promise<void> {
   const port = portArg(flags.port, 'port');
   const etcd = flags.etcd === undefined ? undefined : etcdArg(flags.etcd, flags.etcdPrefix ?? DEFAULT_ETCD_PREFIX);
+  const metricsAt = await metricsArg(flags, [port]);
   await checkPortFree(flags.host, port, 'port');
   await mkdir(flags.dir, { recursive: true });
   const logger = createLogger('meta-server', { port });
   const security = await securityOf(flags, metaAccess);
-  const server = await MetaServer.start({ address: { host: flags.host, port }, dir: flags.dir, logger, security, ...(etcd ? { etcd } : {}) });
-  serveUntilSignal(server, flags.exitWithParent === true);
+  const registry = metricsAt && createProcessRegistry('meta');
+  const server = await MetaServer.start({ address: { host: flags.host, port }, dir: flags.dir, logger, security, ...(etcd ? { etcd } : {}), ...(registry ? { metrics: registry } : {}) });
+  const endpoint = metricsAt && registry ? await MetricsEndpoint.start({ address: metricsAt, registry, logger }) : undefined;
+  serveUntilSignal(server, flags.exitWithParent === true, endpoint);
 }
 
 export const DEFAULT_ETCD_PREFIX = '/quorumfs/';
@@ -115,12 +126,12 @@ async function securityOf(flags: ServerFlags, access: AccessPolicy): Promise<Ser
   return loadServerSecurity(flags.clusterSecret ?? defaultSecretFile(flags.dir), access);
 }
 
-function serveUntilSignal(server: Closable, withParent: boolean): void {
+function serveUntilSignal(server: Closable, withParent: boolean, metrics: MetricsEndpoint | undefined): void {
   let closing = false;
   const close = (): void => {
     if (closing) return;
     closing = true;
-    void server.close().finally(() => process.exit(0));
+    void Promise.all([server.close(), metrics?.close()]).finally(() => process.exit(0));
   };
   process.on('SIGTERM', close);
   if (withParent) {
@@ -131,5 +142,6 @@ function serveUntilSignal(server: Closable, withParent: boolean): void {
   } else {
     process.on('SIGINT', close);
   }
-  process.stdout.write(`${READY_PREFIX}${JSON.stringify(server.address)}\n`);
+  const ready = metrics ? { ...server.address, metricsPort: metrics.address.port } : server.address;
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify(ready)}\n`);
 }

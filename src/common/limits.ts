@@ -359,6 +359,16 @@ export const limits = {
   /** Holds dropped per transaction by setHolds (each may delete an inode). */
   etcdDropsPerTxn: 12,
 
+  // ---- metrics (Prometheus text format, --metrics-port) ----
+  /** Connections the metrics endpoint keeps open at once (a scraper needs one or two). */
+  maxMetricsConnections: 16,
+  /** A scrape's request must arrive whole within this, and the figures it reads (the mediator's
+   * status, a data server's statfs) must come within metricsFiguresTimeoutMs, or go unshown. */
+  metricsRequestTimeoutMs: 10_000,
+  metricsFiguresTimeoutMs: 2_000,
+  /** Data servers one /targets document lists at most (as status: maxServersListed). */
+  maxScrapeTargets: 1024,
+
   // ---- several mediators on one etcd ----
   /** How long a mediator's client waits to connect to an etcd member. */
   etcdDialTimeoutMs: 2_000,

@@ -47,7 +47,14 @@ export interface ReplicatorOptions {
   /** Told how each put of a write ended on its server: undefined when stored, else the error
    * code (NO_SPACE says the server is full). */
   onPutSettled?: (serverId: string, code: ErrorCode | undefined) => void;
+  /** Told how each quorum read (readBlock) and write (writeBlock, patchBlock) ended: 'good'
+   * at the first try, 'widened' when it took more (a read asking the other servers after the
+   * first Qr had no good copy; a write sent again to the servers live then), 'failed' when it
+   * threw. */
+  onQuorum?: (op: 'read' | 'write', outcome: QuorumOutcome) => void;
 }
+
+export type QuorumOutcome = 'good' | 'widened' | 'failed';
 
 export class Replicator {
   /** Puts still on their way, as key@version@server: a replica missing one of these is not bad,
@@ -72,14 +79,32 @@ export class Replicator {
    * retries as writeBlock; a server without the base fails its patch (NOT_FOUND) and counts as
    * a miss. `payload` must not change until every send settles. */
   patchBlock(key: string, baseVersion: number, version: number, checksum: string, pieces: Piece[], payload: Uint8Array, deadlineMs: number): Promise<string[]> {
+    // A patch that fails short of its deadline is sent again whole (FileIo), whose outcome is
+    // the write's: only a timeout ends the write here.
     return this.writeWith(key, version, deadlineMs, (target, timeoutMs) =>
       target.client.call(dataMethods.patch, { key, baseVersion, version, checksum, pieces }, { payload, timeoutMs }),
+      (err) => codeOf(err) === 'TIMEOUT',
     );
   }
 
-  private async writeWith(key: string, version: number, deadlineMs: number, send: Send): Promise<string[]> {
+  /** `endsWrite`: whether a failure is the end of the write (counted failed) rather than
+   * followed by another way of writing the same version. */
+  private async writeWith(key: string, version: number, deadlineMs: number, send: Send, endsWrite: (err: unknown) => boolean = () => true): Promise<string[]> {
+    let attempts = 0;
+    try {
+      const acked = await this.writeAttempts(key, version, deadlineMs, send, () => attempts++);
+      this.options.onQuorum?.('write', attempts > 1 ? 'widened' : 'good');
+      return acked;
+    } catch (err) {
+      if (endsWrite(err)) this.options.onQuorum?.('write', 'failed');
+      throw err;
+    }
+  }
+
+  private async writeAttempts(key: string, version: number, deadlineMs: number, send: Send, attempted: () => void): Promise<string[]> {
     const { writeQuorum } = this.options;
     for (let attempt = 1; ; attempt++) {
+      attempted();
       await this.options.awaitWriteTargets?.(writeQuorum, deadlineMs);
       const targets = this.options.writableTargets();
       try {
@@ -166,9 +191,11 @@ export class Replicator {
     // Replicas whose put was still on its way when the read began: missing there is late, not bad.
     const late = new Set(writable.filter((t) => this.putsInFlight.has(`${key}@${expected.version}@${t.id}`)).map((t) => t.id));
     let data = await this.firstGood(key, expected, firstTargets, deadlineMs, replies, late);
-    if (!data) {
+    if (data) this.options.onQuorum?.('read', 'good');
+    else {
       // Widen to every other server, those being healed included: any good copy will do.
       data = await this.firstGood(key, expected, widen.map((id) => byId.get(id)!), deadlineMs, replies, late);
+      this.options.onQuorum?.('read', data ? 'widened' : 'failed');
     }
     if (!data) {
       const result = this.withoutLate(key, expected.version, vote(expected, replies), late);

@@ -29,7 +29,7 @@ export class MetaServerProcess {
     private readonly insecureLoopback: boolean,
     /** Called after each restart that followed a crash (not the first start). */
     private readonly onRestarted: () => void = () => {},
-    /** More arguments (the etcd engine's). */
+    /** More arguments (the etcd engine's, where to serve metrics). */
     private readonly extraArgs: string[] = [],
   ) {}
 
@@ -39,6 +39,12 @@ export class MetaServerProcess {
 
   get alive(): boolean {
     return this.child?.alive === true;
+  }
+
+  /** Where the running metadata server serves metrics (its READY line); undefined if it does
+   * not, or is not running. */
+  get metricsPort(): number | undefined {
+    return this.child?.alive ? this.child.metricsPort : undefined;
   }
 
   async start(): Promise<void> {
@@ -85,6 +91,8 @@ interface DataServerSpawn {
   /** A replacement: leftovers of an earlier run on this port are not trusted. */
   fresh: boolean;
   log: Logger;
+  /** More arguments (where to serve metrics). */
+  extraArgs?: string[];
 }
 
 /** Starts a data server and resolves once it serves. Rejects ADDRESS_IN_USE, having started and
@@ -96,7 +104,7 @@ export async function spawnDataServer(o: DataServerSpawn): Promise<ChildHandle> 
   if (o.fresh) await rm(dir, { recursive: true, force: true });
   const args = ['data-server', '--host', o.host, '--port', String(o.port), '--dir', dir];
   if (o.faultInjection) args.push('--fault-injection');
-  args.push(...securityArgs(o.dataDir, o.insecureLoopback));
+  args.push(...securityArgs(o.dataDir, o.insecureLoopback), ...(o.extraArgs ?? []));
   return spawnServer({ name: `data server on port ${o.port}`, args, readyTimeoutMs: limits.childReadyTimeoutMs, logger: o.log });
 }
 

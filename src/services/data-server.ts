@@ -17,6 +17,9 @@ import { BlockStore, type BlockStoreUsage } from '../stores/block-store.js';
 import type { DataStore } from '../stores/data-store.js';
 import type { Role } from '../core/access-policy.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
+import type { Registry } from 'prom-client';
+import { DataMetrics, type DataTraffic } from '../metrics/data-metrics.js';
+import { rpcMetrics } from '../metrics/rpc-metrics.js';
 
 export interface DataServerOptions {
   address: Address;
@@ -25,6 +28,8 @@ export interface DataServerOptions {
   logger: Logger;
   /** Authentication and roles; absent only with --insecure-loopback. */
   security?: ServerSecurity;
+  /** The process's metrics registry (--metrics-port); absent: nothing is counted. */
+  metrics?: Registry;
 }
 
 export interface DataHandlerOptions {
@@ -36,6 +41,8 @@ export interface DataHandlerOptions {
   pid: number;
   /** Ends the server as a crash would, after the reply has gone (fault injection). */
   terminate: () => void;
+  /** Told of the block bytes sent and stored (metrics). */
+  traffic?: DataTraffic;
 }
 
 export class DataServer {
@@ -43,14 +50,18 @@ export class DataServer {
     private readonly store: BlockStore,
     private readonly rpc: RpcServer,
     readonly address: Address,
+    /** Its figures for a scrape (undefined without a metrics registry). */
+    readonly metrics: DataMetrics | undefined,
   ) {}
 
   static async start(options: DataServerOptions): Promise<DataServer> {
     const store = await BlockStore.open(options.dir);
+    const metrics = options.metrics && new DataMetrics(options.metrics, store);
     const rpc = new RpcServer({
       name: 'data server',
       security: options.security,
       onError: (op, code, message) => options.logger.debug({ op, code }, message),
+      ...(options.metrics ? { observer: rpcMetrics(options.metrics) } : {}),
     });
     let address = options.address;
     registerDataHandlers(rpc, store, {
@@ -61,9 +72,10 @@ export class DataServer {
       pid: process.pid,
       // Reply first so the caller knows it was accepted, then die as a crash would.
       terminate: () => setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20),
+      ...(metrics ? { traffic: metrics } : {}),
     });
     address = await rpc.listen(options.address);
-    return new DataServer(store, rpc, address);
+    return new DataServer(store, rpc, address, metrics);
   }
 
   async close(): Promise<void> {
@@ -110,6 +122,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
         await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
         await store.put(args.key, args.version, args.checksum, ctx.payload);
         load.writtenBytes += ctx.payload.length;
+        options.traffic?.writtenBytes(ctx.payload.length);
         return {};
       }),
     )
@@ -117,6 +130,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       load.serve(async () => {
         const block = await store.get(args.key, args.version);
         load.readBytes += block.data.length;
+        options.traffic?.readBytes(block.data.length);
         return new PayloadReply({ version: block.version, checksum: block.checksum }, block.data);
       }),
     )
@@ -124,6 +138,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       load.serve(async () => {
         const got = await store.getExtents(args.key, args.version, args.extents, true);
         load.readBytes += got.data.length;
+        options.traffic?.readBytes(got.data.length);
         return new PayloadReply({ version: got.version, checksum: got.checksum, sizeBytes: got.sizeBytes, table: got.table }, got.data);
       }),
     )
@@ -139,6 +154,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
         await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
         await store.patch(args.key, args.baseVersion, args.version, args.checksum, args.pieces, ctx.payload);
         load.writtenBytes += ctx.payload.length;
+        options.traffic?.writtenBytes(ctx.payload.length);
         return {};
       }),
     )

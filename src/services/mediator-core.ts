@@ -25,7 +25,7 @@ import { dataMethods } from '../protocol/data-messages.js';
 import type { ServerStatus, StatusReport } from '../protocol/mediator-messages.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 import { FileIo } from '../replication/file-io.js';
-import { Replicator, type ReplicaTarget } from '../replication/replicator.js';
+import { Replicator, type ReplicaTarget, type ReplicatorOptions } from '../replication/replicator.js';
 import { VersionAllocator } from '../replication/version-allocator.js';
 import type { ClosableChannel, RpcChannel } from '../transport/rpc-channel.js';
 import { Redundancy } from './redundancy.js';
@@ -84,6 +84,8 @@ export interface MediatorCoreOptions {
   /** Writes wait, up to their deadline, for enough writable servers even when no replacement is
    * starting (servers join a cluster on etcd over time). */
   waitForServers?: boolean;
+  /** Told how each quorum read and write of a block ended (metrics). */
+  onQuorum?: ReplicatorOptions['onQuorum'];
 }
 
 interface Counters {
@@ -155,6 +157,7 @@ export class MediatorCore<P extends DataServerProcess = DataServerProcess> {
         this.log.warn({ key, version, server: serverId, reason }, 'write missed a replica');
       },
       onPutSettled: (serverId, code) => this.space.putSettled(serverId, code),
+      ...(options.onQuorum ? { onQuorum: options.onQuorum } : {}),
     });
     this.redundancy = new Redundancy({
       meta: world.meta,

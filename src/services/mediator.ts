@@ -39,6 +39,13 @@ import { REVOKED_IDS_FILE, RevokedIds } from '../common/cluster-secret.js';
 import { mayCall } from '../core/access-policy.js';
 import { StatusPage, newSessionId } from './status-page.js';
 import { WebSessions } from './web-sessions.js';
+import type { Registry } from 'prom-client';
+import { createProcessRegistry } from '../metrics/process-registry.js';
+import { MediatorMetrics } from '../metrics/mediator-metrics.js';
+import { MetricsEndpoint } from '../metrics/metrics-endpoint.js';
+import { rpcMetrics } from '../metrics/rpc-metrics.js';
+import { scrapeTargets, type MetricsProcess, type TargetGroup } from '../metrics/scrape-targets.js';
+import type { QuorumOutcome } from '../replication/replicator.js';
 
 export interface MediatorOptions {
   readQuorum: number;
@@ -68,6 +75,9 @@ export interface MediatorOptions {
   etcd?: { endpoints: string[]; prefix: string; leaderTtlS: number };
   /** The web status page (services/status-page.ts); absent: none. Port 0: an ephemeral one. */
   http?: { host: string; port: number };
+  /** Serve Prometheus metrics there (--metrics-port, --metrics-host), and run every child with
+   * its own metrics on an ephemeral port of the same host, listed at /targets. */
+  metricsAddress?: Address;
 }
 
 export class Mediator {
@@ -97,13 +107,22 @@ export class Mediator {
   /** The cluster's throughput and latency over the last minutes, from the data servers' heartbeats. */
   private readonly loadHistory = new LoadHistory(limits.loadPointIntervalMs, limits.loadPointsKept, limits.loadServersTracked);
   private readonly statusPage: StatusPage | undefined;
+  /** With --metrics-port: this process's registry, its figures, and its endpoint once serving. */
+  private readonly metrics: { registry: Registry; figures: MediatorMetrics } | undefined;
+  private metricsEndpoint: MetricsEndpoint | undefined;
+  /** The data servers this mediator started, by port, while they run (for /targets). */
+  private readonly dataChildren = new Map<number, ChildHandle>();
 
   constructor(private readonly options: MediatorOptions) {
     this.log = options.logger;
     this.sessionGraceMs = options.sessionGraceMs ?? limits.sessionGraceMs;
     this.sessions = new SessionTable(this.sessionGraceMs);
+    if (options.metricsAddress) {
+      const registry = createProcessRegistry('mediator');
+      this.metrics = { registry, figures: new MediatorMetrics(registry) };
+    }
     const etcdArgs = options.etcd ? ['--etcd', options.etcd.endpoints.join(','), '--etcd-prefix', options.etcd.prefix] : [];
-    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, options.clusterSecret === undefined, () => this.metaRestarted(), etcdArgs);
+    this.metaProcess = new MetaServerProcess(options.host, options.metaPort, options.dataDir, this.log, options.clusterSecret === undefined, () => this.metaRestarted(), [...etcdArgs, ...this.childMetricsArgs()]);
     this.meta = new RpcClient(
       { host: options.host, port: options.metaPort },
       {
@@ -129,6 +148,7 @@ export class Mediator {
       name: 'mediator',
       security: options.clusterSecret && securityFrom(options.clusterSecret, path.join(options.dataDir, CLUSTER_SECRET_FILE), mediatorAccess),
       onError: (op, code, message) => this.log.debug({ op, code }, message),
+      ...(this.metrics ? { observer: rpcMetrics(this.metrics.registry) } : {}),
     });
     this.registerHandlers();
     if (options.http) this.statusPage = this.makeStatusPage(options.http);
@@ -176,6 +196,7 @@ export class Mediator {
         onReplacementStarted: () => this.writeOwnerCredentials(),
         onClusterEvent: (kind, message, server) => this.recordEvent(kind, message, server),
         onLoadReported: (id, load) => this.loadReported(id, load),
+        ...(this.metrics ? { onQuorum: (op: 'read' | 'write', outcome: QuorumOutcome) => this.metrics?.figures.quorumOutcome(op, outcome) } : {}),
         ...extra,
       },
       {
@@ -209,6 +230,15 @@ export class Mediator {
       const url = await this.statusPage.start();
       this.log.info({ url }, `status page at ${url}`);
     }
+    if (this.metrics && this.options.metricsAddress) {
+      this.metricsEndpoint = await MetricsEndpoint.start({
+        address: this.options.metricsAddress,
+        registry: this.metrics.registry,
+        logger: this.log,
+        refresh: () => this.refreshMetrics(),
+        targets: () => this.scrapeTargets(),
+      });
+    }
     // On etcd, serving waits for the election: until this mediator leads, it answers NOT_LEADER.
     await this.cluster?.start();
     // Mounts that held files before this start get their grace period from when they can reach us.
@@ -230,6 +260,7 @@ export class Mediator {
     for (const wake of [...this.eventWaiters]) wake(); // long polls answer now, not at their timeout
     this.sessionTimer?.cancel();
     this.adoptTimer?.cancel();
+    await this.metricsEndpoint?.close();
     await this.rpc.close();
     await this.statusPage?.stop();
     await removeClusterCredentials({ host: this.options.host, port: this.options.port }, process.pid);
@@ -384,10 +415,47 @@ export class Mediator {
 
   // ---- children ----
 
-  private spawnData(port: number, fresh: boolean): Promise<ChildHandle> {
+  private async spawnData(port: number, fresh: boolean): Promise<ChildHandle> {
     const o = this.options;
     const insecureLoopback = o.clusterSecret === undefined;
-    return spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, insecureLoopback, fresh, log: this.log });
+    const child = await spawnDataServer({ host: o.host, port, dataDir: o.dataDir, faultInjection: o.faultInjection, insecureLoopback, fresh, log: this.log, extraArgs: this.childMetricsArgs() });
+    this.dataChildren.set(port, child);
+    void child.exited.then(() => {
+      if (this.dataChildren.get(port) === child) this.dataChildren.delete(port);
+    });
+    return child;
+  }
+
+  // ---- metrics ----
+
+  /** A child serves its metrics on an ephemeral port of the mediator's metrics host. */
+  private childMetricsArgs(): string[] {
+    const at = this.options.metricsAddress;
+    return at ? ['--metrics-port', '0', '--metrics-host', at.host] : [];
+  }
+
+  /** The figures of a scrape: the status report, as `quorumfs status` shows it; none while this
+   * mediator does not lead (or status fails), so nothing stale or made up is shown. */
+  private async refreshMetrics(): Promise<void> {
+    const figures = this.metrics?.figures;
+    if (!figures) return;
+    figures.update(undefined);
+    if (!this.leaderCore) return;
+    figures.update(await this.status());
+  }
+
+  /** /targets: this mediator, its metadata server and every data server it runs now. */
+  private scrapeTargets(): TargetGroup[] {
+    const o = this.options;
+    const at = o.metricsAddress;
+    if (!at || !this.metricsEndpoint) return [];
+    const processes: MetricsProcess[] = [{ role: 'mediator', server: formatAddress({ host: o.host, port: o.port }), metricsHost: at.host, metricsPort: this.metricsEndpoint.address.port }];
+    const metaPort = this.metaProcess.metricsPort;
+    if (metaPort !== undefined) processes.push({ role: 'meta', server: formatAddress({ host: o.host, port: o.metaPort }), metricsHost: at.host, metricsPort: metaPort });
+    for (const [port, child] of [...this.dataChildren].sort(([a], [b]) => a - b)) {
+      if (child.alive && child.metricsPort !== undefined) processes.push({ role: 'data', server: formatAddress({ host: o.host, port }), metricsHost: at.host, metricsPort: child.metricsPort });
+    }
+    return scrapeTargets(processes, o.host, limits.maxScrapeTargets);
   }
 
   // ---- the metadata server's reports ----

@@ -13,6 +13,8 @@
 // the mediator deletes them from the data servers. Versions freed while no mediator watches
 // are left to the scrubber's orphan collection.
 
+import type { Registry } from 'prom-client';
+import { rpcMetrics } from '../metrics/rpc-metrics.js';
 import path from 'node:path';
 import type { Address } from '../common/address.js';
 import type { Logger } from '../common/logger.js';
@@ -39,6 +41,8 @@ export interface MetaServerOptions {
   /** Keep the metadata in etcd under `prefix` instead of SQLite in `dir`: every change then
    * commits only under the leader's fence (the `fence` method), none before one is given. */
   etcd?: { endpoints: string[]; prefix: string };
+  /** The process's metrics registry (--metrics-port); absent: nothing is counted. */
+  metrics?: Registry;
 }
 
 /** The store the options name: etcd (fenced) or SQLite in the server's directory. */
@@ -62,6 +66,7 @@ export class MetaServer {
       name: 'metadata server',
       security: options.security,
       onError: (op, code, message) => options.logger.debug({ op, code }, message),
+      ...(options.metrics ? { observer: rpcMetrics(options.metrics) } : {}),
     });
     const reports = new ChangeReports(rpc);
     registerMetaHandlers(reports.registry, store);

@@ -1,5 +1,5 @@
 // Starts quorumfs server processes as children of this process (no shell), waits until each
-// says it is ready, and reports exits. A child started with --exit-with-parent exits when its
+// says it is ready (and where it serves metrics, if it does), and reports exits. A child started with --exit-with-parent exits when its
 // stdin closes, so children never outlive a mediator that was killed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,7 +17,26 @@ export interface ChildHandle {
   /** Resolves when the child exits, with a description of how. */
   readonly exited: Promise<string>;
   readonly alive: boolean;
+  /** The port its READY line said it serves metrics on; undefined when it serves none. */
+  readonly metricsPort: number | undefined;
   kill(signal?: NodeJS.Signals): void;
+}
+
+/** What a complete READY line in `stdout` (all of it so far) says, or undefined while there is
+ * none yet. A READY line that is not JSON, or has no usable `metricsPort`, says only "ready". */
+export function readyLine(stdout: string): { metricsPort?: number } | undefined {
+  const start = stdout.indexOf(READY_PREFIX);
+  if (start < 0) return undefined;
+  const end = stdout.indexOf('\n', start);
+  if (end < 0) return undefined;
+  let said: unknown;
+  try {
+    said = JSON.parse(stdout.slice(start + READY_PREFIX.length, end));
+  } catch {
+    return {};
+  }
+  const port = typeof said === 'object' && said !== null ? (said as { metricsPort?: unknown }).metricsPort : undefined;
+  return typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535 ? { metricsPort: port } : {};
 }
 
 interface SpawnOptions {
@@ -45,17 +64,22 @@ export function spawnServer(options: SpawnOptions): Promise<ChildHandle> {
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`));
   });
-  const handle = makeHandle(child, exited);
+  const ready: { metricsPort?: number } = {};
+  const handle = makeHandle(child, exited, ready);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(qfsError('TIMEOUT', `${options.name} did not start within ${options.readyTimeoutMs} ms`));
     }, options.readyTimeoutMs);
-    let buffered = '';
+    let buffered: string | undefined = '';
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (text: string) => {
+      if (buffered === undefined) return; // ready already: the rest is not looked at
       buffered += text;
-      if (buffered.includes(READY_PREFIX)) {
+      const said = readyLine(buffered);
+      if (said) {
+        buffered = undefined;
+        if (said.metricsPort !== undefined) ready.metricsPort = said.metricsPort;
         clearTimeout(timer);
         resolve(handle);
       }
@@ -67,7 +91,7 @@ export function spawnServer(options: SpawnOptions): Promise<ChildHandle> {
   });
 }
 
-function makeHandle(child: ChildProcess, exited: Promise<string>): ChildHandle {
+function makeHandle(child: ChildProcess, exited: Promise<string>, ready: { metricsPort?: number }): ChildHandle {
   let alive = true;
   void exited.then(() => (alive = false));
   return {
@@ -75,6 +99,9 @@ function makeHandle(child: ChildProcess, exited: Promise<string>): ChildHandle {
     exited,
     get alive() {
       return alive;
+    },
+    get metricsPort() {
+      return ready.metricsPort;
     },
     kill(signal: NodeJS.Signals = 'SIGTERM') {
       if (alive) child.kill(signal);

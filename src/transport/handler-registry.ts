@@ -56,6 +56,11 @@ export class RouteTable<C extends BasicRequestContext> implements HandlerRegistr
     return this;
   }
 
+  /** Whether a method named `op` is bound. */
+  has(op: string): boolean {
+    return this.routes.has(op);
+  }
+
   /** The route of `op`; UNKNOWN_OPERATION if none is bound. */
   route(op: string): Route<C> {
     const route = this.routes.get(op);

@@ -28,6 +28,9 @@ export { PayloadReply };
 
 export type Handler<A, R> = HandlerOf<A, R, RequestContext>;
 
+/** Sees each request's method, outcome ('ok' or an error code) and duration in seconds. */
+export type RequestObserver = (method: string, outcome: string, durationSeconds: number) => void;
+
 const requestHeader = object({ id: uint, op: str, timeoutMs: optional(uint), args: unknownValue });
 
 /** Sent as is on every busy connection (never changed). */
@@ -45,6 +48,9 @@ export interface RpcServerOptions {
   security?: ServerSecurity;
   /** Called for each failed request, for logging; the reply has already been sent. */
   onError?: (op: string, code: ErrorCode, message: string) => void;
+  /** Told of every request once answered (metrics): its method (a bound one, or 'unknown'),
+   * 'ok' or the error code, and how long it took. */
+  observer?: RequestObserver;
   /** The longest a busy connection goes without a frame from this server (limits.rpcKeepaliveMs);
    * 0 sends no keepalives, as a server of an older version (for tests). */
   keepaliveMs?: number;
@@ -118,6 +124,7 @@ export class RpcConnection {
 
   private async handle(rawHeader: unknown, payload: Buffer): Promise<void> {
     let id = 0;
+    const startedNs = process.hrtime.bigint();
     try {
       const header = requestHeader(rawHeader, 'header');
       id = header.id;
@@ -140,6 +147,7 @@ export class RpcConnection {
         };
         const out = await route.handler(args, ctx);
         this.reply(id, out instanceof PayloadReply ? out : route.resultToWire(out), undefined);
+        this.server.observe(header.op, 'ok', startedNs);
       } finally {
         this.inFlight--;
         if (this.inFlight === 0) this.lastActivityMs = Date.now();
@@ -147,6 +155,7 @@ export class RpcConnection {
     } catch (err) {
       this.server.reportError(rawHeader, err);
       this.reply(id, undefined, err);
+      this.server.observe(opOf(rawHeader), codeOf(err), startedNs);
     }
   }
 
@@ -294,6 +303,7 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
   readonly bounds: ConnectionBounds;
   readonly keepaliveMs: number;
   private readonly onError: RpcServerOptions['onError'];
+  private readonly observer: RequestObserver | undefined;
   /** Open connections per peer address, for maxConnectionsPerPeer. */
   private readonly perPeer = new Map<string, number>();
   /** Connections closed at accept for being over a cap, since the start. */
@@ -307,6 +317,7 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
     this.bounds = connectionBounds({ ...options.bounds, ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }) });
     this.keepaliveMs = options.keepaliveMs ?? limits.rpcKeepaliveMs;
     this.onError = options.onError;
+    this.observer = options.observer;
     this.security = options.security;
     this.server = createRpcListener(options.security, (socket) => this.accept(socket));
   }
@@ -329,8 +340,15 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
   }
 
   reportError(rawHeader: unknown, err: unknown): void {
-    const op = typeof rawHeader === 'object' && rawHeader !== null ? String((rawHeader as { op?: unknown }).op) : '?';
-    this.onError?.(op, codeOf(err), messageOf(err));
+    this.onError?.(opOf(rawHeader), codeOf(err), messageOf(err));
+  }
+
+  /** Tells the observer of a request answered; an op no method is bound to is 'unknown', so
+   * a peer cannot grow the set of label values. */
+  observe(op: string, outcome: string, startedNs: bigint): void {
+    if (!this.observer) return;
+    const method = this.routes.has(op) ? op : 'unknown';
+    this.observer(method, outcome, Number(process.hrtime.bigint() - startedNs) / 1e9);
   }
 
   /** Starts listening; resolves with the bound address. Rejects with the listen error
@@ -380,4 +398,9 @@ export class RpcServer implements HandlerRegistry<RequestContext> {
       else this.perPeer.delete(peer);
     });
   }
+}
+
+/** The op a request header names, as text ('?' when it names none). */
+function opOf(rawHeader: unknown): string {
+  return typeof rawHeader === 'object' && rawHeader !== null ? String((rawHeader as { op?: unknown }).op) : '?';
 }
