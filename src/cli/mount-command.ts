@@ -34,8 +34,12 @@ import { nowTimespec, systemClock } from '../common/clock.js';
 import { READY_PREFIX } from '../services/supervisor.js';
 import { addressListArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
+import { metricsArg, type MetricsFlags } from './metrics-flags.js';
+import { createProcessRegistry } from '../metrics/process-registry.js';
+import { instrumentOperations } from '../metrics/mount-metrics.js';
+import { MetricsEndpoint } from '../metrics/metrics-endpoint.js';
 
-interface MountFlags extends CredentialsFlag {
+interface MountFlags extends CredentialsFlag, MetricsFlags {
   mediator: string;
   timeoutMs: string;
   attrTimeout: string;
@@ -59,8 +63,10 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   const timeoutMs = positiveIntArg(flags.timeoutMs, '--timeout-ms');
   const attrTimeoutSec = Number(flags.attrTimeout);
   if (!Number.isFinite(attrTimeoutSec) || attrTimeoutSec < 0) usage(`--attr-timeout '${flags.attrTimeout}' is not a number of seconds`);
+  const metricsAt = await metricsArg(flags, []);
   const full = await checkMountpoint(mountpoint);
   const logger = createLogger('mount', { mountpoint: full });
+  const registry = metricsAt && createProcessRegistry('mount');
   const mediator = addresses.map(formatAddress).join(',');
   let session: FuseSession | undefined;
   let fsRef: QuorumfsFs | undefined;
@@ -183,7 +189,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   keepalive.unref();
   session = await FuseSession.mount({
     mountpoint: full,
-    operations: fs,
+    operations: registry ? instrumentOperations(fs, registry) : fs,
     mountOptions: ['allow_other', 'default_permissions', 'fsname=quorumfs', 'subtype=quorumfs'],
     conn: { maxWriteBytes: 1024 * 1024, handleKillpriv: false, writebackCache: false },
     handleSignals: true,
@@ -193,7 +199,8 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     logger.warn({ err: messageOf(err) }, 'cannot raise the readahead: sequential reads will be slower'),
   );
   logger.info({ mediator }, 'mounted');
-  process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full })}\n`);
+  const metrics = metricsAt && registry ? await MetricsEndpoint.start({ address: metricsAt, registry, logger }) : undefined;
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify({ mountpoint: full, ...(metrics ? { metricsPort: metrics.address.port } : {}) })}\n`);
   void session.closed.then(async () => {
     unmounted = true;
     logger.info('unmounted');
@@ -202,6 +209,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
     client.close();
     targets.close();
     reports.close();
+    await metrics?.close();
     process.exit(0);
   });
 }
