@@ -36,7 +36,7 @@ import { addressListArg, positiveIntArg } from './arguments.js';
 import { usage } from './usage-error.js';
 import { metricsArg, type MetricsFlags } from './metrics-flags.js';
 import { createProcessRegistry } from '../metrics/process-registry.js';
-import { instrumentOperations } from '../metrics/mount-metrics.js';
+import { instrumentOperations, mountQuorumMetrics } from '../metrics/mount-metrics.js';
 import { MetricsEndpoint } from '../metrics/metrics-endpoint.js';
 
 interface MountFlags extends CredentialsFlag, MetricsFlags {
@@ -160,7 +160,7 @@ export async function runMount(mountpoint: string, flags: MountFlags): Promise<v
   const reports = new ReplicaReports(client.rpc, systemClock);
   const directWriter = flags.writeThroughMediator
     ? undefined
-    : new DirectWriter({ meta, targets, reports, blockSizeBytes: limits.blockSizeBytes, random: Math.random, clock: systemClock });
+    : new DirectWriter({ meta, targets, reports, blockSizeBytes: limits.blockSizeBytes, random: Math.random, clock: systemClock, ...(registry ? { onQuorum: mountQuorumMetrics(registry) } : {}) });
   const fs = new QuorumfsFs({
     client,
     directRead: directReader,

@@ -8,6 +8,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { errnoName } from '../fuse/errno-codes.js';
 import { errnoOf } from '../fuse/fuse-error.js';
 import type { FuseOperations } from '../fuse/fuse-operations.js';
+import type { QuorumOutcome } from '../replication/replicator.js';
 
 /** The request operations counted (init, destroy and forget are not requests a caller waits on). */
 const COUNTED_OPS = [
@@ -71,6 +72,19 @@ export function instrumentOperations(ops: FuseOperations, registry: Registry): F
     };
   }
   return wrapped as FuseOperations;
+}
+
+/** Counts the outcome of each quorum write of a block the mount makes itself (direct writes; a
+ * write it hands over to the mediator is counted there as well). */
+export function mountQuorumMetrics(registry: Registry): (op: 'read' | 'write', outcome: QuorumOutcome) => void {
+  const quorum = new Counter({
+    name: 'quorumfs_quorum_operations_total',
+    help: "This mount's own quorum writes of a block: good at the first try, widened (sent again), failed (then handed to the mediator)",
+    labelNames: ['op', 'outcome'],
+    registers: [registry],
+  });
+  for (const outcome of ['good', 'widened', 'failed'] as const) quorum.inc({ op: 'write', outcome }, 0);
+  return (op, outcome) => quorum.inc({ op, outcome });
 }
 
 /** The bytes of a write request's args ({ data: Buffer }); 0 if it has none. */

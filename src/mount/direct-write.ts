@@ -22,7 +22,7 @@ import type { Random } from '../common/random.js';
 import type { InodeAttr, Timespec } from '../common/types.js';
 import { metaMethods } from '../protocol/meta-messages.js';
 import { FileIo, type Extent, type FileIoCounters } from '../replication/file-io.js';
-import { Replicator, type ReplicaTarget } from '../replication/replicator.js';
+import { Replicator, type ReplicaTarget, type ReplicatorOptions } from '../replication/replicator.js';
 import { VersionAllocator } from '../replication/version-allocator.js';
 import type { RpcChannel } from '../transport/rpc-channel.js';
 import type { ReplicaReports } from './replica-reports.js';
@@ -38,6 +38,8 @@ export interface DirectWriteOptions {
   blockSizeBytes: number;
   random: Random;
   clock: Clock;
+  /** Told how each of this mount's quorum writes of a block ended (metrics). */
+  onQuorum?: ReplicatorOptions['onQuorum'];
 }
 
 /** Errors the mediator would answer the same way: the write fails with them. PERMISSION is one:
@@ -81,6 +83,7 @@ export class DirectWriter {
         for (const { server } of result.bad) reports.add({ key, version: expected.version, server, kind: 'bad' });
       },
       onWriteMiss: (key, version, server) => reports.add({ key, version, server, kind: 'missed' }),
+      ...(options.onQuorum ? { onQuorum: options.onQuorum } : {}),
     });
     const meta = options.meta;
     this.fileIo = new FileIo({

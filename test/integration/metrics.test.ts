@@ -112,6 +112,9 @@ describe('metrics of every process', { timeout: 150_000 }, () => {
     assert.ok(sumOf(m, 'quorumfs_fuse_operations_total', { op: 'write', outcome: 'ok' }) > 0);
     assert.ok(sumOf(m, 'quorumfs_fuse_operations_total', { op: 'read', outcome: 'ok' }) > 0);
     assert.ok(sumOf(m, 'quorumfs_fuse_operation_duration_seconds_count', { op: 'lookup' }) > 0);
+    // The mount writes its files' blocks to the replicas itself: a 300 KiB file is one block.
+    assert.ok(sumOf(m, 'quorumfs_quorum_operations_total', { op: 'write', outcome: 'good', role: 'mount' }) >= 1);
+    assert.equal(sumOf(m, 'quorumfs_quorum_operations_total', { outcome: 'failed' }), 0);
 
     // A data server crashes: the replacement, on a spare port, is listed and scraped.
     const victim = c.dataPorts[0]!;

@@ -11,7 +11,7 @@ import { createProcessRegistry } from '../../src/metrics/process-registry.js';
 import { rpcMetrics } from '../../src/metrics/rpc-metrics.js';
 import { MediatorMetrics } from '../../src/metrics/mediator-metrics.js';
 import { DataMetrics } from '../../src/metrics/data-metrics.js';
-import { instrumentOperations } from '../../src/metrics/mount-metrics.js';
+import { instrumentOperations, mountQuorumMetrics } from '../../src/metrics/mount-metrics.js';
 
 const DASHBOARD = new URL('../../../docs/grafana/quorumfs-dashboard.json', import.meta.url);
 
@@ -32,6 +32,7 @@ async function registeredSeries(): Promise<Set<string>> {
   new DataMetrics(data, { held: () => ({ blocks: 0, bytes: 0 }), usage: async () => ({ blocks: 0, bytes: 0, freeBytes: 0, totalBytes: 0 }) });
   const mount = createProcessRegistry('mount');
   instrumentOperations({}, mount);
+  mountQuorumMetrics(mount);
   registries.push(mediator, data, mount);
   const names = new Set<string>();
   for (const registry of registries) {
