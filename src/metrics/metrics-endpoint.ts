@@ -31,8 +31,12 @@ export class MetricsEndpoint {
   ) {}
 
   static async start(options: MetricsEndpointOptions): Promise<MetricsEndpoint> {
+    // One scrape at a time: the figures a refresh sets are shared, so a second scrape must not
+    // change them while the first is being written out.
+    let previous: Promise<void> = Promise.resolve();
     const server = http.createServer({ requestTimeout: limits.metricsRequestTimeoutMs, headersTimeout: limits.metricsRequestTimeoutMs }, (req, res) => {
-      void answer(options, req, res);
+      const next = previous.then(() => answer(options, req, res));
+      previous = next.catch(() => undefined);
     });
     server.maxConnections = limits.maxMetricsConnections;
     const address = await new Promise<Address>((resolve, reject) => {
