@@ -68,7 +68,7 @@ test('commands, subcommands and options complete from their prefix', async () =>
   assert.deepEqual(status, ['status', 'status-page']);
   assert.ok(mediatorHe!.includes('--heal-rate-mibs') && mediatorHe!.includes('--help'), mediatorHe!.join(' '));
   assert.ok(mediatorHe!.every((w) => w.startsWith('--he')));
-  assert.deepEqual(mountMe, ['--mediator']);
+  assert.deepEqual(mountMe, ['--mediator', '--metrics-port', '--metrics-host']);
   assert.deepEqual(credentialsI, ['issue']);
   assert.deepEqual(afterValue, ['--json']);
   assert.deepEqual(anyValue, [], 'a port is not a path: nothing is offered');
