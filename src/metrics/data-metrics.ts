@@ -1,42 +1,32 @@
-// A data server's metrics: bytes it sent for reads and took for writes (payloads of get,
-// getExtents, put and patch), the blocks and bytes it holds (from memory), and its file system's
-// size and free space (statfs, read asynchronously at each scrape; unknown if that fails).
+// A data server's metrics: block bytes it sent for reads and took for writes (the very counts its
+// heartbeats report as load: payloads of get, getExtents, put and patch), the blocks and bytes it
+// holds (from memory), and its file system's size and free space (statfs, read asynchronously at
+// each scrape; unknown if that fails).
 
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { BlockStoreUsage } from '../stores/block-store.js';
-import { FigureGauge } from './process-registry.js';
-
-/** What the data handlers report of the bytes they move. */
-export interface DataTraffic {
-  readBytes(count: number): void;
-  writtenBytes(count: number): void;
-}
+import { FigureCounter, FigureGauge } from './process-registry.js';
 
 interface StoreFigures {
   held(): { blocks: number; bytes: number };
   usage(): Promise<BlockStoreUsage>;
 }
 
-export class DataMetrics implements DataTraffic {
-  private readonly read: Counter<string>;
-  private readonly written: Counter<string>;
+export class DataMetrics {
   private disk: { capacityBytes: number; freeBytes: number } | undefined;
 
-  constructor(registry: Registry, private readonly store: StoreFigures) {
-    this.read = new Counter({ name: 'quorumfs_data_read_bytes_total', help: 'Block bytes this data server sent for reads (get, getExtents)', registers: [registry] });
-    this.written = new Counter({ name: 'quorumfs_data_written_bytes_total', help: 'Block bytes this data server stored for writes (put and patch payloads)', registers: [registry] });
+  constructor(
+    registry: Registry,
+    private readonly store: StoreFigures,
+    /** The bytes served since start, as the data handlers count them. */
+    load: () => { readBytes: number; writtenBytes: number },
+  ) {
+    new FigureCounter({ name: 'quorumfs_data_read_bytes_total', help: 'Block bytes this data server sent for reads (get, getExtents)', registry, read: () => [{ value: load().readBytes }] });
+    new FigureCounter({ name: 'quorumfs_data_written_bytes_total', help: 'Block bytes this data server stored for writes (put and patch payloads)', registry, read: () => [{ value: load().writtenBytes }] });
     new FigureGauge({ name: 'quorumfs_data_blocks', help: 'Block versions this data server holds', registry, read: () => [{ value: store.held().blocks }] });
     new FigureGauge({ name: 'quorumfs_data_stored_bytes', help: 'Data bytes of the block versions this data server holds', registry, read: () => [{ value: store.held().bytes }] });
     new FigureGauge({ name: 'quorumfs_data_disk_capacity_bytes', help: "Size of the data server's file system", registry, read: () => (this.disk ? [{ value: this.disk.capacityBytes }] : []) });
     new FigureGauge({ name: 'quorumfs_data_disk_free_bytes', help: "Bytes an unprivileged writer may still use on the data server's file system", registry, read: () => (this.disk ? [{ value: this.disk.freeBytes }] : []) });
-  }
-
-  readBytes(count: number): void {
-    this.read.inc(count);
-  }
-
-  writtenBytes(count: number): void {
-    this.written.inc(count);
   }
 
   /** Reads the file system's figures for the scrape; unknown (no sample) if statfs fails. */

@@ -18,8 +18,9 @@ import type { DataStore } from '../stores/data-store.js';
 import type { Role } from '../core/access-policy.js';
 import type { ServerSecurity } from '../transport/secure-socket.js';
 import type { Registry } from 'prom-client';
-import { DataMetrics, type DataTraffic } from '../metrics/data-metrics.js';
+import { DataMetrics } from '../metrics/data-metrics.js';
 import { rpcMetrics } from '../metrics/rpc-metrics.js';
+import type { LoadCounters } from '../core/load-history.js';
 
 export interface DataServerOptions {
   address: Address;
@@ -41,8 +42,6 @@ export interface DataHandlerOptions {
   pid: number;
   /** Ends the server as a crash would, after the reply has gone (fault injection). */
   terminate: () => void;
-  /** Told of the block bytes sent and stored (metrics). */
-  traffic?: DataTraffic;
 }
 
 export class DataServer {
@@ -56,7 +55,6 @@ export class DataServer {
 
   static async start(options: DataServerOptions): Promise<DataServer> {
     const store = await BlockStore.open(options.dir);
-    const metrics = options.metrics && new DataMetrics(options.metrics, store);
     const rpc = new RpcServer({
       name: 'data server',
       security: options.security,
@@ -64,7 +62,7 @@ export class DataServer {
       ...(options.metrics ? { observer: rpcMetrics(options.metrics) } : {}),
     });
     let address = options.address;
-    registerDataHandlers(rpc, store, {
+    const load = registerDataHandlers(rpc, store, {
       faultInjection: options.faultInjection,
       logger: options.logger,
       clock: systemClock,
@@ -72,8 +70,9 @@ export class DataServer {
       pid: process.pid,
       // Reply first so the caller knows it was accepted, then die as a crash would.
       terminate: () => setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20),
-      ...(metrics ? { traffic: metrics } : {}),
     });
+    // The bytes it counts are those its heartbeats report (the status page's throughput).
+    const metrics = options.metrics && new DataMetrics(options.metrics, store, load);
     address = await rpc.listen(options.address);
     return new DataServer(store, rpc, address, metrics);
   }
@@ -84,8 +83,9 @@ export class DataServer {
   }
 }
 
-/** Binds every data-server method to the store. */
-export function registerDataHandlers(registry: HandlerRegistry, store: DataStore, options: DataHandlerOptions): void {
+/** Binds every data-server method to the store; returns the block bytes and requests served
+ * since (what heartbeats report as load). */
+export function registerDataHandlers(registry: HandlerRegistry, store: DataStore, options: DataHandlerOptions): () => LoadCounters {
   const startedAtMs = options.clock.nowMs();
   const refuseUnlessFaultInjection = (what: string): void => {
     if (!options.faultInjection) {
@@ -122,7 +122,6 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
         await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
         await store.put(args.key, args.version, args.checksum, ctx.payload);
         load.writtenBytes += ctx.payload.length;
-        options.traffic?.writtenBytes(ctx.payload.length);
         return {};
       }),
     )
@@ -130,7 +129,6 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       load.serve(async () => {
         const block = await store.get(args.key, args.version);
         load.readBytes += block.data.length;
-        options.traffic?.readBytes(block.data.length);
         return new PayloadReply({ version: block.version, checksum: block.checksum }, block.data);
       }),
     )
@@ -138,7 +136,6 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       load.serve(async () => {
         const got = await store.getExtents(args.key, args.version, args.extents, true);
         load.readBytes += got.data.length;
-        options.traffic?.readBytes(got.data.length);
         return new PayloadReply({ version: got.version, checksum: got.checksum, sizeBytes: got.sizeBytes, table: got.table }, got.data);
       }),
     )
@@ -154,7 +151,6 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
         await refuseClientOverwrite(store, ctx.role, args.key, args.version, args.checksum);
         await store.patch(args.key, args.baseVersion, args.version, args.checksum, args.pieces, ctx.payload);
         load.writtenBytes += ctx.payload.length;
-        options.traffic?.writtenBytes(ctx.payload.length);
         return {};
       }),
     )
@@ -203,6 +199,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       options.terminate();
       return {};
     });
+  return () => load.counters();
 }
 
 /** Block reads and writes served since start, for the status page's throughput and latency.
@@ -224,7 +221,7 @@ class LoadCount {
     }
   }
 
-  counters(): { readBytes: number; writtenBytes: number; requests: number; requestMs: number } {
+  counters(): LoadCounters {
     return { readBytes: this.readBytes, writtenBytes: this.writtenBytes, requests: this.requests, requestMs: Math.round(this.requestMs) };
   }
 }

@@ -29,7 +29,7 @@ async function registeredSeries(): Promise<Set<string>> {
   new MediatorMetrics(mediator);
   const data = createProcessRegistry('data');
   rpcMetrics(data);
-  new DataMetrics(data, { held: () => ({ blocks: 0, bytes: 0 }), usage: async () => ({ blocks: 0, bytes: 0, freeBytes: 0, totalBytes: 0 }) });
+  new DataMetrics(data, { held: () => ({ blocks: 0, bytes: 0 }), usage: async () => ({ blocks: 0, bytes: 0, freeBytes: 0, totalBytes: 0 }) }, () => ({ readBytes: 0, writtenBytes: 0 }));
   const mount = createProcessRegistry('mount');
   instrumentOperations({}, mount);
   mountQuorumMetrics(mount);

@@ -242,9 +242,7 @@ describe('the data server figures', () => {
         return { blocks: 3, bytes: 300, freeBytes: 50, totalBytes: 500 };
       },
     };
-    const metrics = new DataMetrics(registry, store);
-    metrics.writtenBytes(4096);
-    metrics.readBytes(10);
+    const metrics = new DataMetrics(registry, store, () => ({ readBytes: 10, writtenBytes: 4096 }));
     await assert.rejects(metrics.refresh());
     let s = parsePromText(await registry.metrics());
     assert.equal(sumOf(s, 'quorumfs_data_written_bytes_total'), 4096);
