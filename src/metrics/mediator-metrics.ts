@@ -17,6 +17,8 @@ type Counters = StatusReport['counters'];
 
 export class MediatorMetrics {
   private report: StatusReport | undefined;
+  /** Whether this mediator leads (serves the cluster) at this scrape; undefined before one. */
+  private leading: boolean | undefined;
   private readonly quorum: Counter<string>;
 
   constructor(registry: Registry) {
@@ -39,6 +41,12 @@ export class MediatorMetrics {
     const perServer = (pick: (s: StatusReport['servers'][number]) => number | null | undefined) => (r: StatusReport): FigureSample[] =>
       dataServers(r).flatMap((s) => known(pick(s)).map((x) => ({ labels: { server: s.id }, value: x.value })));
 
+    new FigureGauge({
+      name: 'quorumfs_mediator_leading',
+      help: 'Whether this mediator leads (1) or follows (0); with one mediator, always 1',
+      registry,
+      read: () => (this.leading === undefined ? [] : [{ value: this.leading ? 1 : 0 }]),
+    });
     gauge('quorumfs_servers', 'Data servers by state (starting, healing, live, down, replaced)', (r) => SERVER_STATES.map((state) => ({ labels: { state }, value: dataServers(r).filter((s) => s.state === state).length })), ['state']);
     gauge('quorumfs_meta_server_up', 'Whether the metadata server this mediator runs is up (1) or not (0)', (r) => r.servers.filter((s) => s.role === 'meta').map((s) => ({ value: s.state === 'live' ? 1 : 0 })));
     gauge('quorumfs_under_replicated_blocks', 'Committed blocks lacking a good copy on some server that should hold one (absent when not known)', (r) => known(r.counters.underReplicated));
@@ -66,8 +74,9 @@ export class MediatorMetrics {
   }
 
   /** The status report of this scrape; undefined when there is none (not leading, failed). */
-  update(report: StatusReport | undefined): void {
+  update(report: StatusReport | undefined, leading: boolean): void {
     this.report = report;
+    this.leading = leading;
   }
 
   quorumOutcome(op: 'read' | 'write', outcome: QuorumOutcome): void {

@@ -439,9 +439,9 @@ export class Mediator {
   private async refreshMetrics(): Promise<void> {
     const figures = this.metrics?.figures;
     if (!figures) return;
-    figures.update(undefined);
+    figures.update(undefined, this.leaderCore !== undefined);
     if (!this.leaderCore) return;
-    figures.update(await this.status());
+    figures.update(await this.status(), true);
   }
 
   /** /targets: this mediator, its metadata server and every data server it runs now. */

@@ -92,7 +92,7 @@ describe("the mediator's figures", () => {
   it('are read from the status report, per server and per state', async () => {
     const registry = new Registry();
     const metrics = new MediatorMetrics(registry);
-    metrics.update(statusReport());
+    metrics.update(statusReport(), true);
     metrics.quorumOutcome('read', 'widened');
     const s = parsePromText(await registry.metrics());
     assert.equal(sumOf(s, 'quorumfs_servers', { state: 'live' }), 2);
@@ -108,19 +108,24 @@ describe("the mediator's figures", () => {
     assert.deepEqual(samplesOf(s, 'quorumfs_heal_remaining_blocks').map((x) => x.labels['server']), ['127.0.0.1:3', '127.0.0.1:5']);
     assert.equal(sumOf(s, 'quorumfs_quorum_operations_total', { op: 'read', outcome: 'widened' }), 1);
     assert.equal(samplesOf(s, 'quorumfs_quorum_operations_total').length, 6, 'every op and outcome, 0 included');
+    assert.equal(sumOf(s, 'quorumfs_mediator_leading'), 1);
   });
 
   it('show nothing made up when status does not know, or there is no status', async () => {
     const registry = new Registry();
     const metrics = new MediatorMetrics(registry);
-    metrics.update(statusReport({ underReplicated: null, inodes: null }));
     let s = parsePromText(await registry.metrics());
+    assert.equal(samplesOf(s, 'quorumfs_mediator_leading').length, 0, 'not known before a scrape has asked');
+    metrics.update(statusReport({ underReplicated: null, inodes: null }), true);
+    s = parsePromText(await registry.metrics());
     assert.equal(samplesOf(s, 'quorumfs_under_replicated_blocks').length, 0);
     assert.equal(samplesOf(s, 'quorumfs_inodes').length, 0);
     assert.equal(sumOf(s, 'quorumfs_committed_blocks'), 10);
-    metrics.update(undefined);
+    // A mediator that follows: it says so, and shows none of the leader's figures.
+    metrics.update(undefined, false);
     s = parsePromText(await registry.metrics());
-    assert.equal(s.samples.filter((x) => x.name !== 'quorumfs_quorum_operations_total').length, 0);
+    assert.equal(sumOf(s, 'quorumfs_mediator_leading'), 0);
+    assert.equal(s.samples.filter((x) => x.name !== 'quorumfs_quorum_operations_total' && x.name !== 'quorumfs_mediator_leading').length, 0);
   });
 });
 
