@@ -3,7 +3,7 @@
 // until SIGINT or SIGTERM, which stop it and all its children cleanly.
 
 import path from 'node:path';
-import { LOOPBACK } from '../common/address.js';
+import { LOOPBACK, isUnspecifiedHost } from '../common/address.js';
 import { createLogger } from '../common/logger.js';
 import { limits } from '../common/limits.js';
 import { checkQuorumConfig } from '../core/quorum.js';
@@ -54,7 +54,7 @@ export async function parseMediatorArgs(
     // Servers join over time: the quorums are checked against those that have (writes wait for
     // enough of them), not against the ports given here.
     if (writeQuorum < 1 || readQuorum < 1) usage('Qr and Qw must be at least 1');
-    if (etcd && (flags.host === '0.0.0.0' || flags.host === '::')) usage(`with --etcd, --host is the address the other mediators and the mounts reach this one at, not ${flags.host}`);
+    if (etcd && isUnspecifiedHost(flags.host)) usage(`with --etcd, --host is the address the other mediators and the mounts reach this one at, not ${flags.host}`);
   }
   const port = portArg(flags.port, 'mediator port');
   if (flags.insecureLoopback && !isLoopbackHost(flags.host)) usage(`--insecure-loopback needs a loopback --host, not ${flags.host}`);

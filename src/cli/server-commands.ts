@@ -17,7 +17,7 @@ import { defaultSecretFile, loadServerSecurity } from '../services/server-securi
 import type { ServerSecurity } from '../transport/secure-socket.js';
 import { usage } from './usage-error.js';
 import { addressListArg, etcdArg } from './arguments.js';
-import { formatAddress, type Address } from '../common/address.js';
+import { formatAddress, isUnspecifiedHost, type Address } from '../common/address.js';
 import { delay } from '../common/async.js';
 import { messageOf } from '../common/errors.js';
 import { limits } from '../common/limits.js';
@@ -54,7 +54,7 @@ export async function runDataServer(flags: ServerFlags): Promise<void> {
   const port = portArg(flags.port, 'port');
   const mediators = flags.join === undefined ? undefined : addressListArg(flags.join, '--join');
   if (flags.spare && !mediators) usage('--spare is for a data server that joins a cluster: give --join');
-  if (mediators && (flags.host === '0.0.0.0' || flags.host === '::')) usage(`with --join, --host is the address the cluster reaches this server at, not ${flags.host}`);
+  if (mediators && isUnspecifiedHost(flags.host)) usage(`with --join, --host is the address the cluster reaches this server at, not ${flags.host}`);
   if (mediators && flags.insecureLoopback) usage('--join needs the cluster secret (--cluster-secret), not --insecure-loopback');
   const metricsAt = await metricsArg(flags, [port]);
   await checkPortFree(flags.host, port, 'port');
@@ -72,12 +72,14 @@ export async function runDataServer(flags: ServerFlags): Promise<void> {
   });
   const endpoint = metricsAt && registry ? await MetricsEndpoint.start({ address: metricsAt, registry, logger, refresh: () => server.metrics?.refresh() ?? Promise.resolve() }) : undefined;
   serveUntilSignal(server, flags.exitWithParent === true, endpoint);
-  if (mediators) void joinCluster(mediators, { host: flags.host, port, spare: flags.spare === true }, security!, logger);
+  // The cluster's scraper reaches this server's metrics at its --host when they listen on every address.
+  const metrics = endpoint && { host: isUnspecifiedHost(endpoint.address.host) ? flags.host : endpoint.address.host, port: endpoint.address.port };
+  if (mediators) void joinCluster(mediators, { host: flags.host, port, spare: flags.spare === true, ...(metrics ? { metrics } : {}) }, security!, logger);
 }
 
 /** Names this server to the mediators until one has recorded it (any of them does; the leader
  * makes it a member or a standby). Tried again every limits.joinRetryMs, logged once. */
-async function joinCluster(mediators: Address[], self: { host: string; port: number; spare: boolean }, security: ServerSecurity, logger: Logger): Promise<void> {
+async function joinCluster(mediators: Address[], self: { host: string; port: number; spare: boolean; metrics?: Address }, security: ServerSecurity, logger: Logger): Promise<void> {
   // An identity's id is letters, digits, - and _: the address spelled with them.
   const credentials = credentialFor(security.clusterSecret, `server.data-${formatAddress(self).replace(/[^A-Za-z0-9]/g, '_')}`);
   let warned = false;

@@ -5,7 +5,7 @@
 // server's address is asked of it again whenever that connection must be made again.
 
 import { qfsError } from '../common/errors.js';
-import type { Address } from '../common/address.js';
+import { isUnspecifiedHost, type Address } from '../common/address.js';
 import { limits } from '../common/limits.js';
 import { ROOT_INO, S_IFDIR, S_IFREG, type Caller, type DirEntry, type InodeAttr, type SetAttrRequest, type Timespec } from '../common/types.js';
 import { mediatorMethods, type StatusReport } from '../protocol/mediator-messages.js';
@@ -56,7 +56,7 @@ export class QuorumfsClient {
    * host means that mediator's host). */
   async metaServerAddress(timeoutMs?: number): Promise<Address> {
     const where = await this.rpc.call(m.metaServer, {}, { timeoutMs });
-    const host = where.host === '0.0.0.0' || where.host === '::' ? this.rpc.address.host : where.host;
+    const host = isUnspecifiedHost(where.host) ? this.rpc.address.host : where.host;
     return { host, port: where.port };
   }
 

@@ -31,3 +31,8 @@ export function parseAddress(text: string, defaultHost = LOOPBACK): Address {
 export function formatAddress(address: Address): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
+
+/** An address that means every interface (0.0.0.0, ::): a peer cannot connect to it as given. */
+export function isUnspecifiedHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}

@@ -3,7 +3,7 @@
 // host:port status shows, so per-server figures of the mediator and a server's own metrics
 // join). Pure: the mediator hands in what it runs now; a process that has exited is not listed.
 
-import { formatAddress, LOOPBACK } from '../common/address.js';
+import { formatAddress, isUnspecifiedHost, LOOPBACK } from '../common/address.js';
 
 export interface MetricsProcess {
   role: 'mediator' | 'meta' | 'data';
@@ -23,14 +23,10 @@ export interface TargetGroup {
  * (the rest are left out rather than the document growing without bound). `reachHost` is how a
  * scraper reaches this host (the mediator's --host, or loopback when that is unspecified too). */
 export function scrapeTargets(processes: readonly MetricsProcess[], reachHost: string, maxTargets: number): TargetGroup[] {
-  const reachable = isUnspecified(reachHost) ? LOOPBACK : reachHost;
+  const reachable = isUnspecifiedHost(reachHost) ? LOOPBACK : reachHost;
   const ordered = [...processes.filter((p) => p.role === 'mediator'), ...processes.filter((p) => p.role !== 'mediator')];
   return ordered.slice(0, maxTargets).map((p) => ({
-    targets: [formatAddress({ host: isUnspecified(p.metricsHost) ? reachable : p.metricsHost, port: p.metricsPort })],
+    targets: [formatAddress({ host: isUnspecifiedHost(p.metricsHost) ? reachable : p.metricsHost, port: p.metricsPort })],
     labels: { role: p.role, server: p.server },
   }));
-}
-
-function isUnspecified(host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '';
 }

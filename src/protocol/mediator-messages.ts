@@ -200,7 +200,7 @@ export const mediatorMethods = {
   /** A data server started with --join names itself (its host:port as the cluster reaches it);
    * any mediator on etcd records it, and the leader makes it a member (or, `spare`, a standby
    * for the next replacement). Joining again changes nothing. */
-  join: method('join', object({ host: str, port: uint, spare: bool }), empty, true),
+  join: method('join', object({ host: str, port: uint, spare: bool, metrics: optional(object({ host: str, port: uint })) }), empty, true),
   /** Open files (see docs/open-files.md). `open`: the inode's attributes, and the inode held for
    * the session until `close`, in one call, so an unlink from another mount after the open has
    * returned cannot free its data. Both bind the session to the calling connection. */

@@ -19,6 +19,9 @@ export interface JoinedServer {
   host: string;
   port: number;
   spare: boolean;
+  /** Where it serves Prometheus metrics (--metrics-port), as a scraper reaches it; the leader
+   * lists it at /targets. */
+  metrics?: { host: string; port: number } | undefined;
 }
 
 export interface EtcdClusterOptions {
@@ -84,18 +87,19 @@ export class EtcdCluster {
     return Object.values(all);
   }
 
-  /** Records that a data server joined (once; joining again changes nothing). */
+  /** Records that a data server joined. Joining again as before changes nothing; a restart that
+   * joins with other settings (a new metrics port) replaces its record. */
   async join(server: JoinedServer): Promise<void> {
     const key = `${this.options.prefix}joins/${server.host}:${server.port}`;
+    const record = JSON.stringify({ host: server.host, port: server.port, spare: server.spare, ...(server.metrics ? { metrics: server.metrics } : {}) });
+    const before = await withDeadline(this.client.get(key).string(), 'read a join');
+    if (before === record) return;
     // A cluster lists at most limits.maxServersListed servers: one more is refused, not dropped.
     const known = await withDeadline(this.client.getAll().prefix(`${this.options.prefix}joins/`).count(), 'count the joined data servers');
-    if (known >= limits.maxServersListed && (await withDeadline(this.client.get(key).string(), 'read a join')) === null) {
+    if (known >= limits.maxServersListed && before === null) {
       throw qfsError('NO_SPACE', `the cluster has ${known} data servers, the most it takes (limits.maxServersListed); ${server.host}:${server.port} cannot join`);
     }
-    await withDeadline(
-      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(server))).commit(),
-      'record a joining data server',
-    );
+    await withDeadline(this.client.put(key).value(record).exec(), 'record a joining data server');
   }
 
   /** Every data server that ever joined, at most limits.maxServersListed. */

@@ -110,6 +110,9 @@ export class Mediator {
   /** With --metrics-port: this process's registry, its figures, and its endpoint once serving. */
   private readonly metrics: { registry: Registry; figures: MediatorMetrics } | undefined;
   private metricsEndpoint: MetricsEndpoint | undefined;
+  /** While this mediator leads on etcd: the joined data servers that serve metrics (from their
+   * joins), listed at /targets by the leader alone so that no server is listed twice. */
+  private joinedMetrics: MetricsProcess[] = [];
   /** The data servers this mediator started, by port, while they run (for /targets). */
   private readonly dataChildren = new Map<number, ChildHandle>();
 
@@ -323,6 +326,7 @@ export class Mediator {
   private async stepDown(): Promise<void> {
     this.joinsTimer?.cancel();
     this.joinsTimer = undefined;
+    this.joinedMetrics = [];
     const core = this.leaderCore;
     this.leaderCore = undefined;
     if (this.fence) this.recordEvent('leader-deposed', `mediator ${formatAddress({ host: this.options.host, port: this.options.port })} no longer leads`);
@@ -333,7 +337,9 @@ export class Mediator {
 
   private async readJoins(core: MediatorCore<ChildHandle>): Promise<void> {
     try {
-      for (const server of await this.cluster!.joins()) core.joined(server);
+      const joins = await this.cluster!.joins();
+      for (const { host, port, spare } of joins) core.joined({ host, port, spare });
+      this.joinedMetrics = joins.flatMap(({ host, port, metrics }) => (metrics ? [{ role: 'data' as const, server: formatAddress({ host, port }), metricsHost: metrics.host, metricsPort: metrics.port }] : []));
     } catch (err) {
       this.log.warn({ err: messageOf(err) }, 'cannot read the data servers that joined; trying again');
     }
@@ -444,7 +450,8 @@ export class Mediator {
     figures.update(await this.status(), true);
   }
 
-  /** /targets: this mediator, its metadata server and every data server it runs now. */
+  /** /targets: this mediator, its metadata server, every data server it runs now and, while it
+   * leads, every joined data server that named a metrics address. */
   private scrapeTargets(): TargetGroup[] {
     const o = this.options;
     const at = o.metricsAddress;
@@ -455,6 +462,8 @@ export class Mediator {
     for (const [port, child] of [...this.dataChildren].sort(([a], [b]) => a - b)) {
       if (child.alive && child.metricsPort !== undefined) processes.push({ role: 'data', server: formatAddress({ host: o.host, port }), metricsHost: at.host, metricsPort: child.metricsPort });
     }
+    const listed = new Set(processes.map((p) => p.server));
+    processes.push(...this.joinedMetrics.filter((p) => !listed.has(p.server)));
     return scrapeTargets(processes, o.host, limits.maxScrapeTargets);
   }
 

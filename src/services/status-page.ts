@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatAddress, type Address } from '../common/address.js';
+import { LOOPBACK, formatAddress, isUnspecifiedHost, type Address } from '../common/address.js';
 import { messageOf } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
@@ -94,7 +94,7 @@ export class StatusPage {
 
   get url(): string {
     if (!this.address) return '';
-    const host = this.address.host === '0.0.0.0' || this.address.host === '::' ? '127.0.0.1' : this.address.host;
+    const host = isUnspecifiedHost(this.address.host) ? LOOPBACK : this.address.host;
     return `http://${formatAddress({ host, port: this.address.port })}/`;
   }
 

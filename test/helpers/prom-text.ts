@@ -2,7 +2,9 @@
 // comment (# HELP, # TYPE), blank, or `name{labels} value`; every sample's family was declared
 // with both # HELP and # TYPE before it; names are quorumfs_, process_ or nodejs_; counters end
 // in _total; histogram buckets carry `le`; no series appears twice. Anything else throws, naming
-// the line.
+// the line. Also: finding a process's metrics URL in its log, scraping it, reading /targets.
+
+import assert from 'node:assert/strict';
 
 export interface Sample {
   name: string;
@@ -112,4 +114,32 @@ function parseLabels(text: string, where: string): Record<string, string> {
     if (whole.endsWith(',') && rest.length === 0) throw new Error(`${where}: a trailing comma in labels`);
   }
   return labels;
+}
+
+export interface TargetGroup {
+  targets: string[];
+  labels: { role: string; server: string };
+}
+
+/** The metrics URL a process logged (`metrics at http://…/metrics`), from its log lines. */
+export function loggedMetricsUrl(stderr: string, name: string): string | undefined {
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { name?: string; msg?: string; url?: string };
+    if (entry.name === name && entry.msg?.startsWith('metrics at ') && entry.url) return entry.url;
+  }
+  return undefined;
+}
+
+export async function scrape(url: string): Promise<Scrape> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, url);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return parsePromText(await res.text());
+}
+
+export async function targets(mediatorMetricsUrl: string): Promise<TargetGroup[]> {
+  const res = await fetch(mediatorMetricsUrl.replace(/\/metrics$/, '/targets'));
+  assert.equal(res.status, 200);
+  return (await res.json()) as TargetGroup[];
 }

@@ -48,5 +48,10 @@ describe('joins kept in etcd', () => {
     });
     await cluster.join(server(5)); // a restart joining again
     assert.equal((await cluster.joins()).length, limits.maxServersListed);
+    // A restart that serves its metrics elsewhere replaces its record, even at the bound.
+    await cluster.join({ ...server(5), metrics: { host: '10.0.5.1', port: 9100 } });
+    const again = await cluster.joins();
+    assert.equal(again.length, limits.maxServersListed);
+    assert.deepEqual(again.find((j) => j.host === '10.0.5.1')?.metrics, { host: '10.0.5.1', port: 9100 });
   });
 });

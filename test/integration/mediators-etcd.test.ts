@@ -19,6 +19,7 @@ import { RpcClient } from '../../src/transport/rpc-client.js';
 import { freePorts, runCli, waitFor } from '../helpers/cluster.js';
 import { EtcdMember } from '../helpers/etcd.js';
 import { ServerProcess, shareClusterSecret } from '../helpers/server-process.js';
+import { loggedMetricsUrl, samplesOf, scrape, targets } from '../helpers/prom-text.js';
 
 const LOOP = '127.0.0.1';
 let mediatorsStarted = 0;
@@ -50,14 +51,14 @@ describe('several mediators on etcd', () => {
 
   /** A mediator on etcd under `prefix`, with `dataServers` of its own; a second one gets the
    * first one's cluster secret. */
-  async function mediator(name: string, prefix: string, dataServers: number, secretFrom?: string): Promise<MediatorSetup> {
+  async function mediator(name: string, prefix: string, dataServers: number, secretFrom?: string, extraArgs: string[] = []): Promise<MediatorSetup> {
     const [port, meta, ...ports] = await freePorts(2 + dataServers);
     // A spare range of its own (a taken port in it is skipped).
     const firstSpare = 61_000 + 20 * mediatorsStarted++;
     const spares = `${firstSpare}-${firstSpare + 9}`;
     const dataDir = path.join(root, name);
     if (secretFrom) await shareClusterSecret(secretFrom, dataDir);
-    const args = ['mediator', '2', '2', String(meta), ...ports.map(String), '--port', String(port), '--data-dir', dataDir, '--etcd', etcd.clientUrl, '--etcd-prefix', prefix, '--spare-ports', spares, '--fault-injection'];
+    const args = ['mediator', '2', '2', String(meta), ...ports.map(String), '--port', String(port), '--data-dir', dataDir, '--etcd', etcd.clientUrl, '--etcd-prefix', prefix, '--spare-ports', spares, '--fault-injection', ...extraArgs];
     const process = ServerProcess.start({ args });
     started.push(process);
     await process.waitForLog('mediator serving', 30_000);
@@ -65,9 +66,9 @@ describe('several mediators on etcd', () => {
   }
 
   /** A data server on its own port that joins through `via`, with `secretOf`'s cluster secret. */
-  async function joiningDataServer(via: MediatorSetup, secretOf: MediatorSetup, spare = false): Promise<{ port: number; process: ServerProcess }> {
+  async function joiningDataServer(via: MediatorSetup, secretOf: MediatorSetup, spare = false, extraArgs: string[] = []): Promise<{ port: number; process: ServerProcess }> {
     const [port] = await freePorts(1);
-    const args = ['data-server', '--port', String(port), '--dir', path.join(root, `joined-${port}`), '--join', `${LOOP}:${via.port}`, '--cluster-secret', path.join(secretOf.dataDir, 'cluster.secret')];
+    const args = ['data-server', '--port', String(port), '--dir', path.join(root, `joined-${port}`), '--join', `${LOOP}:${via.port}`, '--cluster-secret', path.join(secretOf.dataDir, 'cluster.secret'), ...extraArgs];
     const process = ServerProcess.start({ args: spare ? [...args, '--spare'] : args });
     started.push(process);
     return { port: port!, process };
@@ -110,10 +111,11 @@ describe('several mediators on etcd', () => {
     assert.match(r.stderr, /etcd/);
   });
 
-  it('one leads and serves; the other answers NOT_LEADER; a data server joins from its command line', async () => {
-    const a = await mediator('a1', '/t1/', 2);
+  it('one leads and serves; the other answers NOT_LEADER; a data server joins from its command line, its metrics listed by the leader alone', async () => {
+    const metrics = ['--metrics-port', '0'];
+    const a = await mediator('a1', '/t1/', 2, undefined, metrics);
     await a.process.waitForLog('leading', 20_000);
-    const b = await mediator('b1', '/t1/', 1, a.dataDir);
+    const b = await mediator('b1', '/t1/', 1, a.dataDir, metrics);
     const both = clientOf(b, a); // the follower first: the client must move on to the leader
     await liveData(both, 3);
     const status = await both.status();
@@ -138,9 +140,23 @@ describe('several mediators on etcd', () => {
       return true;
     });
 
-    const joiner = (await joiningDataServer(b, a)).process;
+    const { process: joiner, port: joinerPort } = await joiningDataServer(b, a, false, metrics);
     await joiner.waitForLog('joined the cluster', 20_000);
     await liveData(both, 4);
+
+    // The leader's /targets lists the joined server's metrics, which it serves; the follower's
+    // lists only itself and its own children, so a scrape config of both lists no server twice.
+    const joinerId = `${LOOP}:${joinerPort}`;
+    const leaderTargets = await targets(loggedMetricsUrl(a.process.stderr(), 'mediator')!);
+    const followerTargets = await targets(loggedMetricsUrl(b.process.stderr(), 'mediator')!);
+    const listed = leaderTargets.find((g) => g.labels.server === joinerId);
+    assert.ok(listed, `the leader lists ${joinerId}: ${JSON.stringify(leaderTargets)}`);
+    assert.equal(listed.labels.role, 'data');
+    assert.equal(listed.targets[0], new URL(loggedMetricsUrl(joiner.stderr(), 'data-server')!).host);
+    assert.ok(!followerTargets.some((g) => g.labels.server === joinerId), JSON.stringify(followerTargets));
+    assert.equal(followerTargets.filter((g) => g.labels.role === 'data').length, 1, 'the follower lists its own data server');
+    const joinerScrape = await scrape(`http://${listed.targets[0]}/metrics`);
+    assert.ok(samplesOf(joinerScrape, 'quorumfs_rpc_requests_total').length > 0);
 
     const file = await both.create(ROOT_INO, 'hello', 0o644);
     const bytes = Buffer.from('written through the leader, kept on four servers');

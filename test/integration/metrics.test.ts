@@ -14,39 +14,12 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { awaitReplacement, freePorts, runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { startMount, type Mount } from '../helpers/mount.js';
-import { parsePromText, samplesOf, sumOf, type Scrape } from '../helpers/prom-text.js';
+import { loggedMetricsUrl, samplesOf, scrape, sumOf, targets, type TargetGroup } from '../helpers/prom-text.js';
 
 /** Spare ports of this test's clusters: inside the range kept for it (61100-61199). */
 const FIRST_SPARE_PORT = 61150;
 const SPARE_PORTS = `${FIRST_SPARE_PORT}-61159`;
 
-interface TargetGroup {
-  targets: string[];
-  labels: { role: string; server: string };
-}
-
-/** The metrics URL a process logged (`metrics at http://…/metrics`), from its log lines. */
-function loggedMetricsUrl(stderr: string, name: string): string | undefined {
-  for (const line of stderr.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const entry = JSON.parse(line) as { name?: string; msg?: string; url?: string };
-    if (entry.name === name && entry.msg?.startsWith('metrics at ') && entry.url) return entry.url;
-  }
-  return undefined;
-}
-
-async function scrape(url: string): Promise<Scrape> {
-  const res = await fetch(url);
-  assert.equal(res.status, 200, url);
-  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-  return parsePromText(await res.text());
-}
-
-async function targets(mediatorMetricsUrl: string): Promise<TargetGroup[]> {
-  const res = await fetch(mediatorMetricsUrl.replace(/\/metrics$/, '/targets'));
-  assert.equal(res.status, 200);
-  return (await res.json()) as TargetGroup[];
-}
 
 describe('metrics of every process', { timeout: 150_000 }, () => {
   let cluster: Cluster | undefined;
