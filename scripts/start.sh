@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm start`: a local cluster in the foreground, mounted at ./mnt — the mediator on
 # 127.0.0.1:51234 with its metadata server (51235) and 3 data servers (51236-51238), read quorum
-# 2 and write quorum 2, data under ./.quorumfs. Ctrl-C unmounts and stops everything. Extra
+# 2 and write quorum 2, data under ./.quorumfs, and the status page on 127.0.0.1:51239
+# (`bin/quorumfs status-page` prints a sign-in link). Ctrl-C unmounts and stops everything. Extra
 # arguments go to the mediator, e.g. `npm start -- --fault-injection`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ cli=(node dist/src/cli/main.js)
 export QFS_LOG_LEVEL="${QFS_LOG_LEVEL:-warn}"
 
 
-"${cli[@]}" mediator 2 2 51235 51236 51237 51238 --data-dir .quorumfs "$@" &
+"${cli[@]}" mediator 2 2 51235 51236 51237 51238 --data-dir .quorumfs --http-port 51239 "$@" &
 mediator=$!
 mount=""
 stop() {
@@ -38,7 +39,7 @@ for _ in $(seq 1 150); do
   sleep 0.1
 done
 if findmnt -n -t fuse.quorumfs --mountpoint "$(pwd)/mnt" >/dev/null; then
-  echo "quorumfs: mounted at $(pwd)/mnt; bin/quorumfs status shows the cluster; Ctrl-C stops" >&2
+  echo "quorumfs: mounted at $(pwd)/mnt; bin/quorumfs status shows the cluster, bin/quorumfs status-page a link to its live page; Ctrl-C stops" >&2
 fi
 wait "$mount"
 status=$?
