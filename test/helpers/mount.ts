@@ -26,9 +26,9 @@ export async function isMounted(dir: string): Promise<boolean> {
   return (await mountPoints()).includes(dir);
 }
 
-export function run(command: string, args: string[], options: { uid?: number; gid?: number; input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function run(command: string, args: string[], options: { uid?: number; gid?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.gid });
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.gid, ...(options.env ? { env: options.env } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));

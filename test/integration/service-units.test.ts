@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../helpers/cluster.js';
+import { run } from '../helpers/mount.js';
 import { REPO_ROOT, expandSpecifiers, parseExecLine, readUnits, timespanMs, unitEnvironment, unitValues } from '../helpers/systemd-unit.js';
 
 /** This test's ports (the range given to it; other tests use others). */
@@ -74,18 +75,6 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 test('the mediator unit runs, answers status, and stops cleanly on its KillSignal within TimeoutStopSec', { timeout: 120_000 }, async (t) => {
   const unit = (await readUnits()).find((u) => u.name === 'quorumfs-mediator.service')!;
   const stateRoot = await mkdtemp(path.join(os.tmpdir(), 'qfs-service-'));
@@ -118,7 +107,7 @@ test('the mediator unit runs, answers status, and stops cleanly on its KillSigna
     const mediator = `127.0.0.1:${mediatorPort}`;
     await waitFor(async () => {
       if (service.exitCode !== null) throw new Error(`the mediator exited early: ${stderr}`);
-      const status = await run([argv[0]!, 'status', '--mediator', mediator, '--json'], serviceEnv);
+      const status = await run(argv[0]!, ['status', '--mediator', mediator, '--json'], { env: serviceEnv });
       if (status.code !== 0) return false;
       const report = JSON.parse(status.stdout) as { servers: { role: string; state: string }[] };
       return report.servers.filter((s) => s.role === 'data' && s.state === 'live').length === dataPorts.length;
