@@ -146,9 +146,18 @@ function drawChart(target, points, series, format) {
   const children = [];
   for (const f of [0.25, 0.5, 0.75]) children.push(svg('line', { class: 'grid', x1: 0, x2: W, y1: y(top * f), y2: y(top * f) }));
   for (const s of series) {
-    const coords = [];
-    points.forEach((p, i) => { if (s.values[i] !== null && p.timeMs >= fromMs) coords.push(`${x(p.timeMs).toFixed(1)},${y(s.values[i]).toFixed(1)}`); });
-    children.push(svg('polyline', { class: s.cls, points: coords.join(' ') }));
+    // A second with no value (no request served: no latency) breaks the line rather than being
+    // bridged; a value alone between two gaps is drawn as a dot.
+    const runs = [[]];
+    points.forEach((p, i) => {
+      if (p.timeMs < fromMs) return;
+      if (s.values[i] === null) { if (runs[runs.length - 1].length > 0) runs.push([]); return; }
+      runs[runs.length - 1].push([x(p.timeMs), y(s.values[i])]);
+    });
+    for (const run of runs) {
+      if (run.length === 1) children.push(svg('circle', { class: s.cls, cx: run[0][0].toFixed(1), cy: run[0][1].toFixed(1), r: 2.5 }));
+      else if (run.length > 1) children.push(svg('polyline', { class: s.cls, points: run.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(' ') }));
+    }
   }
   const label = svg('text', { x: 4, y: 11 });
   label.textContent = `max ${format(max)}`;
