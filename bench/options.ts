@@ -32,7 +32,7 @@ const SIZES: Record<Mode, Sizes> = {
 };
 
 /** Short names for --targets, in the order targets appear in reports. */
-const TARGET_KEYS = ['local', 'n1', 'n3', 'n3etcd', 'n5', 'gluster', 'moosefs'] as const;
+const TARGET_KEYS = ['local', 'n1', 'n3', 'n3etcd', 'n3obs', 'n5', 'gluster', 'moosefs'] as const;
 export type TargetKey = (typeof TARGET_KEYS)[number];
 
 export interface BenchOptions {

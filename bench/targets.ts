@@ -8,7 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePorts, startCluster, type Cluster } from '../test/helpers/cluster.js';
-import { startMount } from '../test/helpers/mount.js';
+import { startMount, type Mount } from '../test/helpers/mount.js';
+import { loggedMetricsUrl, type TargetGroup } from '../test/helpers/prom-text.js';
 import { EtcdMember } from '../test/helpers/etcd.js';
 import type { BenchOptions, TargetKey } from './options.js';
 import { GlusterFsPeer } from './peers/glusterfs.js';
@@ -25,6 +26,9 @@ export interface TargetSpec {
   peer?: PeerKind;
   /** The metadata in etcd (a local member started for the run) instead of SQLite. */
   etcd?: boolean;
+  /** Every process serves metrics (scraped every second, as a tight Prometheus would) and the
+   * mediator serves its status page: what watching a cluster costs. */
+  observed?: boolean;
 }
 
 export interface OpenTarget {
@@ -40,11 +44,13 @@ export const N1: TargetSpec = { name: 'quorumfs N=1', quorum: { readQuorum: 1, w
 export const N3: TargetSpec = { name: 'quorumfs N=3', quorum: { readQuorum: 2, writeQuorum: 3, dataServers: 3 } };
 /** N=3 with its metadata in etcd (one local member): the metadata engines compared. */
 const N3_ETCD: TargetSpec = { ...N3, name: 'quorumfs N=3 etcd', etcd: true };
+/** N=3 with metrics and the status page on: the cost of observing it. */
+const N3_OBSERVED: TargetSpec = { ...N3, name: 'quorumfs N=3 observed', observed: true };
 const N5: TargetSpec = { name: 'quorumfs N=5', quorum: { readQuorum: 3, writeQuorum: 5, dataServers: 5 } };
 export const GLUSTERFS: TargetSpec = { name: 'GlusterFS r3', peer: 'glusterfs' };
 export const MOOSEFS: TargetSpec = { name: 'MooseFS g3', peer: 'moosefs' };
 
-const BY_KEY: Record<TargetKey, TargetSpec> = { local: LOCAL, n1: N1, n3: N3, n3etcd: N3_ETCD, n5: N5, gluster: GLUSTERFS, moosefs: MOOSEFS };
+const BY_KEY: Record<TargetKey, TargetSpec> = { local: LOCAL, n1: N1, n3: N3, n3etcd: N3_ETCD, n3obs: N3_OBSERVED, n5: N5, gluster: GLUSTERFS, moosefs: MOOSEFS };
 
 /** --targets as given; else local and N=1 (--tiny) or local and N=1, 3, 5; plus both peers with --peers. */
 export function selectTargets(options: Pick<BenchOptions, 'mode' | 'peers' | 'targets'>): TargetSpec[] {
@@ -83,7 +89,8 @@ export async function openTarget(spec: TargetSpec, peer?: Peer): Promise<OpenTar
   const [sparePort] = await freePorts(1);
   const etcd = spec.etcd ? await EtcdMember.single() : undefined;
   const etcdArgs = etcd ? ['--etcd', etcd.clientUrl] : [];
-  const cluster = await startCluster({ ...spec.quorum, faultInjection: true, sparePorts: `${sparePort}-${sparePort}`, extraArgs: ['--heal-rate-mibs', '0', ...etcdArgs] }).catch(async (err: unknown) => {
+  const observeArgs = spec.observed ? ['--metrics-port', '0', '--http-port', '0'] : [];
+  const cluster = await startCluster({ ...spec.quorum, faultInjection: true, sparePorts: `${sparePort}-${sparePort}`, extraArgs: ['--heal-rate-mibs', '0', ...etcdArgs, ...observeArgs] }).catch(async (err: unknown) => {
     await etcd?.stop();
     throw err;
   });
@@ -95,13 +102,15 @@ export async function openTarget(spec: TargetSpec, peer?: Peer): Promise<OpenTar
     }
   };
   try {
-    const mount = await startMount(cluster.mediatorPort);
+    const mount = await startMount(cluster.mediatorPort, spec.observed ? { flags: ['--metrics-port', '0'], logLevel: 'info' } : {});
+    const scraper = spec.observed ? scrapeEverySecond(cluster, mount) : undefined;
     return {
       spec,
       dir: mount.dir,
       cluster,
       async close() {
         try {
+          await scraper?.stop();
           await mount.stop();
         } finally {
           await stopCluster();
@@ -113,3 +122,28 @@ export async function openTarget(spec: TargetSpec, peer?: Peer): Promise<OpenTar
     throw err;
   }
 }
+
+/** Scrapes the mediator, every process its /targets lists, and the mount, once a second until
+ * stopped (a scrape that fails is skipped: the recovery workload kills a server on purpose). */
+function scrapeEverySecond(cluster: Cluster, mount: Mount): { stop(): Promise<void> } {
+  const mediatorUrl = loggedMetricsUrl(cluster.stderr(), 'mediator');
+  const mountUrl = loggedMetricsUrl(mount.stderr(), 'mount');
+  if (!mediatorUrl || !mountUrl) throw new Error('an observed target logs no metrics address');
+  const scrapeAll = async (): Promise<void> => {
+    const groups = (await (await fetch(mediatorUrl.replace(/\/metrics$/, '/targets'))).json()) as TargetGroup[];
+    const urls = [...groups.map((g) => `http://${g.targets[0]}/metrics`), mountUrl];
+    await Promise.all(urls.map(async (url) => (await fetch(url)).text()));
+  };
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() => scrapeAll().catch(() => undefined));
+  }, SCRAPE_INTERVAL_MS);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+const SCRAPE_INTERVAL_MS = 1_000;

@@ -60,7 +60,7 @@ describe('bench harness', () => {
     const r = await runBench(['--peers', '--targets', 'local,glusterfs']);
     assert.equal(r.code, 2);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /--targets: unknown target "glusterfs" \(known: local, n1, n3, n3etcd, n5, gluster, moosefs\)/);
+    assert.match(r.stderr, /--targets: unknown target "glusterfs" \(known: local, n1, n3, n3etcd, n3obs, n5, gluster, moosefs\)/);
     assert.equal(r.stdout, '');
   });
 });

@@ -87,7 +87,7 @@ describe('bench --targets', () => {
   });
 
   it('refuses unknown and empty lists with one line that names the known targets', () => {
-    assert.throws(() => parseTargets('local,glusterfs'), (err: Error) => /unknown target "glusterfs"/.test(err.message) && /known: local, n1, n3, n3etcd, n5, gluster, moosefs/.test(err.message) && !err.message.includes('\n'));
+    assert.throws(() => parseTargets('local,glusterfs'), (err: Error) => /unknown target "glusterfs"/.test(err.message) && /known: local, n1, n3, n3etcd, n3obs, n5, gluster, moosefs/.test(err.message) && !err.message.includes('\n'));
     assert.throws(() => parseTargets(' , '), /no target named/);
   });
 });
