@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { CLUSTER_SECRET_FILE } from '../../src/common/cluster-secret.js';
 import { deriveKey } from '../../src/common/credentials.js';
 import { signInUrl } from '../../src/common/status-page-link.js';
-import { runCli, startCluster, type Cluster } from '../helpers/cluster.js';
+import { runCli, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+import { limits } from '../../src/common/limits.js';
 
 /** Spare ports of this file (the web tests' range is 61200-61299). */
 const SPARE_PORTS = '61220-61229';
@@ -125,6 +126,36 @@ describe('status page sign-in', { timeout: 120_000 }, () => {
     // A client credential may read the status, so it may sign in.
     const { res } = await signIn(linkFor('client.viewer', soonMs));
     assert.equal(res.status, 303);
+  });
+
+  it(`holds at most limits.statusPageMaxStreams (${limits.statusPageMaxStreams}) streams open; one more is refused, and a closed one frees its place`, async () => {
+    const { cookie } = await signIn(linkFor('admin.streams', Date.now() + 60_000));
+    const open = async (): Promise<{ status: number; controller: AbortController; reader?: ReadableStreamDefaultReader<Uint8Array> }> => {
+      const controller = new AbortController();
+      const res = await fetch(`${pageUrl}api/stream`, { headers: { cookie: cookie! }, signal: controller.signal });
+      if (res.status !== 200) {
+        await res.text();
+        return { status: res.status, controller };
+      }
+      const reader = res.body!.getReader();
+      await reader.read(); // the snapshot has begun: the stream is counted
+      return { status: res.status, controller, reader };
+    };
+    const streams = [];
+    try {
+      for (let i = 0; i < limits.statusPageMaxStreams; i++) streams.push(await open());
+      assert.deepEqual(new Set(streams.map((x) => x.status)), new Set([200]));
+      const refused = await open();
+      assert.equal(refused.status, 503, 'one stream past the bound');
+      streams[0]!.controller.abort();
+      await waitFor(async () => {
+        const again = await open();
+        if (again.status === 200) streams.push(again);
+        return again.status === 200;
+      }, 10_000, 'a closed stream to free its place');
+    } finally {
+      for (const x of streams) x.controller.abort();
+    }
   });
 
   it('refuses bad --http-port and --http-host values in one line, exit 2', async () => {
