@@ -176,6 +176,9 @@ export const limits = {
   /** How far ahead a sign-in link of `quorumfs status-page` may expire: a link is a bearer
    * token until it is used, so it lives minutes, not days. */
   statusPageLinkTtlMs: 10 * 60_000,
+  /** How far the clock of the host that made a sign-in link may run ahead of the mediator's:
+   * a link made elsewhere is accepted up to this much past statusPageLinkTtlMs ahead. */
+  statusPageClockSkewMs: 60_000,
   /** Sign-in links remembered as used (each until its expiry): a link works once. Past this,
    * sign-ins are refused until the oldest expire, never forgotten early. */
   statusPageUsedLinksKept: 4_096,

@@ -38,7 +38,7 @@ export class WebSessions {
     const expected = Buffer.from(signInMac(deriveKey(this.options.clusterSecret, identity), identity, expiresMs), 'hex');
     if (!timingSafeEqual(expected, Buffer.from(mac, 'hex'))) return { ok: false, reason: 'the link was not made with a credential of this cluster' };
     if (expiresMs <= nowMs) return { ok: false, reason: 'the link has expired' };
-    if (expiresMs > nowMs + limits.statusPageLinkTtlMs) return { ok: false, reason: 'the link expires too far ahead' };
+    if (expiresMs > nowMs + limits.statusPageLinkTtlMs + limits.statusPageClockSkewMs) return { ok: false, reason: 'the link expires too far ahead' };
     if (this.options.isRevoked(identity)) return { ok: false, reason: `${identity} is revoked` };
     if (!this.options.mayView(parsed.role)) return { ok: false, reason: `the role ${parsed.role} may not read the status` };
     this.forgetExpiredLinks(nowMs);
