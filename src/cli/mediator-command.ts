@@ -13,7 +13,7 @@ import { usage } from './usage-error.js';
 import { DEFAULT_ETCD_PREFIX } from './server-commands.js';
 import { ensureClusterSecret } from '../common/cluster-secret.js';
 import { isLoopbackHost } from '../common/credentials.js';
-import { metricsArg, type MetricsFlags } from './metrics-flags.js';
+import { listenHostArg, metricsArg, type MetricsFlags } from './metrics-flags.js';
 
 export interface MediatorFlags extends MetricsFlags {
   port: string;
@@ -102,8 +102,7 @@ async function httpArgs(flags: MediatorFlags): Promise<{ http?: { host: string; 
     return {};
   }
   const port = flags.httpPort === '0' ? 0 : portArg(flags.httpPort, '--http-port');
-  const host = flags.httpHost ?? LOOPBACK;
-  if (!/^[\w.:-]{1,253}$/.test(host)) usage(`--http-host '${host}' is not a host name or address`);
+  const host = listenHostArg(flags.httpHost ?? LOOPBACK, '--http-host');
   if (flags.insecureLoopback && !isLoopbackHost(host)) usage(`--insecure-loopback serves the status page to anyone: it needs a loopback --http-host, not ${host}`);
   if (port !== 0) await checkPortFree(host, port, '--http-port');
   return { http: { host, port } };

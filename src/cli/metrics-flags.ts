@@ -18,6 +18,12 @@ export const METRICS_HOST_OPTION = ['--metrics-host <host>', `address the metric
 /** A hostname (RFC 1123 labels) or an IP address. */
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+/** `host` if it is a host name or an IP address; a usage error naming `what` otherwise. */
+export function listenHostArg(host: string, what: string): string {
+  if (net.isIP(host) === 0 && !HOSTNAME.test(host)) usage(`${what} '${host}' is not a host name or IP address`);
+  return host;
+}
+
 /** Where to serve metrics, or undefined when --metrics-port is absent. `otherPorts` are the
  * ports the process (or its children) listen on: the metrics port may not be one of them. */
 export async function metricsArg(flags: MetricsFlags, otherPorts: readonly number[]): Promise<Address | undefined> {
@@ -29,8 +35,7 @@ export async function metricsArg(flags: MetricsFlags, otherPorts: readonly numbe
   if (!/^\d{1,5}$/.test(text)) usage(`--metrics-port '${text}' is not a port number (0-65535)`);
   const port = Number(text);
   if (port > 65535) usage(`--metrics-port ${port} is out of range (0-65535)`);
-  const host = flags.metricsHost ?? LOOPBACK;
-  if (net.isIP(host) === 0 && !HOSTNAME.test(host)) usage(`--metrics-host '${host}' is not a host name or IP address`);
+  const host = listenHostArg(flags.metricsHost ?? LOOPBACK, '--metrics-host');
   if (port !== 0) {
     if (otherPorts.includes(port)) usage(`--metrics-port ${port} is also given as a server port`);
     await checkPortFree(host, port, '--metrics-port');

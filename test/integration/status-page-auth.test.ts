@@ -163,7 +163,7 @@ describe('status page sign-in', { timeout: 120_000 }, () => {
       [['--http-port', 'abc'], /--http-port 'abc' is not a port number/],
       [['--http-port', '70000'], /--http-port 70000 is out of range/],
       [['--http-host', '127.0.0.1'], /--http-host goes with --http-port/],
-      [['--http-port', '0', '--http-host', 'a b'], /--http-host 'a b' is not a host name or address/],
+      [['--http-port', '0', '--http-host', 'a b'], /--http-host 'a b' is not a host name or IP address/],
     ] as const) {
       const r = await runCli(['mediator', '1', '1', '61230', '61231', '--port', '61232', '--spare-ports', 'none', '--data-dir', cluster!.dataDir, ...args]);
       assert.equal(r.code, 2, r.stderr);
