@@ -164,11 +164,32 @@ describe('status page sign-in', { timeout: 120_000 }, () => {
       [['--http-port', '70000'], /--http-port 70000 is out of range/],
       [['--http-host', '127.0.0.1'], /--http-host goes with --http-port/],
       [['--http-port', '0', '--http-host', 'a b'], /--http-host 'a b' is not a host name or IP address/],
+      [['--http-port', '0', '--http-host', '0.0.0.0', '--insecure-loopback'], /--insecure-loopback serves the status page to anyone: it needs a loopback --http-host/],
     ] as const) {
       const r = await runCli(['mediator', '1', '1', '61230', '61231', '--port', '61232', '--spare-ports', 'none', '--data-dir', cluster!.dataDir, ...args]);
       assert.equal(r.code, 2, r.stderr);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, message);
     }
+  });
+});
+
+describe('status page of a cluster run with --insecure-loopback', { timeout: 60_000 }, () => {
+  let plain: Cluster | undefined;
+  after(async () => {
+    await plain?.stop();
+  });
+
+  it('needs no sign-in: status-page prints the page itself, which answers without a session', async () => {
+    plain = await startCluster({ readQuorum: 1, writeQuorum: 1, dataServers: 1, sparePorts: 'none', extraArgs: ['--insecure-loopback', '--http-port', '0'] });
+    const printed = await runCli(['status-page', '--mediator', `127.0.0.1:${plain.mediatorPort}`]);
+    assert.equal(printed.code, 0, printed.stderr);
+    const page = printed.stdout.trim();
+    assert.match(page, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'the page, not a sign-in link');
+    const status = await get(`${page}api/status`);
+    assertHardened(status);
+    assert.equal(status.status, 200);
+    const report = (await status.json()) as { servers: Array<{ role: string; state: string }> };
+    assert.equal(report.servers.filter((x) => x.role === 'data' && x.state === 'live').length, 1);
   });
 });
