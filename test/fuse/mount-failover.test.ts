@@ -41,6 +41,7 @@ describe('a mount over two mediators on etcd', () => {
       clearTimeout(timer);
     }
     if (mountDir && (await isMounted(mountDir))) await run('fusermount3', ['-u', '-z', mountDir]);
+    if (mountDir) await rm(mountDir, { recursive: true, force: true });
     await Promise.all(started.map((p) => p.stop()));
     await etcd?.stop();
     if (root) await rm(root, { recursive: true, force: true });
