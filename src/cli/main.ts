@@ -22,6 +22,8 @@ import { statusPageCommand } from './status-page-command.js';
 import { METRICS_HOST_OPTION, METRICS_PORT_OPTION } from './metrics-flags.js';
 
 const DEFAULT_MEDIATOR = `${LOOPBACK}:${MEDIATOR_DEFAULTS.port}`;
+/** `--mediator` of every command that talks to a cluster. */
+const MEDIATOR_OPTION = ['--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR] as const;
 
 export function buildProgram(): Command {
   const program = new Command('quorumfs')
@@ -91,7 +93,7 @@ export function buildProgram(): Command {
     .command('mount')
     .description('mount the file system (foreground; SIGINT/SIGTERM unmount)')
     .argument('<mountpoint>', 'an existing directory')
-    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...MEDIATOR_OPTION)
     .option('--timeout-ms <ms>', 'deadline of each call to the mediator', MOUNT_DEFAULTS.timeoutMs)
     .option('--attr-timeout <seconds>', 'how long the kernel may cache attributes', MOUNT_DEFAULTS.attrTimeout)
     .option('--read-through-mediator', 'read file data through the mediator, not from the replicas directly')
@@ -111,7 +113,7 @@ export function buildProgram(): Command {
   program
     .command('status')
     .description('show servers, their state and the cluster counters')
-    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...MEDIATOR_OPTION)
     .option('--json', 'print one JSON object')
     .option('--watch', 'show it again every --interval-s seconds until interrupted')
     .option('--interval-s <n>', `seconds between frames of --watch (default 2)`)
@@ -121,7 +123,7 @@ export function buildProgram(): Command {
   program
     .command('events')
     .description("print the mediator's recent cluster events (servers down, replacements, heals, repairs, scrubs, leaders)")
-    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...MEDIATOR_OPTION)
     .option('--follow', 'keep printing new events until interrupted')
     .option('--json', 'print one JSON object per line')
     .option(...CREDENTIALS_OPTION)
@@ -130,14 +132,14 @@ export function buildProgram(): Command {
   program
     .command('status-page')
     .description("print a sign-in link to the mediator's web status page (valid once, for a few minutes)")
-    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...MEDIATOR_OPTION)
     .option(...CREDENTIALS_OPTION)
     .action(statusPageCommand);
 
   program
     .command('heal')
     .description('compare every data server with the block maps now and copy what is missing')
-    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...MEDIATOR_OPTION)
     .option('--wait', 'show progress until done')
     .option(...CREDENTIALS_OPTION)
     .action(healCommand);
@@ -145,7 +147,7 @@ export function buildProgram(): Command {
   program
     .command('scrub')
     .description('verify every block on every data server now and repair what is wrong')
-    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...MEDIATOR_OPTION)
     .option('--wait', 'show progress until done')
     .option(...CREDENTIALS_OPTION)
     .action(scrubCommand);
@@ -154,7 +156,7 @@ export function buildProgram(): Command {
     .command('explain')
     .description("show a file's blocks: version, checksum and which servers hold a good copy")
     .argument('<path>', 'a file on a quorumfs mount, or a path inside the file system')
-    .option('--mediator <host:port,...>', 'mediator address; several, comma-separated, to fail over to the one that leads', DEFAULT_MEDIATOR)
+    .option(...MEDIATOR_OPTION)
     .option('--json', 'print one JSON object')
     .option(...CREDENTIALS_OPTION)
     .action(explainCommand);
