@@ -176,6 +176,10 @@ export const limits = {
   /** How far ahead a sign-in link of `quorumfs status-page` may expire: a link is a bearer
    * token until it is used, so it lives minutes, not days. */
   statusPageLinkTtlMs: 10 * 60_000,
+  /** A status page request's headers, and the whole request, must arrive within these (a
+   * stream's response is not bounded by them). */
+  statusPageHeadersTimeoutMs: 10_000,
+  statusPageRequestTimeoutMs: 30_000,
   /** How far the clock of the host that made a sign-in link may run ahead of the mediator's:
    * a link made elsewhere is accepted up to this much past statusPageLinkTtlMs ahead. */
   statusPageClockSkewMs: 60_000,

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { Registry } from 'prom-client';
 import { formatAddress, type Address } from '../common/address.js';
+import { listenHttp } from '../transport/http-listen.js';
 import { messageOf } from '../common/errors.js';
 import { limits } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
@@ -39,15 +40,7 @@ export class MetricsEndpoint {
       previous = next.catch(() => undefined);
     });
     server.maxConnections = limits.maxMetricsConnections;
-    const address = await new Promise<Address>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: options.address.host, port: options.address.port, exclusive: true }, () => {
-        server.off('error', reject);
-        const bound = server.address();
-        if (bound === null || typeof bound === 'string') return reject(new Error('the metrics endpoint has no TCP address'));
-        resolve({ host: bound.address, port: bound.port });
-      });
-    });
+    const address = await listenHttp(server, options.address);
     // A scraper that keeps its connection must not keep the process from exiting.
     server.unref();
     options.logger.info({ url: `http://${formatAddress(address)}/metrics` }, `metrics at http://${formatAddress(address)}/metrics`);

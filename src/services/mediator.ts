@@ -179,8 +179,9 @@ export class Mediator {
     });
   }
 
+  /** The history feeds only the status page: without one, nothing is kept. */
   private loadReported(serverId: string, load: LoadCounters): void {
-    this.statusPage?.publishLoad(this.loadHistory.report(serverId, systemClock.nowMs(), load));
+    if (this.statusPage) this.statusPage.publishLoad(this.loadHistory.report(serverId, systemClock.nowMs(), load));
   }
 
   private makeCore(extra: Pick<MediatorCoreOptions, 'membership' | 'onMembershipChanged' | 'waitForServers'> = {}): MediatorCore<ChildHandle> {

@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LOOPBACK, formatAddress, isUnspecifiedHost, type Address } from '../common/address.js';
@@ -18,6 +17,7 @@ import type { ClusterEvent } from '../core/event-log.js';
 import type { LoadPoint } from '../core/load-history.js';
 import type { StatusReport } from '../protocol/mediator-messages.js';
 import type { WebSessions } from './web-sessions.js';
+import { listenHttp } from '../transport/http-listen.js';
 
 /** What the page shows, read from the mediator. */
 export interface StatusPageSource {
@@ -71,22 +71,16 @@ export class StatusPage {
   private address: Address | undefined;
 
   constructor(private readonly options: StatusPageOptions) {
-    this.server = http.createServer({ maxHeaderSize: limits.statusPageMaxHeaderBytes }, (req, res) => this.handle(req, res));
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
+    this.server = http.createServer(
+      { maxHeaderSize: limits.statusPageMaxHeaderBytes, headersTimeout: limits.statusPageHeadersTimeoutMs, requestTimeout: limits.statusPageRequestTimeoutMs },
+      (req, res) => this.handle(req, res),
+    );
   }
 
   /** Reads the assets, listens, and starts the pushes; the page's base URL (ends with '/'). */
   async start(): Promise<string> {
     for (const { file } of Object.values(ASSETS)) this.assets.set(file, await readFile(path.join(WEB_DIR, file)));
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const bound = this.server.address() as AddressInfo;
+    const bound = await listenHttp(this.server, { host: this.options.host, port: this.options.port });
     this.address = { host: this.options.host, port: bound.port };
     this.pushTimer = setInterval(() => void this.pushStatus(), limits.statusPagePushIntervalMs);
     return this.url;
