@@ -1,7 +1,7 @@
 // A data server's metrics: block bytes it sent for reads and took for writes (the very counts its
 // heartbeats report as load: payloads of get, getExtents, put and patch), the blocks and bytes it
-// holds (from memory), and its file system's size and free space (statfs, read asynchronously at
-// each scrape; unknown if that fails).
+// holds (from memory), and its file system's size and free space (as its heartbeats give them:
+// statfs at most once a second; unknown if that fails).
 
 import type { Registry } from 'prom-client';
 import type { BlockStoreUsage } from '../stores/block-store.js';
@@ -29,7 +29,7 @@ export class DataMetrics {
     new FigureGauge({ name: 'quorumfs_data_disk_free_bytes', help: "Bytes an unprivileged writer may still use on the data server's file system", registry, read: () => (this.disk ? [{ value: this.disk.freeBytes }] : []) });
   }
 
-  /** Reads the file system's figures for the scrape; unknown (no sample) if statfs fails. */
+  /** Takes the file system's figures for the scrape; unknown (no sample) if statfs fails. */
   async refresh(): Promise<void> {
     this.disk = undefined;
     const usage = await this.store.usage();

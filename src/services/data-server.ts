@@ -62,7 +62,7 @@ export class DataServer {
       ...(options.metrics ? { observer: rpcMetrics(options.metrics) } : {}),
     });
     let address = options.address;
-    const load = registerDataHandlers(rpc, store, {
+    const served = registerDataHandlers(rpc, store, {
       faultInjection: options.faultInjection,
       logger: options.logger,
       clock: systemClock,
@@ -71,8 +71,8 @@ export class DataServer {
       // Reply first so the caller knows it was accepted, then die as a crash would.
       terminate: () => setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20),
     });
-    // The bytes it counts are those its heartbeats report (the status page's throughput).
-    const metrics = options.metrics && new DataMetrics(options.metrics, store, load);
+    // The bytes and the disk figures are those its heartbeats report (the status page's throughput).
+    const metrics = options.metrics && new DataMetrics(options.metrics, { held: () => store.held(), usage: served.usage }, served.load);
     address = await rpc.listen(options.address);
     return new DataServer(store, rpc, address, metrics);
   }
@@ -83,9 +83,10 @@ export class DataServer {
   }
 }
 
-/** Binds every data-server method to the store; returns the block bytes and requests served
- * since (what heartbeats report as load). */
-export function registerDataHandlers(registry: HandlerRegistry, store: DataStore, options: DataHandlerOptions): () => LoadCounters {
+/** Binds every data-server method to the store. Returns what heartbeats report, for metrics:
+ * the block bytes and requests served since, and the file system's figures (refreshed at most
+ * every limits.heartbeatUsageMaxAgeMs). */
+export function registerDataHandlers(registry: HandlerRegistry, store: DataStore, options: DataHandlerOptions): { load: () => LoadCounters; usage: () => Promise<BlockStoreUsage> } {
   const startedAtMs = options.clock.nowMs();
   const refuseUnlessFaultInjection = (what: string): void => {
     if (!options.faultInjection) {
@@ -199,7 +200,7 @@ export function registerDataHandlers(registry: HandlerRegistry, store: DataStore
       options.terminate();
       return {};
     });
-  return () => load.counters();
+  return { load: () => load.counters(), usage: usageNow };
 }
 
 /** Block reads and writes served since start, for the status page's throughput and latency.
