@@ -12,7 +12,7 @@ import { MetricsEndpoint } from '../../src/metrics/metrics-endpoint.js';
 import { rpcMetrics } from '../../src/metrics/rpc-metrics.js';
 import { instrumentOperations } from '../../src/metrics/mount-metrics.js';
 import { DataMetrics } from '../../src/metrics/data-metrics.js';
-import { scrapeTargets } from '../../src/metrics/scrape-targets.js';
+import { scrapeTargets, type MetricsProcess } from '../../src/metrics/scrape-targets.js';
 import { readyLine } from '../../src/services/supervisor.js';
 import { RpcServer } from '../../src/transport/rpc-server.js';
 import { RpcClient } from '../../src/transport/rpc-client.js';
@@ -20,6 +20,7 @@ import { mediatorMethods, type StatusReport } from '../../src/protocol/mediator-
 import { fuseError } from '../../src/fuse/fuse-error.js';
 import type { FuseOperations, ReadArgs, WriteArgs } from '../../src/fuse/fuse-operations.js';
 import { createLogger } from '../../src/common/logger.js';
+import { limits } from '../../src/common/limits.js';
 import { parsePromText, samplesOf, sumOf } from '../helpers/prom-text.js';
 
 const silent = createLogger('test');
@@ -148,6 +149,16 @@ describe('the /targets document', () => {
     assert.equal(scrapeTargets([{ role: 'data', server: 'a:1', metricsHost: '::', metricsPort: 1 }], '0.0.0.0', 5)[0]!.targets[0], '127.0.0.1:1');
     const many = Array.from({ length: 20 }, (_, i) => ({ role: 'data' as const, server: `h:${i}`, metricsHost: 'h', metricsPort: 1000 + i }));
     assert.equal(scrapeTargets(many, 'h', 7).length, 7);
+  });
+
+  it(`holds at most limits.maxScrapeTargets (${limits.maxScrapeTargets}) of 30,000 processes, the mediator first, each once`, () => {
+    const processes: MetricsProcess[] = Array.from({ length: 30_000 }, (_, i) => ({ role: 'data', server: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:7100`, metricsHost: '0.0.0.0', metricsPort: 9100 }));
+    processes.push({ role: 'mediator', server: '10.9.9.9:51234', metricsHost: '10.9.9.9', metricsPort: 9464 });
+    const doc = scrapeTargets(processes, '10.9.9.9', limits.maxScrapeTargets);
+    assert.equal(doc.length, limits.maxScrapeTargets);
+    assert.deepEqual(doc[0], { targets: ['10.9.9.9:9464'], labels: { role: 'mediator', server: '10.9.9.9:51234' } });
+    assert.equal(new Set(doc.map((g) => g.labels.server)).size, doc.length);
+    assert.ok(Buffer.byteLength(JSON.stringify(doc)) < 128 * 1024, 'the document stays small');
   });
 });
 
